@@ -1,0 +1,109 @@
+package ecsjob
+
+import (
+	"slices"
+
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+)
+
+// Context is what the worker knows about a flow run besides its job
+// configuration. Every field may be empty for an offline dry run; what
+// cannot be decided without it is then marked unresolved in the plan.
+type Context struct {
+	WorkPoolName string
+	DeploymentID string
+	FlowID       string
+
+	// Region is the AWS region of the ECS client. Empty means the region
+	// of the job's aws_credentials, or unresolved.
+	Region string
+
+	// DefaultImage runs the flow when neither the image variable nor the
+	// task definition names one.
+	DefaultImage string
+
+	// ExplicitVariables are the job variables a deployment or flow run set
+	// (as opposed to pool defaults): messages name these variables, and a
+	// launch_type the user chose is worth a warning when it is dropped.
+	ExplicitVariables []string
+
+	// PoolTaskDefinition is the unrendered task_definition of the pool's
+	// template, used to say which variables an existing task definition
+	// ARN makes pointless.
+	PoolTaskDefinition *jsonv.Object
+
+	// ExistingTaskDefinition is the task definition behind
+	// task_definition_arn as DescribeTaskDefinition returned it, when the
+	// caller has looked it up. Without it the checks that need it are skipped.
+	ExistingTaskDefinition *jsonv.Object
+}
+
+func (ctx Context) explicit(variable string) bool {
+	return slices.Contains(ctx.ExplicitVariables, variable)
+}
+
+// LaunchKind is where a task runs, which decides how its task definition
+// is prepared and which ECS rules apply to it.
+type LaunchKind string
+
+const (
+	LaunchFargate  LaunchKind = "FARGATE"
+	LaunchEC2      LaunchKind = "EC2"
+	LaunchExternal LaunchKind = "EXTERNAL"
+)
+
+// Plan is everything needed to start one flow run's ECS task.
+type Plan struct {
+	// TaskDefinition is the RegisterTaskDefinition request, or nil when an
+	// existing task definition (TaskDefinitionARN) is used.
+	TaskDefinition    *jsonv.Object
+	TaskDefinitionARN string
+
+	// RunTask is the RunTask request. Values that need AWS to be known
+	// (the ARN of a task definition still to be registered, subnets found
+	// from a VPC) hold a marker string listed in Unresolved.
+	RunTask *jsonv.Object
+
+	Launch        LaunchKind
+	ContainerName string
+	// Cluster is what the flow run's infrastructure_pid is built from
+	// (cluster::taskArn); empty means the cluster ARN that RunTask returns.
+	Cluster string
+
+	// Network says what the AWS layer must still do for the task's
+	// awsvpc configuration; nil when RunTask is complete.
+	Network *NetworkPlan
+
+	AutoDeregister      bool
+	MatchLatestRevision bool
+
+	Warnings   []Warning
+	Unresolved []Unresolved
+}
+
+// NetworkPlan is the part of the network configuration that needs EC2 calls.
+type NetworkPlan struct {
+	// Infer means: use the subnets of VPCID, or of the default VPC when
+	// VPCID is empty, and put them where the marker is.
+	Infer bool
+	VPCID string
+	// CheckSubnets must all belong to VPCID (a custom network_configuration).
+	CheckSubnets   []string
+	SecurityGroups []string
+	AssignPublicIP string
+}
+
+// Unresolved is a value the offline dry run cannot know.
+type Unresolved struct {
+	Path   string // where the marker stands in the requests
+	Reason string
+}
+
+// Markers stand in the requests for values only AWS can supply.
+const (
+	MarkTaskDefinitionARN = "<unresolved: ARN of the registered task definition>"
+	MarkSubnets           = "<unresolved: subnets of the VPC>"
+	MarkRegion            = "<unresolved: AWS region>"
+	MarkDeploymentID      = "<unresolved: deployment id>"
+	MarkFamily            = "<unresolved: prefect_<work pool>_<deployment id>>"
+)
