@@ -53,6 +53,16 @@ func TestGolden(t *testing.T) {
 			"prefect_api_key_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prefect-key",
 			"execution_role_arn": "arn:aws:iam::123456789012:role/exec",
 			"family": "etl-arm", "cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"}`, withFlowRun: true, region: "us-east-1"},
+		"remaining-variables": {jobVariables: `{
+			"name": "etl-{{ ctx.flow_run.name }}", "command": "python -m my_flows.run --date '2026-11-23'",
+			"aws_credentials": {"region_name": "ap-southeast-2", "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "not-shown"},
+			"container_name": "flow", "configure_cloudwatch_logs": true,
+			"cloudwatch_logs_options": {"awslogs-group": "/prefect/flows", "awslogs-create-group": "false"},
+			"cloudwatch_logs_prefix": "etl", "execution_role_arn": "arn:aws:iam::123456789012:role/exec",
+			"task_role_arn": "arn:aws:iam::123456789012:role/task",
+			"auto_deregister_task_definition": true, "match_latest_revision_in_family": true,
+			"env": {"PREFECT_API_URL": null, "EMPTY": "", "FLAG": "1"}, "labels": {"team": "data platform"},
+			"vpc_id": "vpc-0abc", "security_groups": ["sg-1"]}`, withFlowRun: true},
 		"ec2-gpu":  {jobVariables: `{"launch_type": "EC2", "cluster": "gpu", "resource_requirements": [{"type": "GPU", "value": "1"}], "memory": 30000, "cpu": 4096}`},
 		"external": {jobVariables: `{"launch_type": "EXTERNAL", "cluster": "on-prem"}`},
 	}

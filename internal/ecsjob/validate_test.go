@@ -315,3 +315,25 @@ func compact(o *jsonv.Object, key string) string {
 	b, _ := jsonv.Marshal(v)
 	return string(b)
 }
+
+// TestSchemaRefsStayInside makes sure a pool's variables schema cannot make
+// the worker read a local file or a URL through $ref.
+func TestSchemaRefsStayInside(t *testing.T) {
+	t.Parallel()
+	obj, err := jsonv.DecodeObject([]byte(`{"job_configuration": {"task_definition": {"containerDefinitions": [{"name": "prefect", "image": "x"}]}, "task_run_request": {}},
+		"variables": {"type": "object", "properties": {"cpu": {"$ref": "file:///etc/passwd"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := jobtemplate.FromObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, warnings := ecsjob.CheckJobVariables(tmpl, jsonv.ObjectOf("cpu", 1))
+	if len(warnings) != 1 || !strings.Contains(warnings[0].String(), "schema") {
+		t.Fatalf("want one warning that the schema cannot be used, got %v", warnings)
+	}
+	if strings.Contains(warnings[0].String(), "root:") {
+		t.Errorf("the warning shows the file's content: %v", warnings[0])
+	}
+}
