@@ -343,21 +343,7 @@ func applySecrets(container *jsonv.Object, cfg *Config) {
 // worker it keeps 0 (a container's cpu: 0 is meaningful) and it keeps the
 // empty value of an environment entry (X="" is a real setting).
 func dropEmpty(v any) {
-	switch t := v.(type) {
-	case *jsonv.Object:
-		for _, k := range append([]string(nil), t.Keys()...) {
-			e, _ := t.Get(k)
-			if isEmpty(e) && !(k == "value" && e == "") {
-				t.Delete(k)
-				continue
-			}
-			dropEmpty(e)
-		}
-	case []any:
-		for _, e := range t {
-			dropEmpty(e)
-		}
-	}
+	removeKeys(v, func(k string, e any) bool { return isEmpty(e) && !(k == "value" && e == "") })
 }
 
 func isEmpty(v any) bool {
@@ -377,19 +363,26 @@ func isEmpty(v any) bool {
 // stripNulls removes null-valued keys at every depth: an explicit null job
 // variable means "not set", and ECS refuses nulls in requests.
 func stripNulls(v any) {
+	removeKeys(v, func(_ string, e any) bool { return e == nil })
+}
+
+// removeKeys deletes, in objects at every depth, the keys for which drop
+// says so. The test runs before recursing, so an object that empties out
+// below is kept (as the Python worker keeps it).
+func removeKeys(v any, drop func(key string, value any) bool) {
 	switch t := v.(type) {
 	case *jsonv.Object:
 		for _, k := range append([]string(nil), t.Keys()...) {
 			e, _ := t.Get(k)
-			if e == nil {
+			if drop(k, e) {
 				t.Delete(k)
 				continue
 			}
-			stripNulls(e)
+			removeKeys(e, drop)
 		}
 	case []any:
 		for _, e := range t {
-			stripNulls(e)
+			removeKeys(e, drop)
 		}
 	}
 }

@@ -76,22 +76,38 @@ func blockRefID(o *jsonv.Object) (any, bool) {
 // blocks replaces block document references in v. Containers are rebuilt in
 // place: v is always Render's own copy.
 func (p *resolver) blocks(ctx context.Context, v any, path []string) (any, error) {
+	return walk(v, path, func(o *jsonv.Object, path []string) (any, bool, error) {
+		id, ok := blockRefID(o)
+		if !ok {
+			return nil, false, nil
+		}
+		data, err := p.blockByID(ctx, id, path)
+		if err != nil {
+			return nil, true, err
+		}
+		// The $ref form takes the data as it is: no "value" unwrapping.
+		return jsonv.Clone(data), true, nil
+	}, func(s string, path []string) (any, error) {
+		return p.blockString(ctx, s, path)
+	})
+}
+
+// walk rebuilds v in place, giving every object to onObject first (which
+// may replace it whole) and every string to onString.
+func walk(v any, path []string, onObject func(*jsonv.Object, []string) (any, bool, error), onString func(string, []string) (any, error)) (any, error) {
 	switch t := v.(type) {
 	case *jsonv.Object:
 		if t == nil {
 			return nil, nil
 		}
-		if id, ok := blockRefID(t); ok {
-			data, err := p.blockByID(ctx, id, path)
-			if err != nil {
-				return nil, err
+		if onObject != nil {
+			if nv, replaced, err := onObject(t, path); replaced || err != nil {
+				return nv, err
 			}
-			// The $ref form takes the data as it is: no "value" unwrapping.
-			return jsonv.Clone(data), nil
 		}
 		for _, k := range t.Keys() {
 			e, _ := t.Get(k)
-			ne, err := p.blocks(ctx, e, append(path, k))
+			ne, err := walk(e, append(path, k), onObject, onString)
 			if err != nil {
 				return nil, err
 			}
@@ -100,7 +116,7 @@ func (p *resolver) blocks(ctx context.Context, v any, path []string) (any, error
 		return t, nil
 	case []any:
 		for i, e := range t {
-			ne, err := p.blocks(ctx, e, append(path, indexSeg(i)))
+			ne, err := walk(e, append(path, indexSeg(i)), onObject, onString)
 			if err != nil {
 				return nil, err
 			}
@@ -108,7 +124,7 @@ func (p *resolver) blocks(ctx context.Context, v any, path []string) (any, error
 		}
 		return t, nil
 	case string:
-		return p.blockString(ctx, t, path)
+		return onString(t, path)
 	}
 	return v, nil
 }
@@ -241,33 +257,9 @@ func (p *resolver) blockByName(ctx context.Context, slug, name string, path []st
 
 // variables replaces Prefect variable placeholders in v, in place.
 func (p *resolver) variables(ctx context.Context, v any, path []string) (any, error) {
-	switch t := v.(type) {
-	case *jsonv.Object:
-		if t == nil {
-			return nil, nil
-		}
-		for _, k := range t.Keys() {
-			e, _ := t.Get(k)
-			ne, err := p.variables(ctx, e, append(path, k))
-			if err != nil {
-				return nil, err
-			}
-			t.Set(k, ne)
-		}
-		return t, nil
-	case []any:
-		for i, e := range t {
-			ne, err := p.variables(ctx, e, append(path, indexSeg(i)))
-			if err != nil {
-				return nil, err
-			}
-			t[i] = ne
-		}
-		return t, nil
-	case string:
-		return p.variableString(ctx, t, path)
-	}
-	return v, nil
+	return walk(v, path, nil, func(s string, path []string) (any, error) {
+		return p.variableString(ctx, s, path)
+	})
 }
 
 func (p *resolver) variableString(ctx context.Context, s string, path []string) (any, error) {
