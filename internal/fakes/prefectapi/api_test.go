@@ -77,6 +77,8 @@ func TestEveryOperation(t *testing.T) {
 			expect(t, get(r.body, "work_pool_name"), "ecs-pool")
 		}},
 		{"read deployment", "GET", p("/deployments/%s", "deployment"), nil, 200, func(t *testing.T, r resp) { expect(t, get(r.body, "job_variables", "cpu"), 2048.0) }},
+		{"read deployment by name", "GET", p("/deployments/name/etl/nightly"), nil, 200, func(t *testing.T, r resp) { expect(t, get(r.body, "id"), ids["deployment"]) }},
+		{"unknown deployment name", "GET", p("/deployments/name/etl/weekly"), nil, 404, nil},
 		{"create flow run", "POST", p("/deployments/%s/create_flow_run", "deployment"), map[string]any{"job_variables": map[string]any{"image": "etl:1"}}, 201, func(t *testing.T, r resp) {
 			ids["run"] = str(get(r.body, "id"))
 			expect(t, get(r.body, "state_type"), "SCHEDULED")
@@ -228,8 +230,8 @@ func TestResponseCheckCatchesBadBodies(t *testing.T) {
 func TestOperationsAreTheDocumentedOnes(t *testing.T) {
 	t.Parallel()
 	ops := prefectapi.Operations(false)
-	if len(ops) != 33 {
-		t.Errorf("%d operations, want 24 + 9: %v", len(ops), ops)
+	if len(ops) != 34 {
+		t.Errorf("%d operations, want 24 + 9 + 1 (deployment by name): %v", len(ops), ops)
 	}
 	for _, want := range []string{"POST /flow_runs/{id}/set_state", "POST /events", "GET /ready"} {
 		if !slices.Contains(ops, want) {

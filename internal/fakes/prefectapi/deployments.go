@@ -154,6 +154,17 @@ func (s *Server) readDeployment(c *call) *reply {
 	return jsonReply(http.StatusOK, s.deploymentAPI(d))
 }
 
+// readDeploymentByName finds a deployment by its flow's name and its own,
+// the "flow/deployment" form users type.
+func (s *Server) readDeploymentByName(c *call) *reply {
+	for _, d := range s.st.deployments {
+		if f := s.st.flows[d.FlowID]; f != nil && f.Name == c.params["flow_name"] && d.Name == c.params["deployment_name"] {
+			return jsonReply(http.StatusOK, s.deploymentAPI(d))
+		}
+	}
+	return detail(http.StatusNotFound, "Deployment not found")
+}
+
 // deleteDeployment removes only the deployment. Its runs stay, still
 // naming it, so a worker holding one must notice (404) and cancel it.
 func (s *Server) deleteDeployment(c *call) *reply {

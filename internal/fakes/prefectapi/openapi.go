@@ -24,10 +24,10 @@ import (
 // against hand-written Go structs) is what keeps this fake honest when the
 // reference is refreshed.
 //
-//go:embed openapi/prefect-openapi-subset.json openapi/prefect-openapi-extra.json
+//go:embed openapi/prefect-openapi-subset.json openapi/prefect-openapi-extra.json openapi/ecsworker-additions.json
 var openapiFiles embed.FS
 
-var openapiNames = []string{"openapi/prefect-openapi-subset.json", "openapi/prefect-openapi-extra.json"}
+var openapiNames = []string{"openapi/prefect-openapi-subset.json", "openapi/prefect-openapi-extra.json", "openapi/ecsworker-additions.json"}
 
 // operation is one (method, path) of the OpenAPI documents, reduced to what
 // request and response checking needs.

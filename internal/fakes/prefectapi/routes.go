@@ -47,6 +47,7 @@ func init() {
 
 	add("POST", "/deployments/", (*Server).createDeploymentHTTP)
 	add("GET", "/deployments/{id}", (*Server).readDeployment)
+	add("GET", "/deployments/name/{flow_name}/{deployment_name}", (*Server).readDeploymentByName)
 	add("DELETE", "/deployments/{id}", (*Server).deleteDeployment)
 	add("POST", "/deployments/{id}/create_flow_run", (*Server).createFlowRunHTTP)
 
