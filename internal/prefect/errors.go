@@ -1,0 +1,243 @@
+package prefect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/redact"
+)
+
+// Sentinels for errors.Is on what the API answered.
+var (
+	ErrNotFound        = errors.New("not found")            // 404
+	ErrUnauthorized    = errors.New("unauthorized")         // 401
+	ErrForbidden       = errors.New("forbidden")            // 403
+	ErrConflict        = errors.New("conflict")             // 409
+	ErrUnprocessable   = errors.New("unprocessable")        // 422
+	ErrInvalidResponse = errors.New("invalid API response") // a body that is not what the API documents
+)
+
+// APIError is an answer of the API other than 2xx, after retries.
+type APIError struct {
+	Op     string // what was being done, e.g. `read work pool "x"`
+	Method string
+	Path   string // relative to the API URL, as sent
+	Status int
+	// Detail is the server's explanation (detail, exception_message and
+	// exception_detail of the body), with secrets masked.
+	Detail string
+	// RetryAfter is the server's Retry-After, if it sent one.
+	RetryAfter time.Duration
+
+	hint string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	if e.Op != "" {
+		b.WriteString(e.Op + ": ")
+	}
+	fmt.Fprintf(&b, "%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	if e.hint != "" {
+		b.WriteString(" (" + e.hint + ")")
+	}
+	return b.String()
+}
+
+// Is matches the sentinel of the status.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
+	case ErrConflict:
+		return e.Status == http.StatusConflict
+	case ErrUnprocessable:
+		return e.Status == http.StatusUnprocessableEntity
+	}
+	return false
+}
+
+// TransportError is a request that got no HTTP answer: the connection
+// failed, or no response came within the timeout.
+type TransportError struct {
+	Op     string
+	Method string
+	URL    string // full URL without credentials
+	Err    error
+	// Timeout is the request timeout when that is what ended the request.
+	Timeout time.Duration
+
+	secrets []string
+}
+
+func (e *TransportError) Error() string {
+	prefix := e.Method + " " + e.URL
+	if e.Op != "" {
+		prefix = e.Op + ": " + prefix
+	}
+	if e.Timeout > 0 {
+		return fmt.Sprintf("%s: no response within %s (raise %s if the server is slow)", prefix, e.Timeout, EnvRequestTimeout)
+	}
+	msg := redact.String(e.Err.Error(), e.secrets...)
+	if errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded) {
+		return prefix + ": " + msg
+	}
+	return prefix + ": " + msg + " (is " + EnvAPIURL + " right and the server up?)"
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// IsTransient reports whether an error is worth trying again later: no
+// answer at all, or a server-side failure (5xx, 408, 429). Prefect's worker
+// loops count these as soft failures and crash on everything else.
+func IsTransient(err error) bool {
+	var te *TransportError
+	if errors.As(err, &te) {
+		return !errors.Is(te.Err, context.Canceled) && (te.Timeout > 0 || !errors.Is(te.Err, context.DeadlineExceeded))
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500 || ae.Status == http.StatusRequestTimeout || ae.Status == http.StatusTooManyRequests
+	}
+	return false
+}
+
+// maxDetail bounds the detail kept from an error body: a 422 echoes the
+// whole request, which may be a base job template.
+const maxDetail = 1000
+
+// parseDetail extracts the server's explanation from an error body:
+// FastAPI's {"detail": ...}, Prefect's {"exception_message": ...,
+// "exception_detail": [...]}, or the text of a non-JSON body (a proxy's page).
+func parseDetail(body []byte) string {
+	text := strings.TrimSpace(string(body))
+	if text == "" {
+		return ""
+	}
+	v, err := jsonv.Decode(body)
+	if err != nil {
+		if strings.HasPrefix(text, "<") {
+			if t := htmlTitle(text); t != "" {
+				return truncate("HTML page: "+t, maxDetail)
+			}
+			return "an HTML page (not the Prefect API?)"
+		}
+		return truncate(strings.Join(strings.Fields(text), " "), maxDetail)
+	}
+	var parts []string
+	switch t := v.(type) {
+	case string:
+		parts = append(parts, t)
+	case *jsonv.Object:
+		if d, ok := t.Get("detail"); ok {
+			parts = append(parts, describeDetail(d))
+		}
+		if m := t.GetString("exception_message"); m != "" {
+			parts = append(parts, m)
+		}
+		if d, ok := t.Get("exception_detail"); ok && d != nil {
+			parts = append(parts, describeDetail(d))
+		}
+		if len(parts) == 0 {
+			b, _ := jsonv.Marshal(t)
+			parts = append(parts, string(b))
+		}
+	default:
+		b, _ := jsonv.Marshal(t)
+		parts = append(parts, string(b))
+	}
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return truncate(strings.Join(out, ": "), maxDetail)
+}
+
+// describeDetail renders a detail value: a string as is, a list of pydantic
+// errors as "loc: msg" items.
+func describeDetail(d any) string {
+	switch t := d.(type) {
+	case string:
+		return t
+	case []any:
+		const maxItems = 5
+		var items []string
+		for i, e := range t {
+			if i == maxItems {
+				items = append(items, fmt.Sprintf("and %d more", len(t)-maxItems))
+				break
+			}
+			items = append(items, describeValidationError(e))
+		}
+		return strings.Join(items, "; ")
+	case nil:
+		return ""
+	}
+	b, _ := jsonv.Marshal(d)
+	return string(b)
+}
+
+func describeValidationError(e any) string {
+	o, ok := e.(*jsonv.Object)
+	if !ok {
+		b, _ := jsonv.Marshal(e)
+		return string(b)
+	}
+	msg := o.GetString("msg")
+	var loc []string
+	for _, l := range o.GetArray("loc") {
+		switch v := l.(type) {
+		case string:
+			loc = append(loc, v)
+		default:
+			b, _ := jsonv.Marshal(v)
+			loc = append(loc, "["+string(b)+"]")
+		}
+	}
+	if len(loc) == 0 {
+		if msg == "" {
+			b, _ := jsonv.Marshal(o)
+			return string(b)
+		}
+		return msg
+	}
+	return strings.ReplaceAll(strings.Join(loc, "."), ".[", "[") + ": " + msg
+}
+
+func htmlTitle(s string) string {
+	lower := strings.ToLower(s)
+	i := strings.Index(lower, "<title>")
+	j := strings.Index(lower, "</title>")
+	if i < 0 || j < i {
+		return ""
+	}
+	return strings.Join(strings.Fields(s[i+len("<title>"):j]), " ")
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

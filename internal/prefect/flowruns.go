@@ -1,0 +1,391 @@
+package prefect
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+)
+
+// StateType is the type of a run's state.
+type StateType string
+
+// The state types of Prefect.
+const (
+	StateScheduled  StateType = "SCHEDULED"
+	StatePending    StateType = "PENDING"
+	StateRunning    StateType = "RUNNING"
+	StateCompleted  StateType = "COMPLETED"
+	StateFailed     StateType = "FAILED"
+	StateCancelled  StateType = "CANCELLED"
+	StateCrashed    StateType = "CRASHED"
+	StatePaused     StateType = "PAUSED"
+	StateCancelling StateType = "CANCELLING"
+)
+
+// IsTerminal reports whether a run in this state is over.
+func (t StateType) IsTerminal() bool {
+	switch t {
+	case StateCompleted, StateFailed, StateCancelled, StateCrashed:
+		return true
+	}
+	return false
+}
+
+// State is a run's state as the API returns it.
+type State struct {
+	ID           string       `json:"id"`
+	Type         StateType    `json:"type"`
+	Name         string       `json:"name"`
+	Timestamp    Time         `json:"timestamp"`
+	Message      string       `json:"message"`
+	StateDetails StateDetails `json:"state_details"`
+}
+
+// StateDetails holds the details of a state a worker may need; the rest
+// stays in the Raw object of the run or result.
+type StateDetails struct {
+	FlowRunID                    string `json:"flow_run_id"`
+	TransitionID                 string `json:"transition_id"`
+	ScheduledTime                Time   `json:"scheduled_time"`
+	DeploymentConcurrencyLeaseID string `json:"deployment_concurrency_lease_id"`
+	PauseTimeout                 Time   `json:"pause_timeout"`
+}
+
+// FlowRun is a flow run as the API returns it (FlowRunResponse, or FlowRun
+// inside scheduled-run answers).
+type FlowRun struct {
+	ID                     string        `json:"id"`
+	Name                   string        `json:"name"`
+	FlowID                 string        `json:"flow_id"`
+	FlowVersion            string        `json:"flow_version"`
+	DeploymentID           string        `json:"deployment_id"`
+	DeploymentVersion      string        `json:"deployment_version"`
+	WorkQueueID            string        `json:"work_queue_id"`
+	WorkQueueName          string        `json:"work_queue_name"`
+	WorkPoolID             string        `json:"work_pool_id"`
+	WorkPoolName           string        `json:"work_pool_name"`
+	State                  *State        `json:"state"`
+	StateType              StateType     `json:"state_type"`
+	StateName              string        `json:"state_name"`
+	Parameters             *jsonv.Object `json:"parameters"`
+	JobVariables           *jsonv.Object `json:"job_variables"`
+	InfrastructurePID      string        `json:"infrastructure_pid"`
+	Tags                   []string      `json:"tags"`
+	Labels                 *jsonv.Object `json:"labels"`
+	RunCount               int           `json:"run_count"`
+	IdempotencyKey         string        `json:"idempotency_key"`
+	ParentTaskRunID        string        `json:"parent_task_run_id"`
+	ExpectedStartTime      Time          `json:"expected_start_time"`
+	NextScheduledStartTime Time          `json:"next_scheduled_start_time"`
+	StartTime              Time          `json:"start_time"`
+	EndTime                Time          `json:"end_time"`
+	Created                Time          `json:"created"`
+	Updated                Time          `json:"updated"`
+	// Raw is the whole flow run object as the server wrote it.
+	Raw *jsonv.Object `json:"-"`
+}
+
+func (r *FlowRun) setRaw(o *jsonv.Object) { r.Raw = o }
+
+// ReadFlowRun reads a flow run by id.
+func (c *Client) ReadFlowRun(ctx context.Context, id string) (*FlowRun, error) {
+	cl := call{op: "read flow run " + id, method: http.MethodGet, path: "/flow_runs/" + esc(id)}
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeOne[FlowRun](c, cl, resp)
+}
+
+// DeleteFlowRun deletes a flow run.
+func (c *Client) DeleteFlowRun(ctx context.Context, id string) error {
+	_, err := c.do(ctx, call{op: "delete flow run " + id, method: http.MethodDelete, path: "/flow_runs/" + esc(id)})
+	return err
+}
+
+// FlowRunFilter selects flow runs; empty fields match all, set fields must
+// all match.
+type FlowRunFilter struct {
+	IDs            []string
+	StateTypes     []StateType
+	StateNames     []string
+	DeploymentIDs  []string
+	WorkQueueNames []string
+	WorkPoolNames  []string
+	// Sort is one of Prefect's FlowRunSort values (ID_DESC by default,
+	// EXPECTED_START_TIME_ASC, ...).
+	Sort string
+	// Limit is the most runs to return (at most 200 per request for
+	// FilterFlowRuns; ListFlowRuns pages); 0 is the server's default for
+	// FilterFlowRuns and "all" for ListFlowRuns.
+	Limit  int
+	Offset int
+}
+
+type flowRunFilterBody struct {
+	FlowRuns  *flowRunCriteria  `json:"flow_runs,omitempty"`
+	WorkPools *workPoolCriteria `json:"work_pools,omitempty"`
+	Sort      string            `json:"sort,omitempty"`
+	Limit     int               `json:"limit,omitempty"`
+	Offset    int               `json:"offset"`
+}
+
+type flowRunCriteria struct {
+	ID            *anyOf                `json:"id,omitempty"`
+	DeploymentID  *anyOf                `json:"deployment_id,omitempty"`
+	WorkQueueName *anyOf                `json:"work_queue_name,omitempty"`
+	State         *flowRunStateCriteria `json:"state,omitempty"`
+}
+
+type flowRunStateCriteria struct {
+	Type *anyOf `json:"type,omitempty"`
+	Name *anyOf `json:"name,omitempty"`
+}
+
+func (f FlowRunFilter) body(limit, offset int) flowRunFilterBody {
+	b := flowRunFilterBody{Sort: f.Sort, Limit: limit, Offset: offset}
+	if len(f.IDs)+len(f.DeploymentIDs)+len(f.WorkQueueNames)+len(f.StateTypes)+len(f.StateNames) > 0 {
+		crit := &flowRunCriteria{ID: anyOfOrNil(f.IDs), DeploymentID: anyOfOrNil(f.DeploymentIDs),
+			WorkQueueName: anyOfOrNil(f.WorkQueueNames)}
+		if len(f.StateTypes)+len(f.StateNames) > 0 {
+			types := make([]string, len(f.StateTypes))
+			for i, t := range f.StateTypes {
+				types[i] = string(t)
+			}
+			crit.State = &flowRunStateCriteria{Type: anyOfOrNil(types), Name: anyOfOrNil(f.StateNames)}
+		}
+		b.FlowRuns = crit
+	}
+	if len(f.WorkPoolNames) > 0 {
+		b.WorkPools = &workPoolCriteria{Name: anyOfOrNil(f.WorkPoolNames)}
+	}
+	return b
+}
+
+// FilterFlowRuns returns one page of the runs that match f
+// (POST /flow_runs/filter with f.Limit and f.Offset).
+func (c *Client) FilterFlowRuns(ctx context.Context, f FlowRunFilter) ([]FlowRun, error) {
+	return c.filterFlowRuns(ctx, f.body(f.Limit, f.Offset))
+}
+
+// ListFlowRuns returns up to f.Limit runs that match f (all when 0),
+// fetching them page by page from f.Offset.
+func (c *Client) ListFlowRuns(ctx context.Context, f FlowRunFilter) ([]FlowRun, error) {
+	return paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]FlowRun, error) {
+		return c.filterFlowRuns(ctx, f.body(limit, offset))
+	})
+}
+
+func (c *Client) filterFlowRuns(ctx context.Context, body flowRunFilterBody) ([]FlowRun, error) {
+	cl := call{op: "list flow runs", method: http.MethodPost, path: "/flow_runs/filter", body: body}
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeList[FlowRun](c, cl, resp)
+}
+
+// StateCreate is a proposed state.
+type StateCreate struct {
+	Type    StateType
+	Name    string // empty: the server names it after the type
+	Message string
+	// StateDetails are sent as given (for instance copied from the current
+	// state); flow_run_id and transition_id are filled in.
+	StateDetails *jsonv.Object
+	// TransitionID identifies this proposal; empty means a fresh one, which
+	// is right for every new proposal (including a re-proposal after WAIT).
+	TransitionID string
+	// ScheduledTime is sent as state_details.scheduled_time when set.
+	ScheduledTime time.Time
+}
+
+func (s StateCreate) body(flowRunID string) *jsonv.Object {
+	details := jsonv.CloneObject(s.StateDetails)
+	if details == nil {
+		details = jsonv.NewObject()
+	}
+	if flowRunID != "" {
+		details.Set("flow_run_id", flowRunID)
+	}
+	tid := s.TransitionID
+	if tid == "" {
+		tid = newUUID()
+	}
+	details.Set("transition_id", tid)
+	if !s.ScheduledTime.IsZero() {
+		details.Set("scheduled_time", FormatTime(s.ScheduledTime))
+	}
+	o := jsonv.NewObject()
+	o.Set("type", string(s.Type))
+	if s.Name != "" {
+		o.Set("name", s.Name)
+	}
+	if s.Message != "" {
+		o.Set("message", s.Message)
+	}
+	o.Set("state_details", details)
+	return o
+}
+
+// SetStateStatus is the server's verdict on a proposed state.
+type SetStateStatus string
+
+// The verdicts of the orchestration rules.
+const (
+	StatusAccept SetStateStatus = "ACCEPT"
+	StatusReject SetStateStatus = "REJECT"
+	StatusAbort  SetStateStatus = "ABORT"
+	StatusWait   SetStateStatus = "WAIT"
+)
+
+// OrchestrationResult is the answer to a proposed state.
+type OrchestrationResult struct {
+	Status SetStateStatus `json:"status"`
+	// State is the stored state (ACCEPT), what the server did instead
+	// (REJECT), or the run's current state (ABORT, WAIT; may be nil).
+	State   *State               `json:"state"`
+	Details OrchestrationDetails `json:"details"`
+	Raw     *jsonv.Object        `json:"-"`
+}
+
+func (r *OrchestrationResult) setRaw(o *jsonv.Object) { r.Raw = o }
+
+// OrchestrationDetails explain a verdict.
+type OrchestrationDetails struct {
+	Type         string `json:"type"` // accept_details, reject_details, abort_details, wait_details
+	Reason       string `json:"reason"`
+	DelaySeconds int    `json:"delay_seconds"` // for WAIT
+}
+
+// SetFlowRunState proposes a state for a run (POST /flow_runs/{id}/set_state).
+// force bypasses the orchestration rules. The same body, with the same
+// transition id, is resent on retries, so a repeat of a proposal the server
+// already applied is recognised as such.
+func (c *Client) SetFlowRunState(ctx context.Context, id string, s StateCreate, force bool) (*OrchestrationResult, error) {
+	body := jsonv.NewObject()
+	body.Set("state", s.body(id))
+	body.Set("force", force)
+	name := s.Name
+	if name == "" {
+		name = string(s.Type)
+	}
+	cl := call{op: fmt.Sprintf("set state of flow run %s to %s", id, name), method: http.MethodPost,
+		path: "/flow_runs/" + esc(id) + "/set_state", body: body}
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeOne[OrchestrationResult](c, cl, resp)
+}
+
+// FlowRunUpdate is the body of PATCH /flow_runs/{id}: only the fields set
+// are sent, and the server changes exactly those.
+type FlowRunUpdate struct {
+	Name              *string       `json:"name,omitempty"`
+	FlowVersion       *string       `json:"flow_version,omitempty"`
+	InfrastructurePID *string       `json:"infrastructure_pid,omitempty"`
+	Tags              []string      `json:"tags,omitempty"`
+	Parameters        *jsonv.Object `json:"parameters,omitempty"`
+	// JobVariables can only change while the run is SCHEDULED.
+	JobVariables *jsonv.Object `json:"job_variables,omitempty"`
+}
+
+// UpdateFlowRun changes the fields set in u.
+func (c *Client) UpdateFlowRun(ctx context.Context, id string, u FlowRunUpdate) error {
+	_, err := c.do(ctx, call{op: "update flow run " + id, method: http.MethodPatch, path: "/flow_runs/" + esc(id), body: u})
+	return err
+}
+
+// SetInfrastructurePID records where a run executes ("<cluster>::<task
+// ARN>" for ECS); without it the run cannot be cancelled by the server.
+func (c *Client) SetInfrastructurePID(ctx context.Context, id, pid string) error {
+	_, err := c.do(ctx, call{op: "set infrastructure pid of flow run " + id, method: http.MethodPatch,
+		path: "/flow_runs/" + esc(id), body: FlowRunUpdate{InfrastructurePID: &pid}})
+	return err
+}
+
+// UpdateFlowRunLabels merges labels into the run's labels
+// (PATCH /flow_runs/{id}/labels). Values are strings, numbers or booleans.
+func (c *Client) UpdateFlowRunLabels(ctx context.Context, id string, labels map[string]any) error {
+	op := "update labels of flow run " + id
+	body := jsonv.NewObject()
+	for _, k := range sortedKeys(labels) {
+		v := jsonv.Normalize(labels[k])
+		switch v.(type) {
+		case string, bool, json.Number:
+		default:
+			// The server refuses the whole update (422) for one bad value.
+			return fmt.Errorf("%s: label %q is %s; labels must be strings, numbers or booleans", op, k, jsonv.TypeName(v))
+		}
+		body.Set(k, v)
+	}
+	_, err := c.do(ctx, call{op: op, method: http.MethodPatch,
+		path: "/flow_runs/" + esc(id) + "/labels", body: body})
+	return err
+}
+
+// DeploymentFlowRunCreate is the body of
+// POST /deployments/{id}/create_flow_run; zero fields are not sent.
+type DeploymentFlowRunCreate struct {
+	Name           string
+	Parameters     *jsonv.Object
+	JobVariables   *jsonv.Object
+	Tags           []string
+	IdempotencyKey string
+	WorkQueueName  string
+	// State is the initial state; nil is the server's default, Scheduled
+	// for now. Use ScheduledTime in it to schedule the run later.
+	State *StateCreate
+}
+
+func (r DeploymentFlowRunCreate) body() *jsonv.Object {
+	o := jsonv.NewObject()
+	if r.Name != "" {
+		o.Set("name", r.Name)
+	}
+	if r.Parameters != nil {
+		o.Set("parameters", r.Parameters)
+	}
+	if r.JobVariables != nil {
+		o.Set("job_variables", r.JobVariables)
+	}
+	if len(r.Tags) > 0 {
+		o.Set("tags", jsonv.Normalize(r.Tags))
+	}
+	if r.IdempotencyKey != "" {
+		o.Set("idempotency_key", r.IdempotencyKey)
+	}
+	if r.WorkQueueName != "" {
+		o.Set("work_queue_name", r.WorkQueueName)
+	}
+	if r.State != nil {
+		o.Set("state", r.State.body(""))
+	}
+	return o
+}
+
+// CreateFlowRunFromDeployment creates a run of a deployment.
+func (c *Client) CreateFlowRunFromDeployment(ctx context.Context, deploymentID string, r DeploymentFlowRunCreate) (*FlowRun, error) {
+	cl := call{op: "create a flow run of deployment " + deploymentID, method: http.MethodPost,
+		path: "/deployments/" + esc(deploymentID) + "/create_flow_run", body: r.body()}
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeOne[FlowRun](c, cl, resp)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

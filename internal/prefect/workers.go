@@ -1,0 +1,240 @@
+package prefect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+)
+
+// WorkerHeartbeat is what a worker reports on every sync.
+type WorkerHeartbeat struct {
+	Name string
+	// HeartbeatIntervalSeconds tells the server when to mark the worker
+	// offline (after three missed intervals); sent when positive.
+	HeartbeatIntervalSeconds int
+	// ReturnID asks Prefect Cloud for the worker's id. Servers that do not
+	// know the field answer 422; Heartbeat then resends without it.
+	ReturnID bool
+	// Metadata is sent once to Cloud, e.g. {"integrations": [...]}.
+	Metadata *jsonv.Object
+}
+
+type heartbeatBody struct {
+	Name                     string        `json:"name"`
+	HeartbeatIntervalSeconds int           `json:"heartbeat_interval_seconds,omitempty"`
+	ReturnID                 bool          `json:"return_id,omitempty"`
+	Metadata                 *jsonv.Object `json:"metadata,omitempty"`
+}
+
+// Heartbeat records that a worker is alive
+// (POST /work_pools/{pool}/workers/heartbeat). It returns the worker's id
+// when the server sends one (Cloud with ReturnID), else "".
+func (c *Client) Heartbeat(ctx context.Context, pool string, hb WorkerHeartbeat) (string, error) {
+	cl := call{op: fmt.Sprintf("send heartbeat of worker %q to work pool %q", hb.Name, pool), method: http.MethodPost,
+		path: "/work_pools/" + esc(pool) + "/workers/heartbeat",
+		body: heartbeatBody{Name: hb.Name, HeartbeatIntervalSeconds: hb.HeartbeatIntervalSeconds, ReturnID: hb.ReturnID, Metadata: hb.Metadata}}
+	resp, err := c.do(ctx, cl)
+	if err != nil && (hb.ReturnID || hb.Metadata != nil) && errors.Is(err, ErrUnprocessable) {
+		// Servers older than Prefect 3.1 validate the body strictly.
+		c.log.Debug("the Prefect server refused return_id/metadata in the heartbeat; resending without them", "error", err.Error())
+		cl.body = heartbeatBody{Name: hb.Name, HeartbeatIntervalSeconds: hb.HeartbeatIntervalSeconds}
+		resp, err = c.do(ctx, cl)
+	}
+	if err != nil {
+		return "", err
+	}
+	return parseWorkerID(resp.body), nil
+}
+
+// parseWorkerID reads the id Cloud returns as the whole body: plain text,
+// or a JSON string.
+func parseWorkerID(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	var js string
+	if json.Unmarshal([]byte(s), &js) == nil {
+		return strings.TrimSpace(js)
+	}
+	return strings.Trim(s, `"' `)
+}
+
+// Worker is a worker as the API returns it (WorkerResponse).
+type Worker struct {
+	ID                       string        `json:"id"`
+	Name                     string        `json:"name"`
+	WorkPoolID               string        `json:"work_pool_id"`
+	LastHeartbeatTime        Time          `json:"last_heartbeat_time"`
+	HeartbeatIntervalSeconds *int          `json:"heartbeat_interval_seconds"`
+	Status                   string        `json:"status"` // ONLINE or OFFLINE
+	Created                  Time          `json:"created"`
+	Updated                  Time          `json:"updated"`
+	Raw                      *jsonv.Object `json:"-"`
+}
+
+func (w *Worker) setRaw(o *jsonv.Object) { w.Raw = o }
+
+// WorkerFilter selects workers of a pool; empty fields match all.
+type WorkerFilter struct {
+	Statuses            []string // ONLINE, OFFLINE
+	LastHeartbeatAfter  time.Time
+	LastHeartbeatBefore time.Time
+	// Limit is the most workers to return; 0 means all.
+	Limit  int
+	Offset int
+}
+
+type workerFilterBody struct {
+	Workers *workerCriteria `json:"workers,omitempty"`
+	Limit   int             `json:"limit"`
+	Offset  int             `json:"offset"`
+}
+
+type workerCriteria struct {
+	Status            *anyOf      `json:"status,omitempty"`
+	LastHeartbeatTime *timeBounds `json:"last_heartbeat_time,omitempty"`
+}
+
+type timeBounds struct {
+	Before *Time `json:"before_,omitempty"`
+	After  *Time `json:"after_,omitempty"`
+}
+
+// FilterWorkers lists the workers of a pool
+// (POST /work_pools/{pool}/workers/filter).
+func (c *Client) FilterWorkers(ctx context.Context, pool string, f WorkerFilter) ([]Worker, error) {
+	var crit *workerCriteria
+	if len(f.Statuses) > 0 || !f.LastHeartbeatAfter.IsZero() || !f.LastHeartbeatBefore.IsZero() {
+		crit = &workerCriteria{Status: anyOfOrNil(f.Statuses)}
+		if !f.LastHeartbeatAfter.IsZero() || !f.LastHeartbeatBefore.IsZero() {
+			crit.LastHeartbeatTime = &timeBounds{Before: timePtr(f.LastHeartbeatBefore), After: timePtr(f.LastHeartbeatAfter)}
+		}
+	}
+	return paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]Worker, error) {
+		cl := call{op: fmt.Sprintf("list workers of work pool %q", pool), method: http.MethodPost,
+			path: "/work_pools/" + esc(pool) + "/workers/filter",
+			body: workerFilterBody{Workers: crit, Limit: limit, Offset: offset}}
+		resp, err := c.do(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		return decodeList[Worker](c, cl, resp)
+	})
+}
+
+func timePtr(t time.Time) *Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &Time{t}
+}
+
+// WorkerFlowRun is one scheduled run handed to a worker.
+type WorkerFlowRun struct {
+	WorkPoolID  string  `json:"work_pool_id"`
+	WorkQueueID string  `json:"work_queue_id"`
+	FlowRun     FlowRun `json:"flow_run"`
+}
+
+func (w *WorkerFlowRun) setRaw(o *jsonv.Object) { w.FlowRun.Raw = o.GetObject("flow_run") }
+
+type scheduledRunsBody struct {
+	WorkQueueNames  []string `json:"work_queue_names"`
+	ScheduledBefore *Time    `json:"scheduled_before,omitempty"`
+	Limit           int      `json:"limit,omitempty"`
+}
+
+// GetScheduledFlowRuns returns the pool's runs due before scheduledBefore,
+// from the named queues (all queues when none are named), in the order the
+// server wants them submitted. The runs' State is null in this answer: use
+// StateType and StateName. A zero limit is the server's default (200).
+//
+// The server answers 404 for an unknown pool or queue; Prefect's worker
+// treats that as "no runs this time".
+func (c *Client) GetScheduledFlowRuns(ctx context.Context, pool string, queues []string, scheduledBefore time.Time, limit int) ([]WorkerFlowRun, error) {
+	if queues == nil {
+		// The schema wants a list; an empty one means every queue.
+		queues = []string{}
+	}
+	cl := call{op: fmt.Sprintf("get scheduled flow runs of work pool %q", pool), method: http.MethodPost,
+		path: "/work_pools/" + esc(pool) + "/get_scheduled_flow_runs",
+		body: scheduledRunsBody{WorkQueueNames: queues, ScheduledBefore: timePtr(scheduledBefore), Limit: limit}}
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeList[WorkerFlowRun](c, cl, resp)
+}
+
+// WorkQueue is a queue of a work pool (WorkQueueResponse).
+type WorkQueue struct {
+	ID               string        `json:"id"`
+	Name             string        `json:"name"`
+	Description      string        `json:"description"`
+	IsPaused         bool          `json:"is_paused"`
+	ConcurrencyLimit *int          `json:"concurrency_limit"`
+	Priority         int           `json:"priority"`
+	WorkPoolID       string        `json:"work_pool_id"`
+	WorkPoolName     string        `json:"work_pool_name"`
+	LastPolled       Time          `json:"last_polled"`
+	Status           string        `json:"status"` // READY, NOT_READY or PAUSED
+	Created          Time          `json:"created"`
+	Updated          Time          `json:"updated"`
+	Raw              *jsonv.Object `json:"-"`
+}
+
+func (q *WorkQueue) setRaw(o *jsonv.Object) { q.Raw = o }
+
+// ReadWorkQueue reads a queue of a pool by name.
+func (c *Client) ReadWorkQueue(ctx context.Context, pool, name string) (*WorkQueue, error) {
+	cl := call{op: fmt.Sprintf("read work queue %q of work pool %q", name, pool), method: http.MethodGet,
+		path: "/work_pools/" + esc(pool) + "/queues/" + esc(name)}
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	return decodeOne[WorkQueue](c, cl, resp)
+}
+
+// WorkQueueFilter selects queues of a pool; empty fields match all.
+type WorkQueueFilter struct {
+	Names []string
+	IDs   []string
+	// Limit is the most queues to return; 0 means all.
+	Limit  int
+	Offset int
+}
+
+type workQueueFilterBody struct {
+	WorkQueues *workQueueCriteria `json:"work_queues,omitempty"`
+	Limit      int                `json:"limit"`
+	Offset     int                `json:"offset"`
+}
+
+type workQueueCriteria struct {
+	ID   *anyOf `json:"id,omitempty"`
+	Name *anyOf `json:"name,omitempty"`
+}
+
+// FilterWorkQueues lists queues of a pool
+// (POST /work_pools/{pool}/queues/filter).
+func (c *Client) FilterWorkQueues(ctx context.Context, pool string, f WorkQueueFilter) ([]WorkQueue, error) {
+	var crit *workQueueCriteria
+	if len(f.Names)+len(f.IDs) > 0 {
+		crit = &workQueueCriteria{ID: anyOfOrNil(f.IDs), Name: anyOfOrNil(f.Names)}
+	}
+	return paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]WorkQueue, error) {
+		cl := call{op: fmt.Sprintf("list work queues of work pool %q", pool), method: http.MethodPost,
+			path: "/work_pools/" + esc(pool) + "/queues/filter",
+			body: workQueueFilterBody{WorkQueues: crit, Limit: limit, Offset: offset}}
+		resp, err := c.do(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		return decodeList[WorkQueue](c, cl, resp)
+	})
+}
