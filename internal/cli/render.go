@@ -32,7 +32,7 @@ type renderOptions struct {
 	defaultImage    string
 }
 
-func newRenderCmd(stdio IO) *cobra.Command {
+func newRenderCmd(stdio IO, api *apiFlags) *cobra.Command {
 	o := renderOptions{}
 	cmd := &cobra.Command{
 		Use:   "render",

@@ -92,10 +92,13 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
 	root.CompletionOptions.HiddenDefaultCmd = true
+	api := &apiFlags{}
+	api.register(root)
 	root.AddCommand(
 		newVersionCmd(stdio),
-		newRenderCmd(stdio),
-		newWorkPoolCmd(stdio),
+		newRenderCmd(stdio, api),
+		newWorkPoolCmd(stdio, api),
+		newDevCmd(stdio),
 	)
 	return root
 }

@@ -109,6 +109,10 @@ func New(opts Options) *Server {
 	if opts.CSRFTokenTTL <= 0 {
 		opts.CSRFTokenTTL = time.Hour
 	}
+	if opts.Cloud {
+		// Prefect Cloud has no CSRF protection; clients never fetch tokens there.
+		opts.CSRF = false
+	}
 	if opts.ServerVersion == "" {
 		opts.ServerVersion = DefaultServerVersion
 	}
