@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecsworker/ecsworker/internal/cli"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -169,3 +170,6 @@ func TestRender(t *testing.T) {
 		})
 	}
 }
+
+// timeZero asks the test server for "now".
+var timeZero time.Time

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/redact"
 )
 
@@ -47,6 +50,10 @@ registered, subnets found from a VPC) are shown as "<unresolved: ...>" and
 explained on stderr. An invalid configuration prints every problem on stderr,
 nothing on stdout, and exits with code 2.
 
+--work-pool, --deployment, --flow and --flow-run take a JSON file (- for stdin),
+or else a name or id that is read from the Prefect API (PREFECT_API_URL); block
+references and {{ prefect.variables.* }} are then resolved through the API too.
+
 Secrets (API keys, auth strings, AWS keys) are masked in the output.`,
 		Example: `  # What does the default template send for these job variables?
   ecsworker render --job-variables '{"cluster": "my-cluster", "launch_type": "EC2"}'
@@ -55,19 +62,22 @@ Secrets (API keys, auth strings, AWS keys) are masked in the output.`,
   ecsworker render --base-job-template pool.json --job-variables @vars.json --flow-run run.json
 
   # The rendered job configuration instead of the ECS requests
-  ecsworker render --output job-configuration`,
+  ecsworker render --output job-configuration
+
+  # A pool and a deployment as they are in Prefect (PREFECT_API_URL)
+  ecsworker render --work-pool my-pool --deployment etl/nightly`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runRender(cmd, stdio, o)
+			return runRender(cmd, stdio, api, o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.baseJobTemplate, "base-job-template", "", "`FILE` with the work pool's base job template (default: the work pool's, else ecsworker's default template)")
 	f.StringVar(&o.jobVariables, "job-variables", "", "job variables as `JSON`, or @FILE (@- for stdin); applied on top of the deployment's and the flow run's")
-	f.StringVar(&o.flowRun, "flow-run", "", "`FILE` with a Prefect flow run (JSON); adds the env, labels, name and command a worker adds")
-	f.StringVar(&o.deployment, "deployment", "", "`FILE` with a Prefect deployment (JSON); its job_variables apply")
-	f.StringVar(&o.flow, "flow", "", "`FILE` with a Prefect flow (JSON)")
-	f.StringVar(&o.workPool, "work-pool", "", "`FILE` with a Prefect work pool (JSON); its name and base job template apply")
+	f.StringVar(&o.flowRun, "flow-run", "", "flow run: a JSON `FILE`, or an id read from the Prefect API; adds the env, labels, name and command a worker adds")
+	f.StringVar(&o.deployment, "deployment", "", "deployment: a JSON `FILE`, or FLOW/DEPLOYMENT or an id read from the Prefect API; its job_variables apply")
+	f.StringVar(&o.flow, "flow", "", "flow: a JSON `FILE`, or an id read from the Prefect API (default: the deployment's flow, when read from the API)")
+	f.StringVar(&o.workPool, "work-pool", "", "work pool: a JSON `FILE`, or a NAME read from the Prefect API; its name and base job template apply")
 	f.StringVarP(&o.output, "output", "o", "aws", "what to print: aws (the ECS requests) or job-configuration")
 	f.StringVar(&o.region, "region", "", "AWS `REGION` for the awslogs configuration (default: aws_credentials' region_name, AWS_REGION or AWS_DEFAULT_REGION)")
 	f.StringVar(&o.defaultImage, "default-image", envOr("ECSWORKER_DEFAULT_IMAGE", DefaultImage), "`IMAGE` for jobs that set none (env ECSWORKER_DEFAULT_IMAGE)")
@@ -81,7 +91,7 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
-func runRender(cmd *cobra.Command, stdio IO, o renderOptions) error {
+func runRender(cmd *cobra.Command, stdio IO, api *apiFlags, o renderOptions) error {
 	if o.output != "aws" && o.output != "job-configuration" {
 		return invalid("--output %q: use aws or job-configuration", o.output)
 	}
@@ -96,19 +106,20 @@ func runRender(cmd *cobra.Command, stdio IO, o renderOptions) error {
 		return invalid("only one input can come from standard input (-), but %s all ask for it", strings.Join(fromStdin, " and "))
 	}
 	in := &inputs{stdin: stdio.In}
-	pool, err := in.object("work-pool", o.workPool)
+	src := &renderSources{in: in, api: api}
+	pool, err := src.workPool(cmd.Context(), o.workPool)
 	if err != nil {
 		return err
 	}
-	deployment, err := in.object("deployment", o.deployment)
+	deployment, err := src.deployment(cmd.Context(), o.deployment)
 	if err != nil {
 		return err
 	}
-	flowRun, err := in.object("flow-run", o.flowRun)
+	flowRun, err := src.flowRun(cmd.Context(), o.flowRun)
 	if err != nil {
 		return err
 	}
-	flow, err := in.object("flow", o.flow)
+	flow, err := src.flow(cmd.Context(), o.flow, firstString(deployment.GetString("flow_id"), flowRun.GetString("flow_id")))
 	if err != nil {
 		return err
 	}
@@ -131,6 +142,7 @@ func runRender(cmd *cobra.Command, stdio IO, o renderOptions) error {
 	}
 
 	job := ecsjob.Job{
+		Render:              src.renderOptions(),
 		Template:            tmpl,
 		DeploymentVariables: objectOrNil(deployment.GetObject("job_variables")),
 		FlowRunVariables:    jobtemplate.MergeJobVariables(objectOrNil(flowRun.GetObject("job_variables")), cliVars),
@@ -256,3 +268,125 @@ func secretEnvValues() []string {
 	}
 	return out
 }
+
+// renderSources reads render's inputs from files or, for names and ids,
+// from the Prefect API, creating the client only when one is needed.
+type renderSources struct {
+	in     *inputs
+	api    *apiFlags
+	client *prefect.Client
+}
+
+// isFileArg tells a file argument from a name or id: "-", an existing
+// path, or anything ending in .json.
+func isFileArg(v string) bool {
+	if v == "-" || strings.HasSuffix(strings.ToLower(v), ".json") {
+		return true
+	}
+	_, err := os.Stat(v)
+	return err == nil
+}
+
+func (s *renderSources) prefect() (*prefect.Client, error) {
+	if s.client == nil {
+		c, err := s.api.client()
+		if err != nil {
+			return nil, err
+		}
+		s.client = c
+	}
+	return s.client, nil
+}
+
+func (s *renderSources) renderOptions() jobtemplate.RenderOptions {
+	if s.client == nil {
+		return jobtemplate.RenderOptions{}
+	}
+	return jobtemplate.RenderOptions{Resolver: s.client.TemplateResolver()}
+}
+
+func (s *renderSources) workPool(ctx context.Context, v string) (*jsonv.Object, error) {
+	if v == "" || isFileArg(v) {
+		return s.in.object("work-pool", v)
+	}
+	c, err := s.prefect()
+	if err != nil {
+		return nil, err
+	}
+	pool, err := readECSPool(ctx, c, v)
+	if err != nil {
+		return nil, err
+	}
+	return pool.Raw, nil
+}
+
+func (s *renderSources) deployment(ctx context.Context, v string) (*jsonv.Object, error) {
+	if v == "" || isFileArg(v) {
+		return s.in.object("deployment", v)
+	}
+	c, err := s.prefect()
+	if err != nil {
+		return nil, err
+	}
+	var d *prefect.Deployment
+	switch flowName, depName, ok := strings.Cut(v, "/"); {
+	case ok:
+		d, err = c.ReadDeploymentByName(ctx, flowName, depName)
+	case isUUID(v):
+		d, err = c.ReadDeployment(ctx, v)
+	default:
+		return nil, invalid("--deployment %q: give FLOW_NAME/DEPLOYMENT_NAME, the deployment's id, or a JSON file", v)
+	}
+	if errors.Is(err, prefect.ErrNotFound) {
+		return nil, &codedError{code: exitError, err: fmt.Errorf("deployment %q not found (names are FLOW_NAME/DEPLOYMENT_NAME, as 'prefect deployment ls' shows them)", v)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.Raw, nil
+}
+
+func (s *renderSources) flowRun(ctx context.Context, v string) (*jsonv.Object, error) {
+	if v == "" || isFileArg(v) {
+		return s.in.object("flow-run", v)
+	}
+	if !isUUID(v) {
+		return nil, invalid("--flow-run %q: give the flow run's id or a JSON file", v)
+	}
+	c, err := s.prefect()
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.ReadFlowRun(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return r.Raw, nil
+}
+
+// flow reads the flow given, or else the deployment's or run's flow when
+// those came from the API (a file-based dry run stays offline).
+func (s *renderSources) flow(ctx context.Context, v, flowID string) (*jsonv.Object, error) {
+	if v != "" && isFileArg(v) {
+		return s.in.object("flow", v)
+	}
+	if v == "" {
+		if s.client == nil || flowID == "" {
+			return nil, nil
+		}
+		v = flowID
+	}
+	c, err := s.prefect()
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.ReadFlow(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return f.Raw, nil
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+
+func isUUID(s string) bool { return uuidPattern.MatchString(s) }
