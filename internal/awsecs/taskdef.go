@@ -1,0 +1,480 @@
+package awsecs
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/ecsworker/ecsworker/internal/ecsshape"
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+)
+
+// TDOptions configure TaskDefinitions.
+type TDOptions struct {
+	// CacheSize is how many hash -> ARN entries are kept; default 512.
+	CacheSize int
+	// CacheTTL is how long a cached ARN is used without looking at ECS
+	// again; default 6h. (A stale ARN costs little: RunTask reports the
+	// revision inactive and the Launcher invalidates it.)
+	CacheTTL time.Duration
+	// Clock is time.Now unless set.
+	Clock func() time.Time
+	// ScanLimit is how many of a family's newest ACTIVE revisions are
+	// searched for a reusable one; default 20.
+	ScanLimit int
+	// RegisterAttempts is how many times a throttled registration is tried;
+	// default 6.
+	RegisterAttempts int
+	// Backoff is the first retry delay of a throttled registration
+	// (default 1s); it doubles up to MaxBackoff (default 20s), with jitter.
+	Backoff, MaxBackoff time.Duration
+	// Sleep waits between retries; tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// EnsureOptions configure one Ensure call.
+type EnsureOptions struct {
+	// MatchLatestRevision also accepts the latest ACTIVE revision of the
+	// family when it is the same task definition but carries no hash tag
+	// (it was registered by the Python worker or by hand).
+	MatchLatestRevision bool
+}
+
+// TaskDefinitions registers task definitions without churn: a task
+// definition identical to one ECS already holds (found by its hash tag, in
+// a small cache or among the family's newest revisions) is reused, so
+// repeated runs of a deployment register one revision, not one per run.
+// Concurrent Ensure calls for the same task definition make one
+// registration between them, and registrations in one family are made one
+// at a time.
+type TaskDefinitions struct {
+	api  ECSAPI
+	opts TDOptions
+
+	cache  *lruCache[string, tdCacheEntry]
+	hashes *lruCache[[sha256.Size]byte, string] // exact JSON -> canonical hash
+	flight flightGroup[string, ensureResult]
+	// familyLocks serialise registrations per family (striped by hash of
+	// the family name): ECS refuses overlapping ones with "Too many
+	// concurrent attempts to create a new revision of the specified family".
+	familyLocks [64]sync.Mutex
+
+	mu     sync.Mutex
+	noTags bool // the worker may not tag task definitions (no ecs:TagResource)
+}
+
+type tdCacheEntry struct {
+	arn     string
+	expires time.Time
+}
+
+type ensureResult struct {
+	arn        string
+	registered bool
+}
+
+// NewTaskDefinitions returns TaskDefinitions that call ECS through api.
+func NewTaskDefinitions(api ECSAPI, opts TDOptions) *TaskDefinitions {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 512
+	}
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = 6 * time.Hour
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.ScanLimit <= 0 {
+		opts.ScanLimit = 20
+	}
+	if opts.RegisterAttempts <= 0 {
+		opts.RegisterAttempts = 6
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 20 * time.Second
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleepContext
+	}
+	return &TaskDefinitions{api: api, opts: opts,
+		cache:  newLRUCache[string, tdCacheEntry](opts.CacheSize),
+		hashes: newLRUCache[[sha256.Size]byte, string](opts.CacheSize),
+	}
+}
+
+// sleepContext waits d or until ctx ends.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backoffDelay is the wait before retry number attempt (1, 2, ...):
+// base doubled each time up to limit, the upper half of it random.
+func backoffDelay(attempt int, base, limit time.Duration) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(half+1)
+}
+
+// Ensure returns the ARN of an ACTIVE revision that is td, registering one
+// only when none exists; registered is true when this call registered it.
+// td is a prepared RegisterTaskDefinition request and must name its family.
+func (t *TaskDefinitions) Ensure(ctx context.Context, td *jsonv.Object, opts EnsureOptions) (arn string, registered bool, err error) {
+	if td == nil {
+		return "", false, errors.New("ensure task definition: no task definition given")
+	}
+	family := td.GetString("family")
+	if family == "" || strings.Contains(family, "<unresolved") {
+		return "", false, &LaunchError{Kind: KindPermanent, Op: "RegisterTaskDefinition", AWSMessage: fmt.Sprintf("the task definition has no family (%q)", family),
+			Fix: "Set the family job variable, or give the worker the flow run's deployment so that it can name the family prefect_<work pool>_<deployment id>"}
+	}
+	// Canonicalising costs more than the rest of a cache hit: remember the
+	// hash of task definitions seen before, by their exact JSON.
+	raw, err := jsonv.Marshal(td)
+	if err != nil {
+		return "", false, fmt.Errorf("ensure task definition: %w", err)
+	}
+	rawKey := sha256.Sum256(raw)
+	var canon *jsonv.Object
+	hash, ok := t.hashes.get(rawKey)
+	if !ok {
+		canon = CanonicalTaskDefinition(td)
+		hash = hashCanonical(canon)
+		t.hashes.put(rawKey, hash)
+	}
+	if arn, ok := t.cached(hash); ok {
+		return arn, false, nil
+	}
+	if canon == nil {
+		canon = CanonicalTaskDefinition(td)
+	}
+	for {
+		res, shared, err := t.flight.do(ctx, hash, func() (ensureResult, error) {
+			return t.ensure(ctx, td, canon, family, hash, opts)
+		})
+		if err != nil && shared && isContextError(err) && ctx.Err() == nil {
+			continue // the caller we waited for gave up; do it ourselves
+		}
+		if err != nil {
+			return "", false, err
+		}
+		return res.arn, res.registered && !shared, nil
+	}
+}
+
+func (t *TaskDefinitions) cached(hash string) (string, bool) {
+	e, ok := t.cache.get(hash)
+	if !ok || !t.opts.Clock().Before(e.expires) {
+		return "", false
+	}
+	return e.arn, true
+}
+
+func (t *TaskDefinitions) remember(hash, arn string) {
+	t.cache.put(hash, tdCacheEntry{arn: arn, expires: t.opts.Clock().Add(t.opts.CacheTTL)})
+}
+
+func (t *TaskDefinitions) familyLock(family string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(family))
+	return &t.familyLocks[h.Sum32()%uint32(len(t.familyLocks))]
+}
+
+func (t *TaskDefinitions) ensure(ctx context.Context, td, canon *jsonv.Object, family, hash string, opts EnsureOptions) (ensureResult, error) {
+	if arn, ok := t.cached(hash); ok {
+		return ensureResult{arn: arn}, nil
+	}
+	lock := t.familyLock(family)
+	lock.Lock()
+	defer lock.Unlock()
+
+	arn, err := t.find(ctx, family, hash, canon, opts.MatchLatestRevision)
+	if err != nil {
+		return ensureResult{}, err
+	}
+	if arn != "" {
+		t.remember(hash, arn)
+		return ensureResult{arn: arn}, nil
+	}
+
+	input, err := t.registerInput(td, hash)
+	if err != nil {
+		return ensureResult{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := t.api.RegisterTaskDefinition(ctx, input)
+		if err == nil {
+			if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
+				return ensureResult{}, &LaunchError{Kind: KindTransient, Op: "RegisterTaskDefinition", Attempts: attempt, AWSMessage: "ECS returned no task definition ARN"}
+			}
+			arn := *out.TaskDefinition.TaskDefinitionArn
+			t.remember(hash, arn)
+			return ensureResult{arn: arn, registered: true}, nil
+		}
+		if isContextError(err) {
+			return ensureResult{}, err
+		}
+		if tagValue(input.Tags, TaskDefinitionHashTag) != "" && tagPermissionDenied(err) {
+			// Without ecs:TagResource the worker cannot tag: register
+			// untagged (reuse then works within this process only).
+			t.mu.Lock()
+			t.noTags = true
+			t.mu.Unlock()
+			input.Tags = withoutTag(input.Tags, TaskDefinitionHashTag)
+			if len(input.Tags) == 0 {
+				input.Tags = nil
+			}
+			continue
+		}
+		if !IsThrottle(err) || attempt >= t.opts.RegisterAttempts {
+			le := awsError("RegisterTaskDefinition", err, attempt)
+			if le.Kind == KindPermanent && le.Fix == "" {
+				le.Fix = "ECS refused the task definition; correct the work pool's task_definition template or the job variables that fill it"
+			}
+			return ensureResult{}, le
+		}
+		if err := t.opts.Sleep(ctx, backoffDelay(attempt, t.opts.Backoff, t.opts.MaxBackoff)); err != nil {
+			return ensureResult{}, err
+		}
+		// Another worker may have registered it meanwhile: ECS's "too many
+		// concurrent attempts" usually means exactly that.
+		if arn, err := t.find(ctx, family, hash, canon, false); err == nil && arn != "" {
+			t.remember(hash, arn)
+			return ensureResult{arn: arn}, nil
+		}
+	}
+}
+
+// registerInput converts td to the SDK input, tagged with its hash.
+func (t *TaskDefinitions) registerInput(td *jsonv.Object, hash string) (*ecs.RegisterTaskDefinitionInput, error) {
+	tagged := jsonv.CloneObject(td)
+	t.mu.Lock()
+	noTags := t.noTags
+	t.mu.Unlock()
+	if !noTags {
+		var tags []any
+		for _, tag := range tagged.GetArray("tags") {
+			if objString(tag, "key") != TaskDefinitionHashTag {
+				tags = append(tags, tag)
+			}
+		}
+		if len(tags) < 50 { // ECS allows 50 tags per resource
+			tags = append(tags, jsonv.ObjectOf("key", TaskDefinitionHashTag, "value", hash))
+			tagged.Set("tags", tags)
+		}
+	}
+	input := &ecs.RegisterTaskDefinitionInput{}
+	if problems := ecsshape.Decode(tagged, input); len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = p.String()
+		}
+		return nil, &LaunchError{Kind: KindPermanent, Op: "RegisterTaskDefinition",
+			AWSMessage: "the task definition does not fit the ECS API: " + strings.Join(msgs, "; "),
+			Fix:        "Correct the work pool's task_definition template or the job variables that fill it"}
+	}
+	return input, nil
+}
+
+// find looks among the family's newest ACTIVE revisions for one carrying
+// hash, and with matchLatest also accepts the latest revision when it is
+// the same task definition without the tag.
+func (t *TaskDefinitions) find(ctx context.Context, family, hash string, canon *jsonv.Object, matchLatest bool) (string, error) {
+	arns, err := t.newestRevisions(ctx, family, t.opts.ScanLimit)
+	if err != nil {
+		if !errors.As(err, new(*LaunchError)) && isAccessDenied(err) {
+			// The Python worker's IAM policy may lack ecs:ListTaskDefinitions:
+			// look at the latest revision only, as it does.
+			arns = []string{family}
+		} else {
+			return "", err
+		}
+	}
+	for i, arn := range arns {
+		out, err := t.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+			TaskDefinition: aws.String(arn),
+			Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+		})
+		if err != nil {
+			if isContextError(err) {
+				return "", err
+			}
+			if IsNotFound(err) || (i == 0 && arn == family) {
+				continue // deregistered since it was listed, or no revision yet
+			}
+			return "", awsError("DescribeTaskDefinition", err, 1)
+		}
+		d := out.TaskDefinition
+		if d == nil || d.Status != ecstypes.TaskDefinitionStatusActive || d.TaskDefinitionArn == nil {
+			continue
+		}
+		if tagValue(out.Tags, TaskDefinitionHashTag) == hash {
+			return *d.TaskDefinitionArn, nil
+		}
+		if i == 0 && matchLatest && jsonv.Equal(CanonicalTaskDefinition(describedJSON(out)), canon) {
+			return *d.TaskDefinitionArn, nil
+		}
+	}
+	return "", nil
+}
+
+// newestRevisions lists up to limit ACTIVE revisions of family, newest first.
+func (t *TaskDefinitions) newestRevisions(ctx context.Context, family string, limit int) ([]string, error) {
+	var arns []string
+	var token *string
+	for len(arns) < limit {
+		out, err := t.api.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{
+			FamilyPrefix: aws.String(family),
+			Status:       ecstypes.TaskDefinitionStatusActive,
+			Sort:         ecstypes.SortOrderDesc,
+			MaxResults:   aws.Int32(int32(min(limit, 100))),
+			NextToken:    token,
+		})
+		if err != nil {
+			if isContextError(err) || isAccessDenied(err) {
+				return nil, err
+			}
+			return nil, awsError("ListTaskDefinitions", err, 1)
+		}
+		for _, arn := range out.TaskDefinitionArns {
+			// familyPrefix is documented as the full family name; make sure.
+			if f, _, ok := parseTaskDefinitionARN(arn); ok && f == family {
+				arns = append(arns, arn)
+			}
+		}
+		if out.NextToken == nil || *out.NextToken == "" {
+			break
+		}
+		token = out.NextToken
+	}
+	if len(arns) > limit {
+		arns = arns[:limit]
+	}
+	return arns, nil
+}
+
+// parseTaskDefinitionARN splits arn:...:task-definition/<family>:<revision>.
+func parseTaskDefinitionARN(arn string) (family, revision string, ok bool) {
+	_, rest, found := strings.Cut(arn, ":task-definition/")
+	if !found {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return rest, "", true
+	}
+	return rest[:i], rest[i+1:], true
+}
+
+// describedJSON is a described revision as JSON, with its tags (other
+// than AWS's) in "tags" the way a registration request carries them.
+func describedJSON(out *ecs.DescribeTaskDefinitionOutput) *jsonv.Object {
+	o := sdkObject(out.TaskDefinition)
+	if o == nil {
+		o = jsonv.NewObject()
+	}
+	var tags []any
+	for _, tg := range out.Tags {
+		if tg.Key == nil {
+			continue
+		}
+		tags = append(tags, jsonv.ObjectOf("key", *tg.Key, "value", aws.ToString(tg.Value)))
+	}
+	if len(tags) > 0 {
+		o.Set("tags", tags)
+	}
+	return o
+}
+
+func tagValue(tags []ecstypes.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+func withoutTag(tags []ecstypes.Tag, key string) []ecstypes.Tag {
+	out := tags[:0:0]
+	for _, t := range tags {
+		if aws.ToString(t.Key) != key {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func isAccessDenied(err error) bool {
+	ae, ok := apiErrorOf(err)
+	return ok && (ae.ErrorCode() == "AccessDeniedException" || ae.ErrorCode() == "AccessDenied")
+}
+
+// tagPermissionDenied reports a registration refused because the caller
+// may not tag (ecs:TagResource).
+func tagPermissionDenied(err error) bool {
+	ae, ok := apiErrorOf(err)
+	return ok && isAccessDenied(err) && strings.Contains(ae.ErrorMessage(), "TagResource")
+}
+
+// Invalidate forgets arn (call it when RunTask says the revision is
+// inactive), so that the next Ensure looks again.
+func (t *TaskDefinitions) Invalidate(arn string) {
+	t.cache.removeIf(func(_ string, e tdCacheEntry) bool { return e.arn == arn })
+}
+
+// Describe returns the task definition arn names (an ARN, family:revision,
+// or a family for its latest ACTIVE revision) as the ECS API writes it, for
+// checking a task definition the worker did not build
+// (ecsjob.Context.ExistingTaskDefinition).
+func (t *TaskDefinitions) Describe(ctx context.Context, arn string) (*jsonv.Object, error) {
+	out, err := t.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
+	if err != nil {
+		if isContextError(err) {
+			return nil, err
+		}
+		le := awsError("DescribeTaskDefinition", err, 1)
+		if le.Kind == KindPermanent || le.Kind == KindNotFound {
+			if ae, ok := apiErrorOf(err); ok && ae.ErrorCode() == "ClientException" {
+				le.Kind = KindNotFound
+			}
+			if le.Kind == KindNotFound {
+				le.Fix = fmt.Sprintf("The task definition %s does not exist in this region; correct task_definition_arn (an ARN, family:revision or family) or remove it so that the worker registers one", arn)
+			}
+		}
+		return nil, le
+	}
+	if out.TaskDefinition == nil {
+		return nil, &LaunchError{Kind: KindNotFound, Op: "DescribeTaskDefinition", AWSMessage: "ECS returned no task definition for " + arn}
+	}
+	return sdkObject(out.TaskDefinition), nil
+}

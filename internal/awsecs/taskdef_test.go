@@ -1,0 +1,296 @@
+package awsecs_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/ecsshape"
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+)
+
+func TestRepeatedRunsRegisterOneRevision(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	w.srv.CreateCluster("prod")
+	l := w.launcher(nil, awsecs.LaunchOptions{})
+	const runs = 12
+	var registered int
+	arns := map[string]bool{}
+	for i := range runs {
+		got, err := l.Launch(context.Background(), fargatePlan("prefect_pool_dep1", "prod", fmt.Sprintf("run-%d", i)), awsecs.ClientToken(fmt.Sprintf("run-%d", i), "claim"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns[got.TaskDefinitionARN] = true
+		if got.Registered {
+			registered++
+		}
+	}
+	if n := w.calls("ecs:RegisterTaskDefinition"); n != 1 {
+		t.Errorf("%d RegisterTaskDefinition calls for %d runs, want 1", n, runs)
+	}
+	if len(arns) != 1 || registered != 1 {
+		t.Errorf("%d task definitions used, %d launches reported registering; want 1 and 1", len(arns), registered)
+	}
+	if n := len(w.srv.Tasks()); n != runs {
+		t.Errorf("%d tasks, want %d", n, runs)
+	}
+	// Only the first run looked for a revision: the others hit the cache.
+	if n := w.calls("ecs:ListTaskDefinitions"); n != 1 {
+		t.Errorf("%d ListTaskDefinitions calls, want 1", n)
+	}
+}
+
+func TestEnsureReusesAfterRestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	td := fargateTD("prefect_pool_dep2", "img:1")
+	first := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{})
+	arn, registered, err := first.Ensure(context.Background(), td, awsecs.EnsureOptions{})
+	if err != nil || !registered {
+		t.Fatalf("first Ensure: %v, registered %v", err, registered)
+	}
+	// Other revisions registered since (another deployment version, by hand)
+	// do not hide ours.
+	for i := range 3 {
+		if _, _, err := first.Ensure(context.Background(), fargateTD("prefect_pool_dep2", fmt.Sprintf("other:%d", i)), awsecs.EnsureOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restarted := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{})
+	again, registered, err := restarted.Ensure(context.Background(), td, awsecs.EnsureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != arn || registered {
+		t.Errorf("after a restart got %s (registered %v), want the existing %s", again, registered, arn)
+	}
+	if n := w.calls("ecs:RegisterTaskDefinition"); n != 4 {
+		t.Errorf("%d registrations, want 4", n)
+	}
+	// The registered revision carries the hash tag.
+	for _, v := range w.srv.TaskDefinitions() {
+		if v.Arn == arn && v.Tags[awsecs.TaskDefinitionHashTag] != awsecs.TaskDefinitionHash(td) {
+			t.Errorf("tags %v", v.Tags)
+		}
+	}
+}
+
+func TestConcurrentEnsureRegistersOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{})
+	const n = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	arns := map[string]int{}
+	registered := 0
+	for range n {
+		wg.Go(func() {
+			arn, reg, err := tds.Ensure(context.Background(), fargateTD("prefect_pool_dep3", "img:1"), awsecs.EnsureOptions{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			arns[arn]++
+			if reg {
+				registered++
+			}
+		})
+	}
+	wg.Wait()
+	if c := w.calls("ecs:RegisterTaskDefinition"); c != 1 || len(arns) != 1 || registered != 1 {
+		t.Errorf("%d registrations, ARNs %v, %d callers told they registered; want 1, one ARN, 1", c, arns, registered)
+	}
+}
+
+// registerUntagged registers td as the Python worker would: no hash tag.
+func registerUntagged(t *testing.T, api awsecs.ECSAPI, td *jsonv.Object) string {
+	t.Helper()
+	in := &ecs.RegisterTaskDefinitionInput{}
+	if p := ecsshape.Decode(td, in); len(p) > 0 {
+		t.Fatal(p)
+	}
+	out, err := api.RegisterTaskDefinition(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *out.TaskDefinition.TaskDefinitionArn
+}
+
+func TestMatchLatestRevision(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		match       bool
+		latestImage string // of the untagged latest revision
+		wantReuse   bool
+	}{
+		"identical untagged latest is reused": {match: true, latestImage: "img:1", wantReuse: true},
+		"without the option it is not":        {match: false, latestImage: "img:1"},
+		"a different latest revision is not":  {match: true, latestImage: "img:2"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, worldOptions{})
+			python := registerUntagged(t, w.clients.ECS, fargateTD("prefect_pool_py", tc.latestImage))
+			tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{})
+			arn, registered, err := tds.Ensure(context.Background(), fargateTD("prefect_pool_py", "img:1"), awsecs.EnsureOptions{MatchLatestRevision: tc.match})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reused := arn == python; reused != tc.wantReuse || registered == tc.wantReuse {
+				t.Errorf("got %s (registered %v); the untagged revision is %s; want reuse %v", arn, registered, python, tc.wantReuse)
+			}
+		})
+	}
+}
+
+func TestRegistrationThrottlingIsRetried(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{retries: 1})
+	w.srv.InjectFault(awsfakeFault("ecs", "RegisterTaskDefinition", "ClientException", "Too many concurrent attempts to create a new revision of the specified family.", 2))
+	rec := &sleeps{}
+	tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{Sleep: w.sleep(rec)})
+	arn, registered, err := tds.Ensure(context.Background(), fargateTD("prefect_pool_thr", "img"), awsecs.EnsureOptions{})
+	if err != nil || !registered || arn == "" {
+		t.Fatalf("Ensure: %q %v %v", arn, registered, err)
+	}
+	if got := rec.all(); len(got) != 2 || got[0] < 500*1e6 || got[0] > 1e9 || got[1] < 1e9 || got[1] > 2e9 {
+		t.Errorf("backoff sleeps %v, want about 1s then 2s (with jitter)", got)
+	}
+}
+
+func TestRegistrationPermanentErrorFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	rec := &sleeps{}
+	tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{Sleep: w.sleep(rec)})
+	td := fargateTD("prefect_pool_bad", "img")
+	td.Set("cpu", "3") // not a Fargate size
+	_, _, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{})
+	le, ok := err.(*awsecs.LaunchError)
+	if !ok || le.Kind != awsecs.KindPermanent || !strings.Contains(le.Error(), "task_definition template") {
+		t.Fatalf("got %v", err)
+	}
+	if n := w.calls("ecs:RegisterTaskDefinition"); n != 1 || len(rec.all()) != 0 {
+		t.Errorf("%d registrations and %d sleeps, want 1 and 0", n, len(rec.all()))
+	}
+}
+
+func TestDescribeTaskDefinition(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{})
+	td := fargateTD("prefect_pool_desc", "img")
+	arn, _, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tds.Describe(context.Background(), arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetString("taskDefinitionArn") != arn || got.GetString("status") != "ACTIVE" || !awsecs.SameTaskDefinition(got, td) {
+		t.Errorf("Describe = %s", got)
+	}
+	_, err = tds.Describe(context.Background(), "arn:aws:ecs:us-east-1:123456789012:task-definition/nope:1")
+	if !awsecs.IsNotFound(err) || !strings.Contains(fmt.Sprint(err), "task_definition_arn") {
+		t.Errorf("unknown ARN: %v", err)
+	}
+}
+
+func BenchmarkEnsureCacheHit(b *testing.B) {
+	w := newWorld(b, worldOptions{})
+	tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{})
+	td := mustObject(b, preparedFargate)
+	if _, _, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, registered, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{}); err != nil || registered {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestEnsureWithFewerPermissions covers IAM policies written for the
+// Python worker, which may lack ecs:ListTaskDefinitions or ecs:TagResource.
+func TestEnsureWithFewerPermissions(t *testing.T) {
+	t.Parallel()
+	const family = "prefect_pool_iam"
+	tests := map[string]struct {
+		denied      string // action refused with AccessDeniedException
+		message     string
+		pythonFirst bool // an identical untagged revision exists
+		wantReuse   bool
+		wantTagged  bool
+	}{
+		"no ListTaskDefinitions: the latest revision is still matched": {
+			denied: "ListTaskDefinitions", message: "User is not authorized to perform: ecs:ListTaskDefinitions",
+			pythonFirst: true, wantReuse: true,
+		},
+		"no ListTaskDefinitions and nothing to reuse": {
+			denied: "ListTaskDefinitions", message: "User is not authorized to perform: ecs:ListTaskDefinitions",
+			wantTagged: true,
+		},
+		"no TagResource: registered without the tag": {
+			denied: "RegisterTaskDefinition", message: "User: arn:aws:sts::123456789012:assumed-role/w/s is not authorized to perform: ecs:TagResource on resource: arn:aws:ecs:us-east-1:123456789012:task-definition/" + family + ":1",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, worldOptions{})
+			var python string
+			if tc.pythonFirst {
+				python = registerUntagged(t, w.clients.ECS, fargateTD(family, "img"))
+			}
+			w.srv.InjectFault(awsfakeFault("ecs", tc.denied, "AccessDeniedException", tc.message, 1))
+			tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{})
+			arn, registered, err := tds.Ensure(context.Background(), fargateTD(family, "img"), awsecs.EnsureOptions{MatchLatestRevision: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (arn == python) != tc.wantReuse || registered == tc.wantReuse {
+				t.Errorf("got %s (registered %v), python's %q, want reuse %v", arn, registered, python, tc.wantReuse)
+			}
+			for _, v := range w.srv.TaskDefinitions() {
+				if v.Arn == arn && (v.Tags[awsecs.TaskDefinitionHashTag] != "") != tc.wantTagged {
+					t.Errorf("tags %v, want tagged %v", v.Tags, tc.wantTagged)
+				}
+			}
+		})
+	}
+}
+
+func TestEnsureCacheExpires(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	clock := &fakeClock{}
+	tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{Clock: clock.Now, CacheTTL: time.Hour})
+	td := fargateTD("prefect_pool_ttl", "img")
+	first, _, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(59 * time.Minute)
+	if _, _, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{}); err != nil || w.calls("ecs:ListTaskDefinitions") != 1 {
+		t.Fatalf("within the TTL: %v, %d lists", err, w.calls("ecs:ListTaskDefinitions"))
+	}
+	clock.Advance(2 * time.Minute)
+	again, registered, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{})
+	if err != nil || again != first || registered || w.calls("ecs:ListTaskDefinitions") != 2 || w.calls("ecs:RegisterTaskDefinition") != 1 {
+		t.Errorf("after the TTL: %s %v %v; %d lists, %d registrations", again, registered, err, w.calls("ecs:ListTaskDefinitions"), w.calls("ecs:RegisterTaskDefinition"))
+	}
+}
