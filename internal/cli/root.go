@@ -99,6 +99,7 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 		newRenderCmd(stdio, api),
 		newWorkPoolCmd(stdio, api),
 		newDevCmd(stdio),
+		newWorkerCmd(stdio, api),
 	)
 	return root
 }

@@ -1,0 +1,299 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/buildinfo"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/redact"
+	"github.com/ecsworker/ecsworker/internal/worker"
+)
+
+type workerOptions struct {
+	pool, name, typ                    string
+	queues                             []string
+	limit, maxInFlight                 int
+	prefetch                           float64
+	runOnce, healthcheck, noCreatePool bool
+	healthAddr, metricsAddr            string
+	logFormat, logLevel                string
+	eventsQueue, defaultImage          string
+	noEventStream                      bool
+	awsMaxAttempts                     int
+	awsBudget                          string
+	shutdownTimeout                    time.Duration
+}
+
+func newWorkerCmd(stdio IO, api *apiFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "worker", Short: "Run the ECS worker"}
+	cmd.AddCommand(newWorkerStartCmd(stdio, api))
+	return cmd
+}
+
+func newWorkerStartCmd(stdio IO, api *apiFlags) *cobra.Command {
+	o := workerOptions{}
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Serve an ecs work pool: run its scheduled flow runs as ECS tasks",
+		Long: `Start a worker for an "ecs" work pool, like 'prefect worker start --pool NAME --type ecs':
+it heartbeats, polls the pool for scheduled flow runs, claims each, registers (or
+reuses) its task definition, starts its ECS task and follows the task until it
+stops, reporting crashes with their diagnosis and stopping the tasks of runs
+cancelled before their flow started.
+
+Settings come from flags, then PREFECT_WORKER_* environment variables and the
+active Prefect profile (PREFECT_WORKER_QUERY_SECONDS, PREFECT_WORKER_HEARTBEAT_SECONDS,
+PREFECT_WORKER_PREFETCH_SECONDS, PREFECT_WORKER_WEBSERVER_HOST/PORT). AWS
+credentials come from each job's aws_credentials block or, without one, the
+standard AWS chain (environment, shared config and SSO, ECS task role, instance
+metadata). On SIGINT or SIGTERM the worker stops claiming, lets submissions in
+progress finish and exits; tasks keep running and a restarted worker adopts them.`,
+		Example: `  ecsworker worker start --pool my-pool
+  ecsworker worker start --pool my-pool --work-queue critical --limit 10 --with-healthcheck --metrics-addr :9090`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runWorker(cmd, stdio, api, o) },
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.pool, "pool", "p", "", "work pool to serve (required)")
+	f.StringArrayVarP(&o.queues, "work-queue", "q", nil, "work queue to poll (repeatable; default: all of the pool's)")
+	f.StringVarP(&o.name, "name", "n", "", "worker name (default: ECSWorker <uuid>)")
+	f.StringVarP(&o.typ, "type", "t", worker.Type, "worker type (only ecs)")
+	f.IntVarP(&o.limit, "limit", "l", 0, "most flow runs being submitted at once (0: no limit)")
+	f.IntVar(&o.maxInFlight, "max-in-flight", 0, "most flow runs whose tasks are followed at once (0: no limit)")
+	f.Float64Var(&o.prefetch, "prefetch-seconds", -1, "claim runs scheduled up to this many seconds ahead (default: PREFECT_WORKER_PREFETCH_SECONDS or 10)")
+	f.BoolVar(&o.runOnce, "run-once", false, "poll once, submit what was claimed, and exit")
+	f.BoolVar(&o.healthcheck, "with-healthcheck", false, "serve GET /health")
+	f.StringVar(&o.healthAddr, "healthcheck-addr", "", "health check address (default: PREFECT_WORKER_WEBSERVER_HOST:PORT or 0.0.0.0:8080)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on /metrics at this address (e.g. :9090)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warning or error (default: PREFECT_LOGGING_LEVEL or info)")
+	f.BoolVar(&o.noCreatePool, "no-create-pool", false, "do not create the pool when it does not exist")
+	f.StringVar(&o.eventsQueue, "events-queue", "", "SQS queue of ECS task state change events (default: PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME)")
+	f.BoolVar(&o.noEventStream, "no-event-stream", false, "do not subscribe to Prefect's event stream (poll only)")
+	f.StringVar(&o.defaultImage, "default-image", envOr("ECSWORKER_DEFAULT_IMAGE", DefaultImage), "image for jobs that set none (env ECSWORKER_DEFAULT_IMAGE)")
+	f.IntVar(&o.awsMaxAttempts, "aws-max-attempts", 0, "attempts per AWS call, retries included (default 10, adaptive retry)")
+	f.StringVar(&o.awsBudget, "aws-budget", "", "client-side AWS call rates, e.g. RunTask=20:100,DescribeTasks=10:50 (rate per second:burst)")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long submissions in progress may finish on stop")
+	return cmd
+}
+
+func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) error {
+	if o.pool == "" {
+		return invalid("--pool is required: the work pool to serve")
+	}
+	if o.typ != worker.Type {
+		return invalid("--type %q: ecsworker is a worker of type \"ecs\"", o.typ)
+	}
+	settings, err := prefect.SettingLookup(os.LookupEnv, api.profile)
+	if err != nil {
+		return &codedError{code: exitInvalid, err: err}
+	}
+	logger, err := newLogger(stdio.Err, o.logFormat, firstString(o.logLevel, lookupOr(settings, "PREFECT_LOGGING_LEVEL", "info")))
+	if err != nil {
+		return err
+	}
+	client, err := api.client()
+	if err != nil {
+		return err
+	}
+	cfg := client.Config()
+	logger = slog.New(&redactHandler{Handler: logger.Handler(), secrets: []string{cfg.APIKey, cfg.AuthString}})
+
+	seconds := func(flag float64, setting string, def float64) (time.Duration, error) {
+		v := flag
+		if v < 0 {
+			s := lookupOr(settings, setting, strconv.FormatFloat(def, 'f', -1, 64))
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || f < 0 {
+				return 0, invalid("%s=%q: give a number of seconds", setting, s)
+			}
+			v = f
+		}
+		return time.Duration(v * float64(time.Second)), nil
+	}
+	query, err := seconds(-1, "PREFECT_WORKER_QUERY_SECONDS", 10)
+	if err != nil {
+		return err
+	}
+	heartbeat, err := seconds(-1, "PREFECT_WORKER_HEARTBEAT_SECONDS", 30)
+	if err != nil {
+		return err
+	}
+	prefetch, err := seconds(o.prefetch, "PREFECT_WORKER_PREFETCH_SECONDS", 10)
+	if err != nil {
+		return err
+	}
+	budget := awsecs.DefaultBudget()
+	if o.awsBudget != "" {
+		if err := parseBudget(o.awsBudget, budget); err != nil {
+			return err
+		}
+	}
+	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{MaxAttempts: o.awsMaxAttempts, Budget: awsecs.NewBudget(budget), Version: buildinfo.String()})
+
+	w, err := worker.New(worker.Config{
+		Pool: o.pool, Queues: o.queues, Name: o.name,
+		Limit: o.limit, MaxInFlight: o.maxInFlight,
+		QueryInterval: query, HeartbeatInterval: heartbeat, Prefetch: prefetch,
+		ShutdownTimeout: o.shutdownTimeout,
+		RunOnce:         o.runOnce, CreatePool: !o.noCreatePool,
+		EventStream:  !o.noEventStream,
+		EventsQueue:  firstString(o.eventsQueue, lookupOr(settings, "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME", "")),
+		DefaultImage: o.defaultImage,
+		Logger:       logger,
+	}, client, factory)
+	if err != nil {
+		return invalid("%v", err)
+	}
+
+	ctx := cmd.Context()
+	if o.healthcheck {
+		addr := o.healthAddr
+		if addr == "" {
+			addr = net.JoinHostPort(lookupOr(settings, "PREFECT_WORKER_WEBSERVER_HOST", "0.0.0.0"), lookupOr(settings, "PREFECT_WORKER_WEBSERVER_PORT", "8080"))
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/health", w.HealthHandler())
+		if o.metricsAddr == addr {
+			mux.Handle("/metrics", promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{}))
+		}
+		if err := serveBackground(ctx, addr, mux, logger, "health check"); err != nil {
+			return err
+		}
+	}
+	if o.metricsAddr != "" && (!o.healthcheck || o.metricsAddr != o.healthAddr) {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{}))
+		if err := serveBackground(ctx, o.metricsAddr, mux, logger, "metrics"); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdio.Err, "Worker '%s' started!\n", w.Name())
+	if err := w.Run(ctx); err != nil {
+		return &codedError{code: exitError, err: err}
+	}
+	fmt.Fprintf(stdio.Err, "Worker '%s' stopped!\n", w.Name())
+	return nil
+}
+
+func serveBackground(ctx context.Context, addr string, h http.Handler, log *slog.Logger, what string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return invalid("%s address %s: %v", what, addr, err)
+	}
+	log.Info("serving "+what, "addr", ln.Addr().String())
+	go func() {
+		if err := serveUntilDone(ctx, ln, h); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(what+" server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func lookupOr(lookup func(string) (string, bool), name, def string) string {
+	if v, ok := lookup(name); ok {
+		return v
+	}
+	return def
+}
+
+// parseBudget reads "Action=rate:burst,..." into the budget.
+func parseBudget(spec string, into awsecs.BudgetConfig) error {
+	for _, part := range strings.Split(spec, ",") {
+		action, rb, ok := strings.Cut(strings.TrimSpace(part), "=")
+		r, b, ok2 := strings.Cut(rb, ":")
+		rate, err1 := strconv.ParseFloat(r, 64)
+		burst, err2 := strconv.Atoi(b)
+		if !ok || !ok2 || err1 != nil || err2 != nil || rate <= 0 || burst < 1 {
+			return invalid("--aws-budget %q: write Action=rate:burst, e.g. RunTask=20:100", part)
+		}
+		into[action] = awsecs.Bucket{Rate: rate, Burst: burst}
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "info", "":
+		lvl = slog.LevelInfo
+	case "warn", "warning":
+		lvl = slog.LevelWarn
+	case "error", "critical":
+		lvl = slog.LevelError
+	default:
+		return nil, invalid("log level %q: use debug, info, warning or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, invalid("--log-format %q: use text or json", format)
+}
+
+// redactHandler masks the worker's secrets in every log record, whatever
+// message or attribute carries them (an error echoing a request, say).
+type redactHandler struct {
+	slog.Handler
+	secrets []string
+}
+
+func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, redact.String(r.Message, h.secrets...), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.attr(a))
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h *redactHandler) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, redact.String(v.String(), h.secrets...))
+	case slog.KindGroup:
+		var attrs []any
+		for _, g := range v.Group() {
+			attrs = append(attrs, h.attr(g))
+		}
+		return slog.Group(a.Key, attrs...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, redact.String(err.Error(), h.secrets...))
+		}
+		return slog.String(a.Key, redact.String(fmt.Sprint(v.Any()), h.secrets...))
+	}
+	return a
+}
+
+func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	clean := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		clean[i] = h.attr(a)
+	}
+	return &redactHandler{Handler: h.Handler.WithAttrs(clean), secrets: h.secrets}
+}
+
+func (h *redactHandler) WithGroup(name string) slog.Handler {
+	return &redactHandler{Handler: h.Handler.WithGroup(name), secrets: h.secrets}
+}

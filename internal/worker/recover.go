@@ -1,0 +1,104 @@
+package worker
+
+import (
+	"context"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+)
+
+// recoverRuns rebuilds, after a restart, the set of runs this pool has in
+// flight: runs with a task (infrastructure_pid) are tracked again, and
+// claimed runs whose submission was cut short are resumed with the same
+// client token, so that RunTask returns the task if it was started and
+// starts it if it was not. Nothing is launched twice.
+func (w *Worker) recoverRuns(ctx context.Context) {
+	pool, tmpl := w.snapshot()
+	if pool == nil || tmpl == nil {
+		return
+	}
+	runs, err := w.api.ListFlowRuns(ctx, prefect.FlowRunFilter{
+		WorkPoolNames: []string{pool.Name},
+		StateTypes:    []prefect.StateType{prefect.StatePending, prefect.StateRunning, prefect.StateCancelling},
+	})
+	if err != nil {
+		w.log.Warn("could not list the pool's runs in flight; runs started before this worker are not followed", "err", err)
+		return
+	}
+	adopted, resumed := 0, 0
+	for _, run := range runs {
+		switch {
+		case run.InfrastructurePID != "":
+			if w.adopt(ctx, run, pool, tmpl) {
+				adopted++
+			}
+		case run.StateType == prefect.StatePending && run.State != nil && run.State.Name == "Pending" &&
+			w.cfg.Now().Sub(run.State.Timestamp.Time) >= w.cfg.StartupGrace && run.State.StateDetails.TransitionID != "":
+			if !w.startSubmission(run.ID) {
+				continue
+			}
+			resumed++
+			w.submissions.Add(1)
+			go func() {
+				defer w.submissions.Done()
+				defer w.endSubmission(run.ID)
+				var dep *prefect.Deployment
+				if run.DeploymentID != "" {
+					d, err := w.api.ReadDeployment(w.subCtx, run.DeploymentID)
+					if err != nil {
+						w.crash(w.subCtx, run.ID, "Failed to submit flow run to infrastructure: its deployment cannot be read: "+err.Error())
+						return
+					}
+					dep = d
+				}
+				w.runLog(run.ID, prefect.LevelInfo, "Resuming the submission of this flow run after a worker restart")
+				w.launchClaimed(w.subCtx, run, dep, run.State.StateDetails.TransitionID)
+			}()
+		}
+	}
+	if adopted+resumed > 0 {
+		w.log.Info("recovered runs in flight after start", "tracked", adopted, "resumed", resumed)
+	}
+}
+
+// adopt tracks the task of a run submitted before this worker started. The
+// run's job is rendered again to know its AWS credentials.
+func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.WorkPool, tmpl jobTemplate) bool {
+	cluster, arn, err := awsecs.ParseIdentifier(run.InfrastructurePID)
+	if err != nil {
+		return false
+	}
+	var dep *prefect.Deployment
+	if run.DeploymentID != "" {
+		if d, err := w.api.ReadDeployment(ctx, run.DeploymentID); err == nil {
+			dep = d
+		}
+	}
+	job := w.job(run, dep, pool, tmpl)
+	creds := awsecs.Credentials{}
+	container := ecsjob.DefaultContainerName
+	if prepared, err := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {
+		if c, cerr := awsecs.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
+			creds = c
+		}
+		if prepared.Plan != nil && prepared.Plan.ContainerName != "" {
+			container = prepared.Plan.ContainerName
+		}
+		_ = err
+	}
+	b, err := w.backendFor(ctx, creds)
+	if err != nil {
+		w.log.Warn("cannot follow the task of a run in flight", "flow_run", run.ID, "err", err)
+		return false
+	}
+	w.track(run.ID, run.InfrastructurePID, awsecs.TaskRef{Cluster: cluster, TaskARN: arn, FlowRunID: run.ID, ContainerName: container}, b, nil, false)
+	if run.StateType == prefect.StateRunning {
+		w.mu.Lock()
+		if tr := w.runs[run.ID]; tr != nil {
+			tr.started = true
+		}
+		w.mu.Unlock()
+	}
+	return true
+}

@@ -1,0 +1,324 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/buildinfo"
+	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+)
+
+// submit takes one scheduled run from claim to a running ECS task. Once
+// the run is claimed, every failure ends in a Crashed state that says
+// what went wrong: a claimed run is never left without a task.
+func (w *Worker) submit(ctx context.Context, run prefect.FlowRun) {
+	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Worker '%s' submitting flow run '%s'", w.cfg.Name, run.ID))
+	var deployment *prefect.Deployment
+	if run.DeploymentID != "" {
+		d, err := w.api.ReadDeployment(ctx, run.DeploymentID)
+		switch {
+		case errors.Is(err, prefect.ErrNotFound):
+			w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", fmt.Sprintf("Deployment %s no longer exists, cancelled run.", run.DeploymentID))
+			w.metrics.submissions.WithLabelValues("deployment_missing").Inc()
+			w.notify("deployment-missing", run.ID)
+			return
+		case err != nil:
+			w.log.Warn("could not read the run's deployment; the run stays scheduled for the next poll", "flow_run", run.ID, "err", err)
+			w.metrics.submissions.WithLabelValues("deferred").Inc()
+			return
+		}
+		deployment = d
+	}
+	claimID, ok := w.claim(ctx, run)
+	if !ok {
+		w.notify("not-claimed", run.ID)
+		return
+	}
+	w.launchClaimed(ctx, run, deployment, claimID)
+}
+
+// claim proposes PENDING, Prefect's way of taking a run: only one worker's
+// proposal is accepted. It returns the proposal's transition id, which the
+// ECS client token is derived from.
+func (w *Worker) claim(ctx context.Context, run prefect.FlowRun) (string, bool) {
+	for attempt := 0; attempt < 10; attempt++ {
+		tid := newUUID()
+		res, err := w.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", TransitionID: tid}, false)
+		if err != nil {
+			// The server may have taken the proposal before the
+			// connection broke: the transition id tells.
+			if cur, rerr := w.api.ReadFlowRun(context.WithoutCancel(ctx), run.ID); rerr == nil && cur.State != nil &&
+				cur.State.Type == prefect.StatePending && cur.State.StateDetails.TransitionID == tid {
+				w.metrics.claims.WithLabelValues("accepted").Inc()
+				return tid, true
+			}
+			w.log.Warn("could not claim the flow run; it stays scheduled for the next poll", "flow_run", run.ID, "err", err)
+			w.metrics.claims.WithLabelValues("error").Inc()
+			return "", false
+		}
+		switch res.Status {
+		case prefect.StatusAccept:
+			w.metrics.claims.WithLabelValues("accepted").Inc()
+			return tid, true
+		case prefect.StatusWait:
+			w.metrics.claims.WithLabelValues("wait").Inc()
+			delay := time.Duration(res.Details.DelaySeconds) * time.Second
+			if !sleep(ctx, delay) {
+				return "", false
+			}
+		case prefect.StatusReject:
+			if res.State != nil && res.State.Type == prefect.StatePending {
+				w.metrics.claims.WithLabelValues("accepted").Inc()
+				return firstNonEmpty(res.State.StateDetails.TransitionID, tid), true
+			}
+			w.log.Info("flow run not claimed: the server moved it elsewhere", "flow_run", run.ID, "state", stateName(res.State), "reason", res.Details.Reason)
+			w.metrics.claims.WithLabelValues("rejected").Inc()
+			return "", false
+		default: // ABORT: another worker has it, or it is no longer scheduled
+			w.log.Debug("flow run not claimed", "flow_run", run.ID, "reason", res.Details.Reason)
+			w.metrics.claims.WithLabelValues("aborted").Inc()
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// launchClaimed renders the run's job, starts its task and reports the
+// task to Prefect. It is also how a restarted worker resumes a claimed run
+// whose task may or may not exist: the client token makes RunTask return
+// the existing task instead of starting a second one.
+func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, claimID string) {
+	fail := func(format string, args ...any) {
+		msg := "Failed to submit flow run to infrastructure: " + fmt.Sprintf(format, args...)
+		w.runLog(run.ID, prefect.LevelError, msg)
+		w.crash(ctx, run.ID, msg)
+		w.metrics.submissions.WithLabelValues("crashed").Inc()
+		w.notify("submission-crashed", run.ID)
+	}
+	pool, tmpl := w.snapshot()
+	if tmpl == nil {
+		fail("the work pool's base job template cannot be read; fix it with 'ecsworker work-pool update %s --base-job-template FILE'.", w.cfg.Pool)
+		return
+	}
+	job := w.job(run, deployment, pool, tmpl)
+	if run.FlowID != "" {
+		if flow, err := w.api.ReadFlow(ctx, run.FlowID); err == nil {
+			job.FlowRun.Flow = flow.Raw
+		}
+	}
+	prepared, err := ecsjob.Prepare(ctx, job)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	creds, err := awsecs.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
+	if err != nil {
+		fail("aws_credentials: %v", err)
+		return
+	}
+	b, err := w.backendFor(ctx, creds)
+	if err != nil {
+		fail("AWS clients: %v", err)
+		return
+	}
+	if arn := prepared.Plan.TaskDefinitionARN; arn != "" {
+		// An existing task definition: run the checks that need it now.
+		td, err := b.tds.Describe(ctx, arn)
+		if err != nil {
+			fail("read task definition %s: %v", arn, err)
+			return
+		}
+		job.Context.ExistingTaskDefinition = td
+		if prepared, err = ecsjob.Prepare(ctx, job); err != nil {
+			fail("%v", err)
+			return
+		}
+	}
+	for _, warn := range prepared.Warnings {
+		w.runLog(run.ID, prefect.LevelWarning, warn.String())
+	}
+	plan := prepared.Plan
+	replaceString(plan.TaskDefinition, ecsjob.MarkRegion, b.clients.Region)
+
+	if err := w.api.UpdateFlowRunLabels(ctx, run.ID, map[string]any{
+		"prefect.worker.name":    w.cfg.Name,
+		"prefect.worker.type":    Type,
+		"prefect.work-pool.name": pool.Name,
+		"prefect.work-pool.id":   pool.ID,
+	}); err != nil {
+		w.log.Warn("could not label the flow run with the worker's name", "flow_run", run.ID, "err", err)
+	}
+
+	launched, err := b.launcher.Launch(ctx, plan, awsecs.ClientToken(run.ID, claimID))
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	w.metrics.runTasks.Inc()
+	if due := scheduledTime(run); !due.IsZero() {
+		w.metrics.scheduledToRunTask.Observe(w.cfg.Now().Sub(due).Seconds())
+	}
+	for _, warn := range launched.Warnings {
+		w.runLog(run.ID, prefect.LevelWarning, warn)
+	}
+	w.track(run.ID, launched.Identifier, awsecs.TaskRef{Cluster: launched.ClusterARN, TaskARN: launched.TaskARN, FlowRunID: run.ID, ContainerName: plan.ContainerName}, b, launched, plan.AutoDeregister)
+	if err := w.api.SetInfrastructurePID(context.WithoutCancel(ctx), run.ID, launched.Identifier); err != nil {
+		w.log.Error("could not record the task on the flow run; the run will not be cancellable from Prefect", "flow_run", run.ID, "task", launched.TaskARN, "err", err)
+	}
+	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Created ECS task %s (task definition %s)", launched.TaskARN, launched.TaskDefinitionARN))
+	w.metrics.submissions.WithLabelValues("submitted").Inc()
+	w.notify("submitted", run.ID)
+}
+
+// job assembles the pipeline's input for a run.
+func (w *Worker) job(run prefect.FlowRun, deployment *prefect.Deployment, pool *prefect.WorkPool, tmpl *jobtemplate.Template) ecsjob.Job {
+	w.mu.Lock()
+	workerID := w.workerID
+	w.mu.Unlock()
+	job := ecsjob.Job{
+		Template:         tmpl,
+		FlowRunVariables: run.JobVariables,
+		FlowRun: &jobtemplate.FlowRunContext{
+			FlowRun: run.Raw, WorkPool: pool.Raw,
+			WorkerName: w.cfg.Name, WorkerID: workerID,
+			BaseEnv: w.baseEnv(), Version: buildinfo.String(),
+		},
+		Context: ecsjob.Context{
+			WorkPoolName: pool.Name,
+			DeploymentID: run.DeploymentID,
+			FlowID:       run.FlowID,
+			DefaultImage: w.cfg.DefaultImage,
+		},
+		Render: jobtemplate.RenderOptions{Resolver: w.api.TemplateResolver()},
+	}
+	if deployment != nil {
+		job.DeploymentVariables = deployment.JobVariables
+		job.FlowRun.Deployment = deployment.Raw
+	}
+	return job
+}
+
+// baseEnv is the Prefect configuration a flow run inherits from its worker,
+// as Prefect's workers pass their explicitly set settings: every PREFECT_*
+// variable of the process, with the API settings the worker actually uses.
+func (w *Worker) baseEnv() *jsonv.Object {
+	values := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "PREFECT_") && !strings.HasPrefix(k, "PREFECT__") && v != "" {
+			values[k] = v
+		}
+	}
+	cfg := w.api.Config()
+	values["PREFECT_API_URL"] = cfg.APIURL
+	if cfg.APIKey != "" {
+		values["PREFECT_API_KEY"] = cfg.APIKey
+	}
+	if cfg.AuthString != "" {
+		values["PREFECT_API_AUTH_STRING"] = cfg.AuthString
+	}
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	env := jsonv.NewObject()
+	for _, k := range names {
+		env.Set(k, values[k])
+	}
+	return env
+}
+
+// crash proposes Crashed. It outlives the submission's context so that a
+// worker being stopped still reports the runs it could not launch.
+func (w *Worker) crash(ctx context.Context, runID, message string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	res, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message}, false)
+	switch {
+	case errors.Is(err, prefect.ErrNotFound):
+	case err != nil:
+		w.log.Error("could not report the flow run as crashed", "flow_run", runID, "message", message, "err", err)
+	case res.Status == prefect.StatusAccept:
+		w.log.Info("reported flow run as crashed", "flow_run", runID, "message", message)
+	default:
+		w.log.Debug("crash report not accepted (the run already ended)", "flow_run", runID, "status", res.Status, "reason", res.Details.Reason)
+	}
+}
+
+func (w *Worker) forceState(ctx context.Context, runID string, typ prefect.StateType, name, message string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if _, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: typ, Name: name, Message: message}, true); err != nil && !errors.Is(err, prefect.ErrNotFound) {
+		w.log.Error("could not set the flow run's state", "flow_run", runID, "state", name, "err", err)
+		return
+	}
+	w.runLog(runID, prefect.LevelInfo, message)
+}
+
+// scheduledTime is when the run was due.
+func scheduledTime(run prefect.FlowRun) time.Time {
+	if !run.NextScheduledStartTime.IsZero() {
+		return run.NextScheduledStartTime.Time
+	}
+	return run.ExpectedStartTime.Time
+}
+
+// replaceString replaces a marker string wherever it stands in v.
+func replaceString(v any, marker, value string) {
+	switch t := v.(type) {
+	case *jsonv.Object:
+		for _, k := range t.Keys() {
+			e, _ := t.Get(k)
+			if e == marker {
+				t.Set(k, value)
+				continue
+			}
+			replaceString(e, marker, value)
+		}
+	case []any:
+		for i, e := range t {
+			if e == marker {
+				t[i] = value
+				continue
+			}
+			replaceString(e, marker, value)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func stateName(s *prefect.State) string {
+	if s == nil {
+		return ""
+	}
+	return string(s.Type) + "/" + s.Name
+}

@@ -1,0 +1,194 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+)
+
+// logLinesForwarded is how many lines of a task that never ran are copied
+// into the flow run's logs: enough for a stack trace, few enough not to
+// flood Prefect's log view.
+const logLinesForwarded = 50
+
+// track starts following a run's task.
+func (w *Worker) track(runID, identifier string, ref awsecs.TaskRef, b *backend, launched *awsecs.Launched, deregister bool) {
+	tr := &trackedRun{flowRunID: runID, identifier: identifier, ref: ref, backend: b, deregister: deregister, submittedAt: w.cfg.Now()}
+	if launched != nil && launched.Registered {
+		tr.registered = launched.TaskDefinitionARN
+	}
+	w.mu.Lock()
+	if old := w.runs[runID]; old != nil {
+		delete(w.byTask, old.ref.TaskARN)
+	}
+	w.runs[runID] = tr
+	w.byTask[ref.TaskARN] = tr
+	w.metrics.inFlight.Set(float64(len(w.runs)))
+	w.mu.Unlock()
+	b.tracker.Track(ref)
+}
+
+func (w *Worker) untrack(tr *trackedRun) {
+	w.mu.Lock()
+	if w.runs[tr.flowRunID] == tr {
+		delete(w.runs, tr.flowRunID)
+	}
+	delete(w.byTask, tr.ref.TaskARN)
+	w.metrics.inFlight.Set(float64(len(w.runs)))
+	w.mu.Unlock()
+	tr.backend.tracker.Forget(tr.ref.TaskARN)
+}
+
+func (w *Worker) trackedByTask(arn string) *trackedRun {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.byTask[arn]
+}
+
+// handleUpdates reports task changes to Prefect until ctx ends.
+func (w *Worker) handleUpdates(ctx context.Context, b *backend) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u, ok := <-b.tracker.Updates():
+			if !ok {
+				return
+			}
+			w.onUpdate(ctx, u)
+		}
+	}
+}
+
+func (w *Worker) onUpdate(ctx context.Context, u awsecs.TaskUpdate) {
+	tr := w.trackedByTask(u.Ref.TaskARN)
+	if tr == nil {
+		return
+	}
+	w.mu.Lock()
+	tr.lastStatus = u.LastStatus
+	if u.LastStatus == "RUNNING" || (u.Task.StartedAt != nil && !u.Task.StartedAt.IsZero()) {
+		tr.started = true
+	}
+	w.mu.Unlock()
+	switch {
+	case u.Stopped:
+		w.onStopped(ctx, tr, u)
+		w.notify("task-stopped", tr.flowRunID)
+	case u.LastStatus == "PROVISIONING" || u.LastStatus == "PENDING" || u.LastStatus == "ACTIVATING":
+		w.markInfrastructurePending(ctx, tr.flowRunID, u.LastStatus)
+		w.notify("task-"+lower(u.LastStatus), tr.flowRunID)
+	default:
+		w.notify("task-"+lower(u.LastStatus), tr.flowRunID)
+	}
+}
+
+// markInfrastructurePending tells Prefect the run waits for ECS, as the
+// Python observer does, unless the flow has moved on already.
+func (w *Worker) markInfrastructurePending(ctx context.Context, runID, status string) {
+	run, err := w.api.ReadFlowRun(ctx, runID)
+	if err != nil || run.State == nil || run.State.Type != prefect.StatePending || run.State.Name == "InfrastructurePending" {
+		return
+	}
+	msg := fmt.Sprintf("ECS task is %s.", lower(status))
+	if _, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: prefect.StatePending, Name: "InfrastructurePending", Message: msg}, false); err != nil && ctx.Err() == nil {
+		w.log.Debug("could not mark the run InfrastructurePending", "flow_run", runID, "err", err)
+	}
+}
+
+// onStopped settles a run whose task stopped: a crash (with its diagnosis
+// and, for a task that never ran, its last log lines), a cancellation that
+// the flow never got to handle, or nothing when the flow reported its own
+// final state.
+func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpdate) {
+	defer w.untrack(tr)
+	defer w.deregister(ctx, tr)
+	d := u.Diagnosis
+	if d != nil {
+		w.metrics.stops.WithLabelValues(string(d.Cause)).Inc()
+	}
+	run, err := w.api.ReadFlowRun(ctx, tr.flowRunID)
+	if errors.Is(err, prefect.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		w.log.Error("task stopped but the flow run cannot be read; its state is left to Prefect", "flow_run", tr.flowRunID, "err", err)
+		return
+	}
+	st := run.StateType
+	switch {
+	case st == prefect.StateCancelling:
+		w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled: its ECS task stopped.")
+		return
+	case st.IsTerminal() || st == prefect.StateScheduled || st == prefect.StatePaused:
+		return
+	}
+	if d == nil || !d.Crash {
+		return
+	}
+	if d.Summary != "" {
+		w.runLog(run.ID, prefect.LevelError, d.Message())
+	}
+	w.metrics.crashes.WithLabelValues(string(d.Cause)).Inc()
+	w.crash(ctx, run.ID, d.Message())
+	if !tr.started && st != prefect.StateRunning {
+		w.forwardLogs(ctx, tr, u.Task)
+	}
+}
+
+// forwardLogs copies the last lines a task wrote to CloudWatch into the
+// flow run's logs: a flow that never started has nothing else to show.
+func (w *Worker) forwardLogs(ctx context.Context, tr *trackedRun, task ecstypes.Task) {
+	if task.TaskDefinitionArn == nil {
+		return
+	}
+	out, err := tr.backend.clients.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: task.TaskDefinitionArn})
+	if err != nil || out.TaskDefinition == nil {
+		return
+	}
+	src, ok := awsecs.LogSourceFor(*out.TaskDefinition, tr.ref.ContainerName, tr.ref.TaskARN)
+	if !ok {
+		return
+	}
+	lines, err := tr.backend.logs.Tail(ctx, src, logLinesForwarded)
+	if err != nil || len(lines) == 0 {
+		return
+	}
+	w.runLog(tr.flowRunID, prefect.LevelInfo, fmt.Sprintf("Last %d lines of the task's log (%s, %s):", len(lines), src.Group, src.Stream))
+	for _, l := range lines {
+		w.runLogAt(tr.flowRunID, prefect.LevelInfo, l.Message, l.Time)
+	}
+}
+
+// deregister removes a task definition registered for this run when the
+// job asked for it (auto_deregister_task_definition).
+func (w *Worker) deregister(ctx context.Context, tr *trackedRun) {
+	if !tr.deregister || tr.registered == "" {
+		return
+	}
+	arn := tr.registered
+	if _, err := tr.backend.clients.ECS.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: &arn}); err != nil {
+		w.log.Warn("could not deregister the run's task definition", "task_definition", arn, "err", err)
+		return
+	}
+	tr.backend.tds.Invalidate(arn)
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+var _ = time.Second
