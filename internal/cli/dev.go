@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 )
 
@@ -22,7 +23,39 @@ func newDevCmd(stdio IO) *cobra.Command {
 (or any Prefect client) can be tried without a Prefect server or an AWS account.
 They are simulations: nothing they do reaches Prefect or AWS.`,
 	}
-	cmd.AddCommand(newDevPrefectAPICmd(stdio))
+	cmd.AddCommand(newDevPrefectAPICmd(stdio), newDevAWSCmd(stdio))
+	return cmd
+}
+
+func newDevAWSCmd(stdio IO) *cobra.Command {
+	var port int
+	var region string
+	cmd := &cobra.Command{
+		Use:   "aws",
+		Short: "Serve simulated ECS, EC2, CloudWatch Logs, SQS and STS APIs",
+		Long: `Serve the AWS test server on loopback: ECS (with its documented validation
+rules, task lifecycles and throttling), EC2 (a default VPC with three subnets),
+CloudWatch Logs, SQS and STS, speaking the real wire protocols. Point any AWS SDK
+or the AWS CLI at it with AWS_ENDPOINT_URL. Nothing reaches AWS.`,
+		Example: `  ecsworker dev aws --port 4566 &
+  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+  aws ecs create-cluster --cluster-name flows`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			srv := awsfake.New(awsfake.Options{Region: region})
+			defer srv.Close()
+			url, err := srv.Listen(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				return &codedError{code: exitError, err: fmt.Errorf("listen on 127.0.0.1:%d: %w (choose another --port)", port, err)}
+			}
+			fmt.Fprintf(stdio.Out, "AWS_ENDPOINT_URL=%s\n", url)
+			fmt.Fprintf(stdio.Err, "Simulated AWS at %s, region %s (Ctrl-C stops it)\n", url, srv.Region())
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&port, "port", 4566, "port on 127.0.0.1 (0 picks a free one)")
+	cmd.Flags().StringVar(&region, "region", "us-east-1", "region in ARNs and queue URLs")
 	return cmd
 }
 

@@ -100,6 +100,7 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 		newWorkPoolCmd(stdio, api),
 		newDevCmd(stdio),
 		newWorkerCmd(stdio, api),
+		newTaskDefinitionsCmd(stdio),
 	)
 	return root
 }

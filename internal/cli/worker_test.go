@@ -68,3 +68,48 @@ func TestWorkerRunOnce(t *testing.T) {
 		t.Errorf("no task")
 	}
 }
+
+func TestPruneTaskDefinitions(t *testing.T) {
+	p := prefectServer(t, prefectapi.Options{})
+	a := awsfake.NewTestServer(t, awsfake.Options{})
+	a.CreateCluster("flows")
+	t.Setenv("AWS_ENDPOINT_URL", a.URL())
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-xyz")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	flow := p.CreateFlow("etl")
+	dep := p.CreateDeployment(flow["id"].(string), "nightly", "ecs-pool", "", map[string]any{"cluster": "flows", "family": "etl"})
+	// Four runs with four memory sizes: four revisions of one family.
+	for _, mem := range []int{1024, 2048, 3072, 4096} {
+		p.CreateFlowRun(dep["id"].(string), map[string]any{"cpu": 512, "memory": mem}, time.Time{})
+	}
+	if r := run(t, "", "worker", "start", "--pool", "ecs-pool", "--run-once"); r.code != 0 {
+		t.Fatalf("worker: %s", r.err)
+	}
+	if n := len(a.TaskDefinitions()); n != 4 {
+		t.Fatalf("%d revisions, want 4", n)
+	}
+	r := run(t, "", "task-definitions", "prune", "--family", "etl", "--keep", "1", "--dry-run")
+	if r.code != 0 || strings.Count(r.stdout, "Would deregister") != 3 {
+		t.Fatalf("dry run: %+v", r)
+	}
+	r = run(t, "", "task-definitions", "prune", "--family", "etl", "--keep", "1")
+	if r.code != 0 || strings.Count(r.stdout, "Deregistered") != 3 {
+		t.Fatalf("prune: %+v", r)
+	}
+	active := 0
+	for _, td := range a.TaskDefinitions() {
+		if td.Status == "ACTIVE" {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Errorf("%d revisions still active, want 1", active)
+	}
+	if r := run(t, "", "task-definitions", "prune"); r.code != 2 || !strings.Contains(r.err, "--family") {
+		t.Errorf("without --family: %+v", r)
+	}
+}

@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/buildinfo"
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+)
+
+func newTaskDefinitionsCmd(stdio IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "task-definitions",
+		Aliases: []string{"task-definition", "td"},
+		Short:   "Manage the task definition revisions ecsworker registers",
+	}
+	cmd.AddCommand(newPruneCmd(stdio))
+	return cmd
+}
+
+func newPruneCmd(stdio IO) *cobra.Command {
+	var family, region, profile string
+	var keep int
+	var dryRun, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Deregister old revisions ecsworker registered in a family",
+		Long: `Deregister the ACTIVE revisions of a task definition family that ecsworker
+registered (they carry the ecsworker.io/task-definition-hash tag), keeping the
+newest --keep. Revisions registered by anything else are never touched.
+AWS credentials and region come from the standard AWS chain (AWS_PROFILE,
+AWS_REGION, ...) or --profile and --region.`,
+		Example: `  ecsworker task-definitions prune --family prefect_my-pool_3f2a... --keep 3 --dry-run`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if family == "" {
+				return invalid("--family is required: the task definition family to prune")
+			}
+			if keep < 1 {
+				return invalid("--keep %d: keep at least 1 revision (the one new runs use)", keep)
+			}
+			factory := awsecs.NewClientFactory(awsecs.FactoryOptions{Version: buildinfo.String()})
+			clients, err := factory.For(cmd.Context(), awsecs.Credentials{Region: region, Profile: profile})
+			if err != nil {
+				return &codedError{code: exitError, err: fmt.Errorf("AWS clients: %w", err)}
+			}
+			rep, err := awsecs.Prune(cmd.Context(), clients.ECS, family, keep, dryRun)
+			if err != nil {
+				return &codedError{code: exitError, err: err}
+			}
+			if asJSON {
+				failed := map[string]any{}
+				for k, v := range rep.Failed {
+					failed[k] = v
+				}
+				return writeJSON(stdio.Out, jsonv.ObjectOf("family", rep.Family, "dryRun", rep.DryRun,
+					"kept", jsonv.Normalize(rep.Kept), "deregistered", jsonv.Normalize(rep.Deregistered),
+					"notOurs", rep.NotOurs, "failed", jsonv.Normalize(failed)))
+			}
+			verb := "Deregistered"
+			if dryRun {
+				verb = "Would deregister"
+			}
+			for _, arn := range rep.Deregistered {
+				fmt.Fprintf(stdio.Out, "%s %s\n", verb, arn)
+			}
+			fmt.Fprintf(stdio.Err, "%s %d revision(s) of %s; kept %d of ecsworker's; %d revision(s) not made by ecsworker left alone.\n",
+				verb, len(rep.Deregistered), family, len(rep.Kept), rep.NotOurs)
+			if len(rep.Failed) > 0 {
+				arns := make([]string, 0, len(rep.Failed))
+				for a := range rep.Failed {
+					arns = append(arns, a)
+				}
+				sort.Strings(arns)
+				for _, a := range arns {
+					fmt.Fprintf(stdio.Err, "could not deregister %s: %s\n", a, rep.Failed[a])
+				}
+				return &codedError{code: exitError, err: fmt.Errorf("%d revision(s) could not be deregistered", len(rep.Failed)), printed: true}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&family, "family", "", "task definition family (required)")
+	f.IntVar(&keep, "keep", awsecs.DefaultPruneKeep, "newest revisions of ecsworker's to keep")
+	f.BoolVar(&dryRun, "dry-run", false, "only list what would be deregistered")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&region, "region", os.Getenv("AWS_REGION"), "AWS region (default: AWS_REGION or the profile's)")
+	f.StringVar(&profile, "aws-profile", "", "AWS shared config profile (default: AWS_PROFILE)")
+	return cmd
+}
