@@ -40,6 +40,20 @@ type TDOptions struct {
 	Backoff, MaxBackoff time.Duration
 	// Sleep waits between retries; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// The two knobs below reproduce the Python worker's task-definition
+	// calls (prefect-aws §4.3) so that benchmarks can put its costs next to
+	// ours; production code leaves them off.
+	//
+	// DescribeOnHit checks a cached ARN with DescribeTaskDefinition on every
+	// Ensure the cache answers, and drops it unless the revision is still
+	// ACTIVE: one task-definition read per run. Without it a stale entry
+	// costs one RunTask, which reports the revision inactive.
+	DescribeOnHit bool
+	// SkipLookup registers on a cache miss without looking among the
+	// family's revisions for one carrying the hash (unless the run asks for
+	// MatchLatestRevision), so each new worker process registers again.
+	SkipLookup bool
 }
 
 // EnsureOptions configure one Ensure call.
@@ -172,7 +186,10 @@ func (t *TaskDefinitions) Ensure(ctx context.Context, td *jsonv.Object, opts Ens
 		t.hashes.put(rawKey, hash)
 	}
 	if arn, ok := t.cached(hash); ok {
-		return arn, false, nil
+		if !t.opts.DescribeOnHit || t.stillActive(ctx, arn) {
+			return arn, false, nil
+		}
+		t.Invalidate(arn)
 	}
 	if canon == nil {
 		canon = CanonicalTaskDefinition(td)
@@ -199,6 +216,13 @@ func (t *TaskDefinitions) cached(hash string) (string, bool) {
 	return e.arn, true
 }
 
+// stillActive reports whether ECS still holds arn as ACTIVE. Any failure
+// counts as no, as in the Python worker: the caller then looks again.
+func (t *TaskDefinitions) stillActive(ctx context.Context, arn string) bool {
+	out, err := t.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
+	return err == nil && out.TaskDefinition != nil && out.TaskDefinition.Status == ecstypes.TaskDefinitionStatusActive
+}
+
 func (t *TaskDefinitions) remember(hash, arn string) {
 	t.cache.put(hash, tdCacheEntry{arn: arn, expires: t.opts.Clock().Add(t.opts.CacheTTL)})
 }
@@ -217,13 +241,15 @@ func (t *TaskDefinitions) ensure(ctx context.Context, td, canon *jsonv.Object, f
 	lock.Lock()
 	defer lock.Unlock()
 
-	arn, err := t.find(ctx, family, hash, canon, opts.MatchLatestRevision)
-	if err != nil {
-		return ensureResult{}, err
-	}
-	if arn != "" {
-		t.remember(hash, arn)
-		return ensureResult{arn: arn}, nil
+	if !t.opts.SkipLookup || opts.MatchLatestRevision {
+		arn, err := t.find(ctx, family, hash, canon, opts.MatchLatestRevision)
+		if err != nil {
+			return ensureResult{}, err
+		}
+		if arn != "" {
+			t.remember(hash, arn)
+			return ensureResult{arn: arn}, nil
+		}
 	}
 
 	input, err := t.registerInput(td, hash)
@@ -267,6 +293,9 @@ func (t *TaskDefinitions) ensure(ctx context.Context, td, canon *jsonv.Object, f
 		}
 		// Another worker may have registered it meanwhile: ECS's "too many
 		// concurrent attempts" usually means exactly that.
+		if t.opts.SkipLookup {
+			continue
+		}
 		if arn, err := t.find(ctx, family, hash, canon, false); err == nil && arn != "" {
 			t.remember(hash, arn)
 			return ensureResult{arn: arn}, nil

@@ -69,6 +69,12 @@ type TrackerOptions struct {
 	Concurrency int
 	Logger      *slog.Logger
 	Now         func() time.Time // for MissingGrace; default time.Now
+
+	// BatchSize is how many tasks one DescribeTasks call describes; default
+	// and most 100 (ECS's limit). 1 makes one call per task per poll, as the
+	// Python worker's legacy watch loop did: benchmarks set it to show what
+	// that costs, nothing else should.
+	BatchSize int
 }
 
 // Tracker follows launched tasks until they stop, with at most one
@@ -130,6 +136,9 @@ func NewTracker(api ECSAPI, opts TrackerOptions) *Tracker {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
+	}
+	if opts.BatchSize <= 0 || opts.BatchSize > describeTasksMax {
+		opts.BatchSize = describeTasksMax
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -371,8 +380,8 @@ func (t *Tracker) queued() int {
 	return len(t.queue)
 }
 
-// batches groups the tracked tasks by cluster, 100 a call, in the order
-// they were tracked.
+// batches groups the tracked tasks by cluster, BatchSize (100) a call, in
+// the order they were tracked.
 func (t *Tracker) batches() []pollBatch {
 	t.mu.Lock()
 	byCluster := map[string][]string{}
@@ -389,7 +398,7 @@ func (t *Tracker) batches() []pollBatch {
 	slices.Sort(clusters)
 	var out []pollBatch
 	for _, c := range clusters {
-		for chunk := range slices.Chunk(byCluster[c], describeTasksMax) {
+		for chunk := range slices.Chunk(byCluster[c], t.opts.BatchSize) {
 			out = append(out, pollBatch{cluster: c, arns: chunk})
 		}
 	}

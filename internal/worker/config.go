@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
 )
 
 // Type is the work pool and worker type served.
@@ -50,6 +52,13 @@ type Config struct {
 	// must have waited before a restarted worker resumes its submission
 	// (another worker may be submitting it right now); default 60s.
 	StartupGrace time.Duration
+
+	// TaskDefinitionOptions and TrackerBatchSize are passed to the AWS
+	// adapter (awsecs.TDOptions, awsecs.TrackerOptions.BatchSize); zero
+	// values keep its defaults. Benchmarks use them to make the worker call
+	// AWS the way the Python worker does.
+	TaskDefinitionOptions awsecs.TDOptions
+	TrackerBatchSize      int
 
 	Logger *slog.Logger
 	Now    func() time.Time

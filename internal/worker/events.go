@@ -2,10 +2,18 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/prefect"
 )
+
+// jobTemplate is the parsed pool template type, named here to keep
+// signatures short.
+type jobTemplate = *jobtemplate.Template
 
 // taskEventsLoop consumes ECS task state change events from SQS (the queue
 // the Python observer reads) and feeds them to the trackers: the fast path,
@@ -31,9 +39,91 @@ func (w *Worker) taskEventsLoop(ctx context.Context) {
 	}
 }
 
-// eventStreamLoop is filled in by the event stream integration.
-func (w *Worker) eventStreamLoop(ctx context.Context) {}
+// Event names the worker reacts to on Prefect's event stream.
+const (
+	eventScheduled  = "prefect.flow-run.Scheduled"
+	eventCancelling = "prefect.flow-run.Cancelling"
+)
 
-// jobTemplate is the parsed pool template type, named here to keep
-// signatures short.
-type jobTemplate = *jobtemplate.Template
+// eventStreamLoop follows Prefect's event stream for the pool's flow runs:
+// a run entering Scheduled triggers a poll at once (an ad-hoc run is then
+// launched in well under a second instead of at the next interval), and a
+// run entering Cancelling triggers the cancellation pass. Interval polling
+// carries on regardless, so losing the stream costs only latency.
+func (w *Worker) eventStreamLoop(ctx context.Context) {
+	backoff := time.Second
+	var sub *prefect.EventSubscription
+	defer func() {
+		if sub != nil {
+			_ = sub.Close()
+		}
+	}()
+	for ctx.Err() == nil {
+		pool, _ := w.snapshot()
+		if pool == nil {
+			if !sleep(ctx, w.cfg.HeartbeatInterval) {
+				return
+			}
+			continue
+		}
+		var err error
+		if sub != nil {
+			sub, err = sub.Reconnect(ctx)
+		} else {
+			sub, err = w.api.SubscribeEvents(ctx, prefect.EventFilter{
+				Names:          []string{eventScheduled, eventCancelling},
+				AnyResourceIDs: []string{prefect.WorkPoolResourceID(pool.ID)},
+			})
+		}
+		if errors.Is(err, prefect.ErrEventsUnavailable) {
+			w.log.Info("the Prefect server offers no event stream; polling every interval only", "interval", w.cfg.QueryInterval)
+			return
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Debug("event stream unavailable; retrying", "err", err, "in", backoff)
+			sub = nil
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = time.Second
+		for {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				break
+			}
+			switch ev.Event {
+			case eventScheduled:
+				w.PollNow()
+			case eventCancelling:
+				w.CancelNow()
+			}
+		}
+	}
+}
+
+// eventSource describes the worker in the events it emits.
+func (w *Worker) eventSource() prefect.WorkerEventSource {
+	pool, _ := w.snapshot()
+	return prefect.WorkerEventSource{Name: w.cfg.Name, Type: Type, Version: buildinfo.String(), Pool: pool}
+}
+
+// emit sends one of the worker's own events (the ones Prefect's UI and
+// automations know from the Python worker); a server without events is
+// not an error.
+func (w *Worker) emit(ev prefect.Event) {
+	w.mu.Lock()
+	em := w.emitter
+	w.mu.Unlock()
+	if em == nil {
+		return
+	}
+	if err := em.Emit(ev); err != nil {
+		w.log.Debug("could not emit a worker event", "event", ev.Event, "err", err)
+	}
+}

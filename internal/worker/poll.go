@@ -44,6 +44,7 @@ func (w *Worker) pollOnce(ctx context.Context) {
 		return
 	}
 	w.metrics.polls.Inc()
+	defer w.notify("polled", "")
 	for _, r := range runs {
 		run := r.FlowRun
 		if !w.startSubmission(run.ID) {

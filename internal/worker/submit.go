@@ -110,9 +110,11 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		return
 	}
 	job := w.job(run, deployment, pool, tmpl)
+	var flow *prefect.Flow
 	if run.FlowID != "" {
-		if flow, err := w.api.ReadFlow(ctx, run.FlowID); err == nil {
-			job.FlowRun.Flow = flow.Raw
+		if f, err := w.api.ReadFlow(ctx, run.FlowID); err == nil {
+			flow = f
+			job.FlowRun.Flow = f.Raw
 		}
 	}
 	prepared, err := ecsjob.Prepare(ctx, job)
@@ -175,6 +177,13 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		w.log.Error("could not record the task on the flow run; the run will not be cancellable from Prefect", "flow_run", run.ID, "task", launched.TaskARN, "err", err)
 	}
 	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Created ECS task %s (task definition %s)", launched.TaskARN, launched.TaskDefinitionARN))
+	submitted := prefect.SubmittedFlowRunEvent(w.eventSource(), &run, deployment, flow)
+	w.emit(submitted)
+	w.mu.Lock()
+	if tr := w.runs[run.ID]; tr != nil {
+		tr.run, tr.deployment, tr.flow, tr.submittedEvent = &run, deployment, flow, submitted.ID
+	}
+	w.mu.Unlock()
 	w.metrics.submissions.WithLabelValues("submitted").Inc()
 	w.notify("submitted", run.ID)
 }

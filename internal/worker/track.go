@@ -111,6 +111,13 @@ func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpd
 	defer w.untrack(tr)
 	defer w.deregister(ctx, tr)
 	d := u.Diagnosis
+	if tr.run != nil {
+		code := -1
+		if d != nil && d.ExitCode != nil {
+			code = *d.ExitCode
+		}
+		w.emit(prefect.ExecutedFlowRunEvent(w.eventSource(), tr.run, tr.deployment, tr.flow, tr.identifier, code, tr.submittedEvent))
+	}
 	if d != nil {
 		w.metrics.stops.WithLabelValues(string(d.Cause)).Inc()
 	}

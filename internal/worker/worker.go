@@ -36,6 +36,9 @@ type Worker struct {
 
 	health health
 
+	emitter      *prefect.EventEmitter // nil when events cannot be sent
+	startedEvent string
+
 	slots       chan struct{} // nil: no limit on concurrent submissions
 	submissions sync.WaitGroup
 	pollNow     chan struct{}
@@ -60,6 +63,12 @@ type trackedRun struct {
 	started     bool   // the task reached RUNNING
 	lastStatus  string
 	submittedAt time.Time
+
+	// For the executed-flow-run event; nil for adopted runs.
+	run            *prefect.FlowRun
+	deployment     *prefect.Deployment
+	flow           *prefect.Flow
+	submittedEvent string
 }
 
 // backend is everything that talks to AWS with one set of credentials.
@@ -134,6 +143,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker started", "queues", w.cfg.Queues, "limit", w.cfg.Limit)
 	w.runLogs.start(w.bgCtx, &w.bg)
+	if em, err := w.api.NewEventEmitter(w.bgCtx); err == nil {
+		w.mu.Lock()
+		w.emitter = em
+		w.mu.Unlock()
+		started := prefect.WorkerStartedEvent(w.eventSource())
+		w.startedEvent = started.ID
+		w.emit(started)
+		defer func() {
+			w.emit(prefect.WorkerStoppedEvent(w.eventSource(), w.startedEvent))
+			_ = em.Close()
+		}()
+	} else {
+		w.log.Debug("worker events will not be sent", "err", err)
+	}
 
 	if w.cfg.RunOnce {
 		w.pollOnce(ctx)
@@ -192,13 +215,13 @@ func (w *Worker) backendFor(ctx context.Context, creds awsecs.Credentials) (*bac
 	if b := w.backends[key]; b != nil {
 		return b, nil
 	}
-	tds := awsecs.NewTaskDefinitions(clients.ECS, awsecs.TDOptions{})
+	tds := awsecs.NewTaskDefinitions(clients.ECS, w.cfg.TaskDefinitionOptions)
 	b = &backend{
 		key:      key,
 		clients:  clients,
 		tds:      tds,
 		launcher: awsecs.NewLauncher(clients, tds, w.aws.Budget(), awsecs.LaunchOptions{}),
-		tracker:  awsecs.NewTracker(clients.ECS, awsecs.TrackerOptions{Interval: w.cfg.TrackInterval, Logger: w.log, Now: w.cfg.Now}),
+		tracker:  awsecs.NewTracker(clients.ECS, awsecs.TrackerOptions{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now}),
 		logs:     awsecs.NewLogReader(clients.Logs),
 	}
 	w.backends[key] = b

@@ -134,8 +134,11 @@ func (s *Server) emitStateEvent(r *flowRun, prev, st *runState) {
 // {"type": "auth", "token": ...}, checked against the auth string, since
 // header middleware does not see WebSocket routes. Cloud takes the API key
 // in the Authorization header instead (checked before the upgrade).
-func (s *Server) wsAuth(ctx context.Context, conn *websocket.Conn) bool {
-	if s.opts.Cloud {
+// wsAuth reads the auth message. Prefect Cloud's /events/in takes the key
+// from the Authorization header only (its clients send no auth message),
+// while /events/out reads the key from the auth message everywhere.
+func (s *Server) wsAuth(ctx context.Context, conn *websocket.Conn, headerOnly bool) bool {
+	if headerOnly {
 		return true
 	}
 	var msg map[string]any
@@ -148,19 +151,23 @@ func (s *Server) wsAuth(ctx context.Context, conn *websocket.Conn) bool {
 		return false
 	}
 	token, _ := msg["token"].(string)
-	if s.opts.AuthString != "" && token != s.opts.AuthString {
+	want := s.opts.AuthString
+	if s.opts.Cloud {
+		want = s.opts.APIKey
+	}
+	if want != "" && token != want {
 		conn.Close(websocket.StatusPolicyViolation, "Invalid token")
 		return false
 	}
 	return writeJSON(ctx, conn, map[string]any{"type": "auth_success"}) == nil
 }
 
-func (s *Server) acceptPrefectSocket(w http.ResponseWriter, r *http.Request) *websocket.Conn {
+func (s *Server) acceptPrefectSocket(w http.ResponseWriter, r *http.Request, requireSubprotocol bool) *websocket.Conn {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"prefect"}})
 	if err != nil {
 		return nil
 	}
-	if conn.Subprotocol() != "prefect" {
+	if requireSubprotocol && conn.Subprotocol() != "prefect" {
 		s.violate("%s: websocket without the \"prefect\" subprotocol", r.URL.Path)
 		conn.Close(websocket.StatusProtocolError, "")
 		return nil
@@ -182,14 +189,16 @@ func (s *Server) socketContext(r *http.Request) (context.Context, context.Cancel
 }
 
 func (s *Server) eventsIn(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	conn := s.acceptPrefectSocket(w, r)
+	// Prefect Cloud's events client connects with the API key header and
+	// no subprotocol or auth message.
+	conn := s.acceptPrefectSocket(w, r, !s.opts.Cloud)
 	if conn == nil {
 		return
 	}
 	defer conn.CloseNow()
 	ctx, cancel := s.socketContext(r)
 	defer cancel()
-	if !s.wsAuth(ctx, conn) {
+	if !s.wsAuth(ctx, conn, s.opts.Cloud) {
 		return
 	}
 	for {
@@ -213,14 +222,14 @@ func (s *Server) eventsIn(w http.ResponseWriter, r *http.Request, _ map[string]s
 }
 
 func (s *Server) eventsOut(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	conn := s.acceptPrefectSocket(w, r)
+	conn := s.acceptPrefectSocket(w, r, true)
 	if conn == nil {
 		return
 	}
 	defer conn.CloseNow()
 	ctx, cancel := s.socketContext(r)
 	defer cancel()
-	if !s.wsAuth(ctx, conn) {
+	if !s.wsAuth(ctx, conn, false) {
 		return
 	}
 	var msg map[string]any

@@ -1,0 +1,198 @@
+package prefect
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Names of the events a worker sends, and of the flow-run events it
+// watches (Prefect emits prefect.flow-run.<state name> on every state
+// change).
+const (
+	EventWorkerStarted          = "prefect.worker.started"
+	EventWorkerStopped          = "prefect.worker.stopped"
+	EventWorkerSubmittedFlowRun = "prefect.worker.submitted-flow-run"
+	EventWorkerExecutedFlowRun  = "prefect.worker.executed-flow-run"
+	EventFlowRunScheduled       = "prefect.flow-run.Scheduled"
+	EventFlowRunCancelling      = "prefect.flow-run.Cancelling"
+)
+
+// Resource labels Prefect gives meaning to.
+const (
+	labelResourceID   = "prefect.resource.id"
+	labelResourceName = "prefect.resource.name"
+	labelResourceRole = "prefect.resource.role"
+)
+
+// WorkPoolResourceID is the event resource id of a work pool, e.g. for
+// EventFilter.AnyResourceIDs.
+func WorkPoolResourceID(poolID string) string { return "prefect.work-pool." + poolID }
+
+// FlowRunResourceID is the event resource id of a flow run.
+func FlowRunResourceID(flowRunID string) string { return "prefect.flow-run." + flowRunID }
+
+// WorkerEventSource describes the worker in its events, as Prefect's
+// BaseWorker does.
+type WorkerEventSource struct {
+	Name string // the worker's name
+	Type string // the work pool type, "ecs"
+	// Version is reported as prefect.version (the Python worker reports
+	// the Prefect version it runs).
+	Version string
+	// Pool is the work pool, once read; nil leaves it out of the events.
+	Pool *WorkPool
+}
+
+// Resource is the worker as the primary resource of its events:
+// prefect.worker.<type>.<slug of the name>.
+func (w WorkerEventSource) Resource() map[string]string {
+	return map[string]string{
+		labelResourceID:       "prefect.worker." + w.Type + "." + slugifyName(w.Name),
+		labelResourceName:     w.Name,
+		"prefect.version":     w.Version,
+		"prefect.worker-type": w.Type,
+	}
+}
+
+// WorkerStartedEvent is prefect.worker.started, related to the work pool.
+// It has a fresh id, for WorkerStoppedEvent to follow.
+func WorkerStartedEvent(w WorkerEventSource) Event {
+	return Event{ID: newUUID(), Event: EventWorkerStarted, Resource: w.Resource(), Related: w.poolRelated(nil)}
+}
+
+// WorkerStoppedEvent is prefect.worker.stopped, following the started
+// event startedID ("" for none).
+func WorkerStoppedEvent(w WorkerEventSource, startedID string) Event {
+	return Event{ID: newUUID(), Event: EventWorkerStopped, Resource: w.Resource(), Related: w.poolRelated(nil),
+		Follows: startedID}
+}
+
+// SubmittedFlowRunEvent is prefect.worker.submitted-flow-run, sent once
+// the run's infrastructure was submitted. Its related resources are the
+// deployment, flow and flow run (each nil to leave out), their tags, and
+// the work pool, in the Python worker's order. It has a fresh id, for
+// ExecutedFlowRunEvent to follow.
+func SubmittedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *Deployment, flow *Flow) Event {
+	return Event{ID: newUUID(), Event: EventWorkerSubmittedFlowRun, Resource: w.Resource(),
+		Related: w.poolRelated(flowRunRelated(run, deployment, flow))}
+}
+
+// ExecutedFlowRunEvent is prefect.worker.executed-flow-run, sent when the
+// run's infrastructure has exited. The flow-run resource also carries the
+// infrastructure identifier (for ECS "<cluster>::<task ARN>") and its
+// status code; the event follows the submitted event submittedID ("" for
+// none).
+func ExecutedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *Deployment, flow *Flow,
+	identifier string, statusCode int, submittedID string) Event {
+	related := w.poolRelated(flowRunRelated(run, deployment, flow))
+	for _, r := range related {
+		if r[labelResourceRole] == "flow-run" {
+			r["prefect.infrastructure.identifier"] = identifier
+			r["prefect.infrastructure.status-code"] = strconv.Itoa(statusCode)
+		}
+	}
+	return Event{ID: newUUID(), Event: EventWorkerExecutedFlowRun, Resource: w.Resource(), Related: related,
+		Follows: submittedID}
+}
+
+func (w WorkerEventSource) poolRelated(related []map[string]string) []map[string]string {
+	if related == nil {
+		related = []map[string]string{}
+	}
+	if w.Pool != nil {
+		related = append(related, map[string]string{
+			labelResourceID:   WorkPoolResourceID(w.Pool.ID),
+			labelResourceRole: "work-pool",
+			labelResourceName: w.Pool.Name,
+		})
+	}
+	return related
+}
+
+// flowRunRelated are the related resources of a job configuration in
+// Prefect: deployment, flow, flow run, then the union of their tags,
+// sorted.
+func flowRunRelated(run *FlowRun, deployment *Deployment, flow *Flow) []map[string]string {
+	var related []map[string]string
+	var tags []string
+	if deployment != nil {
+		related = append(related, deploymentRelated(deployment))
+		tags = append(tags, deployment.Tags...)
+	}
+	if flow != nil {
+		related = append(related, map[string]string{
+			labelResourceID: "prefect.flow." + flow.ID, labelResourceRole: "flow", labelResourceName: flow.Name})
+		tags = append(tags, flow.Tags...)
+	}
+	if run != nil {
+		related = append(related, map[string]string{
+			labelResourceID: FlowRunResourceID(run.ID), labelResourceRole: "flow-run", labelResourceName: run.Name})
+		tags = append(tags, run.Tags...)
+	}
+	slices.Sort(tags)
+	for _, t := range slices.Compact(tags) {
+		related = append(related, map[string]string{labelResourceID: "prefect.tag." + t, labelResourceRole: "tag"})
+	}
+	return related
+}
+
+// deploymentRelated is Prefect's DeploymentResponse.as_related_resource:
+// the branch and version labels come from the response as the server
+// wrote it.
+func deploymentRelated(d *Deployment) map[string]string {
+	r := map[string]string{
+		labelResourceID: "prefect.deployment." + d.ID, labelResourceRole: "deployment", labelResourceName: d.Name}
+	if d.Raw == nil {
+		return r
+	}
+	if v := d.Raw.GetString("branch"); v != "" {
+		r["prefect.deployment.branch"] = v
+	}
+	if v := d.Raw.GetString("base"); v != "" {
+		r["prefect.deployment.base"] = "prefect.deployment." + v
+	}
+	if v := d.Raw.GetString("root"); v != "" {
+		r["prefect.deployment.root"] = "prefect.deployment." + v
+	}
+	if id, info := d.Raw.GetString("version_id"), d.Raw.GetObject("version_info"); id != "" && info != nil {
+		r["prefect.deployment.version-id"] = id
+		r["prefect.deployment.version-type"] = info.GetString("type")
+		r["prefect.deployment.version"] = info.GetString("version")
+	}
+	return r
+}
+
+// slugifyName is python-slugify's slugify(name) with its defaults, as
+// Prefect's BaseWorker.get_name_slug: lower case, every run of characters
+// other than a-z, 0-9 and '-' becomes one '-', no '-' at either end.
+// Accented letters lose their accents; python-slugify also transliterates
+// other letters (unidecode: "ß" -> "ss") and decodes HTML entities, which
+// this does not: such names give a different slug.
+func slugifyName(s string) string {
+	s = strings.ReplaceAll(s, "'", "-")
+	s = norm.NFKD.String(s)
+	s = strings.ToLower(s)
+	var b strings.Builder
+	runes := []rune(s)
+	for i, r := range runes {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+			continue // the accent of a decomposed letter
+		case r == ',' && i > 0 && i+1 < len(runes) && isASCIIDigit(runes[i-1]) && isASCIIDigit(runes[i+1]):
+			continue // 1,000 -> 1000
+		case r >= 'a' && r <= 'z' || isASCIIDigit(r):
+			b.WriteRune(r)
+			continue
+		}
+		if str := b.String(); str != "" && !strings.HasSuffix(str, "-") {
+			b.WriteByte('-')
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
+}
+
+func isASCIIDigit(r rune) bool { return r >= '0' && r <= '9' }

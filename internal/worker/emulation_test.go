@@ -1,0 +1,64 @@
+package worker_test
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
+)
+
+// Config.TaskDefinitionOptions and Config.TrackerBatchSize reach the AWS
+// adapter: with the Python worker's call pattern, each run after the first
+// costs a DescribeTaskDefinition and each task its own DescribeTasks.
+func TestPythonCallPatternKnobs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, map[string]any{"image": "etl:long"})
+		cfg := e.config("w1")
+		cfg.TaskDefinitionOptions = awsecs.TDOptions{DescribeOnHit: true}
+		cfg.TrackerBatchSize = 1
+		stop := e.start(cfg)
+		defer stop()
+		var ids []string
+		for range 3 {
+			id := e.run(nil)
+			ids = append(ids, id)
+			e.waitFor("the run's task", 5*time.Minute, func() bool { return len(e.tasksOf(id)) == 1 })
+		}
+		calls := e.aws.Calls()
+		if n := calls["ecs:RegisterTaskDefinition"]; n != 1 {
+			t.Errorf("%d registrations, want 1", n)
+		}
+		if n := calls["ecs:DescribeTaskDefinition"]; n != 2 {
+			t.Errorf("%d DescribeTaskDefinition calls for 2 runs answered from the cache, want 2", n)
+		}
+		before := calls["ecs:DescribeTasks"]
+		time.Sleep(cfg.TrackInterval) // fake time: one tracking poll
+		synctest.Wait()
+		if n := e.aws.Calls()["ecs:DescribeTasks"] - before; n != len(ids) {
+			t.Errorf("%d DescribeTasks calls in one poll of %d tasks with TrackerBatchSize 1, want %d", n, len(ids), len(ids))
+		}
+	})
+}
+
+func TestDefaultCallPattern(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, map[string]any{"image": "etl:long"})
+		cfg := e.config("w1")
+		stop := e.start(cfg)
+		defer stop()
+		for range 3 {
+			id := e.run(nil)
+			e.waitFor("the run's task", 5*time.Minute, func() bool { return len(e.tasksOf(id)) == 1 })
+		}
+		if n := e.aws.Calls()["ecs:DescribeTaskDefinition"]; n != 0 {
+			t.Errorf("%d DescribeTaskDefinition calls; runs answered from the cache should make none", n)
+		}
+		before := e.aws.Calls()["ecs:DescribeTasks"]
+		time.Sleep(cfg.TrackInterval) // fake time: one tracking poll
+		synctest.Wait()
+		if n := e.aws.Calls()["ecs:DescribeTasks"] - before; n != 1 {
+			t.Errorf("%d DescribeTasks calls in one poll of 3 tasks, want 1", n)
+		}
+	})
+}

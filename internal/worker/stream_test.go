@@ -1,0 +1,91 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/worker"
+)
+
+// TestEventStreamTriggersPolls runs over real loopback connections (the
+// event stream is a WebSocket, which the in-process transport of the other
+// tests cannot carry). The poll interval is an hour: the run can only be
+// picked up because its Scheduled event triggers a poll. The test waits on
+// the worker's notifications, with a deadline, never on a timer.
+func TestEventStreamTriggersPolls(t *testing.T) {
+	ps := prefectapi.NewTestServer(t, prefectapi.Options{})
+	as := awsfake.NewTestServer(t, awsfake.Options{})
+	as.CreateCluster("flows")
+	api, err := prefect.New(prefect.Config{APIURL: ps.URL(), Timeout: 10 * time.Second, MaxRetries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{BaseEndpoint: as.URL()})
+	flow := ps.CreateFlow("etl")
+	dep := ps.CreateDeployment(flow["id"].(string), "adhoc", "ecs-pool", "", map[string]any{
+		"cluster":         "flows",
+		"aws_credentials": map[string]any{"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "secret", "region_name": "us-east-1"},
+	})
+
+	events := make(chan string, 100)
+	w, err := worker.New(worker.Config{
+		Pool: "ecs-pool", Name: "streamer", CreatePool: true, EventStream: true,
+		QueryInterval: time.Hour, HeartbeatInterval: time.Hour, CancelInterval: time.Hour, TrackInterval: time.Hour,
+		DefaultImage: "prefecthq/prefect:3-latest",
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Notify:       func(ev, run string) { events <- ev + " " + run },
+	}, api, factory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	// The first poll happens at start; the run is created after it.
+	waitFor(t, events, "polled ")
+	id := ps.CreateFlowRun(dep["id"].(string), nil, time.Time{})["id"].(string)
+	waitFor(t, events, "submitted "+id)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Stopping flushed the worker's own events.
+	for _, name := range []string{"prefect.worker.started", "prefect.worker.submitted-flow-run", "prefect.worker.stopped"} {
+		if !hasEvent(ps, name) {
+			t.Errorf("no %s event", name)
+		}
+	}
+}
+
+// waitFor waits for a notification from the worker, up to a deadline.
+func waitFor(t *testing.T, events <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q from the worker before the deadline", want)
+		}
+	}
+}
+
+func hasEvent(ps *prefectapi.Server, name string) bool {
+	for _, e := range ps.Events() {
+		if e["event"] == name {
+			return true
+		}
+	}
+	return false
+}
