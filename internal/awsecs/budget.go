@@ -118,6 +118,9 @@ type BudgetCounter struct {
 	Calls    int64
 	Waits    int64
 	WaitTime time.Duration
+	// Throttles counts attempts that AWS answered with throttling anyway
+	// (other clients share the account's limits).
+	Throttles int64
 }
 
 // NewBudget builds a budget from cfg. Buckets with a Rate or Burst of zero
@@ -271,10 +274,29 @@ func (*budgetMiddleware) ID() string { return "ecsworker.Budget" }
 func (m *budgetMiddleware) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
 	middleware.FinalizeOutput, middleware.Metadata, error,
 ) {
-	if err := m.budget.Wait(ctx, m.service+":"+awsmiddleware.GetOperationName(ctx)); err != nil {
+	action := m.service + ":" + awsmiddleware.GetOperationName(ctx)
+	if err := m.budget.Wait(ctx, action); err != nil {
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 	}
-	return next.HandleFinalize(ctx, in)
+	out, md, err := next.HandleFinalize(ctx, in)
+	if err != nil && IsThrottle(err) {
+		m.budget.countThrottle(action)
+	}
+	return out, md, err
+}
+
+func (b *Budget) countThrottle(action string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.counters[action]
+	if c == nil {
+		c = &BudgetCounter{}
+		b.counters[action] = c
+	}
+	c.Throttles++
 }
 
 // WithBudget returns api with every call waiting for b first. For the SDK's

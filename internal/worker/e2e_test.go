@@ -118,6 +118,11 @@ func (e *env) config(name string) worker.Config {
 
 // start runs a worker until the returned stop is called.
 func (e *env) start(cfg worker.Config) (stop func()) {
+	_, stop = e.startWorker(cfg)
+	return stop
+}
+
+func (e *env) startWorker(cfg worker.Config) (*worker.Worker, func()) {
 	w, err := worker.New(cfg, e.api, e.factory)
 	if err != nil {
 		e.t.Fatal(err)
@@ -125,7 +130,7 @@ func (e *env) start(cfg worker.Config) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	return func() {
+	return w, func() {
 		cancel()
 		if err := <-done; err != nil {
 			e.t.Errorf("worker: %v", err)
@@ -452,5 +457,72 @@ func TestAWSOutageIsRetried(t *testing.T) {
 		if n := len(e.tasksOf(id)); n != 1 {
 			t.Errorf("%d tasks, want 1", n)
 		}
+	})
+}
+
+// TestOrphanedClaimIsResumed: a replica claimed a run and died before
+// starting its task; a live worker finds the run after the grace period
+// and starts its task.
+func TestOrphanedClaimIsResumed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, map[string]any{"image": "etl:long"})
+		stop := e.start(e.config("w1"))
+		defer stop()
+		// A run due in an hour is not polled yet; the dead replica claimed it.
+		id := e.prefect.CreateFlowRun(e.deploy, nil, time.Now().Add(time.Hour))["id"].(string)
+		res, err := e.api.SetFlowRunState(context.Background(), id, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", TransitionID: "5a1f7c3e-1111-4a2b-8c3d-0123456789ab"}, true)
+		if err != nil || res.Status != prefect.StatusAccept {
+			t.Fatalf("claim: %v %v", res, err)
+		}
+		e.waitFor("the orphaned run's task", 10*time.Minute, func() bool { return e.prefect.FlowRun(id)["infrastructure_pid"] != nil })
+		if n := len(e.tasksOf(id)); n != 1 {
+			t.Errorf("%d tasks, want 1", n)
+		}
+	})
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		w, stop := e.startWorker(e.config("w1"))
+		defer stop()
+		id := e.run(nil)
+		e.waitFor("the run's task", 5*time.Minute, func() bool { return e.prefect.FlowRun(id)["infrastructure_pid"] != nil })
+
+		rec := httptest.NewRecorder()
+		w.HealthHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+		if rec.Code != 200 {
+			t.Errorf("health %d %s", rec.Code, rec.Body)
+		}
+		families, err := w.Metrics().Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]float64{}
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "action" && l.GetValue() != "ecs:RunTask" {
+						v = 0
+					}
+				}
+				seen[f.GetName()] += v
+			}
+		}
+		if seen["ecsworker_tasks_started_total"] != 1 || seen["ecsworker_aws_calls_total"] < 1 || seen["ecsworker_runs_in_flight"] != 1 {
+			t.Errorf("metrics: tasks %v, RunTask calls %v, in flight %v", seen["ecsworker_tasks_started_total"], seen["ecsworker_aws_calls_total"], seen["ecsworker_runs_in_flight"])
+		}
+
+		// Prefect goes away: heartbeats fail and the health check says so.
+		e.prefect.InjectFault(prefectapi.Fault{Status: 503})
+		time.Sleep(2 * time.Minute) // fake time: a few heartbeat intervals
+		synctest.Wait()
+		rec = httptest.NewRecorder()
+		w.HealthHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+		if rec.Code != 503 {
+			t.Errorf("health during an outage: %d %s", rec.Code, rec.Body)
+		}
+		e.prefect.ClearFaults()
 	})
 }

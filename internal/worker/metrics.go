@@ -2,6 +2,8 @@ package worker
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
 )
 
 // Metrics are the worker's Prometheus metrics, on a registry of their own
@@ -45,4 +47,38 @@ func NewMetrics() *Metrics {
 		m.scheduledToRunTask, m.stops, m.crashes, m.cancellations,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// budgetCollector exposes the AWS API budget's counters: calls per action
+// (RunTask, RegisterTaskDefinition, DescribeTasks, ...), the throttles AWS
+// answered anyway, and how long calls waited on the client-side budget.
+type budgetCollector struct {
+	budget                          *awsecs.Budget
+	calls, throttles, waits, waited *prometheus.Desc
+}
+
+func newBudgetCollector(b *awsecs.Budget) *budgetCollector {
+	return &budgetCollector{
+		budget:    b,
+		calls:     prometheus.NewDesc("ecsworker_aws_calls_total", "AWS API calls (attempts) by action.", []string{"action"}, nil),
+		throttles: prometheus.NewDesc("ecsworker_aws_throttles_total", "AWS API attempts answered with throttling, by action.", []string{"action"}, nil),
+		waits:     prometheus.NewDesc("ecsworker_aws_budget_waits_total", "AWS API calls that waited for the client-side budget, by action.", []string{"action"}, nil),
+		waited:    prometheus.NewDesc("ecsworker_aws_budget_wait_seconds_total", "Time AWS API calls waited for the client-side budget, by action.", []string{"action"}, nil),
+	}
+}
+
+func (c *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.calls
+	ch <- c.throttles
+	ch <- c.waits
+	ch <- c.waited
+}
+
+func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	for action, n := range c.budget.Counters() {
+		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(n.Calls), action)
+		ch <- prometheus.MustNewConstMetric(c.throttles, prometheus.CounterValue, float64(n.Throttles), action)
+		ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, float64(n.Waits), action)
+		ch <- prometheus.MustNewConstMetric(c.waited, prometheus.CounterValue, n.WaitTime.Seconds(), action)
+	}
 }

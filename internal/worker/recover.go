@@ -10,9 +10,8 @@ import (
 
 // recoverRuns rebuilds, after a restart, the set of runs this pool has in
 // flight: runs with a task (infrastructure_pid) are tracked again, and
-// claimed runs whose submission was cut short are resumed with the same
-// client token, so that RunTask returns the task if it was started and
-// starts it if it was not. Nothing is launched twice.
+// claimed runs whose submission was cut short are resumed (resumeOrphans).
+// Nothing is launched twice.
 func (w *Worker) recoverRuns(ctx context.Context) {
 	pool, tmpl := w.snapshot()
 	if pool == nil || tmpl == nil {
@@ -26,40 +25,70 @@ func (w *Worker) recoverRuns(ctx context.Context) {
 		w.log.Warn("could not list the pool's runs in flight; runs started before this worker are not followed", "err", err)
 		return
 	}
-	adopted, resumed := 0, 0
+	adopted := 0
 	for _, run := range runs {
-		switch {
-		case run.InfrastructurePID != "":
-			if w.adopt(ctx, run, pool, tmpl) {
-				adopted++
-			}
-		case run.StateType == prefect.StatePending && run.State != nil && run.State.Name == "Pending" &&
-			w.cfg.Now().Sub(run.State.Timestamp.Time) >= w.cfg.StartupGrace && run.State.StateDetails.TransitionID != "":
-			if !w.startSubmission(run.ID) {
-				continue
-			}
-			resumed++
-			w.submissions.Add(1)
-			go func() {
-				defer w.submissions.Done()
-				defer w.endSubmission(run.ID)
-				var dep *prefect.Deployment
-				if run.DeploymentID != "" {
-					d, err := w.api.ReadDeployment(w.subCtx, run.DeploymentID)
-					if err != nil {
-						w.crash(w.subCtx, run.ID, "Failed to submit flow run to infrastructure: its deployment cannot be read: "+err.Error())
-						return
-					}
-					dep = d
-				}
-				w.runLog(run.ID, prefect.LevelInfo, "Resuming the submission of this flow run after a worker restart")
-				w.launchClaimed(w.subCtx, run, dep, run.State.StateDetails.TransitionID)
-			}()
+		if run.InfrastructurePID != "" && w.adopt(ctx, run, pool, tmpl) {
+			adopted++
 		}
 	}
+	resumed := w.resumeOrphans(ctx, runs)
 	if adopted+resumed > 0 {
 		w.log.Info("recovered runs in flight after start", "tracked", adopted, "resumed", resumed)
 	}
+}
+
+// sweepLoop looks for claimed runs left without a task (a worker that died
+// mid-submission, a crash report that could not reach Prefect) and resumes
+// them, so that no claimed run stays PENDING for ever.
+func (w *Worker) sweepLoop(ctx context.Context) {
+	every(ctx, w.cfg.StartupGrace, nil, func() {
+		pool, _ := w.snapshot()
+		if pool == nil {
+			return
+		}
+		runs, err := w.api.ListFlowRuns(ctx, prefect.FlowRunFilter{WorkPoolNames: []string{pool.Name}, StateTypes: []prefect.StateType{prefect.StatePending}})
+		if err != nil {
+			return
+		}
+		if n := w.resumeOrphans(ctx, runs); n > 0 {
+			w.log.Info("resumed claimed runs that had no task", "runs", n)
+		}
+	})
+}
+
+// resumeOrphans resumes the submission of PENDING runs that have no task
+// and were claimed more than StartupGrace ago, with the client token of
+// their claim: RunTask returns the task if it was started and starts it if
+// it was not. The grace leaves alone runs another worker is submitting.
+func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int {
+	resumed := 0
+	for _, run := range runs {
+		if run.InfrastructurePID != "" || run.StateType != prefect.StatePending || run.State == nil || run.State.Name != "Pending" ||
+			run.State.StateDetails.TransitionID == "" || w.cfg.Now().Sub(run.State.Timestamp.Time) < w.cfg.StartupGrace {
+			continue
+		}
+		if !w.startSubmission(run.ID) {
+			continue
+		}
+		resumed++
+		w.submissions.Add(1)
+		go func() {
+			defer w.submissions.Done()
+			defer w.endSubmission(run.ID)
+			var dep *prefect.Deployment
+			if run.DeploymentID != "" {
+				d, err := w.api.ReadDeployment(w.subCtx, run.DeploymentID)
+				if err != nil {
+					w.crash(w.subCtx, run.ID, "Failed to submit flow run to infrastructure: its deployment cannot be read: "+err.Error())
+					return
+				}
+				dep = d
+			}
+			w.runLog(run.ID, prefect.LevelInfo, "Resuming the submission of this claimed flow run, which has no task yet")
+			w.launchClaimed(w.subCtx, run, dep, run.State.StateDetails.TransitionID)
+		}()
+	}
+	return resumed
 }
 
 // adopt tracks the task of a run submitted before this worker started. The

@@ -105,6 +105,9 @@ func New(cfg Config, api *prefect.Client, aws *awsecs.ClientFactory) (*Worker, e
 	if cfg.Limit > 0 {
 		w.slots = make(chan struct{}, cfg.Limit)
 	}
+	if b := aws.Budget(); b != nil {
+		w.metrics.Registry.MustRegister(newBudgetCollector(b))
+	}
 	w.runLogs = newRunLogger(api, w.log, cfg.Now)
 	api.SetWorker(cfg.Name, "")
 	return w, nil
@@ -168,7 +171,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.recoverRuns(ctx)
 
-	loops := []func(context.Context){w.heartbeatLoop, w.pollLoop, w.cancelLoop}
+	loops := []func(context.Context){w.heartbeatLoop, w.pollLoop, w.cancelLoop, w.sweepLoop}
 	if w.cfg.EventStream {
 		loops = append(loops, w.eventStreamLoop)
 	}
