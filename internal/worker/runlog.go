@@ -17,6 +17,7 @@ type runLogger struct {
 	log *slog.Logger
 	now func() time.Time
 
+	flushMu  sync.Mutex
 	mu       sync.Mutex
 	pending  []prefect.LogCreate
 	workerID string
@@ -64,24 +65,31 @@ func (l *runLogger) start(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 }
 
-// flush sends what is pending; records that could not be sent are kept
-// for the next try.
+// flush sends what is pending; records that could not be sent are put
+// back for the next try. Flushes are serialised: the periodic flush and the
+// one at shutdown may otherwise send the same records twice.
 func (l *runLogger) flush(ctx context.Context) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	for {
 		l.mu.Lock()
 		n := min(len(l.pending), runLogBatch)
-		batch := append([]prefect.LogCreate(nil), l.pending[:n]...)
+		batch := l.pending[:n:n]
+		l.pending = l.pending[n:]
 		l.mu.Unlock()
 		if n == 0 {
 			return
 		}
 		if err := l.api.CreateLogs(ctx, batch); err != nil {
 			l.log.Debug("could not send flow run logs; keeping them for the next try", "err", err)
+			l.mu.Lock()
+			l.pending = append(batch, l.pending...)
+			if over := len(l.pending) - runLogMax; over > 0 {
+				l.pending = l.pending[over:]
+			}
+			l.mu.Unlock()
 			return
 		}
-		l.mu.Lock()
-		l.pending = l.pending[n:]
-		l.mu.Unlock()
 	}
 }
 
