@@ -526,3 +526,18 @@ func TestHealthAndMetrics(t *testing.T) {
 		e.prefect.ClearFaults()
 	})
 }
+
+// TestTaskThatNeverRunsTheFlow: the container exits 0 but the flow never
+// started (a wrong command); the run must not stay Pending for ever.
+func TestTaskThatNeverRunsTheFlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		stop := e.start(e.config("w1"))
+		defer stop()
+		id := e.run(nil) // no engine: nothing reports RUNNING
+		e.waitFor("the run to crash", 10*time.Minute, func() bool { typ, _, _ := e.state(id); return typ == "CRASHED" })
+		if _, _, msg := e.state(id); !strings.Contains(msg, "command") {
+			t.Errorf("crash message %q should point at the command", msg)
+		}
+	})
+}

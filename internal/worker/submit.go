@@ -98,6 +98,14 @@ func (w *Worker) claim(ctx context.Context, run prefect.FlowRun) (string, bool) 
 // the existing task instead of starting a second one.
 func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, claimID string) {
 	fail := func(format string, args ...any) {
+		if ctx.Err() != nil {
+			// The worker is stopping and gave up waiting: RunTask may have
+			// gone through. The run stays claimed, and the next worker
+			// resumes it with the same client token instead of crashing a
+			// run whose task may be starting.
+			w.log.Warn("submission interrupted by shutdown; the next worker resumes it", "flow_run", run.ID)
+			return
+		}
 		msg := "Failed to submit flow run to infrastructure: " + fmt.Sprintf(format, args...)
 		w.runLog(run.ID, prefect.LevelError, msg)
 		w.crash(ctx, run.ID, msg)

@@ -137,6 +137,19 @@ func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpd
 	case st.IsTerminal() || st == prefect.StateScheduled || st == prefect.StatePaused:
 		return
 	}
+	if st == prefect.StatePending && (d == nil || !d.Crash) {
+		// The task ended without the flow ever starting (no RUNNING state),
+		// yet nothing failed: the container did not run the flow. Left as
+		// it is, the run would stay Pending for ever.
+		msg := "The ECS task stopped before the flow started, although its containers exited cleanly: the container did not run the flow. Check the command job variable and the image's entrypoint (the command should be `prefect flow-run execute`)."
+		if d != nil && d.Summary != "" {
+			msg = d.Message() + " " + msg
+		}
+		w.runLog(run.ID, prefect.LevelError, msg)
+		w.metrics.crashes.WithLabelValues("flow_never_started").Inc()
+		w.crash(ctx, run.ID, msg)
+		return
+	}
 	if d == nil || !d.Crash {
 		return
 	}
