@@ -101,6 +101,7 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 		newDevCmd(stdio),
 		newWorkerCmd(stdio, api),
 		newTaskDefinitionsCmd(stdio),
+		newSandboxCmd(stdio),
 	)
 	return root
 }

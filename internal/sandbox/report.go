@@ -1,0 +1,532 @@
+package sandbox
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/redact"
+)
+
+// Column widths of the live view: the longest scenario name, Prefect
+// state name and ECS status.
+const (
+	scenarioWidth = 19 // cancel-before-start
+	stateWidth    = 21 // InfrastructurePending
+	statusWidth   = 14 // DEPROVISIONING
+	diagWidth     = 50
+)
+
+func (s *sandbox) printHeader() {
+	w := s.human
+	fmt.Fprintf(w, "ecsworker sandbox: %s\n", Banner)
+	fmt.Fprintf(w, "  Everything runs in this process, on 127.0.0.1: nothing reaches AWS or a real Prefect server,\n")
+	fmt.Fprintf(w, "  and none of your AWS or Prefect settings or credentials are read.\n")
+	fmt.Fprintf(w, "  Prefect API (local test server):  %s\n", s.prefectURL)
+	fmt.Fprintf(w, "  AWS endpoint (simulated):         %s\n", s.awsURL)
+	fmt.Fprintf(w, "  Worker %s serves work pool %s: %d flow runs of deployment %s/%s, speed %gx\n\n",
+		WorkerName, PoolName, len(s.runs), FlowName, DeploymentName, s.opts.Speed)
+}
+
+// runTaskCalls returns the RunTask requests the worker made for a run, and
+// the reasons ECS gave for those that started nothing. A request belongs
+// to the run when its client token is the task's; before the task exists,
+// by the token's prefix (ecsworker's tokens start with the flow run id).
+func runTaskCalls(calls []recordedCall, r *demoRun) (n int, failures []string) {
+	for _, c := range calls {
+		if c.Action != "RunTask" {
+			continue
+		}
+		if (r.task != nil && c.ClientToken == r.task.ClientToken) || strings.HasPrefix(c.ClientToken, r.id+".") {
+			n++
+			failures = append(failures, c.Failures...)
+		}
+	}
+	return n, failures
+}
+
+// diagnosis is the short explanation shown next to a run: the summary of
+// the worker's crash report, or what is going on.
+func diagnosis(r *demoRun, calls []recordedCall) string {
+	_, failures := runTaskCalls(calls, r)
+	reason := ""
+	if len(failures) > 0 {
+		reason = failures[len(failures)-1]
+	}
+	switch r.stateType {
+	case "COMPLETED":
+		if reason != "" {
+			return fmt.Sprintf("completed; RunTask refused %d× (%s)", len(failures), reason)
+		}
+		return "flow completed, exit code 0"
+	case "CRASHED", "FAILED", "CANCELLED":
+		return shortDiagnosis(r.message, 0)
+	}
+	switch {
+	case reason != "" && r.task == nil:
+		return fmt.Sprintf("RunTask refused %d× (%s); retrying", len(failures), reason)
+	case r.stateType == "CANCELLING":
+		return "cancel requested in Prefect"
+	case r.task != nil && r.task.DesiredStatus == "STOPPED" && r.task.StoppedReason != "":
+		// ECS knows why the task is stopping; the worker reports it once
+		// the task is STOPPED.
+		return "ECS: " + shortDiagnosis(r.task.StoppedReason, 0)
+	}
+	return ""
+}
+
+// shortDiagnosis keeps the headline of a state message: the worker writes
+// "Summary: detail Resolution: fix".
+func shortDiagnosis(message string, width int) string {
+	head, _, _ := strings.Cut(message, ": ")
+	head = strings.TrimSuffix(strings.TrimSpace(head), ".")
+	if width > 0 {
+		head = truncate(head, width)
+	}
+	return head
+}
+
+// truncate cuts s to at most n characters, marking the cut.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// liveView shows the runs as they move: redrawn in place on a terminal,
+// as a log of changes otherwise.
+type liveView struct {
+	s      *sandbox
+	w      io.Writer
+	tty    bool
+	color  bool
+	nameW  int
+	drawn  int
+	last   map[*demoRun]string
+	notes  []string
+	closed bool
+}
+
+func newLiveView(s *sandbox) *liveView {
+	raw := s.opts.Out
+	if s.opts.JSON {
+		raw = s.opts.Err
+	}
+	v := &liveView{s: s, w: s.human, tty: isTerminal(raw), last: map[*demoRun]string{}, nameW: len("RUN")}
+	v.color = v.tty && os.Getenv("NO_COLOR") == ""
+	for _, r := range s.runs {
+		v.nameW = max(v.nameW, len(r.name))
+	}
+	header := v.format("RUN", "SCENARIO", "PREFECT STATE", "ECS TASK", "DIAGNOSIS", false)
+	if v.tty {
+		// Lines longer than the terminal would wrap and break the
+		// cursor arithmetic of the redraw: autowrap stays off until
+		// finish.
+		fmt.Fprint(v.w, "\x1b[?7l")
+	} else {
+		header = strings.Repeat(" ", 7) + header // above the elapsed times
+	}
+	fmt.Fprintln(v.w, header)
+	return v
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func (v *liveView) format(name, scenario, state, status, diag string, colored bool) string {
+	pad := func(s string, n int) string { return s + strings.Repeat(" ", max(0, n-len(s))) }
+	st := pad(state, stateWidth)
+	if colored {
+		st = paint(state, st)
+	}
+	line := "  " + pad(name, v.nameW) + "  " + pad(scenario, scenarioWidth) + "  " + st + "  " + pad(status, statusWidth) + "  " + diag
+	return strings.TrimRight(line, " ")
+}
+
+// paint colours a padded state name by how the run is doing.
+func paint(state, padded string) string {
+	code := ""
+	switch state {
+	case "Completed":
+		code = "32"
+	case "Crashed", "Failed":
+		code = "31"
+	case "Cancelled", "Cancelling":
+		code = "33"
+	case "Running":
+		code = "36"
+	default:
+		return padded
+	}
+	return "\x1b[" + code + "m" + padded + "\x1b[0m"
+}
+
+func (v *liveView) row(r *demoRun, calls []recordedCall, colored bool) string {
+	status := "-"
+	if r.task != nil {
+		status = r.task.LastStatus
+	}
+	diag := truncate(diagnosis(r, calls), diagWidth)
+	return v.format(r.name, r.sc.Name, r.stateName, status, diag, colored)
+}
+
+func (v *liveView) note(s string) { v.notes = append(v.notes, s) }
+
+func (v *liveView) update() {
+	if v.closed {
+		return
+	}
+	calls := v.s.rec.snapshot()
+	if !v.tty {
+		for _, n := range v.notes {
+			fmt.Fprintln(v.w, n)
+		}
+		v.notes = nil
+		for _, r := range v.s.runs {
+			line := v.row(r, calls, false)
+			if v.last[r] != line {
+				v.last[r] = line
+				fmt.Fprintf(v.w, "%7s%s\n", elapsed(v.s.began), line)
+			}
+		}
+		return
+	}
+	var b strings.Builder
+	if v.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA\r", v.drawn)
+	}
+	for _, n := range v.notes {
+		b.WriteString("\x1b[2K" + n + "\n")
+	}
+	v.notes = nil
+	settled := 0
+	for _, r := range v.s.runs {
+		b.WriteString("\x1b[2K" + v.row(r, calls, v.color) + "\n")
+		if r.settled() {
+			settled++
+		}
+	}
+	fmt.Fprintf(&b, "\x1b[2K  %s elapsed · %d of %d runs finished · %d RunTask calls\n",
+		elapsed(v.s.began), settled, len(v.s.runs), countAction(calls, "RunTask"))
+	v.drawn = len(v.s.runs) + 1
+	fmt.Fprint(v.w, b.String())
+}
+
+func (v *liveView) finish() {
+	v.update()
+	v.closed = true
+	if v.tty {
+		fmt.Fprint(v.w, "\x1b[?7h")
+	}
+	fmt.Fprintln(v.w)
+}
+
+func countAction(calls []recordedCall, action string) int {
+	n := 0
+	for _, c := range calls {
+		if c.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+func elapsed(since time.Time) string {
+	return fmt.Sprintf("%.1fs", time.Since(since).Seconds())
+}
+
+func (s *sandbox) summarize() Summary {
+	calls := s.rec.snapshot()
+	sum := Summary{
+		Simulated:      true,
+		Notice:         Banner + ": nothing was sent to AWS or to a real Prefect server",
+		PrefectAPIURL:  s.prefectURL,
+		AWSEndpointURL: s.awsURL,
+		WorkPool:       PoolName,
+		Deployment:     FlowName + "/" + DeploymentName,
+		Speed:          s.opts.Speed,
+		Interrupted:    s.interrupted,
+		ElapsedSeconds: roundMillis(time.Since(s.began).Seconds()),
+		Mismatches:     []string{},
+		AWSCalls:       map[string]int{},
+		PrefectCalls:   s.prefect.Calls(),
+	}
+	for k, n := range s.aws.Calls() {
+		if d := n - s.baseCalls[k]; d > 0 {
+			sum.AWSCalls[k] = d
+		}
+	}
+	for _, r := range s.runs {
+		rs := RunSummary{
+			Name: r.name, FlowRunID: r.id, Scenario: r.sc.Name, ExpectedState: r.sc.Expect,
+			StateName: r.stateName, Message: r.message, Diagnosis: diagnosis(r, calls), Tasks: r.tasks,
+		}
+		if r.final() {
+			rs.FinalState = r.stateType
+		}
+		rs.RunTaskCalls, _ = runTaskCalls(calls, r)
+		if r.task != nil {
+			rs.TaskARN, rs.TaskStatus = r.task.Arn, r.task.LastStatus
+			secs := roundMillis(r.task.CreatedAt.Sub(r.created).Seconds())
+			rs.SecondsToRunTask = &secs
+		}
+		rs.Problems = problems(r, rs)
+		rs.OK = len(rs.Problems) == 0
+		if !rs.OK {
+			sum.Mismatches = append(sum.Mismatches, fmt.Sprintf("%s (%s): %s", r.name, r.sc.Name, strings.Join(rs.Problems, "; ")))
+		}
+		sum.Runs = append(sum.Runs, rs)
+	}
+	for _, v := range s.violations.every() {
+		sum.Mismatches = append(sum.Mismatches, "Prefect API contract violation: "+v)
+	}
+	sum.OK = len(sum.Mismatches) == 0
+	sum.ECSRequests = s.ecsRequests(calls)
+	shown := map[string]bool{}
+	for _, r := range s.runs {
+		shown[r.message] = true
+	}
+	for _, w := range s.warnings.except(shown) {
+		sum.WorkerWarnings = append(sum.WorkerWarnings, redact.String(w, s.secrets.list()...))
+	}
+	return sum
+}
+
+// problems lists how a run fell short of its scenario.
+func problems(r *demoRun, rs RunSummary) []string {
+	if !r.final() {
+		return []string{fmt.Sprintf("did not finish: still %s, want %s", cmp.Or(r.stateType, "unknown"), r.sc.Expect)}
+	}
+	var out []string
+	if r.stateType != r.sc.Expect {
+		out = append(out, fmt.Sprintf("ended %s, want %s", r.stateType, r.sc.Expect))
+	}
+	if d := r.sc.Diagnosis; d != "" && !strings.Contains(strings.ToLower(r.message), d) {
+		out = append(out, fmt.Sprintf("the final state's message does not mention %q (it says %q)", d, shortDiagnosis(r.message, 80)))
+	}
+	if r.tasks != 1 {
+		out = append(out, fmt.Sprintf("%d ECS tasks, want exactly 1", r.tasks))
+	}
+	if rs.RunTaskCalls < r.sc.MinRunTaskAttempts {
+		out = append(out, fmt.Sprintf("%d RunTask calls, want at least %d (the retries)", rs.RunTaskCalls, r.sc.MinRunTaskAttempts))
+	}
+	if r.task != nil && r.task.LastStatus != "STOPPED" {
+		out = append(out, "its ECS task is still "+r.task.LastStatus)
+	}
+	return out
+}
+
+// ecsRequests picks the requests that launched one run: the first
+// successful run, else the first run that got a task.
+func (s *sandbox) ecsRequests(calls []recordedCall) *ECSRequests {
+	var pick *demoRun
+	for _, r := range s.runs {
+		if r.task != nil && (pick == nil || (r.sc.Name == "success" && pick.sc.Name != "success")) {
+			pick = r
+		}
+	}
+	if pick == nil {
+		return nil
+	}
+	out := &ECSRequests{FlowRun: pick.name, Scenario: pick.sc.Name}
+	image, _ := json.Marshal(pick.sc.image())
+	for _, c := range calls {
+		switch {
+		case c.Action == "RegisterTaskDefinition" && c.Family == pick.task.Family && bytes.Contains(c.Body, image):
+			out.RegisterTaskDefinition = masked(c.Body)
+		case c.Action == "RunTask" && c.ClientToken == pick.task.ClientToken && len(c.Failures) == 0:
+			out.RunTask = masked(c.Body)
+		}
+	}
+	return out
+}
+
+// masked re-indents a request with its secrets masked, keeping its key
+// order.
+func masked(body []byte) json.RawMessage {
+	v, err := jsonv.Decode(body)
+	if err != nil {
+		return nil
+	}
+	clean := redact.Value(v)
+	// A client token is an idempotency key, not a credential, and it
+	// shows how the worker makes launches safe to retry.
+	if obj, ok := v.(*jsonv.Object); ok && obj.Has("clientToken") {
+		tok, _ := obj.Get("clientToken")
+		clean.(*jsonv.Object).Set("clientToken", tok)
+	}
+	b, err := jsonv.MarshalIndent(clean)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func roundMillis(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+func (s *sandbox) printReport(sum Summary) {
+	w := s.human
+	if req := sum.ECSRequests; req != nil {
+		fmt.Fprintf(w, "ECS requests the worker sent for %s (%s), as the simulated AWS received them; secrets masked:\n\n", req.FlowRun, req.Scenario)
+		if req.RegisterTaskDefinition != nil {
+			fmt.Fprintf(w, "RegisterTaskDefinition\n%s\n\n", req.RegisterTaskDefinition)
+		} else {
+			fmt.Fprintf(w, "RegisterTaskDefinition: none; the run reused a task definition registered for an earlier one\n\n")
+		}
+		if req.RunTask != nil {
+			fmt.Fprintf(w, "RunTask\n%s\n\n", req.RunTask)
+		}
+	}
+
+	fmt.Fprintln(w, "Summary (✓ ended as its scenario expects)")
+	nameW := len("RUN")
+	for _, r := range sum.Runs {
+		nameW = max(nameW, len(r.Name))
+	}
+	row := func(mark, name, scenario, state, task, toRun, diag string) {
+		line := fmt.Sprintf("  %-1s  %-*s  %-*s  %-11s  %-8s  %-10s  %s", mark, nameW, name, scenarioWidth, scenario, state, task, toRun, diag)
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	row(" ", "RUN", "SCENARIO", "FINAL STATE", "TASK", "TO RUNTASK", "DIAGNOSIS")
+	for _, r := range sum.Runs {
+		mark := "✓"
+		if !r.OK {
+			mark = "✗"
+		}
+		state := r.StateName
+		if r.FinalState == "" {
+			state += "?"
+		}
+		task := "-"
+		if r.TaskARN != "" {
+			task = r.TaskARN[strings.LastIndex(r.TaskARN, "/")+1:]
+			task = task[:min(8, len(task))]
+		}
+		toRun := "-"
+		if r.SecondsToRunTask != nil {
+			toRun = fmt.Sprintf("%.2fs", *r.SecondsToRunTask)
+		}
+		row(mark, r.Name, r.Scenario, state, task, toRun, r.Diagnosis)
+	}
+	fmt.Fprintln(w)
+
+	told := false
+	for _, r := range sum.Runs {
+		if r.FinalState == "CRASHED" || r.FinalState == "FAILED" {
+			if !told {
+				fmt.Fprintln(w, "What the worker told Prefect about the runs that crashed:")
+				told = true
+			}
+			fmt.Fprintf(w, "  %s (%s):\n%s\n", r.Name, r.Scenario, wrap(r.Message, "    ", 100))
+		}
+	}
+	if told {
+		fmt.Fprintln(w)
+	}
+
+	fmt.Fprintf(w, "Calls the worker made\n")
+	printCalls(w, "Simulated AWS", sum.AWSCalls, 0)
+	printCalls(w, "Local Prefect API", sum.PrefectCalls, 8)
+	fmt.Fprintln(w)
+
+	if len(sum.WorkerWarnings) > 0 {
+		fmt.Fprintf(w, "Worker warnings (%d):\n", len(sum.WorkerWarnings))
+		for _, l := range sum.WorkerWarnings[:min(10, len(sum.WorkerWarnings))] {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+		fmt.Fprintln(w)
+	}
+	switch {
+	case s.interrupted:
+		fmt.Fprintf(w, "Interrupted after %.1fs:\n", sum.ElapsedSeconds)
+		for _, m := range sum.Mismatches {
+			fmt.Fprintf(w, "  %s\n", m)
+		}
+	case sum.OK:
+		what := fmt.Sprintf("All %d runs ended as their scenarios expect", len(sum.Runs))
+		if len(sum.Runs) == 1 {
+			what = "The run ended as its scenario expects"
+		}
+		fmt.Fprintf(w, "%s, in %.1fs.\n", what, sum.ElapsedSeconds)
+	default:
+		fmt.Fprintf(w, "%d problem(s), in %.1fs:\n", len(sum.Mismatches), sum.ElapsedSeconds)
+		for _, m := range sum.Mismatches {
+			fmt.Fprintf(w, "  ✗ %s\n", m)
+		}
+	}
+	fmt.Fprintf(w, "That was %s: nothing was sent to AWS or to a real Prefect server.\n", Banner)
+}
+
+// wrap breaks text into lines of at most width columns, each indented.
+func wrap(text, indent string, width int) string {
+	var b strings.Builder
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	b.WriteString(line)
+	return b.String()
+}
+
+// printCalls lists call counts, most frequent first; limit > 0 folds the
+// tail into one line.
+func printCalls(w io.Writer, what string, calls map[string]int, limit int) {
+	total := 0
+	for _, n := range calls {
+		total += n
+	}
+	keys := slices.SortedFunc(maps.Keys(calls), func(a, b string) int {
+		return cmp.Or(cmp.Compare(calls[b], calls[a]), cmp.Compare(a, b))
+	})
+	fmt.Fprintf(w, "  %s: %d calls\n", what, total)
+	width := 0
+	for _, k := range keys {
+		width = max(width, len(k))
+	}
+	for i, k := range keys {
+		if limit > 0 && i == limit {
+			rest := 0
+			for _, k := range keys[i:] {
+				rest += calls[k]
+			}
+			fmt.Fprintf(w, "    %-*s  %5d\n", width, fmt.Sprintf("(%d other kinds)", len(keys)-i), rest)
+			break
+		}
+		fmt.Fprintf(w, "    %-*s  %5d\n", width, k, calls[k])
+	}
+}
+
+func (s *sandbox) printKeepRunning() {
+	w := s.human
+	fmt.Fprintf(w, "\nThe sandbox keeps running (Ctrl-C stops it). It is still %s. Point ecsworker or any Prefect client at it:\n\n", Banner)
+	fmt.Fprintf(w, "  export PREFECT_API_URL=%s\n", s.prefectURL)
+	fmt.Fprintf(w, "  export AWS_ENDPOINT_URL=%s\n", s.awsURL)
+	fmt.Fprintf(w, "  # the simulated AWS takes any credentials, e.g. AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s\n\n", Region)
+	fmt.Fprintf(w, "  ecsworker work-pool ls\n")
+	fmt.Fprintf(w, "  ecsworker render --work-pool %s --deployment %s/%s\n\n", PoolName, FlowName, DeploymentName)
+	fmt.Fprintf(w, "New flow runs of %s/%s are run too; the image tag picks the outcome (%s:%s, :%s, ...; any other tag succeeds).\n",
+		FlowName, DeploymentName, imageRepo, scenarios[1].tag, scenarios[2].tag)
+}
