@@ -14,15 +14,7 @@ import (
 // AWS_ENDPOINT_URL and the standard credential chain.
 func TestWorkerRunOnce(t *testing.T) {
 	p := prefectServer(t, prefectapi.Options{APIKey: "pnu_worker_key_123"})
-	a := awsfake.NewTestServer(t, awsfake.Options{})
-	a.CreateCluster("flows")
-	t.Setenv("AWS_ENDPOINT_URL", a.URL())
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-xyz")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	a := awsServer(t)
 
 	flow := p.CreateFlow("etl")
 	dep := p.CreateDeployment(flow["id"].(string), "nightly", "ecs-pool", "", map[string]any{"cluster": "flows", "cpu": 512, "memory": 1024})
@@ -71,15 +63,7 @@ func TestWorkerRunOnce(t *testing.T) {
 
 func TestPruneTaskDefinitions(t *testing.T) {
 	p := prefectServer(t, prefectapi.Options{})
-	a := awsfake.NewTestServer(t, awsfake.Options{})
-	a.CreateCluster("flows")
-	t.Setenv("AWS_ENDPOINT_URL", a.URL())
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-xyz")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	a := awsServer(t)
 	flow := p.CreateFlow("etl")
 	dep := p.CreateDeployment(flow["id"].(string), "nightly", "ecs-pool", "", map[string]any{"cluster": "flows", "family": "etl"})
 	// Four runs with four memory sizes: four revisions of one family.
@@ -112,4 +96,20 @@ func TestPruneTaskDefinitions(t *testing.T) {
 	if r := run(t, "", "task-definitions", "prune"); r.code != 2 || !strings.Contains(r.err, "--family") {
 		t.Errorf("without --family: %+v", r)
 	}
+}
+
+// awsServer starts the AWS test server with a cluster "flows" and points
+// the standard AWS chain at it (and away from the machine's own config).
+func awsServer(t *testing.T) *awsfake.Server {
+	t.Helper()
+	a := awsfake.NewTestServer(t, awsfake.Options{})
+	a.CreateCluster("flows")
+	t.Setenv("AWS_ENDPOINT_URL", a.URL())
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-xyz")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	return a
 }
