@@ -309,15 +309,17 @@ func conflictingTasks(err error) []string {
 
 // adoptTask fills res from the task the client token already started.
 func (l *Launcher) adoptTask(ctx context.Context, input *ecs.RunTaskInput, ids []string, plan *ecsjob.Plan, res *Launched) bool {
-	out, err := l.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: input.Cluster, Tasks: ids[:1]})
-	if err != nil || len(out.Tasks) == 0 || out.Tasks[0].TaskArn == nil {
-		return false
-	}
-	task := out.Tasks[0]
-	res.TaskARN = aws.ToString(task.TaskArn)
-	res.ClusterARN = aws.ToString(task.ClusterArn)
-	if arn := aws.ToString(task.TaskDefinitionArn); arn != "" {
-		res.TaskDefinitionARN = arn
+	res.TaskARN = ids[0]
+	res.ClusterARN = clusterARNOfTask(ids[0])
+	// The details are a nicety: the task exists either way, and failing the
+	// launch here would report a crash for a run whose task is starting.
+	if out, err := l.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: input.Cluster, Tasks: ids[:1]}); err == nil && len(out.Tasks) > 0 && out.Tasks[0].TaskArn != nil {
+		task := out.Tasks[0]
+		res.TaskARN = aws.ToString(task.TaskArn)
+		res.ClusterARN = aws.ToString(task.ClusterArn)
+		if arn := aws.ToString(task.TaskDefinitionArn); arn != "" {
+			res.TaskDefinitionARN = arn
+		}
 	}
 	res.Registered = false
 	cluster := plan.Cluster
@@ -327,6 +329,21 @@ func (l *Launcher) adoptTask(ctx context.Context, input *ecs.RunTaskInput, ids [
 	res.Identifier = cluster + "::" + res.TaskARN
 	res.Warnings = append(res.Warnings, fmt.Sprintf("the client token had already started task %s, from a different request; that task is this launch's", res.TaskARN))
 	return true
+}
+
+// clusterARNOfTask derives a cluster's ARN from one of its tasks' ARNs
+// (arn:PARTITION:ecs:REGION:ACCOUNT:task/CLUSTER/ID); "" for the old
+// task ARN format, which does not name the cluster.
+func clusterARNOfTask(taskARN string) string {
+	prefix, rest, ok := strings.Cut(taskARN, ":task/")
+	if !ok {
+		return ""
+	}
+	cluster, _, ok := strings.Cut(rest, "/")
+	if !ok {
+		return ""
+	}
+	return prefix + ":cluster/" + cluster
 }
 
 // facts collects what RunTask error messages name.

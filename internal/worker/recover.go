@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/ecsworker/ecsworker/internal/awsecs"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
@@ -78,8 +80,13 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 			var dep *prefect.Deployment
 			if run.DeploymentID != "" {
 				d, err := w.api.ReadDeployment(w.subCtx, run.DeploymentID)
-				if err != nil {
-					w.crash(w.subCtx, run.ID, "Failed to submit flow run to infrastructure: its deployment cannot be read: "+err.Error())
+				switch {
+				case errors.Is(err, prefect.ErrNotFound):
+					w.forceState(w.subCtx, run.ID, prefect.StateCancelled, "Cancelled", fmt.Sprintf("Deployment %s no longer exists, cancelled run.", run.DeploymentID))
+					return
+				case err != nil:
+					// Its task may be running; the next sweep tries again.
+					w.log.Warn("cannot resume a claimed run now: its deployment cannot be read", "flow_run", run.ID, "err", err)
 					return
 				}
 				dep = d

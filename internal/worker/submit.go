@@ -107,10 +107,34 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 			return
 		}
 		msg := "Failed to submit flow run to infrastructure: " + fmt.Sprintf(format, args...)
+		// Another worker may have resumed this claim and started its task
+		// (same client token) while this submission was failing: a task on
+		// record means the run is not ours to crash.
+		if cur, err := w.api.ReadFlowRun(context.WithoutCancel(ctx), run.ID); err == nil && cur.InfrastructurePID != "" {
+			w.log.Info("submission failed, but the run already has a task; leaving it", "flow_run", run.ID, "task", cur.InfrastructurePID)
+			return
+		}
 		w.runLog(run.ID, prefect.LevelError, msg)
 		w.crash(ctx, run.ID, msg)
 		w.metrics.submissions.WithLabelValues("crashed").Inc()
 		w.notify("submission-crashed", run.ID)
+	}
+	// defer leaves a run claimed when the failure may be temporary and
+	// RunTask may even have gone through (its answer lost): the sweep
+	// resumes it with the same client token, which either finds the task
+	// or starts it. A run that stays unlaunchable past maxDeferral crashes.
+	deferOrFail := func(err error) {
+		claimed := w.cfg.Now()
+		if run.State != nil && run.State.Type == prefect.StatePending && !run.State.Timestamp.IsZero() {
+			claimed = run.State.Timestamp.Time
+		}
+		if mayHaveLaunched(err) && w.cfg.Now().Sub(claimed) < maxDeferral {
+			w.runLog(run.ID, prefect.LevelWarning, fmt.Sprintf("Could not start the ECS task yet (%v); the submission is retried with the same client token in about %s.", err, w.cfg.StartupGrace.Round(time.Second)))
+			w.metrics.submissions.WithLabelValues("deferred").Inc()
+			w.notify("submission-deferred", run.ID)
+			return
+		}
+		fail("%v", err)
 	}
 	pool, tmpl := w.snapshot()
 	if tmpl == nil {
@@ -170,7 +194,7 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 
 	launched, err := b.launcher.Launch(ctx, plan, awsecs.ClientToken(run.ID, claimID))
 	if err != nil {
-		fail("%v", err)
+		deferOrFail(err)
 		return
 	}
 	w.metrics.runTasks.Inc()
@@ -194,6 +218,22 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 	w.mu.Unlock()
 	w.metrics.submissions.WithLabelValues("submitted").Inc()
 	w.notify("submitted", run.ID)
+}
+
+// maxDeferral bounds how long a claimed run waits for AWS to come back
+// before it is reported as crashed.
+const maxDeferral = time.Hour
+
+// mayHaveLaunched reports failures after which a task may exist, or that
+// may pass: throttling, server errors and lost connections. Refusals that
+// AWS gave for the request itself (bad parameters, missing permissions,
+// unknown cluster, no capacity after retries) mean no task was started.
+func mayHaveLaunched(err error) bool {
+	var le *awsecs.LaunchError
+	if errors.As(err, &le) {
+		return le.Kind == awsecs.KindTransient || le.Kind == awsecs.KindThrottled
+	}
+	return !awsecs.IsPermanent(err) && !awsecs.IsNotFound(err)
 }
 
 // job assembles the pipeline's input for a run.
