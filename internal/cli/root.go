@@ -102,6 +102,7 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 		newWorkerCmd(stdio, api),
 		newTaskDefinitionsCmd(stdio),
 		newSandboxCmd(stdio),
+		newInfraCmd(stdio, api),
 	)
 	return root
 }

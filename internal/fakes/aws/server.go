@@ -139,7 +139,7 @@ func New(opts Options) *Server {
 	s.services = map[string]*service{}
 	s.targets = map[string]*service{}
 	s.versions = map[string]*service{}
-	for _, svc := range []*service{ecsService(), logsService(), sqsService(), ec2Service(), stsService()} {
+	for _, svc := range []*service{ecsService(), logsService(), sqsService(), ec2Service(), stsService(), cfnService()} {
 		s.services[svc.name] = svc
 		if svc.target != "" {
 			s.targets[svc.target] = svc

@@ -1,0 +1,203 @@
+package infra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// CloudFormationAPI lists the CloudFormation calls the infra commands make.
+type CloudFormationAPI interface {
+	DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error)
+	DescribeStackEvents(context.Context, *cloudformation.DescribeStackEventsInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStackEventsOutput, error)
+	CreateChangeSet(context.Context, *cloudformation.CreateChangeSetInput, ...func(*cloudformation.Options)) (*cloudformation.CreateChangeSetOutput, error)
+	DescribeChangeSet(context.Context, *cloudformation.DescribeChangeSetInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeChangeSetOutput, error)
+	ExecuteChangeSet(context.Context, *cloudformation.ExecuteChangeSetInput, ...func(*cloudformation.Options)) (*cloudformation.ExecuteChangeSetOutput, error)
+	DeleteChangeSet(context.Context, *cloudformation.DeleteChangeSetInput, ...func(*cloudformation.Options)) (*cloudformation.DeleteChangeSetOutput, error)
+	DeleteStack(context.Context, *cloudformation.DeleteStackInput, ...func(*cloudformation.Options)) (*cloudformation.DeleteStackOutput, error)
+}
+
+// ECSAPI lists the ECS call of the pre-deploy check.
+type ECSAPI interface {
+	DescribeClusters(context.Context, *ecs.DescribeClustersInput, ...func(*ecs.Options)) (*ecs.DescribeClustersOutput, error)
+}
+
+// EC2API lists the EC2 calls of the pre-deploy check.
+type EC2API interface {
+	DescribeVpcs(context.Context, *ec2.DescribeVpcsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+	DescribeSubnets(context.Context, *ec2.DescribeSubnetsInput, ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
+}
+
+// STSAPI is the credential check.
+type STSAPI interface {
+	GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+var (
+	_ CloudFormationAPI = (*cloudformation.Client)(nil)
+	_ ECSAPI            = (*ecs.Client)(nil)
+	_ EC2API            = (*ec2.Client)(nil)
+	_ STSAPI            = (*sts.Client)(nil)
+)
+
+// Clients are the AWS clients of one region and profile.
+type Clients struct {
+	CFN    CloudFormationAPI
+	ECS    ECSAPI
+	EC2    EC2API
+	STS    STSAPI
+	Region string
+}
+
+// ClientOptions choose the AWS account and region; empty fields fall back
+// to the SDK's chain (AWS_REGION, AWS_PROFILE, shared config, SSO, ...).
+type ClientOptions struct {
+	Region  string
+	Profile string
+	// UserAgent is added to every request as ecsworker/<UserAgent>.
+	UserAgent string
+	// HTTPClient replaces the SDK's (tests).
+	HTTPClient aws.HTTPClient
+}
+
+// NewClients loads the AWS configuration. It makes no call: credentials
+// are resolved, and reported missing, by CheckCredentials.
+func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
+	var load []func(*config.LoadOptions) error
+	if o.Region != "" {
+		load = append(load, config.WithRegion(o.Region))
+	}
+	if o.Profile != "" {
+		load = append(load, config.WithSharedConfigProfile(o.Profile))
+	}
+	if o.HTTPClient != nil {
+		load = append(load, config.WithHTTPClient(o.HTTPClient))
+	}
+	if o.UserAgent != "" {
+		load = append(load, config.WithAPIOptions([]func(*middleware.Stack) error{
+			awsmiddleware.AddUserAgentKeyValue("ecsworker", o.UserAgent),
+		}))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		var missing config.SharedConfigProfileNotExistError
+		if errors.As(err, &missing) {
+			return nil, fmt.Errorf("--aws-profile %q: no such profile in ~/.aws/config or ~/.aws/credentials (or AWS_CONFIG_FILE); add it, or use another profile", missing.Profile)
+		}
+		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile")
+	}
+	// Wrapped after loading, so that the SDK could still apply a CA bundle
+	// (AWS_CA_BUNDLE) to its own client.
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = awshttp.NewBuildableClient()
+	}
+	cfg.HTTPClient = plainBodyClient{cfg.HTTPClient}
+	return &Clients{
+		CFN:    cloudformation.NewFromConfig(cfg),
+		ECS:    ecs.NewFromConfig(cfg),
+		EC2:    ec2.NewFromConfig(cfg),
+		STS:    sts.NewFromConfig(cfg),
+		Region: cfg.Region,
+	}, nil
+}
+
+// plainBodyClient hides io.WriterTo from request bodies. smithy-go closes
+// the request body as soon as the response headers arrive; its body's
+// WriteTo then returns io.EOF, and net/http, which may still be draining
+// the body after sending it, takes that for a failed write and closes the
+// connection while the response body is being read ("use of closed
+// network connection" on large responses such as DescribeStackEvents).
+// Through Read, the same late read is a plain end of body.
+type plainBodyClient struct{ c aws.HTTPClient }
+
+func (p plainBodyClient) Do(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Body.(io.WriterTo); ok {
+		r2 := r.Clone(r.Context())
+		r2.Body = struct{ io.ReadCloser }{r.Body}
+		r = r2
+	}
+	return p.c.Do(r)
+}
+
+// CredentialsError means the AWS credentials are missing or refused.
+type CredentialsError struct {
+	Missing bool
+	Err     error
+}
+
+func (e *CredentialsError) Error() string {
+	if e.Missing {
+		return "AWS credentials not found: configure them (aws configure, aws sso login, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --aws-profile): " + e.Err.Error()
+	}
+	return "AWS refused the credentials (check that they are current and for the right account, or pick another --aws-profile): " + e.Err.Error()
+}
+
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// Identity is who the credentials belong to.
+type Identity struct{ Account, Arn string }
+
+// CheckCredentials asks STS who the caller is, so that a missing or
+// expired credential is reported before anything else is attempted.
+func CheckCredentials(ctx context.Context, api STSAPI) (*Identity, error) {
+	out, err := api.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		var se *v4.SigningError
+		if errors.As(err, &se) {
+			return nil, &CredentialsError{Missing: true, Err: se.Err}
+		}
+		// The SDK resolves credentials before signing and wraps a failure
+		// in plain errors ("get identity: get credentials: ..."): no AWS
+		// answer at all, as opposed to AWS refusing the ones it got.
+		var ae smithy.APIError
+		if !errors.As(err, &ae) && strings.Contains(err.Error(), "get identity") {
+			return nil, &CredentialsError{Missing: true, Err: err}
+		}
+		if ae == nil {
+			return nil, fmt.Errorf("checking the AWS credentials with STS: %w", err)
+		}
+		return nil, &CredentialsError{Err: err}
+	}
+	return &Identity{Account: aws.ToString(out.Account), Arn: aws.ToString(out.Arn)}, nil
+}
+
+// apiErrorCode is the AWS error code of err, "" for other errors.
+func apiErrorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// apiErrorMessage is the message AWS gave, without the SDK's operation
+// and request ID wrapping, for errors shown to people.
+func apiErrorMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return err.Error()
+}
+
+func isStackMissing(err error) bool {
+	return apiErrorCode(err) == "ValidationError" && strings.Contains(apiErrorMessage(err), "does not exist")
+}

@@ -1,0 +1,101 @@
+package infra_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	"github.com/ecsworker/ecsworker/internal/infra"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/infra -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the rendered output; if the change is intended, run go test ./internal/infra -update and review the diff", path)
+	}
+}
+
+// fakeAWS is the AWS test server with SDK clients that reach it in
+// process, for use inside a synctest bubble (where the deployer's waits
+// and the server's clock are both virtual).
+func fakeAWS(t *testing.T) (*awsfake.Server, *infra.Clients) {
+	t.Helper()
+	s := awsfake.New(awsfake.Options{})
+	t.Cleanup(s.Close)
+	cfg := aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		BaseEndpoint: aws.String(s.URL()),
+		HTTPClient:   s.HTTPClient(),
+	}
+	return s, &infra.Clients{
+		CFN: cloudformation.NewFromConfig(cfg), ECS: ecs.NewFromConfig(cfg),
+		EC2: ec2.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg), Region: "us-east-1",
+	}
+}
+
+// recorder is a Progress that keeps what it hears.
+type recorder struct {
+	steps  []string
+	events []infra.StackEvent
+}
+
+func (r *recorder) Step(msg string)          { r.steps = append(r.steps, msg) }
+func (r *recorder) Event(e infra.StackEvent) { r.events = append(r.events, e) }
+func (r *recorder) statuses(logical string) []string {
+	var out []string
+	for _, e := range r.events {
+		if e.LogicalID == logical {
+			out = append(out, e.Status)
+		}
+	}
+	return out
+}
+
+// network returns the fake's default VPC and two of its subnets.
+func network(s *awsfake.Server) (string, []string) {
+	vpc, subnets, _ := s.DefaultNetwork()
+	return vpc, subnets[:2]
+}
+
+func serviceConfig(s *awsfake.Server, pool string) infra.ServiceConfig {
+	vpc, subnets := network(s)
+	return infra.ServiceConfig{
+		StackName: infra.DefaultStackName(pool, infra.KindService), WorkPool: pool,
+		ClusterArn: s.CreateCluster("prod"), VpcID: vpc, SubnetIDs: subnets,
+		Image: "ghcr.io/ecsworker/ecsworker:v1.0.0", APIURL: "https://api.prefect.cloud/api/accounts/a/workspaces/w",
+		APIKey: "pnu_test_key_123", CPU: 512, Memory: 1024, CPUArchitecture: "X86_64",
+		DesiredCount: 1, MinCapacity: 1, LogRetentionDays: 30, FlowRunLogGroup: "prefect",
+		FamilyPattern: infra.DefaultFamilyPattern(pool),
+	}
+}
+
+func ctxOf(t *testing.T) context.Context { return t.Context() }
