@@ -183,13 +183,18 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 	plan := prepared.Plan
 	replaceString(plan.TaskDefinition, ecsjob.MarkRegion, b.clients.Region)
 
+	// The claim label lets any worker resume this submission with the same
+	// client token later, whatever state the run has moved to; without it
+	// no task is started.
 	if err := w.api.UpdateFlowRunLabels(ctx, run.ID, map[string]any{
 		"prefect.worker.name":    w.cfg.Name,
 		"prefect.worker.type":    Type,
 		"prefect.work-pool.name": pool.Name,
 		"prefect.work-pool.id":   pool.ID,
+		claimLabel:               claimID,
 	}); err != nil {
-		w.log.Warn("could not label the flow run with the worker's name", "flow_run", run.ID, "err", err)
+		deferOrFail(err)
+		return
 	}
 
 	launched, err := b.launcher.Launch(ctx, plan, awsecs.ClientToken(run.ID, claimID))
@@ -205,9 +210,7 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		w.runLog(run.ID, prefect.LevelWarning, warn)
 	}
 	w.track(run.ID, launched.Identifier, awsecs.TaskRef{Cluster: launched.ClusterARN, TaskARN: launched.TaskARN, FlowRunID: run.ID, ContainerName: plan.ContainerName}, b, launched, plan.AutoDeregister)
-	if err := w.api.SetInfrastructurePID(context.WithoutCancel(ctx), run.ID, launched.Identifier); err != nil {
-		w.log.Error("could not record the task on the flow run; the run will not be cancellable from Prefect", "flow_run", run.ID, "task", launched.TaskARN, "err", err)
-	}
+	w.recordTask(context.WithoutCancel(ctx), run.ID, launched.Identifier)
 	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Created ECS task %s (task definition %s)", launched.TaskARN, launched.TaskDefinitionARN))
 	submitted := prefect.SubmittedFlowRunEvent(w.eventSource(), &run, deployment, flow)
 	w.emit(submitted)
@@ -220,6 +223,10 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 	w.notify("submitted", run.ID)
 }
 
+// claimLabel records on a flow run the claim (PENDING transition id) its
+// task was launched for; the ECS client token is derived from it.
+const claimLabel = "ecsworker.io/claim"
+
 // maxDeferral bounds how long a claimed run waits for AWS to come back
 // before it is reported as crashed.
 const maxDeferral = time.Hour
@@ -229,6 +236,9 @@ const maxDeferral = time.Hour
 // AWS gave for the request itself (bad parameters, missing permissions,
 // unknown cluster, no capacity after retries) mean no task was started.
 func mayHaveLaunched(err error) bool {
+	if prefect.IsTransient(err) {
+		return true
+	}
 	var le *awsecs.LaunchError
 	if errors.As(err, &le) {
 		return le.Kind == awsecs.KindTransient || le.Kind == awsecs.KindThrottled
@@ -296,8 +306,10 @@ func (w *Worker) baseEnv() *jsonv.Object {
 }
 
 // crash proposes Crashed. It outlives the submission's context so that a
-// worker being stopped still reports the runs it could not launch.
-func (w *Worker) crash(ctx context.Context, runID, message string) {
+// worker being stopped still reports the runs it could not launch. The
+// error is for proposals that did not reach Prefect (worth retrying); a
+// refusal (the run already ended) is an answer, not an error.
+func (w *Worker) crash(ctx context.Context, runID, message string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	res, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message}, false)
@@ -305,21 +317,51 @@ func (w *Worker) crash(ctx context.Context, runID, message string) {
 	case errors.Is(err, prefect.ErrNotFound):
 	case err != nil:
 		w.log.Error("could not report the flow run as crashed", "flow_run", runID, "message", message, "err", err)
+		return err
 	case res.Status == prefect.StatusAccept:
 		w.log.Info("reported flow run as crashed", "flow_run", runID, "message", message)
 	default:
 		w.log.Debug("crash report not accepted (the run already ended)", "flow_run", runID, "status", res.Status, "reason", res.Details.Reason)
 	}
+	return nil
 }
 
-func (w *Worker) forceState(ctx context.Context, runID string, typ prefect.StateType, name, message string) {
+func (w *Worker) forceState(ctx context.Context, runID string, typ prefect.StateType, name, message string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if _, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: typ, Name: name, Message: message}, true); err != nil && !errors.Is(err, prefect.ErrNotFound) {
 		w.log.Error("could not set the flow run's state", "flow_run", runID, "state", name, "err", err)
-		return
+		return err
 	}
 	w.runLog(runID, prefect.LevelInfo, message)
+	return nil
+}
+
+// recordTask sets the run's infrastructure_pid, retrying in the background
+// while Prefect is unreachable: until it is recorded, only this worker
+// knows where the run's task is.
+func (w *Worker) recordTask(ctx context.Context, runID, identifier string) {
+	err := w.api.SetInfrastructurePID(ctx, runID, identifier)
+	if err == nil || errors.Is(err, prefect.ErrNotFound) {
+		return
+	}
+	w.log.Warn("could not record the task on the flow run yet; retrying in the background", "flow_run", runID, "task", identifier, "err", err)
+	w.bg.Add(1)
+	go func() {
+		defer w.bg.Done()
+		delay := 5 * time.Second
+		for attempt := 0; attempt < 60; attempt++ {
+			if !sleep(w.bgCtx, delay) {
+				return
+			}
+			err := w.api.SetInfrastructurePID(w.bgCtx, runID, identifier)
+			if err == nil || errors.Is(err, prefect.ErrNotFound) {
+				return
+			}
+			delay = min(2*delay, time.Minute)
+		}
+		w.log.Error("gave up recording the task on the flow run; it cannot be cancelled from Prefect", "flow_run", runID, "task", identifier)
+	}()
 }
 
 // scheduledTime is when the run was due.

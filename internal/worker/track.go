@@ -80,8 +80,7 @@ func (w *Worker) onUpdate(ctx context.Context, u awsecs.TaskUpdate) {
 	w.mu.Unlock()
 	switch {
 	case u.Stopped:
-		w.onStopped(ctx, tr, u)
-		w.notify("task-stopped", tr.flowRunID)
+		w.settle(ctx, tr, u)
 	case u.LastStatus == "PROVISIONING" || u.LastStatus == "PENDING" || u.LastStatus == "ACTIVATING":
 		w.markInfrastructurePending(ctx, tr.flowRunID, u.LastStatus)
 		w.notify("task-"+lower(u.LastStatus), tr.flowRunID)
@@ -107,9 +106,7 @@ func (w *Worker) markInfrastructurePending(ctx context.Context, runID, status st
 // and, for a task that never ran, its last log lines), a cancellation that
 // the flow never got to handle, or nothing when the flow reported its own
 // final state.
-func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpdate) {
-	defer w.untrack(tr)
-	defer w.deregister(ctx, tr)
+func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpdate) error {
 	d := u.Diagnosis
 	if tr.run != nil {
 		code := -1
@@ -118,24 +115,20 @@ func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpd
 		}
 		w.emit(prefect.ExecutedFlowRunEvent(w.eventSource(), tr.run, tr.deployment, tr.flow, tr.identifier, code, tr.submittedEvent))
 	}
-	if d != nil {
-		w.metrics.stops.WithLabelValues(string(d.Cause)).Inc()
-	}
 	run, err := w.api.ReadFlowRun(ctx, tr.flowRunID)
 	if errors.Is(err, prefect.ErrNotFound) {
-		return
+		return nil
 	}
 	if err != nil {
-		w.log.Error("task stopped but the flow run cannot be read; its state is left to Prefect", "flow_run", tr.flowRunID, "err", err)
-		return
+		w.log.Warn("task stopped but the flow run cannot be read; retrying", "flow_run", tr.flowRunID, "err", err)
+		return err
 	}
 	st := run.StateType
 	switch {
 	case st == prefect.StateCancelling:
-		w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled: its ECS task stopped.")
-		return
+		return w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled: its ECS task stopped.")
 	case st.IsTerminal() || st == prefect.StateScheduled || st == prefect.StatePaused:
-		return
+		return nil
 	}
 	if st == prefect.StatePending && (d == nil || !d.Crash) {
 		// The task ended without the flow ever starting (no RUNNING state),
@@ -145,22 +138,68 @@ func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpd
 		if d != nil && d.Summary != "" {
 			msg = d.Message() + " " + msg
 		}
+		if err := w.crash(ctx, run.ID, msg); err != nil {
+			return err
+		}
 		w.runLog(run.ID, prefect.LevelError, msg)
 		w.metrics.crashes.WithLabelValues("flow_never_started").Inc()
-		w.crash(ctx, run.ID, msg)
-		return
+		return nil
 	}
 	if d == nil || !d.Crash {
-		return
+		return nil
+	}
+	if err := w.crash(ctx, run.ID, d.Message()); err != nil {
+		return err
 	}
 	if d.Summary != "" {
 		w.runLog(run.ID, prefect.LevelError, d.Message())
 	}
 	w.metrics.crashes.WithLabelValues(string(d.Cause)).Inc()
-	w.crash(ctx, run.ID, d.Message())
 	if !tr.started && st != prefect.StateRunning {
 		w.forwardLogs(ctx, tr, u.Task)
 	}
+	return nil
+}
+
+// settle reports a stopped task to Prefect. When Prefect cannot be reached
+// the stop is kept and retried (settleLoop), and the task stays on record:
+// a stop is never dropped for an outage.
+func (w *Worker) settle(ctx context.Context, tr *trackedRun, u awsecs.TaskUpdate) {
+	if err := w.onStopped(ctx, tr, u); err != nil && ctx.Err() == nil {
+		w.mu.Lock()
+		w.unsettled[tr.flowRunID] = unsettledStop{tr: tr, update: u}
+		w.mu.Unlock()
+		return
+	}
+	w.mu.Lock()
+	delete(w.unsettled, tr.flowRunID)
+	w.mu.Unlock()
+	if u.Diagnosis != nil {
+		w.metrics.stops.WithLabelValues(string(u.Diagnosis.Cause)).Inc()
+	}
+	w.deregister(ctx, tr)
+	w.untrack(tr)
+	w.notify("task-stopped", tr.flowRunID)
+}
+
+type unsettledStop struct {
+	tr     *trackedRun
+	update awsecs.TaskUpdate
+}
+
+// settleLoop retries the stops Prefect could not be told about.
+func (w *Worker) settleLoop(ctx context.Context) {
+	every(ctx, w.cfg.CancelInterval, nil, func() {
+		w.mu.Lock()
+		pending := make([]unsettledStop, 0, len(w.unsettled))
+		for _, s := range w.unsettled {
+			pending = append(pending, s)
+		}
+		w.mu.Unlock()
+		for _, s := range pending {
+			w.settle(ctx, s.tr, s.update)
+		}
+	})
 }
 
 // forwardLogs copies the last lines a task wrote to CloudWatch into the

@@ -33,6 +33,11 @@ type Worker struct {
 	runs     map[string]*trackedRun // flow runs whose task is followed, by flow run id
 	byTask   map[string]*trackedRun // the same, by task ARN
 	backends map[string]*backend    // per AWS credentials
+	// unsettled are stopped tasks whose runs Prefect could not be told
+	// about yet, by flow run id.
+	unsettled map[string]unsettledStop
+	// recovered is set once the runs in flight at start-up were adopted.
+	recovered bool
 
 	health health
 
@@ -99,6 +104,7 @@ func New(cfg Config, api *prefect.Client, aws *awsecs.ClientFactory) (*Worker, e
 		runs:      map[string]*trackedRun{},
 		byTask:    map[string]*trackedRun{},
 		backends:  map[string]*backend{},
+		unsettled: map[string]unsettledStop{},
 		pollNow:   make(chan struct{}, 1),
 		cancelNow: make(chan struct{}, 1),
 	}
@@ -142,6 +148,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 
 	if err := w.sync(ctx); err != nil && !transient(err) {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	w.log.Info("worker started", "queues", w.cfg.Queues, "limit", w.cfg.Limit)
@@ -171,7 +180,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.recoverRuns(ctx)
 
-	loops := []func(context.Context){w.heartbeatLoop, w.pollLoop, w.cancelLoop, w.sweepLoop}
+	loops := []func(context.Context){w.heartbeatLoop, w.pollLoop, w.cancelLoop, w.sweepLoop, w.settleLoop}
 	if w.cfg.EventStream {
 		loops = append(loops, w.eventStreamLoop)
 	}
