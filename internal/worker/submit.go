@@ -214,9 +214,10 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Created ECS task %s (task definition %s)", launched.TaskARN, launched.TaskDefinitionARN))
 	submitted := prefect.SubmittedFlowRunEvent(w.eventSource(), &run, deployment, flow)
 	w.emit(submitted)
+	r, d, f := eventSubjects(&run, deployment, flow)
 	w.mu.Lock()
 	if tr := w.runs[run.ID]; tr != nil {
-		tr.run, tr.deployment, tr.flow, tr.submittedEvent = &run, deployment, flow, submitted.ID
+		tr.run, tr.deployment, tr.flow, tr.submittedEvent = r, d, f, submitted.ID
 	}
 	w.mu.Unlock()
 	w.metrics.submissions.WithLabelValues("submitted").Inc()
@@ -244,6 +245,31 @@ func mayHaveLaunched(err error) bool {
 		return le.Kind == awsecs.KindTransient || le.Kind == awsecs.KindThrottled
 	}
 	return !awsecs.IsPermanent(err) && !awsecs.IsNotFound(err)
+}
+
+// eventSubjects keeps of a run, its deployment and its flow only what the
+// executed-flow-run event names: a worker follows thousands of runs, and
+// their full API objects (job variables, parameters, schemas) would cost
+// tens of kilobytes each for as long as the task runs.
+func eventSubjects(run *prefect.FlowRun, dep *prefect.Deployment, flow *prefect.Flow) (*prefect.FlowRun, *prefect.Deployment, *prefect.Flow) {
+	r := &prefect.FlowRun{ID: run.ID, Name: run.Name, Tags: run.Tags}
+	var d *prefect.Deployment
+	if dep != nil {
+		d = &prefect.Deployment{ID: dep.ID, Name: dep.Name, Tags: dep.Tags}
+		if dep.Raw != nil {
+			d.Raw = jsonv.NewObject()
+			for _, k := range []string{"branch", "base", "root", "version_id", "version_info"} {
+				if v, ok := dep.Raw.Get(k); ok {
+					d.Raw.Set(k, jsonv.Clone(v))
+				}
+			}
+		}
+	}
+	var f *prefect.Flow
+	if flow != nil {
+		f = &prefect.Flow{ID: flow.ID, Name: flow.Name, Tags: flow.Tags}
+	}
+	return r, d, f
 }
 
 // job assembles the pipeline's input for a run.

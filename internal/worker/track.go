@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -52,8 +54,33 @@ func (w *Worker) trackedByTask(arn string) *trackedRun {
 	return w.byTask[arn]
 }
 
+// updateShards is how many task updates are reported to Prefect at once.
+// Each takes a Prefect call or two; one at a time, a worker with thousands
+// of tasks starting together would fall minutes behind (and hold their
+// updates in memory meanwhile). Updates of one task stay in order: they
+// always go to the same shard.
+const updateShards = 16
+
 // handleUpdates reports task changes to Prefect until ctx ends.
 func (w *Worker) handleUpdates(ctx context.Context, b *backend) {
+	var shards [updateShards]chan awsecs.TaskUpdate
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan awsecs.TaskUpdate, 64)
+		wg.Add(1)
+		go func(in <-chan awsecs.TaskUpdate) {
+			defer wg.Done()
+			for u := range in {
+				w.onUpdate(ctx, u)
+			}
+		}(shards[i])
+	}
+	defer func() {
+		for _, c := range shards {
+			close(c)
+		}
+		wg.Wait()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -62,7 +89,13 @@ func (w *Worker) handleUpdates(ctx context.Context, b *backend) {
 			if !ok {
 				return
 			}
-			w.onUpdate(ctx, u)
+			h := fnv.New32a()
+			h.Write([]byte(u.Ref.TaskARN))
+			select {
+			case shards[h.Sum32()%updateShards] <- u:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -82,7 +115,13 @@ func (w *Worker) onUpdate(ctx context.Context, u awsecs.TaskUpdate) {
 	case u.Stopped:
 		w.settle(ctx, tr, u)
 	case u.LastStatus == "PROVISIONING" || u.LastStatus == "PENDING" || u.LastStatus == "ACTIVATING":
-		w.markInfrastructurePending(ctx, tr.flowRunID, u.LastStatus)
+		w.mu.Lock()
+		first := !tr.markedPending
+		tr.markedPending = true
+		w.mu.Unlock()
+		if first {
+			w.markInfrastructurePending(ctx, tr.flowRunID, u.LastStatus)
+		}
 		w.notify("task-"+lower(u.LastStatus), tr.flowRunID)
 	default:
 		w.notify("task-"+lower(u.LastStatus), tr.flowRunID)

@@ -59,15 +59,17 @@ type Worker struct {
 
 // trackedRun is a flow run whose ECS task the worker follows.
 type trackedRun struct {
-	flowRunID   string
-	identifier  string
-	ref         awsecs.TaskRef
-	backend     *backend
-	registered  string // task definition ARN registered for this run, if any
-	deregister  bool   // auto_deregister_task_definition
-	started     bool   // the task reached RUNNING
-	lastStatus  string
-	submittedAt time.Time
+	flowRunID  string
+	identifier string
+	ref        awsecs.TaskRef
+	backend    *backend
+	registered string // task definition ARN registered for this run, if any
+	deregister bool   // auto_deregister_task_definition
+	started    bool   // the task reached RUNNING
+	// markedPending is set once the run was marked InfrastructurePending.
+	markedPending bool
+	lastStatus    string
+	submittedAt   time.Time
 
 	// For the executed-flow-run event; nil for adopted runs.
 	run            *prefect.FlowRun
