@@ -319,18 +319,11 @@ func runDeployService(cmd *cobra.Command, stdio IO, api *apiFlags, o *serviceFla
 		return invalidAll(err)
 	}
 
-	clients, err := o.aws.clients(ctx)
+	clients, clusterArn, err := o.connect(ctx, stdio)
 	if err != nil {
 		return err
 	}
-	if err := preflight(ctx, stdio, clients); err != nil {
-		return err
-	}
-	cluster, err := infra.ResolveCluster(ctx, clients.ECS, clients.Region, o.cluster)
-	if err != nil {
-		return &codedError{code: exitError, err: err}
-	}
-	cfg.ClusterArn = cluster.Arn
+	cfg.ClusterArn = clusterArn
 	warnings, err := infra.CheckNetwork(ctx, clients.EC2, clients.Region, cfg.VpcID, cfg.SubnetIDs, cfg.PublicIP)
 	if err != nil {
 		return &codedError{code: exitError, err: err}
@@ -392,18 +385,11 @@ the rule must match.`,
 			if err != nil {
 				return invalidAll(err)
 			}
-			clients, err := o.aws.clients(ctx)
+			clients, clusterArn, err := o.connect(ctx, stdio)
 			if err != nil {
 				return err
 			}
-			if err := preflight(ctx, stdio, clients); err != nil {
-				return err
-			}
-			cluster, err := infra.ResolveCluster(ctx, clients.ECS, clients.Region, o.cluster)
-			if err != nil {
-				return &codedError{code: exitError, err: err}
-			}
-			cfg.ClusterArn = cluster.Arn
+			cfg.ClusterArn = clusterArn
 			body, err := infra.Body(infra.KindEvents, "")
 			if err != nil {
 				return err
@@ -450,6 +436,23 @@ func invalidAll(err error) error {
 }
 
 // preflight checks the AWS credentials before anything else touches AWS.
+// connect makes the AWS clients and checks, before anything is created,
+// the credentials and the cluster both deploys need.
+func (o *deployFlags) connect(ctx context.Context, stdio IO) (*infra.Clients, string, error) {
+	clients, err := o.aws.clients(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := preflight(ctx, stdio, clients); err != nil {
+		return nil, "", err
+	}
+	cluster, err := infra.ResolveCluster(ctx, clients.ECS, clients.Region, o.cluster)
+	if err != nil {
+		return nil, "", &codedError{code: exitError, err: err}
+	}
+	return clients, cluster.Arn, nil
+}
+
 func preflight(ctx context.Context, stdio IO, c *infra.Clients) error {
 	id, err := infra.CheckCredentials(ctx, c.STS)
 	if err != nil {
