@@ -80,6 +80,9 @@ type Launcher struct {
 
 	netMu    sync.Mutex
 	netCache map[string]netEntry
+	// netFlight merges simultaneous lookups of one VPC's subnets: a burst
+	// of runs would otherwise each ask EC2 and queue on its budget.
+	netFlight flightGroup[string, []string]
 }
 
 type netEntry struct {
@@ -382,14 +385,17 @@ func (l *Launcher) subnets(ctx context.Context, plan *ecsjob.NetworkPlan) ([]str
 	if ok && now.Before(e.expires) {
 		return e.subnets, nil
 	}
-	subnets, err := ResolveNetwork(ctx, l.clients.EC2, plan)
-	if err != nil {
-		return nil, err
-	}
-	l.netMu.Lock()
-	l.netCache[key] = netEntry{subnets: subnets, expires: now.Add(l.opts.NetworkCacheTTL)}
-	l.netMu.Unlock()
-	return subnets, nil
+	subnets, _, err := l.netFlight.do(ctx, key, func() ([]string, error) {
+		subnets, err := ResolveNetwork(ctx, l.clients.EC2, plan)
+		if err != nil {
+			return nil, err
+		}
+		l.netMu.Lock()
+		l.netCache[key] = netEntry{subnets: subnets, expires: now.Add(l.opts.NetworkCacheTTL)}
+		l.netMu.Unlock()
+		return subnets, nil
+	})
+	return subnets, err
 }
 
 func networkOf(req *jsonv.Object) (subnets, groups []string) {

@@ -221,6 +221,11 @@ func parseBudget(spec string, into awsecs.BudgetConfig) error {
 		if !ok || !ok2 || err1 != nil || err2 != nil || rate <= 0 || burst < 1 {
 			return invalid("--aws-budget %q: write Action=rate:burst, e.g. RunTask=20:100", part)
 		}
+		if !strings.Contains(action, ":") {
+			// A bare action is an ECS action, and must replace the
+			// default's qualified entry rather than sit beside it.
+			action = "ecs:" + action
+		}
 		into[action] = awsecs.Bucket{Rate: rate, Burst: burst}
 	}
 	return nil

@@ -180,7 +180,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return nil
 	}
 
-	w.recoverRuns(ctx)
+	// Recovery reads every run in flight; polling must not wait for it.
+	w.bg.Add(1)
+	go func() { defer w.bg.Done(); w.recoverRuns(ctx) }()
 
 	loops := []func(context.Context){w.heartbeatLoop, w.pollLoop, w.cancelLoop, w.sweepLoop, w.settleLoop}
 	if w.cfg.EventStream {
