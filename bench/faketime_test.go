@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestFakeTime runs the scenarios listed in $BENCH_SPEC (JSON), each in a
+// synctest bubble of its own, and writes their results to $BENCH_OUT:
+// `go run ./bench` builds this test binary and runs it, because synctest
+// bubbles can only be made by tests. Without $BENCH_SPEC it runs small
+// versions of the scenarios and checks the harness and the worker's call
+// pattern with them.
+func TestFakeTime(t *testing.T) {
+	spec := os.Getenv("BENCH_SPEC")
+	scenarios := smokeScenarios()
+	if spec != "" {
+		if err := json.Unmarshal([]byte(spec), &scenarios); err != nil {
+			t.Fatalf("BENCH_SPEC: %v", err)
+		}
+	}
+	var results []Result
+	for _, sc := range scenarios {
+		var res Result
+		start := time.Now() // outside the bubble: the wall clock
+		if sc.Clock == "wall" {
+			res = runScenario(sc)
+		} else {
+			synctest.Test(t, func(t *testing.T) { res = runScenario(sc) })
+		}
+		res.WallSeconds = time.Since(start).Seconds()
+		results = append(results, res)
+	}
+	if out := os.Getenv("BENCH_OUT"); out != "" {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	checked := 0
+	for _, r := range results {
+		if checkSmoke(t, r) {
+			checked++
+		}
+	}
+	if checked != 5 {
+		t.Errorf("%d scenarios held to their specific checks, want 5: a scenario's name changed", checked)
+	}
+}
+
+func smokeScenarios() []Scenario {
+	base := Scenario{AWSLatency: "20ms-60ms", PrefectLatency: "10ms-50ms", LimitSeconds: 900, Seed: 1, Clock: "fake"}
+	with := func(kind, config, trigger string, n int) Scenario {
+		s := base
+		s.Kind, s.Config, s.Trigger, s.N = kind, config, trigger, n
+		switch kind {
+		case kindSubmit:
+			s.TrackWindowSeconds = 30
+		case kindLatency:
+			s.MeanGapSeconds = 5
+		case kindDeployments, kindRestart:
+			s.Clock, s.LimitSeconds = "wall", 60
+		}
+		return s
+	}
+	return []Scenario{
+		with(kindSubmit, configOurs, triggerStream, 40),
+		with(kindSubmit, configPython, triggerPoll, 40),
+		with(kindLatency, configOurs, triggerStream, 10),
+		with(kindLatency, configOurs, triggerPoll, 10),
+		with(kindDeployments, configOurs, triggerStream, 20),
+		with(kindRestart, configOurs, triggerStream, 3),
+		with(kindRestart, configPython, triggerStream, 3),
+	}
+}
+
+// checkSmoke holds the small scenarios to the goals that do not depend on
+// size.
+func checkSmoke(t *testing.T, r Result) (specific bool) {
+	t.Helper()
+	if r.Error != "" {
+		t.Errorf("%s: %s", r.Name, r.Error)
+		return false
+	}
+	if r.Crashed > 0 || r.Unfinished > 0 {
+		t.Errorf("%s: %d crashed, %d unfinished; log: %v", r.Name, r.Crashed, r.Unfinished, r.FirstLines)
+	}
+	if r.Scenario.Kind != kindLatency && r.AWSCalls["ecs:RunTask"] != r.Runs {
+		t.Errorf("%s: %d RunTask calls for %d runs", r.Name, r.AWSCalls["ecs:RunTask"], r.Runs)
+	}
+	switch r.Name {
+	case "submit-40/ecsworker/stream":
+		specific = true
+		// The goal is 1.1 (the bench reports it); this only catches a
+		// harness or pacing that has gone badly wrong.
+		if r.Ratio > 1.5 {
+			t.Errorf("%s: %.2fs to launch, %.2f times the bound %+v", r.Name, r.AllRunTasksSeconds, r.Ratio, r.Bound)
+		}
+		if r.Subscriptions == 0 {
+			t.Errorf("%s: the worker never subscribed to the event stream", r.Name)
+		}
+		if r.Registrations != 1 {
+			t.Errorf("%s: %d registrations for one deployment", r.Name, r.Registrations)
+		}
+		if r.Tracking == nil || r.Tracking.PerHundredPerTick > 1 {
+			t.Errorf("%s: tracking %+v, want at most one DescribeTasks per 100 tasks per tick", r.Name, r.Tracking)
+		}
+	case "submit-40/python-like/poll":
+		specific = true
+		if r.Tracking == nil || r.Tracking.DescribeTasks < 40 {
+			t.Errorf("%s: tracking %+v, want a DescribeTasks per task", r.Name, r.Tracking)
+		}
+	case "latency-10/ecsworker/stream":
+		specific = true
+		if r.Latency == nil || r.Latency.P50 >= 1 {
+			t.Errorf("%s: latency %+v, want p50 under 1s", r.Name, r.Latency)
+		}
+	case "restart-3/ecsworker":
+		specific = true
+		if r.Registrations != 3 {
+			t.Errorf("%s: %d registrations (per phase %v) for 3 deployments across a restart, want 3", r.Name, r.Registrations, r.RegistrationsPerPhase)
+		}
+	case "restart-3/python-like":
+		specific = true
+		if r.Registrations != 6 {
+			t.Errorf("%s: %d registrations (per phase %v), want 6: one per deployment per worker process", r.Name, r.Registrations, r.RegistrationsPerPhase)
+		}
+	}
+	return specific
+}

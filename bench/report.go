@@ -1,0 +1,674 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// machine is what the figures were measured on.
+type machine struct {
+	CPUs      int     `json:"cpus"`
+	CPUModel  string  `json:"cpu_model"`
+	MemoryGiB float64 `json:"memory_gib"`
+	Go        string  `json:"go"`
+	OS        string  `json:"os"`
+	Date      string  `json:"date"`
+	Commit    string  `json:"commit"`
+	// LoadAverage at the end of the run: other work on the machine slows
+	// the wall-clock figures (never the fake-time ones).
+	LoadAverage string `json:"load_average"`
+	// EventStream says whether the worker's event stream was implemented
+	// when the bench ran (it is simulated either way: see the report).
+	EventStream string `json:"event_stream"`
+}
+
+func describeMachine(root string) machine {
+	m := machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Date: time.Now().UTC().Format("2006-01-02 15:04 UTC")}
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		m.Go = strings.TrimSpace(string(out))
+	}
+	m.CPUModel = procField("/proc/cpuinfo", "model name")
+	if kb, err := strconv.ParseFloat(strings.Fields(procField("/proc/meminfo", "MemTotal") + " 0")[0], 64); err == nil {
+		m.MemoryGiB = kb / (1 << 20)
+	}
+	m.LoadAverage = loadAverage()
+	cmd := exec.Command("git", "describe", "--always", "--dirty")
+	cmd.Dir = root
+	if out, err := cmd.Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+	}
+	m.EventStream = "unknown"
+	if b, err := os.ReadFile(filepath.Join(root, "internal/worker/events.go")); err == nil {
+		if strings.Contains(string(b), "func (w *Worker) eventStreamLoop(ctx context.Context) {}") {
+			m.EventStream = "not implemented (eventStreamLoop is a stub)"
+		} else {
+			m.EventStream = "implemented"
+		}
+	}
+	return m
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	if f := strings.Fields(string(b)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
+}
+
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+type report struct {
+	opts    options
+	results []Result
+	machine machine
+	took    time.Duration
+}
+
+func (r report) find(name string) *Result {
+	for i := range r.results {
+		if r.results[i].Name == name {
+			return &r.results[i]
+		}
+	}
+	return nil
+}
+
+func (r report) submit(n int, config string) *Result {
+	trigger := triggerStream
+	if config == configPython {
+		trigger = triggerPoll
+	}
+	return r.find(fmt.Sprintf("%s-%d/%s/%s", kindSubmit, n, config, trigger))
+}
+
+// table renders a Markdown table.
+type table struct {
+	head []string
+	rows [][]string
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t table) String() string {
+	var b strings.Builder
+	line := func(cells []string) {
+		b.WriteString("|")
+		for _, c := range cells {
+			b.WriteString(" " + strings.ReplaceAll(c, "|", "\\|") + " |")
+		}
+		b.WriteString("\n")
+	}
+	line(t.head)
+	sep := make([]string, len(t.head))
+	for i := range sep {
+		sep[i] = "---"
+	}
+	line(sep)
+	for _, row := range t.rows {
+		line(row)
+	}
+	return b.String()
+}
+
+func secs(x float64) string {
+	switch {
+	case x == 0:
+		return "0 s"
+	case x < 1:
+		return fmt.Sprintf("%.0f ms", x*1000)
+	case x < 100:
+		return fmt.Sprintf("%.1f s", x)
+	}
+	return fmt.Sprintf("%.0f s", x)
+}
+
+func perRun(n, runs int) string {
+	if runs == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(n)/float64(runs), 'f', 2, 64)
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "**yes**"
+	}
+	return "**no**"
+}
+
+func failed(res *Result) bool { return res == nil || res.Error != "" }
+
+func errCell(res *Result) string {
+	if res == nil {
+		return "not run"
+	}
+	return "failed: " + res.Error
+}
+
+// ratioCell is "69.2 s = 1.13 × 61.5 s".
+func ratioCell(res *Result) string {
+	if failed(res) {
+		return errCell(res)
+	}
+	if res.Bound == nil {
+		return secs(res.AllRunTasksSeconds)
+	}
+	return fmt.Sprintf("%s = %.2f × %s", secs(res.AllRunTasksSeconds), res.Ratio, secs(res.Bound.Seconds))
+}
+
+// goals is the summary: each goal of issue #6, what was measured for
+// ecsworker and for the Python-like configuration, and whether it is met.
+func (r report) goals() table {
+	t := table{head: []string{"Goal", "Target", "ecsworker", "Python-like", "Met (ecsworker)", "Clock"}}
+	for _, n := range r.opts.sizes {
+		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+		by := ""
+		if !failed(ours) && ours.Bound != nil {
+			by = " (bound set by the " + ours.Bound.By + ")"
+		}
+		t.add(fmt.Sprintf("%d runs scheduled at once: time until every run has its RunTask", n), "≤ 1.1 × bound"+by,
+			ratioCell(ours), ratioCell(py), yesNo(!failed(ours) && ours.Ratio <= 1.1 && ours.Crashed == 0), "fake")
+	}
+	// Calls per run, over every submission size.
+	runTaskOK, regOK := true, true
+	var runTaskCells, regCells, pyRunTask, pyDTD []string
+	for _, n := range r.opts.sizes {
+		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+		if failed(ours) {
+			runTaskOK, regOK = false, false
+			continue
+		}
+		runTaskOK = runTaskOK && ours.AWSCalls["ecs:RunTask"] == ours.Runs
+		regOK = regOK && ours.Registrations == 1
+		runTaskCells = append(runTaskCells, fmt.Sprintf("%s (%d)", perRun(ours.AWSCalls["ecs:RunTask"], ours.Runs), n))
+		regCells = append(regCells, fmt.Sprintf("%d (%d runs)", ours.AWSCalls["ecs:RegisterTaskDefinition"], n))
+		if !failed(py) {
+			pyRunTask = append(pyRunTask, fmt.Sprintf("%s (%d)", perRun(py.AWSCalls["ecs:RunTask"], py.Runs), n))
+			pyDTD = append(pyDTD, fmt.Sprintf("%d registration, %s DescribeTaskDefinition/run (%d)", py.AWSCalls["ecs:RegisterTaskDefinition"], perRun(py.AWSCalls["ecs:DescribeTaskDefinition"], py.Runs), n))
+		}
+	}
+	t.add("RunTask calls per run", "1", strings.Join(runTaskCells, ", "), strings.Join(pyRunTask, ", "), yesNo(runTaskOK), "fake")
+	t.add("RegisterTaskDefinition for N runs of one deployment", "1", strings.Join(regCells, ", "), strings.Join(pyDTD, "; "), yesNo(regOK), "fake")
+	ours, py := r.find(fmt.Sprintf("%s-%d/%s", kindRestart, r.opts.restartDeps, configOurs)), r.find(fmt.Sprintf("%s-%d/%s", kindRestart, r.opts.restartDeps, configPython))
+	restartCell := func(res *Result) string {
+		if failed(res) || len(res.RegistrationsPerPhase) < 2 {
+			return errCell(res)
+		}
+		return fmt.Sprintf("%d before, %d after the restart (%d deployments)", res.RegistrationsPerPhase[0], res.RegistrationsPerPhase[1], res.Scenario.N)
+	}
+	t.add("RegisterTaskDefinition after a worker restart", "0 after", restartCell(ours), restartCell(py),
+		yesNo(!failed(ours) && len(ours.RegistrationsPerPhase) == 2 && ours.RegistrationsPerPhase[1] == 0 && ours.Crashed == 0), "wall")
+	trackOK := true
+	var trackCells, pyTrack []string
+	for _, n := range r.opts.sizes {
+		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+		if failed(ours) || ours.Tracking == nil {
+			trackOK = false
+			continue
+		}
+		trackOK = trackOK && ours.Tracking.PerHundredPerTick <= 1.0001
+		trackCells = append(trackCells, fmt.Sprintf("%.2f, every task seen every %s (%d)", ours.Tracking.PerHundredPerTick, secs(ours.Tracking.SecondsBetweenLooks), n))
+		if !failed(py) && py.Tracking != nil {
+			pyTrack = append(pyTrack, fmt.Sprintf("%.2f, every task seen every %s (%d)", py.Tracking.PerHundredPerTick, secs(py.Tracking.SecondsBetweenLooks), n))
+		}
+	}
+	t.add("DescribeTasks per 100 tasks per tracking tick", "≤ 1", strings.Join(trackCells, "; "), strings.Join(pyTrack, "; "), yesNo(trackOK), "fake")
+
+	ev, poll, pyl := r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, configOurs, triggerStream)),
+		r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, configOurs, triggerPoll)),
+		r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, configPython, triggerPoll))
+	lat := func(res *Result) string {
+		if failed(res) || res.Latency == nil {
+			return errCell(res)
+		}
+		return fmt.Sprintf("p50 %s, p99 %s", secs(res.Latency.P50), secs(res.Latency.P99))
+	}
+	t.add("Scheduled → RunTask, runs one by one, with the event stream", "p50 < 1 s", lat(ev), "no event stream", yesNo(!failed(ev) && ev.Latency != nil && ev.Latency.P50 < 1 && ev.Subscriptions > 0), "fake")
+	t.add("Scheduled → RunTask, runs one by one, polling only (10 s ± 30 %)", "about half a poll interval", lat(poll), lat(pyl), "(reference)", "fake")
+
+	dOurs, dPy := r.find(fmt.Sprintf("%s-%d/%s", kindDeployments, r.opts.deployments, configOurs)), r.find(fmt.Sprintf("%s-%d/%s", kindDeployments, r.opts.deployments, configPython))
+	dep := func(res *Result) string {
+		if failed(res) {
+			return errCell(res)
+		}
+		return fmt.Sprintf("%s; %d registrations, %d throttled calls, %d failed runs", ratioCell(res), res.Registrations, sum(res.AWSThrottled), res.Crashed+res.Unfinished)
+	}
+	if r.opts.deployments > 0 && !r.opts.noWall {
+		t.add(fmt.Sprintf("%d deployments at once: time to every RunTask", r.opts.deployments), "0 failed runs", dep(dOurs), dep(dPy),
+			yesNo(!failed(dOurs) && dOurs.Crashed+dOurs.Unfinished == 0), "wall")
+	}
+
+	for _, n := range r.opts.memSizes {
+		m := r.find(fmt.Sprintf("memory-%d/ecsworker", n))
+		target := "-"
+		if n >= 10000 {
+			target = "< 40 MB at 10,000"
+		}
+		cell := errCell(m)
+		met := "(reference)"
+		if !failed(m) && m.Memory != nil {
+			mm := m.Memory
+			cell = fmt.Sprintf("peak RSS %.1f MB, peak heap in use %.1f MB, live heap %.0f MB at the last GC (peak %.0f MB)", mm.PeakRSSMB, mm.PeakHeapMB, mm.LiveHeapMB, mm.PeakLiveHeapMB)
+			if n >= 10000 {
+				met = yesNo(mm.PeakRSSMB < 40) + " (peak RSS), " + yesNo(mm.PeakLiveHeapMB < 40) + " (live heap)"
+			}
+		} else if n >= 10000 {
+			met = yesNo(false)
+		}
+		if !r.opts.noWall {
+			t.add(fmt.Sprintf("Worker memory, %d runs in flight", n), target, cell, "not comparable (another runtime)", met, "wall")
+		}
+	}
+	if !r.opts.noWall {
+		st := r.find("startup/ecsworker/prefect-latency-0")
+		cell, met := errCell(st), yesNo(false)
+		if !failed(st) && st.Startup != nil {
+			cell = fmt.Sprintf("median %.1f ms, max %.1f ms (%d starts)", st.Startup.MedianMS, st.Startup.MaxMS, len(st.Startup.Samples))
+			met = yesNo(!st.Startup.TimedOut && st.Startup.MedianMS < 50)
+		}
+		t.add("Exec to first poll, empty pool, no added Prefect latency", "< 50 ms", cell, "not comparable", met, "wall")
+	}
+	return t
+}
+
+func (r report) submissionTable() table {
+	t := table{head: []string{"Runs", "Config", "Runs found by", "Every RunTask after", "Bound", "Ratio", "RunTask/run", "Registrations", "DescribeTaskDefinition/run", "ListTaskDefinitions", "EC2 calls/run", "Prefect calls/run", "Throttled", "Crashed"}}
+	for _, n := range r.opts.sizes {
+		for _, c := range []string{configOurs, configPython} {
+			res := r.submit(n, c)
+			if failed(res) {
+				t.add(strconv.Itoa(n), c, "", errCell(res))
+				continue
+			}
+			ec2 := res.AWSCalls["ec2:DescribeVpcs"] + res.AWSCalls["ec2:DescribeSubnets"]
+			t.add(strconv.Itoa(n), c, triggerLabel(res.Scenario.Trigger), secs(res.AllRunTasksSeconds),
+				fmt.Sprintf("%s (%s)", secs(res.Bound.Seconds), res.Bound.By), fmt.Sprintf("%.3f", res.Ratio),
+				perRun(res.AWSCalls["ecs:RunTask"], res.Runs), strconv.Itoa(res.AWSCalls["ecs:RegisterTaskDefinition"]),
+				perRun(res.AWSCalls["ecs:DescribeTaskDefinition"], res.Runs), strconv.Itoa(res.AWSCalls["ecs:ListTaskDefinitions"]),
+				perRun(ec2, res.Runs), perRun(sum(res.PrefectCalls), res.Runs), strconv.Itoa(sum(res.AWSThrottled)), strconv.Itoa(res.Crashed+res.Unfinished))
+		}
+	}
+	return t
+}
+
+func triggerLabel(t string) string {
+	if t == triggerStream {
+		return "event stream"
+	}
+	return "polling"
+}
+
+func (r report) trackingTable() table {
+	t := table{head: []string{"Tasks", "Config", "Interval", "DescribeTasks in window", "Window", "Per 100 tasks per tick", "Tasks per call", "Each task seen every", "Throttled"}}
+	for _, n := range r.opts.sizes {
+		for _, c := range []string{configOurs, configPython} {
+			res := r.submit(n, c)
+			if failed(res) || res.Tracking == nil {
+				continue
+			}
+			tr := res.Tracking
+			per := "-"
+			if tr.DescribeTasks > 0 {
+				per = fmt.Sprintf("%.1f", float64(tr.TasksDescribed)/float64(tr.DescribeTasks))
+			}
+			t.add(strconv.Itoa(tr.Tasks), c, secs(tr.IntervalSeconds), strconv.Itoa(tr.DescribeTasks), secs(tr.WindowSeconds),
+				fmt.Sprintf("%.2f", tr.PerHundredPerTick), per, secs(tr.SecondsBetweenLooks), strconv.Itoa(tr.Throttled))
+		}
+	}
+	return t
+}
+
+func (r report) latencyTable() table {
+	t := table{head: []string{"Config", "Trigger", "Runs", "p50", "p90", "p99", "max", "mean", "AWS calls/run", "Prefect calls/run"}}
+	for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configOurs, triggerPoll}, {configPython, triggerPoll}} {
+		res := r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, c.config, c.trigger))
+		if failed(res) || res.Latency == nil {
+			t.add(c.config, triggerLabel(c.trigger), errCell(res))
+			continue
+		}
+		l := res.Latency
+		t.add(c.config, triggerLabel(c.trigger), strconv.Itoa(l.N), secs(l.P50), secs(l.P90), secs(l.P99), secs(l.Max), secs(l.Mean),
+			perRun(sum(res.AWSCalls), res.Runs), perRun(sum(res.PrefectCalls), res.Runs))
+	}
+	return t
+}
+
+func (r report) deploymentsTable() table {
+	t := table{head: []string{"Config", "Deployments", "Every RunTask after", "Bound", "Ratio", "Registrations", "RegisterTaskDefinition calls", "ListTaskDefinitions", "DescribeTaskDefinition", "Throttled", "Failed runs"}}
+	for _, c := range []string{configOurs, configPython} {
+		res := r.find(fmt.Sprintf("%s-%d/%s", kindDeployments, r.opts.deployments, c))
+		if failed(res) {
+			t.add(c, strconv.Itoa(r.opts.deployments), errCell(res))
+			continue
+		}
+		t.add(c, strconv.Itoa(res.Runs), secs(res.AllRunTasksSeconds), fmt.Sprintf("%s (%s)", secs(res.Bound.Seconds), res.Bound.By), fmt.Sprintf("%.3f", res.Ratio),
+			strconv.Itoa(res.Registrations), strconv.Itoa(res.AWSCalls["ecs:RegisterTaskDefinition"]), strconv.Itoa(res.AWSCalls["ecs:ListTaskDefinitions"]),
+			strconv.Itoa(res.AWSCalls["ecs:DescribeTaskDefinition"]), throttledCell(res.AWSThrottled), strconv.Itoa(res.Crashed+res.Unfinished))
+	}
+	return t
+}
+
+func throttledCell(m map[string]int) string {
+	if len(m) == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(mapsKeys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mapsKeys(m map[string]int) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (r report) restartTable() table {
+	t := table{head: []string{"Config", "Deployments", "Runs", "Registrations before restart", "after restart", "ListTaskDefinitions", "DescribeTaskDefinition", "Failed runs"}}
+	for _, c := range []string{configOurs, configPython} {
+		res := r.find(fmt.Sprintf("%s-%d/%s", kindRestart, r.opts.restartDeps, c))
+		if failed(res) || len(res.RegistrationsPerPhase) < 2 {
+			t.add(c, strconv.Itoa(r.opts.restartDeps), errCell(res))
+			continue
+		}
+		t.add(c, strconv.Itoa(res.Scenario.N), strconv.Itoa(res.Runs), strconv.Itoa(res.RegistrationsPerPhase[0]), strconv.Itoa(res.RegistrationsPerPhase[1]),
+			strconv.Itoa(res.AWSCalls["ecs:ListTaskDefinitions"]), strconv.Itoa(res.AWSCalls["ecs:DescribeTaskDefinition"]), strconv.Itoa(res.Crashed+res.Unfinished))
+	}
+	return t
+}
+
+func (r report) memoryTable() table {
+	t := table{head: []string{"Runs in flight", "Peak RSS (VmHWM)", "Steady RSS", "Peak heap in use", "Steady heap in use", "Live heap, last GC", "Peak live heap", "GCs", "Goroutines", "All in flight after", "Restart: exec to first poll"}}
+	for _, n := range r.opts.memSizes {
+		m, rs := r.find(fmt.Sprintf("memory-%d/ecsworker", n)), r.find(fmt.Sprintf("restart-startup-%d/ecsworker", n))
+		if failed(m) || m.Memory == nil {
+			t.add(strconv.Itoa(n), errCell(m))
+			continue
+		}
+		restart := "-"
+		if rs != nil && rs.Startup != nil && len(rs.Startup.Samples) > 0 {
+			restart = secs(rs.Startup.Samples[0] / 1000)
+			if rs.Startup.TimedOut {
+				restart = "> " + restart + " (gave up)"
+			}
+		}
+		mm := m.Memory
+		t.add(strconv.Itoa(n), fmt.Sprintf("%.1f MB", mm.PeakRSSMB), fmt.Sprintf("%.1f MB", mm.SteadyRSSMB), fmt.Sprintf("%.1f MB", mm.PeakHeapMB),
+			fmt.Sprintf("%.1f MB", mm.SteadyHeapMB), fmt.Sprintf("%.0f MB", mm.LiveHeapMB), fmt.Sprintf("%.0f MB", mm.PeakLiveHeapMB), strconv.Itoa(mm.GCCycles),
+			strconv.Itoa(mm.Goroutines), secs(mm.SecondsToInFlight), restart)
+	}
+	return t
+}
+
+func (r report) startupTable() table {
+	t := table{head: []string{"Prefect latency", "Starts", "Median", "Max", "Samples (ms)"}}
+	for _, lat := range []string{"0", r.opts.prefectLatency} {
+		st := r.find("startup/ecsworker/prefect-latency-" + lat)
+		if failed(st) || st.Startup == nil {
+			continue
+		}
+		var ss []string
+		for _, s := range st.Startup.Samples {
+			ss = append(ss, fmt.Sprintf("%.1f", s))
+		}
+		t.add(lat, strconv.Itoa(len(st.Startup.Samples)), fmt.Sprintf("%.1f ms", st.Startup.MedianMS), fmt.Sprintf("%.1f ms", st.Startup.MaxMS), strings.Join(ss, ", "))
+	}
+	return t
+}
+
+// callsTable lists every call of the largest ecsworker submission, per run.
+func (r report) callsTable() (table, int) {
+	t := table{head: []string{"Call", "ecsworker per run", "Python-like per run"}}
+	if len(r.opts.sizes) == 0 {
+		return t, 0
+	}
+	n := slices.Max(r.opts.sizes)
+	ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	if failed(ours) {
+		return t, n
+	}
+	all := map[string]bool{}
+	for k := range ours.AWSCalls {
+		all["AWS "+k] = true
+	}
+	for k := range ours.PrefectCalls {
+		all["Prefect "+k] = true
+	}
+	if !failed(py) {
+		for k := range py.AWSCalls {
+			all["AWS "+k] = true
+		}
+		for k := range py.PrefectCalls {
+			all["Prefect "+k] = true
+		}
+	}
+	get := func(res *Result, key string) string {
+		if failed(res) {
+			return "-"
+		}
+		if k, ok := strings.CutPrefix(key, "AWS "); ok {
+			return perRun(res.AWSCalls[k], res.Runs)
+		}
+		return perRun(res.PrefectCalls[strings.TrimPrefix(key, "Prefect ")], res.Runs)
+	}
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range all {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		t.add(k, get(ours, k), get(py, k))
+	}
+	return t, n
+}
+
+// findings are observations the figures support, written only when the
+// figures show them.
+func (r report) findings() []string {
+	var out []string
+	var ec2Cells []string
+	for _, n := range r.opts.sizes {
+		res := r.submit(n, configOurs)
+		if failed(res) {
+			continue
+		}
+		if ec2 := res.AWSCalls["ec2:DescribeVpcs"] + res.AWSCalls["ec2:DescribeSubnets"]; float64(ec2)/float64(res.Runs) > 0.05 {
+			ec2Cells = append(ec2Cells, fmt.Sprintf("%d EC2 calls for %d runs (ratio to the bound %.3f)", ec2, n, res.Ratio))
+		}
+	}
+	if len(ec2Cells) > 0 {
+		out = append(out, "Runs launched together each resolve the default VPC's subnets (DescribeVpcs + DescribeSubnets): "+strings.Join(ec2Cells, ", ")+
+			", although every run uses the same VPC. Launcher.subnets caches the answer for 5 minutes but does not coalesce concurrent misses, so every run of the first poll calls EC2, "+
+			"and those calls queue on the ec2:non-mutating budget (80 burst, then 16 a second) before the runs reach RunTask: with 100 runs, 200 calls take 7.5 s of that budget, "+
+			"which is the whole gap to the RunTask bound. A single-flight around the resolution, as TaskDefinitions.Ensure has, would make it one pair of calls per VPC.")
+	}
+	if n := maxOr(r.opts.memSizes); n > 0 {
+		if m := r.find(fmt.Sprintf("memory-%d/ecsworker", n)); !failed(m) && m.Memory != nil && m.Memory.PeakRSSMB >= 40 {
+			var per []string
+			for _, k := range r.opts.memSizes {
+				if mk := r.find(fmt.Sprintf("memory-%d/ecsworker", k)); !failed(mk) && mk.Memory != nil {
+					per = append(per, fmt.Sprintf("%.0f MB live heap at the last GC with %d runs in flight", mk.Memory.LiveHeapMB, k))
+				}
+			}
+			out = append(out, "The worker's memory grows with the runs in flight, well past the goal ("+strings.Join(per, ", ")+
+				"); the live heap is what the worker still references at a GC, so this is state kept per run or per pending task update, not garbage waiting for collection.")
+		}
+	}
+	var restarts []string
+	for _, n := range r.opts.memSizes {
+		rs := r.find(fmt.Sprintf("restart-startup-%d/ecsworker", n))
+		if rs == nil || rs.Startup == nil || len(rs.Startup.Samples) == 0 || rs.Startup.Samples[0] < 1000 {
+			continue
+		}
+		if rs.Startup.TimedOut {
+			restarts = append(restarts, fmt.Sprintf("with %d runs in flight it had not polled after %s", n, secs(rs.Startup.Samples[0]/1000)))
+		} else {
+			restarts = append(restarts, fmt.Sprintf("with %d runs in flight its first poll came %s after exec", n, secs(rs.Startup.Samples[0]/1000)))
+		}
+	}
+	if len(restarts) > 0 {
+		out = append(out, "A restarted worker polls only once it has adopted every run in flight ("+strings.Join(restarts, "; ")+"): recoverRuns runs before the poll loop starts "+
+			"and, for each run, reads its deployment (one Prefect call per run, in sequence) and renders its job. New runs wait meanwhile; starting the poll loop first, "+
+			"or adopting concurrently with the deployments read once each, would fix it.")
+	}
+	for _, res := range r.results {
+		if res.Error == "" && res.Warnings+res.Errors > 0 && res.Scenario.Kind != "" {
+			out = append(out, fmt.Sprintf("%s: the worker logged %d warnings and %d errors, the first distinct ones: %s", res.Name, res.Warnings, res.Errors, strings.Join(res.FirstLines, " / ")))
+		}
+	}
+	return out
+}
+
+func maxOr(xs []int) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	return slices.Max(xs)
+}
+
+// text is what the bench prints.
+func (r report) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Goals\n\n%s\nSubmission (fake time)\n\n%s\nTracking (fake time)\n\n%s\nLatency (fake time)\n\n%s\n",
+		r.goals(), r.submissionTable(), r.trackingTable(), r.latencyTable())
+	if !r.opts.noWall {
+		fmt.Fprintf(&b, "Distinct deployments (wall clock)\n\n%s\n", r.deploymentsTable())
+	}
+	fmt.Fprintf(&b, "Restart (wall clock)\n\n%s\n", r.restartTable())
+	if !r.opts.noWall {
+		fmt.Fprintf(&b, "Memory (wall clock)\n\n%s\nStart-up (wall clock)\n\n%s\n", r.memoryTable(), r.startupTable())
+	}
+	for _, f := range r.findings() {
+		fmt.Fprintf(&b, "- %s\n", f)
+	}
+	return b.String()
+}
+
+// markdown is docs/benchmarks.md.
+func (r report) markdown() string {
+	var b strings.Builder
+	m := r.machine
+	o := r.opts
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Benchmarks\n\n")
+	w("Written by `go run ./bench%s` on %s; every figure below was measured by that run. Do not edit by hand: run the bench again.\n\n", r.flagsUsed(), m.Date)
+	w("| Machine | |\n|---|---|\n| CPUs | %d (%s) |\n| Memory | %.0f GiB |\n| Go | %s (%s) |\n| Commit | %s |\n| Load average at the end | %s |\n| Bench run time | %s |\n\n",
+		m.CPUs, m.CPUModel, m.MemoryGiB, m.Go, m.OS, m.Commit, m.LoadAverage, r.took.Round(time.Second))
+	w("## How to reproduce\n\n```sh\ngo run ./bench                 # full size: writes docs/benchmarks.md (about 11 minutes on 2 cores)\ngo run ./bench -quick          # small sizes, for CI (under a minute)\ngo run ./bench -sizes 100,1000 -mem-sizes 1000 -deployments 100 -out /tmp/b.md -json /tmp/b.json\n```\n\n")
+	w("Settings of this run: submission sizes %s; memory sizes %s; %d distinct deployments; %d runs arriving one by one, %g s apart on average (exponential); "+
+		"AWS latency %s and Prefect API latency %s per call (uniform); tracking watched for %g s; seed %d.\n\n",
+		joinInts(o.sizes), joinInts(o.memSizes), o.deployments, o.latencyRuns, o.meanGap, o.awsLatency, o.prefectLatency, o.trackWindow, o.seed)
+
+	w("## Goals\n\n%s\n", r.goals())
+	w("**Clock**: *fake* figures come from a simulation in fake time (below): they measure pacing and call counts exactly and do not depend on the machine. " +
+		"*wall* figures are measured on the wall clock of the machine above and vary with it and with its load.\n\n")
+
+	w("## What was measured, and how\n\n")
+	w("**Fake time.** The real worker (`internal/worker`), the real Prefect client and the real AWS SDK clients run against the Prefect API test server and the AWS test server in one process, " +
+		"inside a `testing/synctest` bubble: every timer, sleep and `time.Now` of the worker, the SDK, the client-side budget and the fakes is fake, and fake time only moves when every goroutine waits. " +
+		"Each AWS call waits a latency drawn from the AWS range, each Prefect call one from the Prefect range, and the fake AWS applies ECS's token buckets. " +
+		"Pacing, latencies and call counts are therefore what the worker's logic produces, while the CPU the simulation spends costs no fake time " +
+		"(so these figures cannot show the worker being CPU-bound; the wall-clock ones can). Synctest bubbles can only be made by tests, so `go run ./bench` builds the package's test binary " +
+		"(`go test -c ./bench`) and runs each scenario in a process of it (`TestFakeTime`, driven by `$BENCH_SPEC`).\n\n")
+	w("**Wall clock.** The %d-deployment and the restart scenarios run the same simulation on real timers, because the fake clock cannot run them: `TaskDefinitions` serialises registrations with 64 striped `sync.Mutex`es held across AWS calls, "+
+		"and a goroutine waiting on a `sync.Mutex` is not durably blocked for synctest, so fake time stops as soon as two families share a stripe. "+
+		"Memory and start-up are measured with the worker as its own process: the bench builds `ecsworker` and runs `ecsworker worker start --no-event-stream` against the two test servers, "+
+		"which the bench serves over loopback with the same latencies. The worker's memory is then its own: peak RSS is the kernel's high-water mark (`VmHWM` in `/proc/PID/status`), "+
+		"heap in use is `go_memstats_heap_inuse_bytes` from the worker's `/metrics`, sampled every 250 ms. For the memory runs the fake AWS does not throttle, the worker's client budget is raised "+
+		"(`--aws-budget`) and it polls every 0.5 s (`PREFECT_WORKER_QUERY_SECONDS`), so that all runs are in flight quickly (pacing is the fake-time scenarios' business); the worker then holds them for %s (it tracks them every 10 s) before memory is read. "+
+		"The live heap comes from the runtime's own GC trace (`GODEBUG=gctrace=1`): the heap still reachable at each GC. "+
+		"Start-up is timed from `exec` to the arrival of the worker's first `get_scheduled_flow_runs` at the fake Prefect server, on a pool with nothing in flight, and again after a restart with every run of a memory scenario still in flight.\n\n",
+		o.deployments, o.hold)
+	w("**Bounds.** The least time n RunTask calls can take, given token buckets that start full: call k waits (k − burst) / rate in every bucket it draws from. " +
+		"Two sets apply and the tighter is the bound: the fake AWS's (ECS's documented limits: Fargate RunTask 20 burst, 20/s; Fargate tasks 100, 20/s; cluster-resource-modify 100, 40/s; " +
+		"task-definition-modify 20, 1/s) and the worker's own client-side budget (`awsecs.DefaultBudget`, about 80 %% of them: RunTask 16, 16/s; cluster-resource-modify 80, 32/s; task-definition-modify 16, 0.8/s). " +
+		"The budget is the tighter in every scenario here, by design: the worker paces itself so that AWS never throttles it. Times are counted from the moment the runs were scheduled to the fake's record of the last task's creation.\n\n")
+	w("**Event stream.** When the bench ran, the worker's event stream (`Config.EventStream`) was %s. *Event stream* figures run the worker with it: "+
+		"the simulation carries its WebSocket over an in-memory pipe (`net.Pipe`) to the Prefect test server, which emits `prefect.flow-run.Scheduled` when a run is created, and the worker polls at once. "+
+		"Events arrive without added latency (a real server adds its own). *Polling* figures have the worker find runs by its 10 s (± 30 %% jitter) polls alone. "+
+		"The wall-clock memory and start-up runs use `--no-event-stream`, so that they do not depend on it.\n\n", m.EventStream)
+	w("**Python-like.** ecsworker configured to make the Python worker's calls (prefect-aws-ecs-worker.md §4.3, §4.11; prefect-worker-api.md §1.4–§1.5): " +
+		"`TaskDefinitionOptions{DescribeOnHit: true, SkipLookup: true}` (a DescribeTaskDefinition for every run whose task definition is cached; on a miss, a registration without looking for an existing revision, " +
+		"so every worker process registers again), `TrackerBatchSize: 1` with `TrackInterval: 5s` (the legacy watch loop: one DescribeTasks per task every 5 s), 10 s polls and no event stream. " +
+		"Everything else is ecsworker's, notably the client-side budget, which the Python worker does not have: where the Python worker would send those calls and be throttled by AWS, " +
+		"the Python-like configuration queues them (its tracking falls behind instead, see *each task seen every*). Memory and start-up of the Python worker are a matter of its runtime and are not emulated.\n\n")
+
+	w("## Submission: N runs of one deployment scheduled at once (fake time)\n\n%s\n", r.submissionTable())
+	w("*Runs found by*: with the event stream, the Scheduled events make the worker poll at once; with polling, runs wait for the next regular poll. Prefect hands out at most 200 runs a poll. " +
+		"AWS calls are counted from the moment the runs are scheduled until the last is submitted, tracking calls (DescribeTasks) excepted (next table); " +
+		"Prefect calls until the end of the tracking window, so as to include what a run costs after its RunTask (reading the run and reporting InfrastructurePending when its task is first seen).\n\n")
+	if t, n := r.callsTable(); len(t.rows) > 0 {
+		w("Every call per run, %d runs:\n\n%s\n", n, t)
+	}
+	w("## Tracking: DescribeTasks with every task in flight (fake time)\n\n%s\n", r.trackingTable())
+	w("Counted over the window once every run of the submission scenario had its task. *Each task seen every* is window × tasks / tasks described: how old, on average, the worker's view of a task is.\n\n")
+	w("## Scheduled → RunTask latency, runs arriving one by one (fake time)\n\n%s\n", r.latencyTable())
+	w("A first run registers the task definition before the measured runs arrive.\n\n")
+	if !o.noWall {
+		w("## %d distinct deployments at once: registrations (wall clock)\n\n%s\n", o.deployments, r.deploymentsTable())
+		w("Each deployment has its own task definition family, so each run needs a registration: RegisterTaskDefinition's bucket (1 a second after a burst of 20; the budget's 0.8 after 16) sets the pace.\n\n")
+	}
+	w("## Task definitions across a worker restart (wall clock)\n\n%s\n", r.restartTable())
+	w("Two runs per deployment before the restart and two after; the restarted worker has an empty cache.\n\n")
+	if !o.noWall {
+		w("## Worker memory (wall clock, worker process only)\n\n%s\n", r.memoryTable())
+		w("## Start-up: exec to first poll (wall clock)\n\n%s\n", r.startupTable())
+		w("Before its first poll the worker reads the pool, sends a heartbeat and lists the pool's runs in flight: three Prefect round trips, so the Prefect latency counts three times.\n\n")
+	}
+	if fs := r.findings(); len(fs) > 0 {
+		w("## Findings\n\n")
+		for _, f := range fs {
+			w("- %s\n", f)
+		}
+		w("\n")
+	}
+	w("## Raw results\n\n`go run ./bench -json FILE` writes every figure above, and the per-call counts of every scenario, as JSON.\n")
+	return b.String()
+}
+
+func (r report) flagsUsed() string {
+	if r.opts.quick {
+		return " -quick"
+	}
+	return ""
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
+}

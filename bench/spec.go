@@ -1,0 +1,230 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Configurations compared.
+const (
+	// configOurs is ecsworker as it ships.
+	configOurs = "ecsworker"
+	// configPython is ecsworker calling AWS and Prefect the way the Python
+	// worker does (see pythonLike).
+	configPython = "python-like"
+)
+
+// Triggers of a poll when runs are created.
+const (
+	triggerPoll = "poll"
+	// triggerStream runs the worker with Prefect's event stream
+	// (Config.EventStream): a Scheduled event makes it poll at once.
+	triggerStream = "stream"
+)
+
+// Kinds of simulated scenario.
+const (
+	kindSubmit      = "submit"      // N runs of one deployment scheduled at once
+	kindLatency     = "latency"     // N runs arriving one by one
+	kindDeployments = "deployments" // N deployments, one run each, at once
+	kindRestart     = "restart"     // N deployments, runs before and after a worker restart
+)
+
+// Scenario is one fake-time measurement: what the bench asks a test
+// process to simulate.
+type Scenario struct {
+	Kind    string `json:"kind"`
+	Config  string `json:"config"`
+	Trigger string `json:"trigger"`
+	N       int    `json:"n"`
+	// MeanGapSeconds is the mean time between two runs of a latency
+	// scenario (exponentially distributed).
+	MeanGapSeconds float64 `json:"mean_gap_seconds,omitempty"`
+	// AWSLatency and PrefectLatency are ranges such as "20ms-60ms": each
+	// call waits a uniformly drawn time in the range before it is served.
+	AWSLatency     string `json:"aws_latency"`
+	PrefectLatency string `json:"prefect_latency"`
+	// TrackWindowSeconds is how long task tracking is watched once every
+	// run is submitted.
+	TrackWindowSeconds float64 `json:"track_window_seconds,omitempty"`
+	// LimitSeconds is how much fake time the scenario may take.
+	LimitSeconds float64 `json:"limit_seconds"`
+	Seed         uint64  `json:"seed"`
+	// Clock is "fake" (a testing/synctest bubble) or "wall" (real timers,
+	// for what a bubble cannot run: see the deployments scenario).
+	Clock string `json:"clock"`
+}
+
+// Name is short and unique within a bench run.
+func (s Scenario) Name() string {
+	name := fmt.Sprintf("%s-%d/%s", s.Kind, s.N, s.Config)
+	if s.Kind == kindLatency || s.Kind == kindSubmit {
+		name += "/" + s.Trigger
+	}
+	return name
+}
+
+// Result is what a scenario measured.
+type Result struct {
+	Scenario Scenario `json:"scenario"`
+	Name     string   `json:"name"`
+	// Clock says how the figures were timed: "fake" (testing/synctest:
+	// pacing and call counts, deterministic up to scheduling) or "wall".
+	Clock       string  `json:"clock"`
+	WallSeconds float64 `json:"wall_seconds"` // what simulating it cost
+	Error       string  `json:"error,omitempty"`
+
+	Runs      int `json:"runs,omitempty"`
+	Submitted int `json:"submitted,omitempty"`
+	Crashed   int `json:"crashed"`
+	// Unfinished runs had neither a task nor a crash when the scenario
+	// gave up.
+	Unfinished int `json:"unfinished"`
+
+	// AllRunTasksSeconds is from the moment the runs were scheduled to the
+	// last RunTask that started a task.
+	AllRunTasksSeconds float64 `json:"all_runtasks_seconds,omitempty"`
+	Bound              *Bound  `json:"bound,omitempty"`
+	// Ratio is AllRunTasksSeconds over the bound.
+	Ratio float64 `json:"ratio,omitempty"`
+
+	// Calls made from the moment the runs were scheduled until the last
+	// one was submitted (tracking calls excepted: see Tracking).
+	AWSCalls     map[string]int `json:"aws_calls,omitempty"`
+	AWSThrottled map[string]int `json:"aws_throttled,omitempty"`
+	PrefectCalls map[string]int `json:"prefect_calls,omitempty"`
+	// Registrations is how many task definition revisions were created.
+	Registrations int `json:"registrations"`
+	// RegistrationsPerPhase, for a restart: before and after it.
+	RegistrationsPerPhase []int `json:"registrations_per_phase,omitempty"`
+
+	Tracking *Tracking   `json:"tracking,omitempty"`
+	Latency  *Percentile `json:"latency_seconds,omitempty"`
+
+	// Subscriptions to Prefect's event stream the worker made.
+	Subscriptions int `json:"event_stream_subscriptions"`
+
+	// Worker log records at WARN and ERROR, and the first few of them.
+	Warnings   int      `json:"warnings"`
+	Errors     int      `json:"errors"`
+	FirstLines []string `json:"first_log_lines,omitempty"`
+
+	Memory  *Memory  `json:"memory,omitempty"`
+	Startup *Startup `json:"startup,omitempty"`
+}
+
+// Bound is the least time the token buckets allow for a number of calls.
+type Bound struct {
+	Seconds float64 `json:"seconds"`
+	// By names the tighter bucket set: "fake AWS" or "client budget".
+	By string `json:"by"`
+	// Action is the call the bound is about.
+	Action        string  `json:"action"`
+	FakeAWS       float64 `json:"fake_aws_seconds"`
+	ClientBudget  float64 `json:"client_budget_seconds"`
+	FakeBuckets   string  `json:"fake_buckets"`
+	BudgetBuckets string  `json:"budget_buckets"`
+}
+
+// Tracking is what following the tasks cost once they were all launched.
+type Tracking struct {
+	Tasks           int     `json:"tasks"`
+	WindowSeconds   float64 `json:"window_seconds"`
+	IntervalSeconds float64 `json:"interval_seconds"`
+	DescribeTasks   int     `json:"describe_tasks_calls"`
+	TasksDescribed  int     `json:"tasks_described"`
+	Throttled       int     `json:"throttled"`
+	// PerHundredPerTick is DescribeTasks calls per 100 tasks per tracking
+	// interval.
+	PerHundredPerTick float64 `json:"per_100_tasks_per_tick"`
+	// SecondsBetweenLooks is how long, on average, a task goes between two
+	// DescribeTasks that include it: how stale the worker's view is.
+	SecondsBetweenLooks float64 `json:"seconds_between_looks"`
+}
+
+// Percentile summarises latencies, in seconds.
+type Percentile struct {
+	N    int     `json:"n"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func percentiles(xs []float64) *Percentile {
+	if len(xs) == 0 {
+		return nil
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		// Nearest rank: the smallest value with at least q of the sample
+		// at or below it.
+		i := int(math.Ceil(q*float64(len(s)))) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	sum := 0.0
+	for _, x := range s {
+		sum += x
+	}
+	return &Percentile{N: len(s), P50: at(0.5), P90: at(0.9), P99: at(0.99), Max: s[len(s)-1], Mean: sum / float64(len(s))}
+}
+
+// Memory is the worker process's memory with runs in flight.
+type Memory struct {
+	InFlight int `json:"in_flight"`
+	// PeakRSS is the kernel's high-water mark (VmHWM) of the worker
+	// process; SteadyRSS and SteadyHeap are read once every run was in
+	// flight and two tracking polls had passed.
+	PeakRSSMB    float64 `json:"peak_rss_mb"`
+	SteadyRSSMB  float64 `json:"steady_rss_mb"`
+	PeakHeapMB   float64 `json:"peak_heap_inuse_mb"`
+	SteadyHeapMB float64 `json:"steady_heap_inuse_mb"`
+	Goroutines   int     `json:"goroutines"`
+	// LiveHeap is the heap still reachable at the last GC (gctrace), and
+	// PeakLiveHeap the most it was at any GC: what the worker holds, as
+	// opposed to what the runtime has not collected or returned yet.
+	LiveHeapMB     float64 `json:"live_heap_mb"`
+	PeakLiveHeapMB float64 `json:"peak_live_heap_mb"`
+	GCCycles       int     `json:"gc_cycles"`
+	// SecondsToInFlight is the wall time from the worker's start until
+	// every run was in flight.
+	SecondsToInFlight float64 `json:"seconds_to_in_flight"`
+}
+
+// Startup is the time from exec to the worker's first poll.
+type Startup struct {
+	InFlight       int       `json:"in_flight"`
+	PrefectLatency string    `json:"prefect_latency"`
+	Samples        []float64 `json:"samples_ms"`
+	MedianMS       float64   `json:"median_ms"`
+	MaxMS          float64   `json:"max_ms"`
+	// TimedOut is set when no poll came within the limit.
+	TimedOut bool `json:"timed_out,omitempty"`
+}
+
+// latencyRange parses "20ms-60ms" (or a single duration, or "0").
+func latencyRange(s string) (lo, hi time.Duration, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return 0, 0, nil
+	}
+	a, b, found := strings.Cut(s, "-")
+	if lo, err = time.ParseDuration(a); err != nil {
+		return 0, 0, fmt.Errorf("latency %q: %w", s, err)
+	}
+	hi = lo
+	if found {
+		if hi, err = time.ParseDuration(b); err != nil {
+			return 0, 0, fmt.Errorf("latency %q: %w", s, err)
+		}
+	}
+	if lo < 0 || hi < lo {
+		return 0, 0, fmt.Errorf("latency %q: write MIN-MAX with 0 <= MIN <= MAX, e.g. 20ms-60ms", s)
+	}
+	return lo, hi, nil
+}

@@ -1,0 +1,501 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+)
+
+// The wall-clock scenarios run the worker as its own process, the
+// `ecsworker worker start` binary, against the two test servers served by
+// the bench over loopback. The worker's memory is then its process's
+// alone, read from /proc and from its Prometheus metrics, with the fakes'
+// allocations kept out; and start-up is timed from exec, as a user sees it.
+
+// wallEnv is the two fakes on loopback and what the bench watches of them.
+type wallEnv struct {
+	prefect *prefectapi.Server
+	aws     *awsfake.Server
+	pfURL   string // PREFECT_API_URL
+	awsURL  string
+
+	pfLatency atomic.Pointer[latency]
+	awsLat    *latency
+
+	mu    sync.Mutex
+	polls []pollSeen
+
+	closers []func()
+	flowID  string
+	tmp     string
+}
+
+type pollSeen struct {
+	at   time.Time
+	pool string
+}
+
+func newWallEnv(awsLatency, prefectLatency string, seed uint64, tmp string) (*wallEnv, error) {
+	e := &wallEnv{tmp: tmp}
+	var err error
+	if e.awsLat, err = newLatency(awsLatency, seed); err != nil {
+		return nil, err
+	}
+	if err := e.setPrefectLatency(prefectLatency, seed+1); err != nil {
+		return nil, err
+	}
+	e.prefect = prefectapi.New(prefectapi.Options{SkipResponseCheck: true})
+	// Pacing is measured in fake time; here nothing should hold the worker
+	// back from having every run in flight.
+	e.aws = awsfake.New(awsfake.Options{Script: taskOutcome, DisableThrottling: true})
+	e.aws.CreateCluster(cluster)
+	e.flowID = e.prefect.CreateFlow(flowName)["id"].(string)
+
+	pf, err := serve(http.HandlerFunc(e.servePrefect))
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, pf.close)
+	e.pfURL = pf.url + e.prefect.APIPath()
+	aw, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.awsLat.wait(r.Context()) != nil {
+			return
+		}
+		e.aws.Handler().ServeHTTP(w, r)
+	}))
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.closers = append(e.closers, aw.close)
+	e.awsURL = aw.url
+	return e, nil
+}
+
+func (e *wallEnv) setPrefectLatency(spec string, seed uint64) error {
+	l, err := newLatency(spec, seed)
+	if err != nil {
+		return err
+	}
+	e.pfLatency.Store(l)
+	return nil
+}
+
+func (e *wallEnv) servePrefect(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/get_scheduled_flow_runs") {
+		// When the request arrived, before the simulated latency: the
+		// worker sent it about now.
+		parts := strings.Split(r.URL.Path, "/")
+		pool := ""
+		if len(parts) >= 3 {
+			pool = parts[len(parts)-2]
+		}
+		e.mu.Lock()
+		e.polls = append(e.polls, pollSeen{at: time.Now(), pool: pool})
+		e.mu.Unlock()
+	}
+	if e.pfLatency.Load().wait(r.Context()) != nil {
+		return
+	}
+	e.prefect.ServeHTTP(w, r)
+}
+
+// firstPollAfter is the first poll of pool at or after t.
+func (e *wallEnv) firstPollAfter(pool string, t time.Time) (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range e.polls {
+		if p.pool == pool && !p.at.Before(t) {
+			return p.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (e *wallEnv) close() {
+	for _, c := range slices.Backward(e.closers) {
+		c()
+	}
+	e.aws.Close()
+	e.prefect.Close()
+}
+
+type served struct {
+	url   string
+	close func()
+}
+
+func serve(h http.Handler) (served, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return served{}, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return served{url: "http://" + ln.Addr().String(), close: func() { _ = srv.Close() }}, nil
+}
+
+func (e *wallEnv) deployment(pool, name string) string {
+	vars := map[string]any{
+		"cluster": cluster,
+		"aws_credentials": map[string]any{
+			"aws_access_key_id": "AKIDBENCH", "aws_secret_access_key": "bench-secret", "region_name": "us-east-1",
+			"aws_client_parameters": map[string]any{"endpoint_url": e.awsURL},
+		},
+	}
+	return e.prefect.CreateDeployment(e.flowID, name, pool, "", vars)["id"].(string)
+}
+
+// child is a running `ecsworker worker start`.
+type child struct {
+	cmd     *exec.Cmd
+	started time.Time
+	metrics string // http://addr/metrics
+	done    chan error
+	stderr  *tailBuffer
+	gc      *gcTrace
+}
+
+// gcTrace reads GODEBUG=gctrace=1 lines ("gc 7 @1.2s 3%: ..., 4->5->2 MB,
+// ...": heap at GC start, at GC end, and live after marking).
+type gcTrace struct {
+	mu         sync.Mutex
+	partial    []byte
+	last, peak float64 // live heap, MB
+	cycles     int
+}
+
+var gcLine = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
+
+func (g *gcTrace) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.partial = append(g.partial, p...)
+	for {
+		i := bytes.IndexByte(g.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := g.partial[:i]
+		if bytes.HasPrefix(line, []byte("gc ")) {
+			if m := gcLine.FindSubmatch(line); m != nil {
+				live, _ := strconv.ParseFloat(string(m[3]), 64)
+				g.last, g.peak = live, max(g.peak, live)
+				g.cycles++
+			}
+		}
+		g.partial = g.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (g *gcTrace) read() (last, peak float64, cycles int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.last, g.peak, g.cycles
+}
+
+// workerArgs are the worker's flags in every wall-clock scenario. The
+// event stream is left out so that figures do not depend on it; the
+// budget is raised because pacing is measured in fake time, and here all
+// runs should be in flight as soon as the machine allows. The actions are
+// qualified ("ecs:RunTask"): a bare "RunTask" lands beside the default
+// budget's "ecs:RunTask" and NewBudget keeps whichever of the two it meets
+// last in map order.
+func workerArgs(pool, metricsAddr string) []string {
+	return []string{"worker", "start", "--pool", pool, "--name", "bench-" + pool,
+		"--metrics-addr", metricsAddr, "--log-level", "warning", "--no-event-stream",
+		"--aws-budget", "ecs:RunTask=100000:100000,ecs:cluster-resource-modify=100000:100000,ecs:cluster-resource-read=100000:100000," +
+			"ec2:non-mutating=100000:100000,ecs:task-definition-read=100000:100000,ecs:task-definition-modify=100000:100000"}
+}
+
+func (e *wallEnv) startChild(bin, pool string, querySeconds float64) (*child, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, workerArgs(pool, addr)...)
+	// A clean environment: no profile, AWS configuration or PREFECT_*
+	// setting of the machine running the bench leaks in.
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + e.tmp, "PREFECT_HOME=" + filepath.Join(e.tmp, "prefect"),
+		"PREFECT_API_URL=" + e.pfURL,
+		"PREFECT_WORKER_QUERY_SECONDS=" + strconv.FormatFloat(querySeconds, 'f', -1, 64),
+		"AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull, "AWS_EC2_METADATA_DISABLED=true",
+	}
+	// The runtime reports each GC's live heap: the one heap figure that
+	// does not depend on when the metrics are scraped.
+	cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
+	c := &child{cmd: cmd, metrics: "http://" + addr + "/metrics", done: make(chan error, 1), stderr: &tailBuffer{}, gc: &gcTrace{}}
+	cmd.Stdout = io.Discard
+	cmd.Stderr = io.MultiWriter(c.stderr, c.gc)
+	c.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { c.done <- cmd.Wait() }()
+	return c, nil
+}
+
+// stop sends SIGTERM, as a container runtime would, and waits.
+func (c *child) stop() error {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == -1 {
+			return nil // ended by the signal
+		}
+		return err
+	case <-time.After(60 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return fmt.Errorf("the worker did not stop within 60s of SIGTERM; killed. Last output: %s", c.stderr.String())
+	}
+}
+
+func (c *child) exited() bool {
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// procStatus reads VmRSS and VmHWM (peak RSS) of a process, in bytes.
+func procStatus(pid int) (rss, hwm float64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) < 1 {
+			continue
+		}
+		n, _ := strconv.ParseFloat(fields[0], 64)
+		switch k {
+		case "VmRSS":
+			rss = n * 1024
+		case "VmHWM":
+			hwm = n * 1024
+		}
+	}
+	return rss, hwm, sc.Err()
+}
+
+// scrape reads the named metrics (unlabelled, or their sum over labels).
+func scrape(ctx context.Context, url string, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, rest, ok := strings.Cut(line, " ")
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+			_, rest, ok = strings.Cut(line, "} ")
+		}
+		if !ok || !want[name] {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+		if err == nil {
+			out[name] += v
+		}
+	}
+	return out, sc.Err()
+}
+
+const mb = 1 << 20
+
+// memoryRun launches n runs through a worker process and reads its memory
+// once they are all in flight; then restarts the worker to time its first
+// poll with n runs to adopt.
+func (e *wallEnv) memoryRun(bin string, n int, hold, restartLimit time.Duration) (mem Result, restart Result) {
+	pool := fmt.Sprintf("bench-mem-%d", n)
+	mem = Result{Name: fmt.Sprintf("memory-%d/ecsworker", n), Clock: "wall", Runs: n}
+	restart = Result{Name: fmt.Sprintf("restart-startup-%d/ecsworker", n), Clock: "wall", Runs: n}
+	start := time.Now()
+	defer func() { mem.WallSeconds = time.Since(start).Seconds() }()
+	dep := e.deployment(pool, "nightly")
+	for range n {
+		e.prefect.CreateFlowRun(dep, nil, time.Time{})
+	}
+	// Prefect hands out 200 runs a poll: poll twice a second so that even
+	// 10,000 runs are claimed within a minute.
+	c, err := e.startChild(bin, pool, 0.5)
+	if err != nil {
+		mem.Error = err.Error()
+		return mem, restart
+	}
+	m := &Memory{InFlight: n}
+	mem.Memory = m
+	var peakHeap float64
+	var last map[string]float64
+	sample := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		v, err := scrape(ctx, c.metrics, "go_memstats_heap_inuse_bytes", "go_goroutines", "ecsworker_runs_in_flight")
+		if err != nil {
+			return err
+		}
+		peakHeap = max(peakHeap, v["go_memstats_heap_inuse_bytes"])
+		last = v
+		return nil
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		if c.exited() {
+			mem.Error = "the worker exited: " + c.stderr.String()
+			return mem, restart
+		}
+		if sample() == nil && int(last["ecsworker_runs_in_flight"]) >= n {
+			break
+		}
+
+		if time.Now().After(deadline) {
+			mem.Error = fmt.Sprintf("only %v of %d runs in flight after 10 minutes", last["ecsworker_runs_in_flight"], n)
+			_ = c.stop()
+			return mem, restart
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	m.SecondsToInFlight = time.Since(c.started).Seconds()
+	// Hold: tracking polls (every 10 s) describe every task meanwhile.
+	for end := time.Now().Add(hold); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		_ = sample()
+	}
+	rss, hwm, err := procStatus(c.cmd.Process.Pid)
+	if err != nil {
+		mem.Error = err.Error()
+	}
+	m.PeakRSSMB, m.SteadyRSSMB = hwm/mb, rss/mb
+	m.LiveHeapMB, m.PeakLiveHeapMB, m.GCCycles = c.gc.read()
+	m.PeakHeapMB, m.SteadyHeapMB = peakHeap/mb, last["go_memstats_heap_inuse_bytes"]/mb
+	m.Goroutines = int(last["go_goroutines"])
+	mem.Submitted = int(last["ecsworker_runs_in_flight"])
+	if err := c.stop(); err != nil && mem.Error == "" {
+		mem.Error = err.Error()
+	}
+	restart.Startup = e.timeStartup(bin, pool, restartLimit, 1)
+	restart.Startup.InFlight = n
+	return mem, restart
+}
+
+// timeStartup starts the worker `samples` times and times each from exec
+// to its first poll.
+func (e *wallEnv) timeStartup(bin, pool string, limit time.Duration, samples int) *Startup {
+	st := &Startup{PrefectLatency: e.pfLatency.Load().String()}
+	for range samples {
+		c, err := e.startChild(bin, pool, 10)
+		if err != nil {
+			st.TimedOut = true
+			return st
+		}
+		var got time.Time
+		ok := false
+		for deadline := c.started.Add(limit); time.Now().Before(deadline) && !c.exited(); time.Sleep(time.Millisecond) {
+			if got, ok = e.firstPollAfter(pool, c.started); ok {
+				break
+			}
+		}
+		_ = c.stop()
+		if !ok {
+			st.TimedOut = true
+			st.Samples = append(st.Samples, limit.Seconds()*1000)
+			break
+		}
+		st.Samples = append(st.Samples, float64(got.Sub(c.started).Microseconds())/1000)
+	}
+	s := slices.Clone(st.Samples)
+	slices.Sort(s)
+	if len(s) > 0 {
+		st.MedianMS, st.MaxMS = s[len(s)/2], s[len(s)-1]
+	}
+	return st
+}
+
+func (l *latency) String() string {
+	if l == nil || l.hi <= 0 {
+		return "0"
+	}
+	if l.lo == l.hi {
+		return l.lo.String()
+	}
+	return l.lo.String() + "-" + l.hi.String()
+}
+
+// tailBuffer keeps the last few KiB a process wrote.
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 8<<10 {
+		t.b = slices.Clone(t.b[len(t.b)-4<<10:])
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.b))
+}
