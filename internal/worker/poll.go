@@ -49,7 +49,11 @@ func (w *Worker) pollOnce(ctx context.Context) {
 		run := r.FlowRun
 		if !w.startSubmission(run.ID) {
 			if w.isBusy() {
-				break // the rest stay SCHEDULED for the next poll
+				// The rest stay SCHEDULED; a slot coming free polls again.
+				w.mu.Lock()
+				w.backlog = true
+				w.mu.Unlock()
+				break
 			}
 			continue
 		}
@@ -73,12 +77,10 @@ func (w *Worker) startSubmission(id string) bool {
 	if w.cfg.MaxInFlight > 0 && len(w.runs)+len(w.inflight) >= w.cfg.MaxInFlight {
 		return false
 	}
-	if w.slots != nil {
-		select {
-		case w.slots <- struct{}{}:
-		default:
-			return false
-		}
+	select {
+	case w.slots <- struct{}{}:
+	default:
+		return false
 	}
 	w.inflight[id] = true
 	w.metrics.submitting.Inc()
@@ -87,14 +89,18 @@ func (w *Worker) startSubmission(id string) bool {
 
 func (w *Worker) endSubmission(id string) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if !w.inflight[id] {
+		w.mu.Unlock()
 		return
 	}
 	delete(w.inflight, id)
 	w.metrics.submitting.Dec()
-	if w.slots != nil {
-		<-w.slots
+	<-w.slots
+	backlog := w.backlog
+	w.backlog = false
+	w.mu.Unlock()
+	if backlog && !w.cfg.RunOnce {
+		w.PollNow()
 	}
 }
 
@@ -105,5 +111,5 @@ func (w *Worker) isBusy() bool {
 	if w.cfg.MaxInFlight > 0 && len(w.runs)+len(w.inflight) >= w.cfg.MaxInFlight {
 		return true
 	}
-	return w.slots != nil && len(w.slots) == cap(w.slots)
+	return len(w.slots) == cap(w.slots)
 }

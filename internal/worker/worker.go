@@ -44,7 +44,8 @@ type Worker struct {
 	emitter      *prefect.EventEmitter // nil when events cannot be sent
 	startedEvent string
 
-	slots       chan struct{} // nil: no limit on concurrent submissions
+	slots       chan struct{} // concurrent submissions
+	backlog     bool          // a poll left runs for lack of slots
 	submissions sync.WaitGroup
 	pollNow     chan struct{}
 	cancelNow   chan struct{}
@@ -110,9 +111,15 @@ func New(cfg Config, api *prefect.Client, aws *awsecs.ClientFactory) (*Worker, e
 		pollNow:   make(chan struct{}, 1),
 		cancelNow: make(chan struct{}, 1),
 	}
-	if cfg.Limit > 0 {
-		w.slots = make(chan struct{}, cfg.Limit)
+	// Without --limit, submissions still run at most maxSubmissions at a
+	// time: RunTask's budget admits about 16 a second anyway, and each
+	// submission holds its rendered job until RunTask answers, so ten
+	// thousand runs claimed together would hold ten thousand jobs.
+	slots := cfg.Limit
+	if slots <= 0 {
+		slots = maxSubmissions
 	}
+	w.slots = make(chan struct{}, slots)
 	if b := aws.Budget(); b != nil {
 		w.metrics.Registry.MustRegister(newBudgetCollector(b))
 	}
@@ -248,6 +255,9 @@ func (w *Worker) backendFor(ctx context.Context, creds awsecs.Credentials) (*bac
 	}
 	return b, nil
 }
+
+// maxSubmissions bounds concurrent submissions when no --limit is given.
+const maxSubmissions = 128
 
 // credentialsKey tells credential sets apart without keeping secrets in
 // clear text in a map key that might be printed.
