@@ -144,8 +144,8 @@ func runRender(cmd *cobra.Command, stdio IO, api *apiFlags, o renderOptions) err
 	job := ecsjob.Job{
 		Render:              src.renderOptions(),
 		Template:            tmpl,
-		DeploymentVariables: objectOrNil(deployment.GetObject("job_variables")),
-		FlowRunVariables:    jobtemplate.MergeJobVariables(objectOrNil(flowRun.GetObject("job_variables")), cliVars),
+		DeploymentVariables: deployment.GetObject("job_variables"),
+		FlowRunVariables:    jobtemplate.MergeJobVariables(flowRun.GetObject("job_variables"), cliVars),
 		Context: ecsjob.Context{
 			WorkPoolName: poolName,
 			DeploymentID: firstString(deployment.GetString("id"), flowRun.GetString("deployment_id")),
@@ -224,8 +224,6 @@ func chooseTemplate(in *inputs, path string, pool *jsonv.Object) (*jobtemplate.T
 	}
 	return ecsjob.DefaultTemplate(), "rendering ecsworker's default base job template (give --base-job-template or --work-pool to use a pool's)", nil
 }
-
-func objectOrNil(o *jsonv.Object) *jsonv.Object { return o }
 
 func firstString(values ...string) string {
 	for _, v := range values {

@@ -36,7 +36,7 @@ func BuildConfig(cfg *Config, ctx Context) (*Plan, error) {
 		region = MarkRegion
 	}
 
-	checkConfig(cfg, ctx, c)
+	checkConfig(cfg, c)
 
 	arn := cfg.TaskRunRequest.GetString("taskDefinition")
 	var td *jsonv.Object // the task definition the task will run, when known
@@ -77,7 +77,7 @@ func BuildConfig(cfg *Config, ctx Context) (*Plan, error) {
 		}
 		applyNetwork(cfg, ctx, req, mode, known, c, plan)
 	}
-	checkRunTask(cfg, ctx, req, td, kind, c)
+	checkRunTask(ctx, req, td, kind, c)
 	plan.RunTask = req
 
 	if len(c.problems) == 0 {

@@ -12,7 +12,7 @@ const maxOverridesSize = 8192
 
 // checkConfig holds the job configuration to the Python worker's
 // configuration-time rules (same meaning, our words).
-func checkConfig(cfg *Config, ctx Context, c *collector) {
+func checkConfig(cfg *Config, c *collector) {
 	arn := cfg.TaskRunRequest.GetString("taskDefinition")
 	if arn == "" && cfg.TaskDefinition.Len() == 0 {
 		c.failNoValue("task_definition", "the job has neither a task definition ARN nor a task definition to register.", "Set task_definition_arn, or give the pool's template a task_definition.")
@@ -46,7 +46,6 @@ func checkConfig(cfg *Config, ctx Context, c *collector) {
 			c.warn(k.field, "%q is not an ARN; ECS expects the role's full ARN, e.g. arn:aws:iam::123456789012:role/%s.", k.value, k.value)
 		}
 	}
-	_ = ctx
 }
 
 // checkTaskDefinition holds the task definition the task will run (prepared
@@ -143,7 +142,7 @@ func containsInt(list []int, n int) bool {
 }
 
 // checkRunTask holds the RunTask request to the rules ECS enforces.
-func checkRunTask(cfg *Config, ctx Context, req *jsonv.Object, td *jsonv.Object, kind LaunchKind, c *collector) {
+func checkRunTask(ctx Context, req *jsonv.Object, td *jsonv.Object, kind LaunchKind, c *collector) {
 	strategy := req.GetArray("placementStrategy")
 	constraints := req.GetArray("placementConstraints")
 	if kind == LaunchFargate {
@@ -234,5 +233,4 @@ func checkRunTask(cfg *Config, ctx Context, req *jsonv.Object, td *jsonv.Object,
 			c.failNoValue("env", "the RunTask overrides (command and environment) come to "+strconv.Itoa(len(b))+" characters; ECS allows "+strconv.Itoa(maxOverridesSize)+".", "Move large values out of env: into secrets, the image, or the task definition's environment.")
 		}
 	}
-	_ = cfg
 }

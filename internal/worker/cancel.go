@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 
 	"github.com/ecsworker/ecsworker/internal/awsecs"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -78,5 +77,3 @@ func (w *Worker) cancelRun(ctx context.Context, run prefect.FlowRun) {
 	w.metrics.cancellations.Inc()
 	w.notify("cancelled", run.ID)
 }
-
-var _ = errors.New

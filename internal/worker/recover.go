@@ -191,14 +191,15 @@ func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.W
 	job := w.job(run, dep, pool, tmpl)
 	creds := awsecs.Credentials{}
 	container := ecsjob.DefaultContainerName
-	if prepared, err := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {
+	// Only the credentials and the container name are wanted: a job that no
+	// longer validates (its pool template changed since) still has them.
+	if prepared, _ := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {
 		if c, cerr := awsecs.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
 			creds = c
 		}
 		if prepared.Plan != nil && prepared.Plan.ContainerName != "" {
 			container = prepared.Plan.ContainerName
 		}
-		_ = err
 	}
 	b, err := w.backendFor(ctx, creds)
 	if err != nil {
