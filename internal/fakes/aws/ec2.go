@@ -18,13 +18,15 @@ func ec2Service() *service {
 		"DescribeVpcs":           {run: (*Server).ec2DescribeVpcs},
 		"DescribeSubnets":        {run: (*Server).ec2DescribeSubnets},
 		"DescribeSecurityGroups": {run: (*Server).ec2DescribeSecurityGroups},
+		"DescribeRouteTables":    {run: (*Server).ec2DescribeRouteTables},
 	}}
 }
 
 type ec2State struct {
-	vpcs    []*vpc
-	subnets []*subnet
-	sgs     []*securityGroup
+	vpcs        []*vpc
+	subnets     []*subnet
+	sgs         []*securityGroup
+	routeTables []*routeTable
 }
 
 type vpc struct {
@@ -110,6 +112,7 @@ func (s *Server) addVPCLocked(cidr string, isDefault bool) *vpc {
 	s.ec2.vpcs = append(s.ec2.vpcs, v)
 	s.ec2.sgs = append(s.ec2.sgs, &securityGroup{id: "sg-" + s.newIDLocked(17), name: "default",
 		desc: "default VPC security group", vpcID: v.id, tags: map[string]string{}})
+	s.addMainRouteTableLocked(v)
 	return v
 }
 
@@ -141,16 +144,21 @@ func (s *Server) AddSubnet(vpcID, cidr, az string) string {
 	return s.addSubnetLocked(vpcID, cidr, az, false).id
 }
 
-// AddSecurityGroup adds a security group to a VPC and returns its ID.
+// AddSecurityGroup adds a security group to a VPC and returns its ID, or
+// "" if the VPC does not exist or already has a group of that name, as
+// EC2 would refuse to create it.
 func (s *Server) AddSecurityGroup(vpcID, name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ec2.vpc(vpcID) == nil || slices.ContainsFunc(s.ec2.sgs, func(sg *securityGroup) bool { return sg.vpcID == vpcID && sg.name == name }) {
+		return ""
+	}
 	sg := &securityGroup{id: "sg-" + s.newIDLocked(17), name: name, desc: name, vpcID: vpcID, tags: map[string]string{}}
 	s.ec2.sgs = append(s.ec2.sgs, sg)
 	return sg.id
 }
 
-// TagEC2 sets a tag on a VPC, subnet or security group.
+// TagEC2 sets a tag on a VPC, subnet, security group or route table.
 func (s *Server) TagEC2(id, key, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,6 +170,9 @@ func (s *Server) TagEC2(id, key, value string) {
 	}
 	if sg := s.ec2.securityGroup(id); sg != nil {
 		sg.tags[key] = value
+	}
+	if rt := s.ec2.routeTable(id); rt != nil {
+		rt.tags[key] = value
 	}
 }
 
@@ -239,6 +250,17 @@ func glob(pattern, s string) bool {
 // matchFilters applies filters (ANDed; a filter's values ORed) using the
 // resource's fields, keyed by filter name.
 func matchFilters(fs []ec2Filter, fields map[string]string, tags map[string]string) (bool, *apiError) {
+	sets := make(map[string][]string, len(fields))
+	for k, v := range fields {
+		sets[k] = []string{v}
+	}
+	return matchFilterSets(fs, sets, tags)
+}
+
+// matchFilterSets is matchFilters for resources whose fields may hold
+// several values (a route table's associations): a filter matches if any
+// value does. A field present with no values is known but never matches.
+func matchFilterSets(fs []ec2Filter, fields map[string][]string, tags map[string]string) (bool, *apiError) {
 	for _, f := range fs {
 		var have []string
 		switch {
@@ -255,7 +277,7 @@ func matchFilters(fs []ec2Filter, fields map[string]string, tags map[string]stri
 			if !ok {
 				return false, newErr(400, "InvalidParameterValue", "The filter '%s' is invalid", f.name)
 			}
-			have = []string{v}
+			have = v
 		}
 		if !slices.ContainsFunc(f.values, func(p string) bool {
 			return slices.ContainsFunc(have, func(h string) bool { return glob(p, h) })
@@ -268,13 +290,18 @@ func matchFilters(fs []ec2Filter, fields map[string]string, tags map[string]stri
 
 // ec2Paging validates MaxResults (5 to 1000, not with explicit IDs).
 func ec2Paging(form url.Values, ids []string, idParam string) (int, *apiError) {
+	return ec2PagingMax(form, ids, idParam, 1000)
+}
+
+// ec2PagingMax is ec2Paging for actions whose pages are at most limit.
+func ec2PagingMax(form url.Values, ids []string, idParam string, limit int) (int, *apiError) {
 	mr := form.Get("MaxResults")
 	if mr == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(mr)
-	if err != nil || n < 5 || n > 1000 {
-		return 0, newErr(400, "InvalidParameterValue", "Value ( %s ) for parameter maxResults is invalid. Parameter must be between 5 and 1000.", mr)
+	if err != nil || n < 5 || n > limit {
+		return 0, newErr(400, "InvalidParameterValue", "Value ( %s ) for parameter maxResults is invalid. Parameter must be between 5 and %d.", mr, limit)
 	}
 	if len(ids) > 0 {
 		return 0, newErr(400, "InvalidParameterCombination", "The parameter %s cannot be used with the parameter maxResults", idParam)

@@ -455,6 +455,34 @@ func (s *Server) CreateCluster(name string) string {
 	return s.createClusterLocked(name).arn
 }
 
+// CapacityProviderStrategyItem is one entry of a capacity provider
+// strategy.
+type CapacityProviderStrategyItem struct {
+	CapacityProvider string
+	Weight, Base     int
+}
+
+// SetClusterCapacityProviders gives a cluster (created if missing) its
+// capacity providers and default strategy, which DescribeClusters then
+// shows, applying PutClusterCapacityProviders's rules; the error is the
+// one ECS would answer. Providers are FARGATE, FARGATE_SPOT or ones added
+// with AddCapacityProvider.
+func (s *Server) SetClusterCapacityProviders(clusterName string, providers []string, defaultStrategy ...CapacityProviderStrategyItem) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	strategy := []ecsCapacityProviderStrategyItem{}
+	for _, it := range defaultStrategy {
+		strategy = append(strategy, ecsCapacityProviderStrategyItem{CapacityProvider: it.CapacityProvider, Weight: new(it.Weight), Base: new(it.Base)})
+	}
+	if e := s.checkProvidersLocked(providers, strategy); e != nil {
+		return e
+	}
+	c := s.createClusterLocked(clusterName)
+	c.capacityProviders = slices.Clone(providers)
+	c.defaultStrategy = strategy
+	return nil
+}
+
 // AddContainerInstances registers n EC2 container instances with cpu
 // units and memory MiB each in the cluster (created if missing), so that
 // EC2 launch-type tasks have somewhere to run. It returns their ARNs.

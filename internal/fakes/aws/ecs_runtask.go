@@ -103,7 +103,12 @@ func (s *Server) ecsRunTask(in *ecsRunTaskRequest, r *request) (any, *apiError) 
 				lt = "FARGATE"
 			}
 		}
-		t := s.newTaskLocked(c, d, in, lt, provider, fargate, now)
+		id := ""
+		if i == 0 {
+			id = r.taskID
+		}
+		t := s.newTaskLocked(c, d, in, lt, provider, fargate, now, id)
+		t.caller = s.callerArnLocked(r.akid)
 		o := DefaultOutcome
 		if s.opts.Script != nil {
 			o = s.opts.Script(s.taskInfoLocked(t))
@@ -373,8 +378,12 @@ func (s *Server) checkRunTaskDetails(c *cluster, d *taskDef, in *ecsRunTaskReque
 	return nil
 }
 
-func (s *Server) newTaskLocked(c *cluster, d *taskDef, in *ecsRunTaskRequest, lt, provider string, fargate bool, now time.Time) *task {
-	id := s.newIDLocked(32)
+// newTaskLocked builds a task; id is the task's ID when authorization
+// already drew it, "" to draw one.
+func (s *Server) newTaskLocked(c *cluster, d *taskDef, in *ecsRunTaskRequest, lt, provider string, fargate bool, now time.Time, id string) *task {
+	if id == "" {
+		id = s.newIDLocked(32)
+	}
 	t := &task{
 		arn:              s.arn("ecs", "task/"+c.name+"/"+id),
 		id:               id,

@@ -19,6 +19,7 @@ type task struct {
 	capacityProvider    string
 	fargate             bool
 	startedBy, group    string
+	caller              string // the identity whose RunTask started it
 	tags                []ecsTag
 	clientToken         string
 	overrides           ecsTaskOverride

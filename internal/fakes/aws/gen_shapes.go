@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	logs "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/schemas"
+	ecr "github.com/aws/aws-sdk-go-v2/service/ecr/schemas"
 	ecs "github.com/aws/aws-sdk-go-v2/service/ecs/schemas"
 	sqs "github.com/aws/aws-sdk-go-v2/service/sqs/schemas"
 	"github.com/aws/smithy-go"
@@ -69,6 +70,9 @@ func main() {
 			sqs.DeleteMessageRequest,
 			sqs.DeleteMessageBatchRequest, sqs.DeleteMessageBatchResult,
 			sqs.ChangeMessageVisibilityRequest,
+		}},
+		{"ecr_shapes.go", "ecr", []*smithy.Schema{
+			ecr.DescribeImagesRequest, ecr.DescribeImagesResponse,
 		}},
 	}
 	for _, svc := range services {

@@ -7,13 +7,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 )
@@ -26,7 +31,12 @@ type env struct {
 	sqs  *sqs.Client
 	ec2  *ec2.Client
 	sts  *sts.Client
+	iam  *iam.Client
+	ecr  *ecr.Client
+	cfn  *cloudformation.Client
 	ctx  context.Context
+	// inProcess is set for bubble environments, so that as() keeps it.
+	inProcess bool
 }
 
 // newEnv serves the fake over loopback HTTP, as a worker would reach it.
@@ -45,23 +55,48 @@ func newBubbleEnv(t *testing.T, opts awsfake.Options) *env {
 }
 
 func clientsFor(t *testing.T, s *awsfake.Server, inProcess bool) *env {
+	return clientsWith(t, s, inProcess, credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""))
+}
+
+func clientsWith(t *testing.T, s *awsfake.Server, inProcess bool, creds aws.CredentialsProvider) *env {
 	cfg := aws.Config{
 		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		Credentials:  creds,
 		BaseEndpoint: aws.String(s.URL()),
 	}
 	if inProcess {
 		cfg.HTTPClient = s.HTTPClient()
 	}
 	return &env{
-		s:    s,
-		ecs:  ecs.NewFromConfig(cfg),
-		logs: cloudwatchlogs.NewFromConfig(cfg),
-		sqs:  sqs.NewFromConfig(cfg),
-		ec2:  ec2.NewFromConfig(cfg),
-		sts:  sts.NewFromConfig(cfg),
-		ctx:  t.Context(),
+		s:         s,
+		ecs:       ecs.NewFromConfig(cfg),
+		logs:      cloudwatchlogs.NewFromConfig(cfg),
+		sqs:       sqs.NewFromConfig(cfg),
+		ec2:       ec2.NewFromConfig(cfg),
+		sts:       sts.NewFromConfig(cfg),
+		iam:       iam.NewFromConfig(cfg),
+		ecr:       ecr.NewFromConfig(cfg),
+		cfn:       cloudformation.NewFromConfig(cfg),
+		ctx:       t.Context(),
+		inProcess: inProcess,
 	}
+}
+
+// as is the same fake reached with the temporary credentials AssumeRole
+// issued.
+func (e *env) as(t *testing.T, c *ststypes.Credentials) *env {
+	t.Helper()
+	return clientsWith(t, e.s, e.inProcess, credentials.NewStaticCredentialsProvider(
+		aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken)))
+}
+
+// httpStatus is the HTTP status of the response that made err, or 0.
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
 }
 
 // apiCode is the AWS error code of err, or "" if it is not an API error.

@@ -31,8 +31,10 @@ type service struct {
 	wire wire
 	// target is the X-Amz-Target prefix for JSON services.
 	target string
-	// version is the form Version of query services.
+	// version is the form Version of query services, and xmlns the
+	// namespace of their error documents when it is not STS's.
 	version string
+	xmlns   string
 	ops     map[string]op
 }
 
@@ -54,6 +56,9 @@ type request struct {
 	http   *http.Request
 	id     string
 	akid   string
+	// taskID is the ID authorization drew for the first task a tagged
+	// RunTask creates, so that the ARN it checked is the one created.
+	taskID string
 }
 
 // apiError is an AWS error as a service returns it. queryCode is the
@@ -247,10 +252,14 @@ func writeError(w http.ResponseWriter, r *request, e *apiError) {
 		if e.status >= 500 {
 			typ = "Receiver"
 		}
+		ns := stsXMLNS
+		if r.svc != nil && r.svc.xmlns != "" {
+			ns = r.svc.xmlns
+		}
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 		w.WriteHeader(e.status)
-		fmt.Fprintf(w, "%s<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>",
-			xml.Header, typ, xmlEscape(e.code), xmlEscape(e.message), r.id)
+		fmt.Fprintf(w, "%s<ErrorResponse xmlns=\"%s\"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>",
+			xml.Header, ns, typ, xmlEscape(e.code), xmlEscape(e.message), r.id)
 	}
 }
 

@@ -1,15 +1,32 @@
 // Package awsfake is an in-process stand-in for the AWS services the ECS
-// worker talks to: ECS, CloudWatch Logs, SQS, EC2 and STS. It speaks their
-// wire protocols (awsJson 1.0/1.1, EC2 query, AWS query) so that the real
-// aws-sdk-go-v2 clients, pointed at it with a BaseEndpoint, work unmodified,
-// and it answers with the error codes, messages and HTTP statuses the real
-// services use. Signatures are not checked, but unsigned requests are
-// refused.
+// worker talks to: ECS, CloudWatch Logs, SQS, EC2, STS, CloudFormation,
+// IAM and ECR. It speaks their wire protocols (awsJson 1.0/1.1, EC2 query,
+// AWS query) so that the real aws-sdk-go-v2 clients, pointed at it with a
+// BaseEndpoint, work unmodified, and it answers with the error codes,
+// messages and HTTP statuses the real services use. Signatures are not
+// checked, but unsigned requests are refused.
 //
 // Time comes from Options.Now (time.Now by default), so tests drive task
 // lifecycles, long polls and throttling with testing/synctest or a fake
 // clock. Under synctest, use HTTPClient for the SDK clients: requests then
 // never touch a socket, which synctest cannot see through.
+//
+// Everything is allowed until a test sets an identity-based IAM policy
+// (SetIdentityPolicy); from then on every request is authorized as AWS
+// authorizes it, on the resources and condition keys the real service
+// uses, including the permissions services check on the caller's behalf
+// (iam:PassRole, ecs:TagResource on what RunTask and
+// RegisterTaskDefinition create), and refused in each protocol's words.
+// Access keys that AssumeRole issued act as their role session, bound by
+// the role's policy and the session policy; roles made with CreateRole
+// also have their trust policy enforced. SimulatePrincipalPolicy answers
+// from the same engine. AssumeRoleCalls and CallLog tell which session
+// signed what, Denied counts refusals.
+//
+// Tests can also make an operation unknown to the endpoint
+// (RemoveOperation), park calls in flight until released (Hold), push
+// images to ECR (PutImage) and give subnets routes that make them public
+// or private (SetSubnetRoute).
 package awsfake
 
 //go:generate go run gen_shapes.go
@@ -58,7 +75,8 @@ type Options struct {
 }
 
 // Fault makes matching calls fail or stall. Service ("ecs", "logs", "sqs",
-// "ec2", "sts") and Action ("RunTask") match anything when empty.
+// "ec2", "sts", "cloudformation", "iam", "ecr") and Action ("RunTask")
+// match anything when empty.
 type Fault struct {
 	Service, Action string
 	// Code is the AWS error code to answer with, e.g. "ServerException";
@@ -91,11 +109,19 @@ type Server struct {
 	faults    []*Fault
 	latency   time.Duration
 
-	ecs  ecsState
-	logs logsState
-	sqs  sqsState
-	ec2  ec2State
-	sts  stsState
+	ecs   ecsState
+	logs  logsState
+	sqs   sqsState
+	ec2   ec2State
+	sts   stsState
+	iam   iamState
+	ecr   ecrState
+	authz authzState
+
+	removed map[string]bool // "service:Action" answered as unknown
+	holds   []*hold
+	holding int
+	callLog []Call
 
 	// changed is closed and replaced whenever state that a waiter may be
 	// waiting for changes: a poor man's condition variable that also
@@ -139,7 +165,7 @@ func New(opts Options) *Server {
 	s.services = map[string]*service{}
 	s.targets = map[string]*service{}
 	s.versions = map[string]*service{}
-	for _, svc := range []*service{ecsService(), logsService(), sqsService(), ec2Service(), stsService(), cfnService()} {
+	for _, svc := range []*service{ecsService(), logsService(), sqsService(), ec2Service(), stsService(), cfnService(), iamService(), ecrService()} {
 		s.services[svc.name] = svc
 		if svc.target != "" {
 			s.targets[svc.target] = svc
@@ -291,14 +317,31 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 
 	s.mu.Lock()
 	s.calls[key]++
-	latency := s.latency
-	fault := s.matchFaultLocked(r.svc.name, r.action)
+	// The access key is cloned so that the log does not keep the whole
+	// Authorization header alive.
+	s.callLog = append(s.callLog, Call{Key: key, AccessKeyID: strings.Clone(r.akid), Caller: s.callerArnLocked(r.akid)})
+	ok = ok && !s.removed[key]
+	var h *hold
+	if ok {
+		if h = s.holdForLocked(r.svc.name, r.action); h != nil {
+			s.holding++
+		}
+	}
 	s.mu.Unlock()
 
 	if !ok {
 		writeError(w, r, unknownOperation(r.svc, r.action))
 		return
 	}
+	if h != nil && !s.awaitRelease(hr.Context(), w, r, h) {
+		return
+	}
+
+	s.mu.Lock()
+	latency := s.latency
+	fault := s.matchFaultLocked(r.svc.name, r.action)
+	s.mu.Unlock()
+
 	if !s.wait(hr.Context(), latency) {
 		return
 	}
@@ -324,13 +367,21 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	var aerr *apiError
 	if o.unlocked {
 		s.mu.Lock()
-		allowed := s.allowActionLocked(key)
-		if !allowed {
+		withinLimit := s.allowActionLocked(key)
+		if !withinLimit {
 			s.throttled[key]++
 		}
+		var denied *apiError
+		if withinLimit {
+			denied = s.authorizeLocked(r)
+		}
 		s.mu.Unlock()
-		if !allowed {
+		if !withinLimit {
 			writeError(w, r, throttleError(r.svc.name))
+			return
+		}
+		if denied != nil {
+			writeError(w, r, denied)
 			return
 		}
 		var out any
@@ -343,6 +394,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 			s.throttled[key]++
 			s.mu.Unlock()
 			writeError(w, r, throttleError(r.svc.name))
+			return
+		}
+		if denied := s.authorizeLocked(r); denied != nil {
+			s.mu.Unlock()
+			writeError(w, r, denied)
 			return
 		}
 		s.advanceLocked()

@@ -92,6 +92,7 @@ var throttleCategory = map[string]string{
 	"ec2:DescribeVpcs":                "ec2:non-mutating",
 	"ec2:DescribeSubnets":             "ec2:non-mutating",
 	"ec2:DescribeSecurityGroups":      "ec2:non-mutating",
+	"ec2:DescribeRouteTables":         "ec2:non-mutating",
 	"sts:GetCallerIdentity":           "sts:requests",
 	"sts:AssumeRole":                  "sts:requests",
 }

@@ -16,9 +16,12 @@ type TaskView struct {
 	LaunchType                string
 	CapacityProvider          string
 	StartedBy, Group          string
-	ClientToken               string
-	StopCode, StoppedReason   string
-	Tags                      map[string]string
+	// Caller is the identity whose RunTask started the task: an IAM user,
+	// or an assumed-role session (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION).
+	Caller                  string
+	ClientToken             string
+	StopCode, StoppedReason string
+	Tags                    map[string]string
 	// ExitCodes has an entry per container; nil until the container exits
 	// with a code.
 	ExitCodes                       map[string]*int
@@ -39,7 +42,7 @@ func (s *Server) Tasks() []TaskView {
 			Arn: t.arn, ID: t.id, Cluster: t.cluster.name, ClusterArn: t.cluster.arn,
 			Family: t.def.fam.name, TaskDefinitionArn: t.def.td.TaskDefinitionArn,
 			LastStatus: t.lastStatus, DesiredStatus: t.desiredStatus, LaunchType: t.launchType,
-			CapacityProvider: t.capacityProvider, StartedBy: t.startedBy, Group: t.group,
+			CapacityProvider: t.capacityProvider, StartedBy: t.startedBy, Group: t.group, Caller: t.caller,
 			ClientToken: t.clientToken, StopCode: t.stopCode, StoppedReason: t.stoppedReason,
 			Tags: map[string]string{}, ExitCodes: map[string]*int{},
 			CreatedAt: t.createdAt, StartedAt: t.startedAt, StoppedAt: t.stoppedAt, Version: t.version,
