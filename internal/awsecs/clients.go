@@ -38,6 +38,18 @@ type Clients struct {
 	SQS    SQSAPI
 	Region string
 
+	// Permissions remembers what these credentials' identity was refused.
+	Permissions *Permissions
+
+	// Config is the configuration the clients were made from: the
+	// identity (an assumed role's session included), region, retryer,
+	// HTTP client and call timeouts. Clients of other services (IAM, ECR,
+	// CloudFormation, STS) made from it with EndpointOptions act as the
+	// same identity under the same deadlines.
+	Config aws.Config
+	// Endpoint is the endpoint every client is sent to ("": AWS's own).
+	Endpoint string
+
 	// budget is the budget the clients already wait for, so that a
 	// Launcher given the same budget does not wait twice.
 	budget *Budget
@@ -69,6 +81,14 @@ type FactoryOptions struct {
 	// Version goes in the user agent as ecsworker/<version>; default the
 	// build's version.
 	Version string
+	// Timeouts bound every call of every client (zero values: the
+	// defaults of CallTimeouts).
+	Timeouts CallTimeouts
+	// Monitor watches every call for the worker's health; nil makes one.
+	Monitor *CallMonitor
+	// Permissions configure the memory of refused actions each set of
+	// clients keeps (its Logger gets the warnings).
+	Permissions PermissionOptions
 }
 
 // ClientFactory makes Clients from Credentials and keeps the eight most
@@ -98,17 +118,23 @@ func NewClientFactory(opts FactoryOptions) *ClientFactory {
 	if opts.Version == "" {
 		opts.Version = buildinfo.String()
 	}
+	if opts.Monitor == nil {
+		opts.Monitor = NewCallMonitor()
+	}
 	return &ClientFactory{opts: opts, cache: newLRUCache[string, *Clients](clientCacheSize)}
 }
 
 // Budget is the budget every client of the factory waits for.
 func (f *ClientFactory) Budget() *Budget { return f.opts.Budget }
 
+// Monitor watches every call of the factory's clients.
+func (f *ClientFactory) Monitor() *CallMonitor { return f.opts.Monitor }
+
 // For returns the clients for creds, made on first use. It makes no AWS
 // call: credentials are resolved, and an assumed role is assumed, on the
 // first request.
 func (f *ClientFactory) For(ctx context.Context, creds Credentials) (*Clients, error) {
-	key := creds.fingerprint()
+	key := creds.Fingerprint()
 	if c, ok := f.cache.get(key); ok {
 		return c, nil
 	}
@@ -143,6 +169,7 @@ func (f *ClientFactory) build(ctx context.Context, creds Credentials) (*Clients,
 		config.WithRetryer(f.retryer(attempts, mode)),
 		config.WithAPIOptions([]func(*middleware.Stack) error{
 			awsmiddleware.AddUserAgentKeyValue("ecsworker", f.opts.Version),
+			deadlineOption(f.opts.Timeouts, f.opts.Monitor),
 		}),
 	}
 	if creds.Region != "" {
@@ -198,7 +225,7 @@ func (f *ClientFactory) build(ctx context.Context, creds Credentials) (*Clients,
 	}
 
 	b := f.opts.Budget
-	c := &Clients{Region: cfg.Region, budget: b}
+	c := &Clients{Region: cfg.Region, budget: b, Permissions: NewPermissions(f.opts.Permissions), Config: cfg, Endpoint: endpoint}
 	c.ECS = ecs.NewFromConfig(cfg, func(o *ecs.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)

@@ -184,9 +184,13 @@ func (o AssumeRoleOptions) GoString() string { return o.String() }
 // Format handles every fmt verb.
 func (o AssumeRoleOptions) Format(f fmt.State, verb rune) { fmt.Fprint(f, o.String()) }
 
-// fingerprint identifies the credentials for the client cache. It covers
-// every field, secrets included, so it must never be shown.
-func (c Credentials) fingerprint() string {
+// Fingerprint identifies the credentials wherever AWS clients are kept for
+// them (the client factory, the worker's backends): two blocks that differ
+// in any field, an ExternalId, a session policy or an MFA code included,
+// never share clients, and so never share an assumed-role session. It is a
+// hash of every field, secrets included; it reveals none of them, but it is
+// a key, not something to show.
+func (c Credentials) Fingerprint() string {
 	h := sha256.New()
 	w := func(s string) {
 		h.Write([]byte(strconv.Itoa(len(s))))

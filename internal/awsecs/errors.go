@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -34,8 +35,13 @@ const (
 	// KindNotFound: a cluster, task definition or task does not exist (or
 	// is inactive).
 	KindNotFound ErrorKind = "NotFound"
-	// KindPermanent: AWS refused the request as it is (bad parameter,
-	// missing permission); sending it again fails again.
+	// KindUnavailable: the action cannot be used at all: AWS denied it to
+	// the identity, or the endpoint does not implement it. The caller falls
+	// back without it, or stops with a message; asking again per run is
+	// pointless (see Permissions).
+	KindUnavailable ErrorKind = "Unavailable"
+	// KindPermanent: AWS refused the request as it is (a client fault: bad
+	// parameter, invalid credentials); sending it again fails again.
 	KindPermanent ErrorKind = "Permanent"
 	// KindTransient: a server error or a network failure that outlasted the
 	// SDK's retries.
@@ -116,6 +122,8 @@ func (f *RunTaskFailure) Error() string {
 }
 
 // Codes AWS uses for throttling across ECS, EC2, CloudWatch Logs and STS.
+// Throttling is a client fault on the wire, but waiting helps: it is told
+// apart before the fault decides.
 var throttleCodes = map[string]bool{
 	"ThrottlingException":       true,
 	"Throttling":                true,
@@ -129,36 +137,6 @@ var throttleCodes = map[string]bool{
 	"PriorRequestNotComplete":   true,
 }
 
-// Codes for requests AWS will refuse again if sent again.
-var permanentCodes = map[string]bool{
-	"ClientException":                                true,
-	"InvalidParameterException":                      true,
-	"AccessDeniedException":                          true,
-	"AccessDenied":                                   true,
-	"UnauthorizedOperation":                          true, // EC2
-	"AuthFailure":                                    true, // EC2
-	"UnrecognizedClientException":                    true,
-	"InvalidClientTokenId":                           true,
-	"InvalidSignatureException":                      true,
-	"SignatureDoesNotMatch":                          true,
-	"ExpiredTokenException":                          true,
-	"ExpiredToken":                                   true,
-	"MissingAuthenticationToken":                     true,
-	"IncompleteSignature":                            true,
-	"OptInRequired":                                  true,
-	"ValidationException":                            true,
-	"InvalidParameterValue":                          true, // EC2
-	"InvalidParameterCombination":                    true, // EC2
-	"MissingParameter":                               true, // EC2
-	"UnsupportedFeatureException":                    true,
-	"PlatformUnknownException":                       true,
-	"PlatformTaskDefinitionIncompatibilityException": true,
-	"BlockedException":                               true,
-	"LimitExceededException":                         true, // ECS: a resource quota, not a rate
-	"AttributeLimitExceededException":                true,
-	"ConflictException":                              true,
-}
-
 // Codes that mean "does not exist".
 var notFoundCodes = map[string]bool{
 	"ClusterNotFoundException":   true,
@@ -166,6 +144,31 @@ var notFoundCodes = map[string]bool{
 	"ResourceNotFoundException":  true,
 	"TargetNotFoundException":    true,
 	"NamespaceNotFoundException": true,
+}
+
+// Codes that mean the identity may not call the action: the action is
+// unavailable to this worker until someone grants it.
+var deniedCodes = map[string]bool{
+	"AccessDeniedException": true, // awsJson services
+	"AccessDenied":          true, // query services, SQS
+	"UnauthorizedOperation": true, // EC2
+	"UnauthorizedException": true,
+}
+
+// Codes that mean the endpoint does not implement the action (an
+// ECS-compatible endpoint that lacks it, an old region).
+var unknownOperationCodes = map[string]bool{
+	"UnknownOperationException": true, // awsJson services
+	"InvalidAction":             true, // query services, EC2
+	"NotImplemented":            true,
+}
+
+// Client-fault codes that still say nothing about the request: the service
+// gave up waiting for it. They are retried like server faults.
+var timeoutCodes = map[string]bool{
+	"RequestTimeout":          true,
+	"RequestTimeoutException": true,
+	"IDPCommunicationError":   true,
 }
 
 // Message texts AWS gives no code of their own. Each is matched
@@ -299,27 +302,159 @@ func IsNotFound(err error) bool {
 }
 
 // IsPermanent reports whether AWS refused the request as it is, so that
-// sending it again cannot succeed: ClientException, InvalidParameterException,
-// AccessDeniedException and the like, when they are not one of the throttle,
-// capacity or not-found cases above.
-func IsPermanent(err error) bool {
+// sending it again cannot succeed: any client fault (a 4xx answer, or an
+// error the SDK models as the caller's) that is not a throttle, a capacity
+// shortage, a missing resource or an unavailable action.
+func IsPermanent(err error) bool { return KindOf(err) == KindPermanent }
+
+// IsUnavailable reports whether err says that the action itself cannot be
+// used by this worker: AWS denied it to the identity, or the endpoint does
+// not implement it. Callers fall back without it, or stop with a message.
+func IsUnavailable(err error) bool { return KindOf(err) == KindUnavailable }
+
+// KindOf classifies any error from an AWS call by what the SDK reports: its
+// error code first for the conditions that have one (throttling, capacity,
+// not found, a denied or unknown action), then the fault: a client fault is
+// permanent, a server fault, a network failure or a timeout is transient.
+func KindOf(err error) ErrorKind {
 	if err == nil {
-		return false
+		return ""
 	}
 	if le, ok := launchErrorOf(err); ok {
-		return le.Kind == KindPermanent
+		return le.Kind
 	}
-	if IsThrottle(err) || IsCapacity(err) || IsNotFound(err) {
-		return false
+	var ne *NetworkError
+	if errors.As(err, &ne) && ne.Err == nil {
+		return KindPermanent // the VPC as it is cannot give a network
 	}
-	if f, ok := failureOf(err); ok {
-		return f.Reason != ""
+	if ce, ok := credentialsErrorOf(err); ok {
+		// No call was made: the credentials themselves were refused (a
+		// permanent problem of the block) or could not be fetched yet.
+		switch k := KindOf(ce.Err); k {
+		case KindUnavailable, KindNotFound:
+			return KindPermanent
+		default:
+			return k
+		}
 	}
+	switch {
+	case IsThrottle(err):
+		return KindThrottled
+	case IsCapacity(err):
+		return KindCapacity
+	case IsNotFound(err):
+		return KindNotFound
+	case deniedAction(err) != "" || isUnknownOperation(err):
+		return KindUnavailable
+	}
+	if f, ok := failureOf(err); ok && f.Reason != "" {
+		return KindPermanent
+	}
+	if ae, ok := apiErrorOf(err); ok && timeoutCodes[ae.ErrorCode()] {
+		return KindTransient
+	}
+	if faultOf(err) == smithy.FaultClient {
+		return KindPermanent
+	}
+	return KindTransient
+}
+
+// faultOf says whose fault an AWS error is: the modelled fault of the
+// error type when the SDK knows the code, else the HTTP status (4xx is the
+// client's, 5xx the server's). Errors that never got an answer (network,
+// timeouts) have no fault.
+func faultOf(err error) smithy.ErrorFault {
+	if ae, ok := apiErrorOf(err); ok {
+		if f := ae.ErrorFault(); f != smithy.FaultUnknown {
+			return f
+		}
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		switch status := re.HTTPStatusCode(); {
+		case status == 408 || status == 429:
+			return smithy.FaultUnknown // timed out or throttled: retry
+		case status >= 500:
+			return smithy.FaultServer
+		case status >= 400:
+			return smithy.FaultClient
+		}
+	}
+	var se *smithy.SerializationError
+	if errors.As(err, &se) {
+		return smithy.FaultClient // the request could not even be written
+	}
+	return smithy.FaultUnknown
+}
+
+// deniedAction returns the IAM action AWS denied, when err is a denial:
+// the action named in the message ("... is not authorized to perform:
+// ecs:TagResource on resource: ..."), which is not always the one called
+// (RunTask is refused for iam:PassRole or ecs:TagResource), else "?".
+// It returns "" when err is not a denial.
+func deniedAction(err error) string {
 	ae, ok := apiErrorOf(err)
-	if !ok {
-		return false
+	if !ok || !deniedCodes[ae.ErrorCode()] {
+		var re *smithyhttp.ResponseError
+		if ok || !errors.As(err, &re) || re.HTTPStatusCode() != 403 {
+			return ""
+		}
+		return "?"
 	}
-	return permanentCodes[ae.ErrorCode()]
+	if a := actionInMessage(ae.ErrorMessage()); a != "" {
+		return a
+	}
+	return "?"
+}
+
+// actionInMessage finds "perform: service:Action" in a denial message.
+func actionInMessage(msg string) string {
+	_, rest, ok := strings.Cut(msg, "perform: ")
+	if !ok {
+		return ""
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == ':' || r == '-')
+	})
+	if end >= 0 {
+		rest = rest[:end]
+	}
+	if !strings.Contains(rest, ":") {
+		return ""
+	}
+	return rest
+}
+
+func isUnknownOperation(err error) bool {
+	if ae, ok := apiErrorOf(err); ok && unknownOperationCodes[ae.ErrorCode()] {
+		return true
+	}
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == 501
+}
+
+// credentialsError is the failure to get credentials for a call: the SDK
+// resolves them before signing, and a provider that calls AWS itself
+// (AssumeRole, SSO) fails with its own operation error inside the call's.
+type credentialsError struct{ Err error }
+
+// credentialsErrorOf finds the failure to get credentials for a call: an
+// AssumeRole refused by the role's trust policy, a profile without keys.
+// Its inner error says whether it can pass.
+func credentialsErrorOf(err error) (credentialsError, bool) {
+	var se *v4.SigningError
+	if errors.As(err, &se) {
+		return credentialsError{Err: se.Err}, true
+	}
+	var outer *smithy.OperationError
+	if !errors.As(err, &outer) {
+		return credentialsError{}, false
+	}
+	var inner *smithy.OperationError
+	if errors.As(outer.Err, &inner) && inner.ServiceID != outer.ServiceID {
+		return credentialsError{Err: inner}, true
+	}
+	return credentialsError{}, false
 }
 
 // isTaskDefinitionGone reports RunTask's answer for a task definition that
@@ -368,27 +503,12 @@ var sdkThrottle = retry.IsErrorThrottleFunc(func(err error) aws.Ternary {
 	return aws.UnknownTernary
 })
 
-// kindOf classifies any error from an AWS call.
-func kindOf(err error) ErrorKind {
-	switch {
-	case IsThrottle(err):
-		return KindThrottled
-	case IsCapacity(err):
-		return KindCapacity
-	case IsNotFound(err):
-		return KindNotFound
-	case IsPermanent(err):
-		return KindPermanent
-	}
-	return KindTransient
-}
-
 // awsError describes a failed call of op without launch-specific advice.
 func awsError(op string, err error, attempts int) *LaunchError {
 	if le, ok := launchErrorOf(err); ok {
 		return le
 	}
-	le := &LaunchError{Kind: kindOf(err), Op: op, Err: err, Attempts: attempts}
+	le := &LaunchError{Kind: KindOf(err), Op: op, Err: err, Attempts: attempts}
 	if ae, ok := apiErrorOf(err); ok {
 		le.AWSCode, le.AWSMessage = ae.ErrorCode(), ae.ErrorMessage()
 	} else if f, ok := failureOf(err); ok {
@@ -398,23 +518,48 @@ func awsError(op string, err error, attempts int) *LaunchError {
 	case KindThrottled:
 		le.Fix = "AWS kept throttling the calls; lower the number of flow runs submitted at once, or ask AWS for a higher API rate quota"
 	case KindTransient:
-		le.Fix = "This looks temporary (a server or network error); it is retried on the next attempt"
+		le.Fix = "This looks temporary (a server or network error, or no answer in time); it is retried on the next attempt"
+	case KindUnavailable:
+		le.Fix = unavailableFix(op, err)
 	}
-	if le.AWSCode != "" && (strings.Contains(le.AWSCode, "AccessDenied") || le.AWSCode == "UnauthorizedOperation") {
-		le.Fix = "Grant the worker's AWS identity permission for " + serviceOf(op) + ":" + op + " (the message names the missing action and resource)"
+	if ce, ok := credentialsErrorOf(err); ok {
+		le.Fix = "The AWS credentials could not be obtained (" + ce.Err.Error() + "); check the aws_credentials block: its keys, profile, or assume_role_arn with the role's trust policy and ExternalId"
 	}
-	if le.AWSCode == "ExpiredTokenException" || le.AWSCode == "ExpiredToken" || le.AWSCode == "InvalidClientTokenId" || le.AWSCode == "UnrecognizedClientException" {
+	switch le.AWSCode {
+	case "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "UnrecognizedClientException":
 		le.Fix = "The AWS credentials are invalid or expired; refresh them or check the aws_credentials block"
 	}
 	return le
+}
+
+// unavailableFix says what to grant, or that the endpoint lacks the action.
+func unavailableFix(op string, err error) string {
+	if isUnknownOperation(err) {
+		return "The AWS endpoint does not implement " + QualifiedAction(op) + "; point the worker at an endpoint that does (aws_credentials.aws_client_parameters.endpoint_url, AWS_ENDPOINT_URL)"
+	}
+	action := deniedAction(err)
+	if action == "?" {
+		action = QualifiedAction(op)
+	}
+	return "Grant the worker's AWS identity " + action + " (the message names the resource; 'ecsworker aws-policy --pool NAME' prints the whole policy)"
+}
+
+// QualifiedAction names an operation as IAM does ("ecs:RunTask").
+func QualifiedAction(op string) string {
+	if strings.Contains(op, ":") {
+		return op
+	}
+	return serviceOf(op) + ":" + op
 }
 
 func serviceOf(op string) string {
 	switch op {
 	case "DescribeVpcs", "DescribeSubnets":
 		return "ec2"
-	case "GetLogEvents":
+	case "GetLogEvents", "DescribeLogGroups":
 		return "logs"
+	case "GetQueueUrl", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch":
+		return "sqs"
 	}
 	return "ecs"
 }
@@ -457,10 +602,7 @@ func runTaskError(err error, f launchFacts, attempts int) *LaunchError {
 		}
 	case containsFold(msg, msgLoggerArgs):
 		le.Kind = KindPermanent
-		role := f.ExecutionRole
-		if role == "" {
-			role = "(none set)"
-		}
+		role := orNone(f.ExecutionRole)
 		le.Fix = fmt.Sprintf("The execution role %s cannot write the task's CloudWatch logs. Give it logs:CreateLogGroup, logs:CreateLogStream and logs:PutLogEvents, or set execution_role_arn to a role that has them", role)
 	case le.Kind == KindCapacity && containsFold(msg+le.AWSCode, msgNoContainerInstances):
 		le.Fix = fmt.Sprintf("%s has no container instances. Start EC2 container instances in it (or attach an Auto Scaling group capacity provider), or use launch_type FARGATE", upperFirst(where))
@@ -470,8 +612,10 @@ func runTaskError(err error, f launchFacts, attempts int) *LaunchError {
 		le.Fix = fmt.Sprintf("The capacity provider strategy %s does not fit %s. Associate the capacity providers with the cluster (aws ecs put-cluster-capacity-providers) or change capacity_provider_strategy", listOrNone(f.CapacityProviders), where)
 	case le.Kind == KindPermanent && le.AWSCode == "InvalidParameterException" && (containsFold(msg, "subnet") || containsFold(msg, "security group") || containsFold(msg, "securitygroup") || containsFold(msg, "network")):
 		le.Fix = fmt.Sprintf("The network configuration was refused. Check that the subnets %s and security groups %s exist in region %s and belong to one VPC (vpc_id), or set the subnets and security_groups job variables", listOrNone(f.Subnets), listOrNone(f.SecurityGroups), f.Region)
-	case le.Kind == KindPermanent && le.AWSCode == "AccessDeniedException":
-		le.Fix = "Grant the worker's AWS identity ecs:RunTask and ecs:TagResource on the cluster and task definition, and iam:PassRole for the task and execution roles"
+	case le.Kind == KindUnavailable && deniedAction(err) == "iam:PassRole":
+		le.Fix = fmt.Sprintf("Grant the worker's AWS identity iam:PassRole on the task's roles (execution role %s), with iam:PassedToService ecs-tasks.amazonaws.com ('ecsworker aws-policy --pool NAME' prints the whole policy)", orNone(f.ExecutionRole))
+	case le.Kind == KindUnavailable && deniedAction(err) != "":
+		le.Fix = fmt.Sprintf("Grant the worker's AWS identity %s on the task definition %s and %s ('ecsworker aws-policy --pool NAME' prints the whole policy)", QualifiedAction(firstNonEmpty(strings.Trim(deniedAction(err), "?"), "RunTask")), f.TaskDefinition, where)
 	case le.Kind == KindPermanent:
 		le.Fix = "ECS refused the request as it is; correct the work pool's task_run_request template or the job variables that fill it"
 	}
@@ -494,6 +638,22 @@ func capacityFix(text, where string) string {
 		return fmt.Sprintf("The ECS agent of the container instances in %s is disconnected. Check the instances and their agent", where)
 	}
 	return fmt.Sprintf("There was no room for the task in %s. Add capacity, or retry later", where)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none set)"
+	}
+	return s
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func listOrNone(s []string) string {

@@ -51,6 +51,9 @@ type EventOptions struct {
 	Logger      *slog.Logger
 	// MaxBackoff caps the wait after failed SQS calls; default 1 minute.
 	MaxBackoff time.Duration
+	// Permissions remembers the SQS actions refused to the identity (nil:
+	// none remembered).
+	Permissions *Permissions
 }
 
 // EventConsumer reads ECS task state change events from an SQS queue fed
@@ -88,8 +91,10 @@ func NewEventConsumer(api SQSAPI, queueURLOrName string, opts EventOptions) *Eve
 // event times, and deleted from the queue once deliver returns. Messages
 // that are not such events (other event types, other tasks, broken JSON)
 // are deleted without delivery: left on the queue they would only come
-// back. SQS failures are retried with a growing wait; only a missing queue
-// ends Run early, with ErrEventQueueNotFound.
+// back. SQS failures are retried with a growing wait; a missing queue ends
+// Run early with ErrEventQueueNotFound, and an action the identity may not
+// use (or the endpoint lacks) with that error, remembered in the
+// Permissions: the worker then follows tasks by polling.
 func (c *EventConsumer) Run(ctx context.Context, deliver func(TaskEvent)) error {
 	url, err := c.queueURL(ctx)
 	if err != nil {
@@ -111,6 +116,9 @@ func (c *EventConsumer) Run(ctx context.Context, deliver func(TaskEvent)) error 
 			}
 			if isQueueMissing(err) {
 				return fmt.Errorf("receive from %s: %w: %w", url, ErrEventQueueNotFound, err)
+			}
+			if c.opts.Permissions.Note("sqs:ReceiveMessage", "", err) {
+				return fmt.Errorf("receive from %s: %w", url, err)
 			}
 			failures++
 			c.log.Warn("receiving ECS task events failed; retrying", "error", err, "attempt", failures)
@@ -154,7 +162,13 @@ func (c *EventConsumer) handle(ctx context.Context, url string, msgs []sqstypes.
 	// were delivered, and redelivering them costs a whole visibility timeout.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if !c.opts.Permissions.Usable("sqs:DeleteMessage", "") {
+		return // refused before, and said so then
+	}
 	out, err := c.api.DeleteMessageBatch(dctx, &sqs.DeleteMessageBatchInput{QueueUrl: &url, Entries: done})
+	if c.opts.Permissions.Note("sqs:DeleteMessage", "", err) {
+		return
+	}
 	if err != nil {
 		c.log.Warn("deleting handled ECS task events failed; they will be received again", "error", err, "count", len(done))
 		return
@@ -181,6 +195,9 @@ func (c *EventConsumer) queueURL(ctx context.Context) (string, error) {
 		out, err := c.api.GetQueueUrl(ctx, in)
 		if err == nil {
 			return aws.ToString(out.QueueUrl), nil
+		}
+		if c.opts.Permissions.Note("sqs:GetQueueUrl", "", err) {
+			return "", fmt.Errorf("find SQS queue %q: %w", q, err)
 		}
 		if isQueueMissing(err) {
 			return "", fmt.Errorf("find SQS queue %q: %w: deploy it (ecsworker's events stack or `prefect-aws ecs-worker deploy-events`) "+

@@ -228,6 +228,10 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsjob.Plan, token string) 
 			Fix: "Correct the work pool's task_run_request template or the job variables that fill it"}
 	}
 	input.ClientToken = aws.String(token)
+	perms := l.clients.Permissions
+	if !perms.Usable("ecs:TagResource", "") {
+		res.Warnings = append(res.Warnings, dropTags(input)...)
+	}
 
 	capacity, throttles, reEnsured := 0, 0, false
 	for {
@@ -265,6 +269,12 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsjob.Plan, token string) 
 			}
 		}
 		switch {
+		case (len(input.Tags) > 0 || input.PropagateTags != "") && deniedAction(err) == "ecs:TagResource":
+			// Without ecs:TagResource ECS refuses to create tagged tasks:
+			// start it untagged rather than not at all.
+			perms.Note("RunTask", "", err)
+			res.Warnings = append(res.Warnings, dropTags(input)...)
+			continue
 		case isTaskDefinitionGone(err) && plan.TaskDefinitionARN == "" && !reEnsured:
 			// Our revision was deregistered (by prune, by the observer of
 			// another run, by hand): forget it and ensure it again.
@@ -298,6 +308,16 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsjob.Plan, token string) 
 		}
 		return nil, runTaskError(err, facts, res.Attempts)
 	}
+}
+
+// dropTags removes what would make RunTask create tags, for an identity
+// without ecs:TagResource.
+func dropTags(input *ecs.RunTaskInput) []string {
+	if len(input.Tags) == 0 && input.PropagateTags == "" {
+		return nil
+	}
+	input.Tags, input.PropagateTags = nil, ""
+	return []string{"the task was started without tags (prefect.io/flow-run-id, ...): the worker's AWS identity may not use ecs:TagResource"}
 }
 
 // conflictingTasks returns the tasks ECS says a clientToken already
@@ -372,10 +392,26 @@ func (l *Launcher) facts(plan *ecsjob.Plan) launchFacts {
 	return f
 }
 
-// subnets resolves the network plan, reusing recent answers for the same VPC.
+// subnets resolves the network plan, reusing recent answers for the same
+// VPC. Without the EC2 permissions a check of named subnets is skipped (ECS
+// checks them anyway), and subnets to infer are an error that says what to
+// set, asked of EC2 again only once the refusal is old.
 func (l *Launcher) subnets(ctx context.Context, plan *ecsjob.NetworkPlan) ([]string, error) {
 	if plan == nil {
 		return nil, nil
+	}
+	perms := l.clients.Permissions
+	needs := []string{"ec2:DescribeSubnets"}
+	if plan.Infer {
+		needs = []string{"ec2:DescribeVpcs", "ec2:DescribeSubnets"}
+	}
+	for _, action := range needs {
+		if err := perms.Refusal(action, ""); err != nil {
+			if !plan.Infer {
+				return plan.CheckSubnets, nil
+			}
+			return nil, &NetworkError{Err: err, Msg: "the task's subnets cannot be found without " + action + " (" + err.Error() + "). Set the subnets job variable, or grant the worker's AWS identity ec2:DescribeVpcs and ec2:DescribeSubnets"}
+		}
 	}
 	key := fmt.Sprintf("%t|%s|%s", plan.Infer, plan.VPCID, strings.Join(plan.CheckSubnets, ","))
 	now := l.opts.Clock()
@@ -395,7 +431,29 @@ func (l *Launcher) subnets(ctx context.Context, plan *ecsjob.NetworkPlan) ([]str
 		l.netMu.Unlock()
 		return subnets, nil
 	})
+	if err != nil && IsUnavailable(err) {
+		perms.Note(ec2ActionOf(err), "", err)
+		if !plan.Infer {
+			return plan.CheckSubnets, nil
+		}
+		var ne *NetworkError
+		if errors.As(err, &ne) {
+			ne.Msg += ". Set the subnets job variable to do without EC2 lookups"
+		}
+	}
 	return subnets, err
+}
+
+// ec2ActionOf names the EC2 action a network error was refused for.
+func ec2ActionOf(err error) string {
+	if a := deniedAction(err); a != "" && a != "?" {
+		return a
+	}
+	var oe interface{ Operation() string }
+	if errors.As(err, &oe) {
+		return "ec2:" + oe.Operation()
+	}
+	return "ec2:DescribeSubnets"
 }
 
 func networkOf(req *jsonv.Object) (subnets, groups []string) {

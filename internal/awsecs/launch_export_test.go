@@ -9,8 +9,8 @@ var (
 	RunTaskErrorForTest = runTaskError
 )
 
-// Fingerprint exposes the client cache key.
-func (c Credentials) Fingerprint() string { return c.fingerprint() }
+// AWSErrorForTest explains a failed call of op made once.
+func AWSErrorForTest(op string, err error) *LaunchError { return awsError(op, err, 1) }
 
 // LaunchFactsForTest builds the facts RunTask errors name.
 type LaunchFactsForTest = launchFacts

@@ -41,6 +41,9 @@ type worldOptions struct {
 	// testing/synctest bubble needs.
 	inProcess bool
 	retries   int // SDK attempts; default 3
+	timeouts  awsecs.CallTimeouts
+	monitor   *awsecs.CallMonitor
+	backoff   retry.BackoffDelayer // nil: no delay
 }
 
 func newWorld(t testing.TB, o worldOptions) *world {
@@ -65,16 +68,17 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	if o.retries == 0 {
 		o.retries = 3
 	}
-	f := awsecs.NewClientFactory(awsecs.FactoryOptions{
-		BaseEndpoint: w.srv.URL(), LoadOptions: isolated(t), Backoff: noDelay, RetryMode: "standard",
-		MaxAttempts: o.retries, Budget: w.budget,
-	})
-	if httpClient != nil {
-		f = awsecs.NewClientFactory(awsecs.FactoryOptions{
-			BaseEndpoint: w.srv.URL(), LoadOptions: isolated(t), Backoff: noDelay, RetryMode: "standard",
-			MaxAttempts: o.retries, Budget: w.budget, HTTPClient: httpClient,
-		})
+	if o.backoff == nil {
+		o.backoff = noDelay
 	}
+	opts := awsecs.FactoryOptions{
+		BaseEndpoint: w.srv.URL(), LoadOptions: isolated(t), Backoff: o.backoff, RetryMode: "standard",
+		MaxAttempts: o.retries, Budget: w.budget, Timeouts: o.timeouts, Monitor: o.monitor,
+	}
+	if httpClient != nil {
+		opts.HTTPClient = httpClient
+	}
+	f := awsecs.NewClientFactory(opts)
 	c, err := f.For(context.Background(), staticCreds(w.srv.Region()))
 	if err != nil {
 		t.Fatal(err)

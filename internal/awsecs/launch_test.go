@@ -315,9 +315,21 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 		},
 		"access denied": {
 			plan:     func() *ecsjob.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
-			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "AccessDeniedException", Message: "User is not authorized to perform: ecs:RunTask"},
-			wantKind: awsecs.KindPermanent,
-			want:     []string{"iam:PassRole"},
+			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "AccessDeniedException", Message: "User: arn:aws:iam::123456789012:user/u is not authorized to perform: ecs:RunTask on resource: arn:aws:ecs:us-east-1:123456789012:task-definition/prefect_pool_perm:1"},
+			wantKind: awsecs.KindUnavailable,
+			want:     []string{"Grant the worker's AWS identity ecs:RunTask", "prefect_pool_perm:1", "aws-policy"},
+		},
+		"pass role denied": {
+			plan:     func() *ecsjob.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
+			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "AccessDeniedException", Message: "User: arn:aws:iam::123456789012:user/u is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec"},
+			wantKind: awsecs.KindUnavailable,
+			want:     []string{"iam:PassRole", "ecs-tasks.amazonaws.com"},
+		},
+		"unknown operation": {
+			plan:     func() *ecsjob.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
+			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "UnknownOperationException"},
+			wantKind: awsecs.KindUnavailable,
+			want:     []string{"does not implement ecs:RunTask"},
 		},
 	}
 	for name, tc := range tests {

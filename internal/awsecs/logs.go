@@ -98,11 +98,35 @@ func arnRegionField(arn string) string {
 
 // LogReader reads container output from CloudWatch Logs.
 type LogReader struct {
-	api LogsAPI
+	api   LogsAPI
+	perms *Permissions
 }
 
-// NewLogReader returns a reader that calls api.
-func NewLogReader(api LogsAPI) *LogReader { return &LogReader{api: api} }
+// NewLogReader returns a reader that calls api. A log group the identity
+// may not read (logs:GetLogEvents) is remembered in perms (which may be
+// nil) and not read again until the refusal is old: its reads return no
+// lines and the refusal.
+func NewLogReader(api LogsAPI, perms *Permissions) *LogReader {
+	return &LogReader{api: api, perms: perms}
+}
+
+// ErrLogsUnreadable wraps the refusal of a log group the reader may not
+// read; the caller goes on without the lines.
+var ErrLogsUnreadable = errors.New("the log group cannot be read")
+
+func (r *LogReader) refused(src LogSource) error {
+	if err := r.perms.Refusal("logs:GetLogEvents", src.Group); err != nil {
+		return fmt.Errorf("%w: %w", ErrLogsUnreadable, err)
+	}
+	return nil
+}
+
+func (r *LogReader) note(src LogSource, err error) error {
+	if r.perms.Note("logs:GetLogEvents", src.Group, err) {
+		return fmt.Errorf("%w: %w", ErrLogsUnreadable, err)
+	}
+	return err
+}
 
 // Read returns up to limit lines after cursor, oldest first, and the
 // cursor to read on from. No lines and the same cursor mean the reader is
@@ -111,6 +135,9 @@ func NewLogReader(api LogsAPI) *LogReader { return &LogReader{api: api} }
 func (r *LogReader) Read(ctx context.Context, src LogSource, cursor LogCursor, limit int) ([]LogLine, LogCursor, error) {
 	if limit <= 0 || limit > getLogEventsMax {
 		limit = getLogEventsMax
+	}
+	if err := r.refused(src); err != nil {
+		return nil, cursor, err
 	}
 	var lines []LogLine
 	for page := 0; page < maxReadPages && len(lines) < limit; page++ {
@@ -128,7 +155,7 @@ func (r *LogReader) Read(ctx context.Context, src LogSource, cursor LogCursor, l
 			if isLogsNotFound(err) {
 				return lines, cursor, nil
 			}
-			return lines, cursor, fmt.Errorf("read log stream %s of group %s: %w", src.Stream, src.Group, err)
+			return lines, cursor, fmt.Errorf("read log stream %s of group %s: %w", src.Stream, src.Group, r.note(src, err))
 		}
 		lines = appendEvents(lines, out.Events)
 		next := aws.ToString(out.NextForwardToken)
@@ -146,6 +173,9 @@ func (r *LogReader) Tail(ctx context.Context, src LogSource, n int) ([]LogLine, 
 	if n <= 0 {
 		return nil, nil
 	}
+	if err := r.refused(src); err != nil {
+		return nil, err
+	}
 	out, err := r.api.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{
 		LogGroupName:  aws.String(src.Group),
 		LogStreamName: aws.String(src.Stream),
@@ -156,7 +186,7 @@ func (r *LogReader) Tail(ctx context.Context, src LogSource, n int) ([]LogLine, 
 		if isLogsNotFound(err) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("read the end of log stream %s of group %s: %w", src.Stream, src.Group, err)
+		return nil, fmt.Errorf("read the end of log stream %s of group %s: %w", src.Stream, src.Group, r.note(src, err))
 	}
 	return appendEvents(nil, out.Events), nil
 }

@@ -172,7 +172,7 @@ func TestLogReaderReadsForward(t *testing.T) {
 	base := time.Date(2026, 3, 2, 10, 15, 42, 0, time.UTC)
 	m := &memLogs{group: "prefect", stream: "p/prefect/1"}
 	m.add(base, numbered(0, 25)...)
-	r := awsecs.NewLogReader(m)
+	r := awsecs.NewLogReader(m, nil)
 	src := awsecs.LogSource{Group: "prefect", Stream: "p/prefect/1", Region: "eu-west-1"}
 	ctx := t.Context()
 
@@ -212,7 +212,7 @@ func TestLogReaderSkipsEmptyPages(t *testing.T) {
 	t.Parallel()
 	m := &memLogs{group: "g", stream: "s", emptyFirst: 3}
 	m.add(time.Now(), "hello")
-	lines, cur, err := awsecs.NewLogReader(m).Read(t.Context(), awsecs.LogSource{Group: "g", Stream: "s"}, awsecs.LogCursor{}, 100)
+	lines, cur, err := awsecs.NewLogReader(m, nil).Read(t.Context(), awsecs.LogSource{Group: "g", Stream: "s"}, awsecs.LogCursor{}, 100)
 	if err != nil || !slices.Equal(messages(lines), []string{"hello"}) || cur.Token != "f/1" {
 		t.Fatalf("got %v, %+v, %v", messages(lines), cur, err)
 	}
@@ -224,7 +224,7 @@ func TestLogReaderSkipsEmptyPages(t *testing.T) {
 func TestLogReaderMissingStream(t *testing.T) {
 	t.Parallel()
 	m := &memLogs{group: "g", stream: "s"}
-	r := awsecs.NewLogReader(m)
+	r := awsecs.NewLogReader(m, nil)
 	src := awsecs.LogSource{Group: "g", Stream: "not-yet"}
 	cur := awsecs.LogCursor{Token: "f/3"}
 	lines, next, err := r.Read(t.Context(), src, cur, 10)
@@ -247,7 +247,7 @@ func TestLogReaderTail(t *testing.T) {
 	t.Parallel()
 	m := &memLogs{group: "g", stream: "s"}
 	m.add(time.Now(), numbered(0, 600)...)
-	r := awsecs.NewLogReader(m)
+	r := awsecs.NewLogReader(m, nil)
 	lines, err := r.Tail(t.Context(), awsecs.LogSource{Group: "g", Stream: "s"}, 500)
 	if err != nil || !slices.Equal(messages(lines), numbered(100, 600)) {
 		t.Fatalf("got %d lines, %v", len(lines), err)
@@ -277,7 +277,7 @@ func TestLogReaderOverTheWire(t *testing.T) {
 		if !ok || src.Stream != "prefect-logs_my-pool_dep/prefect/"+short(ref.TaskARN) {
 			t.Fatalf("source %+v, %v", src, ok)
 		}
-		r := awsecs.NewLogReader(w.logs)
+		r := awsecs.NewLogReader(w.logs, nil)
 		// Before the container starts its stream does not exist.
 		lines, cur, err := r.Read(t.Context(), src, awsecs.LogCursor{}, 10)
 		if err != nil || len(lines) != 0 || cur != (awsecs.LogCursor{}) {

@@ -74,11 +74,7 @@ func StopTask(ctx context.Context, api ECSAPI, identifier, reason string) (StopR
 			}
 			return res, nil
 		}
-		le := awsError("StopTask", err, 1)
-		if le.Kind == KindPermanent && isAccessDenied(err) {
-			le.Fix = "Grant the worker's AWS identity ecs:StopTask on the task"
-		}
-		return res, le
+		return res, awsError("StopTask", err, 1)
 	}
 	res.Outcome = StopRequested
 	if out.Task != nil {

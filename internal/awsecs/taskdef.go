@@ -54,13 +54,21 @@ type TDOptions struct {
 	// family's revisions for one carrying the hash (unless the run asks for
 	// MatchLatestRevision), so each new worker process registers again.
 	SkipLookup bool
+
+	// Permissions remembers actions the identity was refused (nil: none
+	// remembered): without ecs:ListTaskDefinitions only the latest
+	// revision is looked at, without ecs:TagResource revisions are
+	// registered untagged and recognised by their contents.
+	Permissions *Permissions
 }
 
 // EnsureOptions configure one Ensure call.
 type EnsureOptions struct {
-	// MatchLatestRevision also accepts the latest ACTIVE revision of the
-	// family when it is the same task definition but carries no hash tag
-	// (it was registered by the Python worker or by hand).
+	// MatchLatestRevision (match_latest_revision_in_family) makes the
+	// lookup compare the latest ACTIVE revision even when SkipLookup is
+	// set. Without SkipLookup the latest revision is always compared, by
+	// its hash tag or, untagged (registered by the Python worker, by hand,
+	// or without ecs:TagResource), by its contents.
 	MatchLatestRevision bool
 }
 
@@ -82,9 +90,6 @@ type TaskDefinitions struct {
 	// the family name): ECS refuses overlapping ones with "Too many
 	// concurrent attempts to create a new revision of the specified family".
 	familyLocks [64]sync.Mutex
-
-	mu     sync.Mutex
-	noTags bool // the worker may not tag task definitions (no ecs:TagResource)
 }
 
 type tdCacheEntry struct {
@@ -178,11 +183,9 @@ func (t *TaskDefinitions) Ensure(ctx context.Context, td *jsonv.Object, opts Ens
 		return "", false, fmt.Errorf("ensure task definition: %w", err)
 	}
 	rawKey := sha256.Sum256(raw)
-	var canon *jsonv.Object
 	hash, ok := t.hashes.get(rawKey)
 	if !ok {
-		canon = CanonicalTaskDefinition(td)
-		hash = hashCanonical(canon)
+		hash = TaskDefinitionHash(td)
 		t.hashes.put(rawKey, hash)
 	}
 	if arn, ok := t.cached(hash); ok {
@@ -191,12 +194,9 @@ func (t *TaskDefinitions) Ensure(ctx context.Context, td *jsonv.Object, opts Ens
 		}
 		t.Invalidate(arn)
 	}
-	if canon == nil {
-		canon = CanonicalTaskDefinition(td)
-	}
 	for {
 		res, shared, err := t.flight.do(ctx, hash, func() (ensureResult, error) {
-			return t.ensure(ctx, td, canon, family, hash, opts)
+			return t.ensure(ctx, td, family, hash, opts)
 		})
 		if err != nil && shared && isContextError(err) && ctx.Err() == nil {
 			continue // the caller we waited for gave up; do it ourselves
@@ -233,7 +233,7 @@ func (t *TaskDefinitions) familyLock(family string) *sync.Mutex {
 	return &t.familyLocks[h.Sum32()%uint32(len(t.familyLocks))]
 }
 
-func (t *TaskDefinitions) ensure(ctx context.Context, td, canon *jsonv.Object, family, hash string, opts EnsureOptions) (ensureResult, error) {
+func (t *TaskDefinitions) ensure(ctx context.Context, td *jsonv.Object, family, hash string, opts EnsureOptions) (ensureResult, error) {
 	if arn, ok := t.cached(hash); ok {
 		return ensureResult{arn: arn}, nil
 	}
@@ -242,7 +242,7 @@ func (t *TaskDefinitions) ensure(ctx context.Context, td, canon *jsonv.Object, f
 	defer lock.Unlock()
 
 	if !t.opts.SkipLookup || opts.MatchLatestRevision {
-		arn, err := t.find(ctx, family, hash, canon, opts.MatchLatestRevision)
+		arn, err := t.find(ctx, family, hash, !t.opts.SkipLookup)
 		if err != nil {
 			return ensureResult{}, err
 		}
@@ -269,16 +269,12 @@ func (t *TaskDefinitions) ensure(ctx context.Context, td, canon *jsonv.Object, f
 		if isContextError(err) {
 			return ensureResult{}, err
 		}
-		if tagValue(input.Tags, TaskDefinitionHashTag) != "" && tagPermissionDenied(err) {
-			// Without ecs:TagResource the worker cannot tag: register
-			// untagged (reuse then works within this process only).
-			t.mu.Lock()
-			t.noTags = true
-			t.mu.Unlock()
-			input.Tags = withoutTag(input.Tags, TaskDefinitionHashTag)
-			if len(input.Tags) == 0 {
-				input.Tags = nil
-			}
+		if len(input.Tags) > 0 && deniedAction(err) == "ecs:TagResource" {
+			// Without ecs:TagResource nothing can be created with tags:
+			// register untagged. The lookup recognises untagged revisions
+			// by their contents, so reuse still works across restarts.
+			t.opts.Permissions.Note("RegisterTaskDefinition", "", err)
+			input.Tags = nil
 			continue
 		}
 		if !IsThrottle(err) || attempt >= t.opts.RegisterAttempts {
@@ -296,7 +292,7 @@ func (t *TaskDefinitions) ensure(ctx context.Context, td, canon *jsonv.Object, f
 		if t.opts.SkipLookup {
 			continue
 		}
-		if arn, err := t.find(ctx, family, hash, canon, false); err == nil && arn != "" {
+		if arn, err := t.find(ctx, family, hash, true); err == nil && arn != "" {
 			t.remember(hash, arn)
 			return ensureResult{arn: arn}, nil
 		}
@@ -306,10 +302,9 @@ func (t *TaskDefinitions) ensure(ctx context.Context, td, canon *jsonv.Object, f
 // registerInput converts td to the SDK input, tagged with its hash.
 func (t *TaskDefinitions) registerInput(td *jsonv.Object, hash string) (*ecs.RegisterTaskDefinitionInput, error) {
 	tagged := jsonv.CloneObject(td)
-	t.mu.Lock()
-	noTags := t.noTags
-	t.mu.Unlock()
-	if !noTags {
+	if !t.opts.Permissions.Usable("ecs:TagResource", "") {
+		tagged.Delete("tags")
+	} else {
 		var tags []any
 		for _, tag := range tagged.GetArray("tags") {
 			if objString(tag, "key") != TaskDefinitionHashTag {
@@ -334,31 +329,56 @@ func (t *TaskDefinitions) registerInput(td *jsonv.Object, hash string) (*ecs.Reg
 	return input, nil
 }
 
-// find looks among the family's newest ACTIVE revisions for one carrying
-// hash, and with matchLatest also accepts the latest revision when it is
-// the same task definition without the tag.
-func (t *TaskDefinitions) find(ctx context.Context, family, hash string, canon *jsonv.Object, matchLatest bool) (string, error) {
-	arns, err := t.newestRevisions(ctx, family, t.opts.ScanLimit)
-	if err != nil {
-		if !errors.As(err, new(*LaunchError)) && isAccessDenied(err) {
-			// The Python worker's IAM policy may lack ecs:ListTaskDefinitions:
-			// look at the latest revision only, as it does.
-			arns = []string{family}
-		} else {
+// find returns an ACTIVE revision of family that is the task definition
+// hashed as hash. It looks at the family's latest revision first, by
+// DescribeTaskDefinition: one call, and all that an identity without
+// ecs:ListTaskDefinitions (Prefect's documented policy) can see. With
+// scan, it then looks among the family's newest revisions by their hash
+// tags, when the identity may list them. A refused action is remembered
+// and skipped: the caller then registers.
+func (t *TaskDefinitions) find(ctx context.Context, family, hash string, scan bool) (string, error) {
+	latest := ""
+	if t.opts.Permissions.Usable("ecs:DescribeTaskDefinition", "") {
+		out, err := t.describeWithTags(ctx, family)
+		switch {
+		case err == nil:
+			if d := out.TaskDefinition; d != nil && d.Status == ecstypes.TaskDefinitionStatusActive && d.TaskDefinitionArn != nil {
+				latest = *d.TaskDefinitionArn
+				if revisionHash(out) == hash {
+					return latest, nil
+				}
+			}
+		case isContextError(err):
 			return "", err
+		case IsNotFound(err): // "Unable to describe task definition"
+			return "", nil // no ACTIVE revision yet: nothing older either
+		case t.opts.Permissions.Note("DescribeTaskDefinition", "", err):
+			return "", nil
+		default:
+			return "", awsError("DescribeTaskDefinition", err, 1)
 		}
 	}
-	for i, arn := range arns {
-		out, err := t.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
-			TaskDefinition: aws.String(arn),
-			Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
-		})
+	if !scan || !t.opts.Permissions.Usable("ecs:ListTaskDefinitions", "") {
+		return "", nil
+	}
+	arns, err := t.newestRevisions(ctx, family, t.opts.ScanLimit)
+	if err != nil {
+		if t.opts.Permissions.Note("ListTaskDefinitions", "", err) {
+			return "", nil
+		}
+		return "", err
+	}
+	for _, arn := range arns {
+		if arn == latest {
+			continue
+		}
+		out, err := t.describeWithTags(ctx, arn)
 		if err != nil {
 			if isContextError(err) {
 				return "", err
 			}
-			if IsNotFound(err) || (i == 0 && arn == family) {
-				continue // deregistered since it was listed, or no revision yet
+			if IsNotFound(err) {
+				continue // deregistered since it was listed
 			}
 			return "", awsError("DescribeTaskDefinition", err, 1)
 		}
@@ -369,11 +389,26 @@ func (t *TaskDefinitions) find(ctx context.Context, family, hash string, canon *
 		if tagValue(out.Tags, TaskDefinitionHashTag) == hash {
 			return *d.TaskDefinitionArn, nil
 		}
-		if i == 0 && matchLatest && jsonv.Equal(CanonicalTaskDefinition(describedJSON(out)), canon) {
-			return *d.TaskDefinitionArn, nil
-		}
 	}
 	return "", nil
+}
+
+func (t *TaskDefinitions) describeWithTags(ctx context.Context, td string) (*ecs.DescribeTaskDefinitionOutput, error) {
+	return t.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+		TaskDefinition: aws.String(td),
+		Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+	})
+}
+
+// revisionHash is the hash of a described revision: its hash tag when it
+// has one, else the hash of its contents, so that a revision registered
+// untagged (without ecs:TagResource, by the Python worker, by hand) is
+// recognised too.
+func revisionHash(out *ecs.DescribeTaskDefinitionOutput) string {
+	if h := tagValue(out.Tags, TaskDefinitionHashTag); h != "" {
+		return h
+	}
+	return hashCanonical(CanonicalTaskDefinition(describedJSON(out)))
 }
 
 // newestRevisions lists up to limit ACTIVE revisions of family, newest first.
@@ -389,7 +424,7 @@ func (t *TaskDefinitions) newestRevisions(ctx context.Context, family string, li
 			NextToken:    token,
 		})
 		if err != nil {
-			if isContextError(err) || isAccessDenied(err) {
+			if isContextError(err) || IsUnavailable(err) {
 				return nil, err
 			}
 			return nil, awsError("ListTaskDefinitions", err, 1)
@@ -451,28 +486,6 @@ func tagValue(tags []ecstypes.Tag, key string) string {
 		}
 	}
 	return ""
-}
-
-func withoutTag(tags []ecstypes.Tag, key string) []ecstypes.Tag {
-	out := tags[:0:0]
-	for _, t := range tags {
-		if aws.ToString(t.Key) != key {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-func isAccessDenied(err error) bool {
-	ae, ok := apiErrorOf(err)
-	return ok && (ae.ErrorCode() == "AccessDeniedException" || ae.ErrorCode() == "AccessDenied")
-}
-
-// tagPermissionDenied reports a registration refused because the caller
-// may not tag (ecs:TagResource).
-func tagPermissionDenied(err error) bool {
-	ae, ok := apiErrorOf(err)
-	return ok && isAccessDenied(err) && strings.Contains(ae.ErrorMessage(), "TagResource")
 }
 
 // Invalidate forgets arn (call it when RunTask says the revision is

@@ -3,6 +3,7 @@ package awsecs_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -42,9 +43,10 @@ func TestRepeatedRunsRegisterOneRevision(t *testing.T) {
 	if n := len(w.srv.Tasks()); n != runs {
 		t.Errorf("%d tasks, want %d", n, runs)
 	}
-	// Only the first run looked for a revision: the others hit the cache.
-	if n := w.calls("ecs:ListTaskDefinitions"); n != 1 {
-		t.Errorf("%d ListTaskDefinitions calls, want 1", n)
+	// Only the first run looked for a revision (the family had none, so
+	// there was nothing to list): the others hit the cache.
+	if d, l := w.calls("ecs:DescribeTaskDefinition"), w.calls("ecs:ListTaskDefinitions"); d != 1 || l != 0 {
+		t.Errorf("%d DescribeTaskDefinition and %d ListTaskDefinitions calls, want 1 and 0", d, l)
 	}
 }
 
@@ -134,9 +136,10 @@ func TestMatchLatestRevision(t *testing.T) {
 		latestImage string // of the untagged latest revision
 		wantReuse   bool
 	}{
-		"identical untagged latest is reused": {match: true, latestImage: "img:1", wantReuse: true},
-		"without the option it is not":        {match: false, latestImage: "img:1"},
-		"a different latest revision is not":  {match: true, latestImage: "img:2"},
+		"identical untagged latest is reused":            {match: true, latestImage: "img:1", wantReuse: true},
+		"without the option it is reused too":            {match: false, latestImage: "img:1", wantReuse: true},
+		"a different latest revision is not":             {match: true, latestImage: "img:2"},
+		"a different latest revision is not, by default": {match: false, latestImage: "img:2"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -285,12 +288,64 @@ func TestEnsureCacheExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(59 * time.Minute)
-	if _, _, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{}); err != nil || w.calls("ecs:ListTaskDefinitions") != 1 {
-		t.Fatalf("within the TTL: %v, %d lists", err, w.calls("ecs:ListTaskDefinitions"))
+	if _, _, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{}); err != nil || w.calls("ecs:DescribeTaskDefinition") != 1 {
+		t.Fatalf("within the TTL: %v, %d describes", err, w.calls("ecs:DescribeTaskDefinition"))
 	}
 	clock.Advance(2 * time.Minute)
 	again, registered, err := tds.Ensure(context.Background(), td, awsecs.EnsureOptions{})
-	if err != nil || again != first || registered || w.calls("ecs:ListTaskDefinitions") != 2 || w.calls("ecs:RegisterTaskDefinition") != 1 {
-		t.Errorf("after the TTL: %s %v %v; %d lists, %d registrations", again, registered, err, w.calls("ecs:ListTaskDefinitions"), w.calls("ecs:RegisterTaskDefinition"))
+	if err != nil || again != first || registered || w.calls("ecs:DescribeTaskDefinition") != 2 || w.calls("ecs:RegisterTaskDefinition") != 1 {
+		t.Errorf("after the TTL: %s %v %v; %d describes, %d registrations", again, registered, err, w.calls("ecs:DescribeTaskDefinition"), w.calls("ecs:RegisterTaskDefinition"))
+	}
+}
+
+// A worker without ecs:ListTaskDefinitions asks for it once, then finds
+// revisions through the family's latest one alone, and asks again only
+// after the recheck period.
+func TestRefusedListingIsAskedOncePerPeriod(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	w.srv.InjectFault(awsfakeFault("ecs", "ListTaskDefinitions", "AccessDeniedException", "User: arn:aws:iam::123456789012:user/u is not authorized to perform: ecs:ListTaskDefinitions on resource: *", 0))
+	clock := &fakeClock{}
+	var logged strings.Builder
+	perms := awsecs.NewPermissions(awsecs.PermissionOptions{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{Permissions: perms, Clock: clock.Now})
+	// Each family has a revision that is not the wanted one, so that the
+	// lookup would list older revisions if it could.
+	for i := range 4 {
+		family := fmt.Sprintf("prefect_pool_f%d", i)
+		registerUntagged(t, w.clients.ECS, fargateTD(family, "old"))
+		if _, registered, err := tds.Ensure(context.Background(), fargateTD(family, "new"), awsecs.EnsureOptions{}); err != nil || !registered {
+			t.Fatalf("%s: registered %v, %v", family, registered, err)
+		}
+	}
+	if n := w.calls("ecs:ListTaskDefinitions"); n != 1 {
+		t.Errorf("%d ListTaskDefinitions calls for 4 families, want 1", n)
+	}
+	if n := strings.Count(logged.String(), "ecs:ListTaskDefinitions"); n < 1 || strings.Count(logged.String(), "level=WARN") != 1 {
+		t.Errorf("want one warning naming the action, got:\n%s", logged.String())
+	}
+	if !strings.Contains(logged.String(), "latest revision is reused") {
+		t.Errorf("the warning does not say what is lost:\n%s", logged.String())
+	}
+	clock.Advance(awsecs.DefaultPermissionRecheck)
+	registerUntagged(t, w.clients.ECS, fargateTD("prefect_pool_f9", "old"))
+	if _, _, err := tds.Ensure(context.Background(), fargateTD("prefect_pool_f9", "new"), awsecs.EnsureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.calls("ecs:ListTaskDefinitions"); n != 2 {
+		t.Errorf("%d ListTaskDefinitions calls after the recheck period, want 2", n)
+	}
+}
+
+// An endpoint that does not implement ListTaskDefinitions is not an
+// outage: the lookup does without it and the registration goes through.
+func TestUnknownListingOperationIsDoneWithout(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{})
+	w.srv.InjectFault(awsfakeFault("ecs", "ListTaskDefinitions", "UnknownOperationException", "", 0))
+	registerUntagged(t, w.clients.ECS, fargateTD("prefect_pool_u", "old"))
+	tds := awsecs.NewTaskDefinitions(w.clients.ECS, awsecs.TDOptions{Permissions: awsecs.NewPermissions(awsecs.PermissionOptions{Logger: slog.New(slog.DiscardHandler)})})
+	if _, registered, err := tds.Ensure(context.Background(), fargateTD("prefect_pool_u", "new"), awsecs.EnsureOptions{}); err != nil || !registered {
+		t.Fatalf("registered %v, %v", registered, err)
 	}
 }
