@@ -36,6 +36,8 @@ type workerOptions struct {
 	awsMaxAttempts                     int
 	awsBudget                          string
 	shutdownTimeout                    time.Duration
+	awsAttemptTimeout, awsCallTimeout  time.Duration
+	awsUnhealthyAfter                  time.Duration
 }
 
 func newWorkerCmd(stdio IO, api *apiFlags) *cobra.Command {
@@ -87,7 +89,10 @@ progress finish and exits; tasks keep running and a restarted worker adopts them
 	f.StringVar(&o.defaultImage, "default-image", envOr("ECSWORKER_DEFAULT_IMAGE", DefaultImage), "image for jobs that set none (env ECSWORKER_DEFAULT_IMAGE)")
 	f.IntVar(&o.awsMaxAttempts, "aws-max-attempts", 0, "attempts per AWS call, retries included (default 10, adaptive retry)")
 	f.StringVar(&o.awsBudget, "aws-budget", "", "client-side AWS call rates, e.g. RunTask=20:100,DescribeTasks=10:50 (rate per second:burst)")
-	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long submissions in progress may finish on stop")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest time from SIGTERM to exit: submissions in progress finish within it, even with Prefect and AWS unreachable")
+	f.DurationVar(&o.awsAttemptTimeout, "aws-attempt-timeout", awsecs.DefaultAttemptTimeout, "longest wait for one attempt of an AWS call; it is then retried")
+	f.DurationVar(&o.awsCallTimeout, "aws-call-timeout", awsecs.DefaultCallTimeout, "longest time an AWS call is retried; a submission given up is resumed later with the same client token")
+	f.DurationVar(&o.awsUnhealthyAfter, "aws-unhealthy-after", 5*time.Minute, "/health fails once AWS has not answered (a call waiting, or all failing) for this long")
 	return cmd
 }
 
@@ -143,14 +148,26 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 			return err
 		}
 	}
-	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{MaxAttempts: o.awsMaxAttempts, Budget: awsecs.NewBudget(budget), Version: buildinfo.String()})
+	for flag, d := range map[string]time.Duration{"--shutdown-timeout": o.shutdownTimeout, "--aws-attempt-timeout": o.awsAttemptTimeout, "--aws-call-timeout": o.awsCallTimeout, "--aws-unhealthy-after": o.awsUnhealthyAfter} {
+		if d <= 0 {
+			return invalid("%s %s: give a positive duration, e.g. 30s or 5m", flag, d)
+		}
+	}
+	if o.awsCallTimeout < o.awsAttemptTimeout {
+		return invalid("--aws-call-timeout %s is shorter than --aws-attempt-timeout %s: a call would never get a whole attempt; raise --aws-call-timeout", o.awsCallTimeout, o.awsAttemptTimeout)
+	}
+	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{
+		MaxAttempts: o.awsMaxAttempts, Budget: awsecs.NewBudget(budget), Version: buildinfo.String(),
+		Timeouts:    awsecs.CallTimeouts{Attempt: o.awsAttemptTimeout, Total: o.awsCallTimeout},
+		Permissions: awsecs.PermissionOptions{Logger: logger},
+	})
 
 	w, err := worker.New(worker.Config{
 		Pool: o.pool, Queues: o.queues, Name: o.name,
 		Limit: o.limit, MaxInFlight: o.maxInFlight,
 		QueryInterval: query, HeartbeatInterval: heartbeat, Prefetch: prefetch,
-		ShutdownTimeout: o.shutdownTimeout,
-		RunOnce:         o.runOnce, CreatePool: !o.noCreatePool,
+		ShutdownTimeout: o.shutdownTimeout, AWSUnhealthyAfter: o.awsUnhealthyAfter,
+		RunOnce: o.runOnce, CreatePool: !o.noCreatePool,
 		EventStream:  !o.noEventStream,
 		EventsQueue:  firstString(o.eventsQueue, lookupOr(settings, "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME", "")),
 		DefaultImage: o.defaultImage,

@@ -304,6 +304,7 @@ func (s *sandbox) setUp(ctx context.Context) error {
 		BaseEndpoint: s.awsURL,
 		LoadOptions:  load,
 		Version:      buildinfo.String(),
+		Permissions:  awsecs.PermissionOptions{Logger: slog.New(&s.warnings)},
 	})
 	w, err := worker.New(worker.Config{
 		Pool: PoolName, Name: WorkerName,

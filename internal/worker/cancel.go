@@ -67,9 +67,25 @@ func (w *Worker) cancelRun(ctx context.Context, run prefect.FlowRun) {
 	if started && !run.StartTime.IsZero() {
 		return // the flow is running and handles its own cancellation
 	}
-	res, err := awsecs.StopTask(ctx, tr.backend.clients.ECS, run.InfrastructurePID, awsecs.WorkerStopReason+": the flow run was cancelled in Prefect")
-	if err != nil {
-		w.log.Error("could not stop the task of a cancelled flow run", "flow_run", run.ID, "task", run.InfrastructurePID, "err", err)
+	perms := tr.backend.clients.Permissions
+	refused := perms.Refusal("ecs:StopTask", "")
+	var res awsecs.StopResult
+	if refused == nil {
+		var err error
+		res, err = awsecs.StopTask(ctx, tr.backend.clients.ECS, run.InfrastructurePID, awsecs.WorkerStopReason+": the flow run was cancelled in Prefect")
+		switch {
+		case perms.Note("ecs:StopTask", "", err):
+			refused = err
+		case err != nil:
+			w.log.Error("could not stop the task of a cancelled flow run", "flow_run", run.ID, "task", run.InfrastructurePID, "err", err)
+			return
+		}
+	}
+	if refused != nil {
+		// Asking every pass would not stop it either: the run is what
+		// the user asked to cancel, its task ends by itself.
+		w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled, but its ECS task could not be stopped (the worker's AWS identity may not use ecs:StopTask): the task runs until it ends by itself.")
+		w.notify("cancelled", run.ID)
 		return
 	}
 	w.log.Info("stopped the task of a flow run cancelled before it started", "flow_run", run.ID, "outcome", res.Outcome)

@@ -34,7 +34,18 @@ type Config struct {
 	Prefetch          time.Duration // look-ahead for scheduled runs; default 10s (PREFECT_WORKER_PREFETCH_SECONDS)
 	CancelInterval    time.Duration // how often CANCELLING runs are looked for; default 10s
 	TrackInterval     time.Duration // DescribeTasks interval; default 10s
-	ShutdownTimeout   time.Duration // how long submissions in progress may finish on stop; default 30s
+	// ShutdownTimeout bounds the whole stop, from the signal to Run's
+	// return: submissions in progress finish within it, and what is left
+	// to tell Prefect (crashes, logs, events) is given up at its end even
+	// when Prefect and AWS do not answer; default 30s.
+	ShutdownTimeout time.Duration
+
+	// AWSUnhealthyAfter makes /health fail once AWS has not answered (a
+	// call waiting, or every call failing) for this long; default 5m.
+	AWSUnhealthyAfter time.Duration
+	// PermissionRecheck is how long an AWS action refused to the worker
+	// is not asked for again; default 1h.
+	PermissionRecheck time.Duration
 
 	RunOnce    bool // one poll, submit what it claimed, exit
 	CreatePool bool // create the pool when missing (the default in the CLI)
@@ -87,6 +98,8 @@ func (c *Config) defaults() error {
 	def(&c.TrackInterval, 10*time.Second)
 	def(&c.ShutdownTimeout, 30*time.Second)
 	def(&c.StartupGrace, 60*time.Second)
+	def(&c.AWSUnhealthyAfter, 5*time.Minute)
+	def(&c.PermissionRecheck, awsecs.DefaultPermissionRecheck)
 	if c.Prefetch < 0 {
 		c.Prefetch = 0
 	}

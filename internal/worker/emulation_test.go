@@ -29,8 +29,10 @@ func TestPythonCallPatternKnobs(t *testing.T) {
 		if n := calls["ecs:RegisterTaskDefinition"]; n != 1 {
 			t.Errorf("%d registrations, want 1", n)
 		}
-		if n := calls["ecs:DescribeTaskDefinition"]; n != 2 {
-			t.Errorf("%d DescribeTaskDefinition calls for 2 runs answered from the cache, want 2", n)
+		// One for the first run's lookup of the family's latest revision,
+		// then one per run answered from the cache.
+		if n := calls["ecs:DescribeTaskDefinition"]; n != 3 {
+			t.Errorf("%d DescribeTaskDefinition calls for a lookup and 2 runs answered from the cache, want 3", n)
 		}
 		before := calls["ecs:DescribeTasks"]
 		time.Sleep(cfg.TrackInterval) // fake time: one tracking poll
@@ -51,8 +53,11 @@ func TestDefaultCallPattern(t *testing.T) {
 			id := e.run(nil)
 			e.waitFor("the run's task", 5*time.Minute, func() bool { return len(e.tasksOf(id)) == 1 })
 		}
-		if n := e.aws.Calls()["ecs:DescribeTaskDefinition"]; n != 0 {
-			t.Errorf("%d DescribeTaskDefinition calls; runs answered from the cache should make none", n)
+		// The first run looks at the family's latest revision (there is
+		// none, so nothing is listed); runs answered from the cache make no
+		// call.
+		if d, l := e.aws.Calls()["ecs:DescribeTaskDefinition"], e.aws.Calls()["ecs:ListTaskDefinitions"]; d != 1 || l != 0 {
+			t.Errorf("%d DescribeTaskDefinition and %d ListTaskDefinitions calls; want 1 lookup and no listing", d, l)
 		}
 		before := e.aws.Calls()["ecs:DescribeTasks"]
 		time.Sleep(cfg.TrackInterval) // fake time: one tracking poll

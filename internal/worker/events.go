@@ -19,23 +19,36 @@ type jobTemplate = *jobtemplate.Template
 // the Python observer reads) and feeds them to the trackers: the fast path,
 // with DescribeTasks polling as the safety net.
 func (w *Worker) taskEventsLoop(ctx context.Context) {
-	b, err := w.backendFor(ctx, awsecs.Credentials{})
+	b, release, err := w.backendFor(ctx, awsecs.Credentials{})
 	if err != nil {
 		w.log.Warn("task events queue disabled: no AWS clients for the worker's own credentials", "err", err)
 		return
 	}
-	consumer := awsecs.NewEventConsumer(b.clients.SQS, w.cfg.EventsQueue, awsecs.EventOptions{Logger: w.log})
-	err = consumer.Run(ctx, func(ev awsecs.TaskEvent) {
-		arn := ""
-		if ev.Task.TaskArn != nil {
-			arn = *ev.Task.TaskArn
+	defer release()
+	perms := b.clients.Permissions
+	consumer := awsecs.NewEventConsumer(b.clients.SQS, w.cfg.EventsQueue, awsecs.EventOptions{Logger: w.log, Permissions: perms})
+	for {
+		err = consumer.Run(ctx, func(ev awsecs.TaskEvent) {
+			arn := ""
+			if ev.Task.TaskArn != nil {
+				arn = *ev.Task.TaskArn
+			}
+			if tr := w.trackedByTask(arn); tr != nil {
+				tr.backend.tracker.Observe(ev)
+			}
+		})
+		if err == nil || ctx.Err() != nil {
+			return
 		}
-		if tr := w.trackedByTask(arn); tr != nil {
-			tr.backend.tracker.Observe(ev)
+		if !awsecs.IsUnavailable(err) {
+			w.log.Warn("task events queue stopped; task changes are seen by polling only", "err", err)
+			return
 		}
-	})
-	if err != nil && ctx.Err() == nil {
-		w.log.Warn("task events queue stopped; task changes are seen by polling only", "err", err)
+		// A refused SQS action was reported once with what it costs;
+		// ask again once the refusal is old, in case it was granted.
+		if !sleep(ctx, w.cfg.PermissionRecheck) {
+			return
+		}
 	}
 }
 

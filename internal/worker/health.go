@@ -26,8 +26,9 @@ func (h *health) heartbeat(at time.Time, ok bool) {
 	h.mu.Unlock()
 }
 
-// Healthy reports whether polls and heartbeats succeed: the last of each
-// worked and happened within three of its intervals.
+// Healthy reports whether polls and heartbeats succeed (the last of each
+// worked and happened within three of its intervals) and AWS answers: no
+// AWS call has waited, nor have all failed, for AWSUnhealthyAfter.
 func (w *Worker) Healthy() (bool, string) {
 	h := &w.health
 	h.mu.Lock()
@@ -42,6 +43,9 @@ func (w *Worker) Healthy() (bool, string) {
 		return false, "the last poll for scheduled runs failed"
 	case h.polled && now.Sub(h.lastPoll) > 3*w.cfg.QueryInterval+w.cfg.HeartbeatInterval:
 		return false, "no poll for " + now.Sub(h.lastPoll).Round(time.Second).String()
+	}
+	if stalled, why := w.aws.Monitor().Stalled(now, w.cfg.AWSUnhealthyAfter); stalled {
+		return false, why
 	}
 	return true, "OK"
 }

@@ -201,11 +201,12 @@ func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.W
 			container = prepared.Plan.ContainerName
 		}
 	}
-	b, err := w.backendFor(ctx, creds)
+	b, release, err := w.backendFor(ctx, creds)
 	if err != nil {
 		w.log.Warn("cannot follow the task of a run in flight", "flow_run", run.ID, "err", err)
 		return false
 	}
+	defer release()
 	w.track(run.ID, run.InfrastructurePID, awsecs.TaskRef{Cluster: cluster, TaskARN: arn, FlowRunID: run.ID, ContainerName: container}, b, nil, false)
 	if run.StateType == prefect.StateRunning {
 		w.mu.Lock()

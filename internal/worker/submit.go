@@ -56,7 +56,10 @@ func (w *Worker) claim(ctx context.Context, run prefect.FlowRun) (string, bool) 
 		if err != nil {
 			// The server may have taken the proposal before the
 			// connection broke: the transition id tells.
-			if cur, rerr := w.api.ReadFlowRun(context.WithoutCancel(ctx), run.ID); rerr == nil && cur.State != nil &&
+			rctx, cancel := w.outlive(ctx)
+			cur, rerr := w.api.ReadFlowRun(rctx, run.ID)
+			cancel()
+			if rerr == nil && cur.State != nil &&
 				cur.State.Type == prefect.StatePending && cur.State.StateDetails.TransitionID == tid {
 				w.metrics.claims.WithLabelValues("accepted").Inc()
 				return tid, true
@@ -110,7 +113,10 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		// Another worker may have resumed this claim and started its task
 		// (same client token) while this submission was failing: a task on
 		// record means the run is not ours to crash.
-		if cur, err := w.api.ReadFlowRun(context.WithoutCancel(ctx), run.ID); err == nil && cur.InfrastructurePID != "" {
+		rctx, cancel := w.outlive(ctx)
+		cur, err := w.api.ReadFlowRun(rctx, run.ID)
+		cancel()
+		if err == nil && cur.InfrastructurePID != "" {
 			w.log.Info("submission failed, but the run already has a task; leaving it", "flow_run", run.ID, "task", cur.InfrastructurePID)
 			return
 		}
@@ -159,22 +165,27 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		fail("aws_credentials: %v", err)
 		return
 	}
-	b, err := w.backendFor(ctx, creds)
+	b, release, err := w.backendFor(ctx, creds)
 	if err != nil {
 		fail("AWS clients: %v", err)
 		return
 	}
-	if arn := prepared.Plan.TaskDefinitionARN; arn != "" {
+	defer release()
+	if arn := prepared.Plan.TaskDefinitionARN; arn != "" && b.clients.Permissions.Usable("ecs:DescribeTaskDefinition", "") {
 		// An existing task definition: run the checks that need it now.
+		// Without ecs:DescribeTaskDefinition they are left to RunTask.
 		td, err := b.tds.Describe(ctx, arn)
-		if err != nil {
+		switch {
+		case b.clients.Permissions.Note("ecs:DescribeTaskDefinition", "", err):
+		case err != nil:
 			fail("read task definition %s: %v", arn, err)
 			return
-		}
-		job.Context.ExistingTaskDefinition = td
-		if prepared, err = ecsjob.Prepare(ctx, job); err != nil {
-			fail("%v", err)
-			return
+		default:
+			job.Context.ExistingTaskDefinition = td
+			if prepared, err = ecsjob.Prepare(ctx, job); err != nil {
+				fail("%v", err)
+				return
+			}
 		}
 	}
 	for _, warn := range prepared.Warnings {
@@ -210,7 +221,9 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		w.runLog(run.ID, prefect.LevelWarning, warn)
 	}
 	w.track(run.ID, launched.Identifier, awsecs.TaskRef{Cluster: launched.ClusterARN, TaskARN: launched.TaskARN, FlowRunID: run.ID, ContainerName: plan.ContainerName}, b, launched, plan.AutoDeregister)
-	w.recordTask(context.WithoutCancel(ctx), run.ID, launched.Identifier)
+	rctx, cancel := w.outlive(ctx)
+	w.recordTask(rctx, run.ID, launched.Identifier)
+	cancel()
 	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Created ECS task %s (task definition %s)", launched.TaskARN, launched.TaskDefinitionARN))
 	submitted := prefect.SubmittedFlowRunEvent(w.eventSource(), &run, deployment, flow)
 	w.emit(submitted)
@@ -233,18 +246,23 @@ const claimLabel = "ecsworker.io/claim"
 const maxDeferral = time.Hour
 
 // mayHaveLaunched reports failures after which a task may exist, or that
-// may pass: throttling, server errors and lost connections. Refusals that
-// AWS gave for the request itself (bad parameters, missing permissions,
-// unknown cluster, no capacity after retries) mean no task was started.
+// may pass: throttling, server errors, lost connections and calls that got
+// no answer in time. An answer that refused the request (a client fault:
+// bad parameters, a denied or unknown action, an unknown cluster, no
+// capacity after retries) means no task was started, and the run crashes
+// with it at once.
 func mayHaveLaunched(err error) bool {
 	if prefect.IsTransient(err) {
 		return true
 	}
-	var le *awsecs.LaunchError
-	if errors.As(err, &le) {
-		return le.Kind == awsecs.KindTransient || le.Kind == awsecs.KindThrottled
+	if _, ok := errors.AsType[*prefect.APIError](err); ok {
+		return false // Prefect refused the request itself
 	}
-	return !awsecs.IsPermanent(err) && !awsecs.IsNotFound(err)
+	switch awsecs.KindOf(err) {
+	case awsecs.KindTransient, awsecs.KindThrottled:
+		return true
+	}
+	return false
 }
 
 // eventSubjects keeps of a run, its deployment and its flow only what the
@@ -336,8 +354,10 @@ func (w *Worker) baseEnv() *jsonv.Object {
 // error is for proposals that did not reach Prefect (worth retrying); a
 // refusal (the run already ended) is an answer, not an error.
 func (w *Worker) crash(ctx context.Context, runID, message string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	ctx, cancel := w.outlive(ctx)
 	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	defer cancelTimeout()
 	res, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message}, false)
 	switch {
 	case errors.Is(err, prefect.ErrNotFound):
@@ -353,8 +373,10 @@ func (w *Worker) crash(ctx context.Context, runID, message string) error {
 }
 
 func (w *Worker) forceState(ctx context.Context, runID string, typ prefect.StateType, name, message string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	ctx, cancel := w.outlive(ctx)
 	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	defer cancelTimeout()
 	if _, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: typ, Name: name, Message: message}, true); err != nil && !errors.Is(err, prefect.ErrNotFound) {
 		w.log.Error("could not set the flow run's state", "flow_run", runID, "state", name, "err", err)
 		return err

@@ -26,11 +26,16 @@ func (w *Worker) track(runID, identifier string, ref awsecs.TaskRef, b *backend,
 		tr.registered = launched.TaskDefinitionARN
 	}
 	w.mu.Lock()
-	if old := w.runs[runID]; old != nil {
+	if old := w.runs[runID]; old != nil && w.byTask[old.ref.TaskARN] == old {
 		delete(w.byTask, old.ref.TaskARN)
+		old.backend.tracked--
+	}
+	if prev := w.byTask[ref.TaskARN]; prev != nil {
+		prev.backend.tracked--
 	}
 	w.runs[runID] = tr
 	w.byTask[ref.TaskARN] = tr
+	b.tracked++
 	w.metrics.inFlight.Set(float64(len(w.runs)))
 	w.mu.Unlock()
 	b.tracker.Track(ref)
@@ -41,7 +46,10 @@ func (w *Worker) untrack(tr *trackedRun) {
 	if w.runs[tr.flowRunID] == tr {
 		delete(w.runs, tr.flowRunID)
 	}
-	delete(w.byTask, tr.ref.TaskARN)
+	if w.byTask[tr.ref.TaskARN] == tr {
+		delete(w.byTask, tr.ref.TaskARN)
+		tr.backend.tracked--
+	}
 	w.metrics.inFlight.Set(float64(len(w.runs)))
 	w.mu.Unlock()
 	tr.backend.tracker.Forget(tr.ref.TaskARN)
@@ -243,11 +251,13 @@ func (w *Worker) settleLoop(ctx context.Context) {
 // forwardLogs copies the last lines a task wrote to CloudWatch into the
 // flow run's logs: a flow that never started has nothing else to show.
 func (w *Worker) forwardLogs(ctx context.Context, tr *trackedRun, task ecstypes.Task) {
-	if task.TaskDefinitionArn == nil {
+	perms := tr.backend.clients.Permissions
+	if task.TaskDefinitionArn == nil || !perms.Usable("ecs:DescribeTaskDefinition", "") {
 		return
 	}
 	out, err := tr.backend.clients.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: task.TaskDefinitionArn})
 	if err != nil || out.TaskDefinition == nil {
+		perms.Note("ecs:DescribeTaskDefinition", "", err)
 		return
 	}
 	src, ok := awsecs.LogSourceFor(*out.TaskDefinition, tr.ref.ContainerName, tr.ref.TaskARN)
@@ -255,6 +265,10 @@ func (w *Worker) forwardLogs(ctx context.Context, tr *trackedRun, task ecstypes.
 		return
 	}
 	lines, err := tr.backend.logs.Tail(ctx, src, logLinesForwarded)
+	if errors.Is(err, awsecs.ErrLogsUnreadable) {
+		w.runLog(tr.flowRunID, prefect.LevelInfo, fmt.Sprintf("The task's log (%s, %s) could not be read: the worker's AWS identity may not use logs:GetLogEvents on that log group.", src.Group, src.Stream))
+		return
+	}
 	if err != nil || len(lines) == 0 {
 		return
 	}
@@ -271,8 +285,14 @@ func (w *Worker) deregister(ctx context.Context, tr *trackedRun) {
 		return
 	}
 	arn := tr.registered
+	perms := tr.backend.clients.Permissions
+	if !perms.Usable("ecs:DeregisterTaskDefinition", "") {
+		return // refused before, and said so then
+	}
 	if _, err := tr.backend.clients.ECS.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: &arn}); err != nil {
-		w.log.Warn("could not deregister the run's task definition", "task_definition", arn, "err", err)
+		if !perms.Note("ecs:DeregisterTaskDefinition", "", err) {
+			w.log.Warn("could not deregister the run's task definition", "task_definition", arn, "err", err)
+		}
 		return
 	}
 	tr.backend.tds.Invalidate(arn)

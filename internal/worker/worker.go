@@ -3,10 +3,8 @@ package worker
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -32,7 +30,9 @@ type Worker struct {
 	inflight map[string]bool        // flow runs being submitted
 	runs     map[string]*trackedRun // flow runs whose task is followed, by flow run id
 	byTask   map[string]*trackedRun // the same, by task ARN
-	backends map[string]*backend    // per AWS credentials
+	backends map[string]*backend    // per AWS credentials, by fingerprint
+	// backendUse counts backend hand-outs, to find the least recently used.
+	backendUse uint64
 	// unsettled are stopped tasks whose runs Prefect could not be told
 	// about yet, by flow run id.
 	unsettled map[string]unsettledStop
@@ -54,8 +54,11 @@ type Worker struct {
 	// reported as crashed) instead of leaving a claimed run behind.
 	subCtx    context.Context
 	subCancel context.CancelFunc
-	bg        sync.WaitGroup // backend goroutines
-	bgCtx     context.Context
+	// hard ends what outlives the worker's context, ShutdownTimeout after
+	// it ends (see outlive).
+	hard  context.Context
+	bg    sync.WaitGroup // backend goroutines
+	bgCtx context.Context
 }
 
 // trackedRun is a flow run whose ECS task the worker follows.
@@ -77,16 +80,6 @@ type trackedRun struct {
 	deployment     *prefect.Deployment
 	flow           *prefect.Flow
 	submittedEvent string
-}
-
-// backend is everything that talks to AWS with one set of credentials.
-type backend struct {
-	key      string
-	clients  *awsecs.Clients
-	tds      *awsecs.TaskDefinitions
-	launcher *awsecs.Launcher
-	tracker  *awsecs.Tracker
-	logs     *awsecs.LogReader
 }
 
 // New makes a worker; Run starts it.
@@ -141,12 +134,19 @@ func (w *Worker) Name() string { return w.cfg.Name }
 func (w *Worker) Metrics() *Metrics { return w.metrics }
 
 // Run serves the pool until ctx ends (or, with RunOnce, after one poll),
-// then stops claiming runs, lets submissions in progress finish within
-// ShutdownTimeout and returns. Tasks keep running: a restarted worker
-// adopts them.
+// then stops claiming runs, lets submissions in progress finish and
+// returns, all within ShutdownTimeout of ctx's end whether or not Prefect
+// and AWS answer. Tasks keep running: a restarted worker adopts them.
 func (w *Worker) Run(ctx context.Context) error {
+	// hard ends, ShutdownTimeout after ctx, everything that outlives ctx:
+	// submissions finishing, crash reports, the last logs and events.
+	hard, endHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer endHard()
+	w.mu.Lock()
+	w.hard = hard
+	w.mu.Unlock()
 	var stopSubs context.CancelFunc
-	w.subCtx, stopSubs = context.WithCancel(context.WithoutCancel(ctx))
+	w.subCtx, stopSubs = context.WithCancel(hard)
 	w.subCancel = stopSubs
 	defer stopSubs()
 	var stopBG context.CancelFunc
@@ -164,7 +164,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker started", "queues", w.cfg.Queues, "limit", w.cfg.Limit)
 	w.runLogs.start(w.bgCtx, &w.bg)
-	if em, err := w.api.NewEventEmitter(w.bgCtx); err == nil {
+	// The stop keeps a tenth of ShutdownTimeout (at most 5s) for telling
+	// Prefect what the submissions left behind: half for the last logs,
+	// half for the last events.
+	reserve := min(w.cfg.ShutdownTimeout/10, 5*time.Second)
+	if em, err := w.api.NewEventEmitter(w.bgCtx, prefect.WithEventFlushTimeout(max(reserve/2, time.Millisecond))); err == nil {
 		w.mu.Lock()
 		w.emitter = em
 		w.mu.Unlock()
@@ -173,7 +177,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.emit(started)
 		defer func() {
 			w.emit(prefect.WorkerStoppedEvent(w.eventSource(), w.startedEvent))
-			_ = em.Close()
+			_ = em.Close() // within its flush timeout
 		}()
 	} else {
 		w.log.Debug("worker events will not be sent", "err", err)
@@ -204,71 +208,47 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); loop(ctx) }()
 	}
 	<-ctx.Done()
-	wg.Wait()
+	stopping := time.Now()
+	hardStop := time.AfterFunc(w.cfg.ShutdownTimeout, endHard)
+	defer hardStop.Stop()
 	w.log.Info("stopping: no new claims; waiting for submissions in progress", "timeout", w.cfg.ShutdownTimeout)
+	wg.Wait()
 	done := make(chan struct{})
 	go func() { w.submissions.Wait(); close(done) }()
+	subsDue := time.NewTimer(time.Until(stopping.Add(w.cfg.ShutdownTimeout - reserve)))
+	defer subsDue.Stop()
 	select {
 	case <-done:
-	case <-time.After(w.cfg.ShutdownTimeout):
+	case <-subsDue.C:
 		w.log.Warn("submissions still in progress at the shutdown timeout; cancelling them (their runs are reported as crashed or resumed by the next worker)")
 		stopSubs()
 		<-done
 	}
-	w.runLogs.flush(context.WithoutCancel(ctx))
+	logsCtx, cancelLogs := context.WithDeadline(hard, stopping.Add(w.cfg.ShutdownTimeout-reserve/2))
+	w.runLogs.flush(logsCtx)
+	cancelLogs()
 	w.log.Info("worker stopped; ECS tasks keep running and a restarted worker adopts them")
 	return nil
 }
 
-// backendFor returns (making it once) what talks to AWS with creds.
-func (w *Worker) backendFor(ctx context.Context, creds awsecs.Credentials) (*backend, error) {
-	key := credentialsKey(creds)
+// outlive returns a context that ctx's end does not cancel (a crash report
+// or a task record must not be dropped because the worker is stopping)
+// but that the hard stop, ShutdownTimeout after the worker's context,
+// does.
+func (w *Worker) outlive(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w.mu.Lock()
-	b := w.backends[key]
+	hard := w.hard
 	w.mu.Unlock()
-	if b != nil {
-		return b, nil
+	if hard == nil {
+		return c, cancel
 	}
-	clients, err := w.aws.For(ctx, creds)
-	if err != nil {
-		return nil, err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if b := w.backends[key]; b != nil {
-		return b, nil
-	}
-	tds := awsecs.NewTaskDefinitions(clients.ECS, w.cfg.TaskDefinitionOptions)
-	b = &backend{
-		key:      key,
-		clients:  clients,
-		tds:      tds,
-		launcher: awsecs.NewLauncher(clients, tds, w.aws.Budget(), awsecs.LaunchOptions{}),
-		tracker:  awsecs.NewTracker(clients.ECS, awsecs.TrackerOptions{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now}),
-		logs:     awsecs.NewLogReader(clients.Logs),
-	}
-	w.backends[key] = b
-	if w.bgCtx != nil {
-		w.bg.Add(2)
-		go func() { defer w.bg.Done(); _ = b.tracker.Run(w.bgCtx) }()
-		go func() { defer w.bg.Done(); w.handleUpdates(w.bgCtx, b) }()
-	}
-	return b, nil
+	stop := context.AfterFunc(hard, cancel)
+	return c, func() { stop(); cancel() }
 }
 
 // maxSubmissions bounds concurrent submissions when no --limit is given.
 const maxSubmissions = 128
-
-// credentialsKey tells credential sets apart without keeping secrets in
-// clear text in a map key that might be printed.
-func credentialsKey(c awsecs.Credentials) string {
-	h := sha256.New()
-	for _, s := range []string{c.AccessKeyID, c.SecretAccessKey, c.SessionToken, c.Profile, c.Region, c.EndpointURL, c.CABundle, c.AssumeRoleARN, fmt.Sprint(c.InsecureSkipVerify, c.DisableSSL, c.MaxAttempts, c.RetryMode, c.AssumeRole)} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 // transient reports errors worth retrying later: the Prefect API or the
 // network being down, as opposed to bad credentials or a bad request.
