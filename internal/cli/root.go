@@ -103,6 +103,7 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 		newTaskDefinitionsCmd(stdio),
 		newSandboxCmd(stdio),
 		newInfraCmd(stdio, api),
+		newAWSPolicyCmd(stdio, api),
 	)
 	return root
 }

@@ -43,7 +43,8 @@ const MaxTemplateBody = 51200
 // of its Image parameter (the service template's only default that
 // depends on the build). The service template is the events template with
 // the worker's parameters, conditions, resources and outputs added, so
-// that the queue, its policy and the rule exist once, in one file.
+// that the queue, its policy and the rule exist once, in one file. The
+// worker role's policy comes from WorkerPolicy (package iampolicy).
 func Render(kind Kind, defaultImage string) (*jsonv.Object, error) {
 	events, err := load("events.json")
 	if err != nil {
@@ -88,6 +89,9 @@ func Render(kind Kind, defaultImage string) (*jsonv.Object, error) {
 	}
 	if img := out.GetObject("Parameters").GetObject("Image"); img != nil {
 		img.Set("Default", defaultImage)
+	}
+	if err := fillWorkerPolicy(out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

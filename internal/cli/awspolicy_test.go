@@ -1,0 +1,431 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+)
+
+// Secrets of the test blocks: none may appear in any output.
+const (
+	policyTestKeyID  = "AKIAIOSFODNN7EXAMPLE"
+	policyTestSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	policyTestExtID  = "external-id-7c1f9e"
+)
+
+// policyEnv is the Prefect API test server with a pool of deployments.
+type policyEnv struct {
+	s     *prefectapi.Server
+	t     *testing.T
+	flows map[string]string
+
+	mu          sync.Mutex
+	deployments []string // ids
+}
+
+// newPolicyEnv starts the Prefect API test server behind a front that
+// answers POST /deployments/filter, which the test server does not serve
+// yet, from the server's own deployments; every other call reaches the
+// server, which checks it against Prefect's OpenAPI schema.
+func newPolicyEnv(t *testing.T) *policyEnv {
+	t.Helper()
+	e := &policyEnv{s: prefectapi.NewTestServer(t, prefectapi.Options{}), t: t, flows: map[string]string{}}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == e.s.APIPath()+"/deployments/filter" {
+			e.filterDeployments(w, r)
+			return
+		}
+		e.s.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	t.Setenv("PREFECT_HOME", t.TempDir())
+	t.Setenv("PREFECT_API_URL", front.URL+e.s.APIPath())
+	t.Setenv("PREFECT_API_KEY", "")
+	t.Setenv("PREFECT_API_AUTH_STRING", "")
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME"} {
+		t.Setenv(k, "")
+	}
+	e.s.CreateWorkPool("ecs-pool", "ecs", defaultTemplateMap(t))
+	e.s.CreateWorkPool("other-pool", "ecs", defaultTemplateMap(t))
+	return e
+}
+
+func (e *policyEnv) filterDeployments(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		WorkPools struct {
+			Name struct {
+				Any []string `json:"any_"`
+			} `json:"name"`
+		} `json:"work_pools"`
+		Limit  int `json:"limit"`
+		Offset int `json:"offset"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	e.mu.Lock()
+	var out []map[string]any
+	for _, id := range e.deployments {
+		d := e.s.Deployment(id)
+		if len(body.WorkPools.Name.Any) == 0 || slices.Contains(body.WorkPools.Name.Any, d["work_pool_name"].(string)) {
+			out = append(out, d)
+		}
+	}
+	e.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
+	out = out[min(body.Offset, len(out)):]
+	out = out[:min(body.Limit, len(out))]
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(append([]map[string]any{}, out...))
+}
+
+// deploy creates the deployment flow/name in pool with job variables.
+func (e *policyEnv) deploy(pool, flow, name, vars string) {
+	e.t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal([]byte(vars), &v); err != nil {
+		e.t.Fatal(err)
+	}
+	id, ok := e.flows[flow]
+	if !ok {
+		id = e.s.CreateFlow(flow)["id"].(string)
+		e.flows[flow] = id
+	}
+	d := e.s.CreateDeployment(id, name, pool, "", v)
+	e.mu.Lock()
+	e.deployments = append(e.deployments, d["id"].(string))
+	e.mu.Unlock()
+}
+
+// credentialsBlock stores an aws-credentials block and returns the job
+// variable that refers to it.
+func (e *policyEnv) credentialsBlock(name string, data map[string]any) string {
+	id := e.s.SetBlockDocument("aws-credentials", name, data)
+	return fmt.Sprintf(`{"$ref": {"block_document_id": %q}}`, id)
+}
+
+// awsPolicy runs the command the way Main runs the registered commands.
+func awsPolicy(t *testing.T, args ...string) policyResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	stdio := IO{In: strings.NewReader(""), Out: &out, Err: &errb}
+	root := &cobra.Command{Use: "ecsworker", SilenceUsage: true, SilenceErrors: true}
+	api := &apiFlags{}
+	api.register(root)
+	root.AddCommand(newAWSPolicyCmd(stdio, api))
+	root.SetArgs(append([]string{"aws-policy"}, args...))
+	code := 0
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		code = exitError
+		var ce *codedError
+		if errors.As(err, &ce) {
+			code = ce.code
+			if !ce.printed {
+				fmt.Fprintln(&errb, "Error: "+ce.Error())
+			}
+		} else {
+			fmt.Fprintln(&errb, "Error: "+err.Error())
+		}
+	}
+	r := policyResult{code: code, stdout: out.String(), err: errb.String()}
+	for _, secret := range []string{policyTestKeyID, policyTestSecret, policyTestExtID} {
+		if strings.Contains(r.stdout+r.err, secret) {
+			t.Errorf("%v: the secret %q leaked into the output:\n%s\n%s", args, secret, r.stdout, r.err)
+		}
+	}
+	if strings.Contains(r.err, "panic:") {
+		t.Errorf("%v: a traceback:\n%s", args, r.err)
+	}
+	return r
+}
+
+type policyResult struct {
+	code        int
+	stdout, err string
+}
+
+// statements indexes a policy document's statements by Sid.
+func policyStatements(t *testing.T, doc *jsonv.Object) map[string]*jsonv.Object {
+	t.Helper()
+	if doc.GetString("Version") != "2012-10-17" {
+		t.Errorf("policy version %q", doc.GetString("Version"))
+	}
+	out := map[string]*jsonv.Object{}
+	for _, s := range doc.GetArray("Statement") {
+		o := s.(*jsonv.Object)
+		out[o.GetString("Sid")] = o
+	}
+	return out
+}
+
+func policyStrs(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, e.(string))
+		}
+		return out
+	}
+	return nil
+}
+
+func TestAWSPolicyOneIdentity(t *testing.T) {
+	e := newPolicyEnv(t)
+	t.Setenv("AWS_REGION", "eu-west-1")
+	e.deploy("ecs-pool", "etl", "nightly", `{"cluster": "prod", "configure_cloudwatch_logs": true,
+		"execution_role_arn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"}`)
+	e.deploy("ecs-pool", "etl", "hourly", `{"cluster": "prod", "subnets": ["subnet-1"],
+		"task_definition_arn": "arn:aws:ecs:eu-west-1:123456789012:task-definition/etl-hourly:3"}`)
+	e.deploy("other-pool", "etl", "elsewhere", `{"cluster": "not-this-one"}`)
+
+	r := awsPolicy(t, "--pool", "ecs-pool")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.err)
+	}
+	doc, err := jsonv.DecodeObject([]byte(r.stdout))
+	if err != nil {
+		t.Fatalf("stdout is not a policy document: %v\n%s", err, r.stdout)
+	}
+	st := policyStatements(t, doc)
+	run := st["RunTaskDefinitionsOnTheCluster"]
+	if run == nil {
+		t.Fatalf("no RunTask statement: %s", r.stdout)
+	}
+	gotRun := policyStrs(policyField(run, "Resource"))
+	if len(gotRun) != 2 || !slices.Contains(gotRun, "arn:aws:ecs:eu-west-1:123456789012:task-definition/etl-hourly:3") ||
+		!strings.HasPrefix(gotRun[0]+gotRun[1], "arn:aws:ecs:eu-west-1:123456789012:task-definition/") {
+		t.Errorf("RunTask on %v", gotRun)
+	}
+	if c := run.GetObject("Condition").GetObject("ArnEquals").GetString("ecs:cluster"); c != "arn:aws:ecs:eu-west-1:123456789012:cluster/prod" {
+		t.Errorf("ecs:cluster = %q", c)
+	}
+	if strings.Contains(r.stdout, "not-this-one") {
+		t.Errorf("another pool's deployment is in the policy")
+	}
+	if st["PassOnlyTheFlowRunRoles"] == nil || st["ReadCrashedFlowRunLogs"] == nil || st["FindTheTasksSubnets"] == nil {
+		t.Errorf("missing statements for roles, logs or subnets: %v", policySids(st))
+	}
+	if got := policyStrs(policyField(st["ReadCrashedFlowRunLogs"], "Resource")); !slices.Equal(got, []string{"arn:aws:logs:eu-west-1:123456789012:log-group:prefect:log-stream:*"}) {
+		t.Errorf("logs on %v", got)
+	}
+	if st["ConsumeTaskStateChanges"] != nil {
+		t.Errorf("SQS without --events-queue")
+	}
+	mustContain(t, "stderr", r.err, "note: flow runs can override job variables", "run existing task definitions, whose roles and log groups only AWS knows: etl/hourly (arn:aws:ecs:eu-west-1:123456789012:task-definition/etl-hourly:3)")
+	if strings.Contains(r.stdout, ":*:cluster") || strings.Contains(r.err, "account is unknown") {
+		t.Errorf("the account should come from the ARNs:\n%s\n%s", r.stdout, r.err)
+	}
+
+	// One deployment by name: only its family.
+	r = awsPolicy(t, "--pool", "ecs-pool", "--deployment", "etl/hourly", "--events-queue", "ecsworker-events")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.err)
+	}
+	doc, _ = jsonv.DecodeObject([]byte(r.stdout))
+	st = policyStatements(t, doc)
+	if st["RegisterTheFamilies"] != nil {
+		t.Errorf("a task_definition_arn deployment registers nothing: %s", r.stdout)
+	}
+	if got := policyStrs(policyField(st["ConsumeTaskStateChanges"], "Resource")); !slices.Equal(got, []string{"arn:aws:sqs:eu-west-1:123456789012:ecsworker-events"}) {
+		t.Errorf("events queue %v", got)
+	}
+}
+
+func (e *policyEnv) identities(t *testing.T, r policyResult) []*jsonv.Object {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.err)
+	}
+	doc, err := jsonv.DecodeObject([]byte(r.stdout))
+	if err != nil {
+		t.Fatalf("--json output: %v\n%s", err, r.stdout)
+	}
+	var out []*jsonv.Object
+	for _, i := range doc.GetArray("identities") {
+		out = append(out, i.(*jsonv.Object))
+	}
+	if len(doc.GetArray("notes")) == 0 {
+		t.Errorf("no notes in the JSON output")
+	}
+	return out
+}
+
+func TestAWSPolicyIdentities(t *testing.T) {
+	e := newPolicyEnv(t)
+	prod := e.credentialsBlock("prod", map[string]any{
+		"aws_access_key_id": policyTestKeyID, "aws_secret_access_key": policyTestSecret, "region_name": "us-west-2",
+		"assume_role_arn":    "arn:aws:iam::210987654321:role/prefect-runner",
+		"assume_role_kwargs": map[string]any{"ExternalId": policyTestExtID},
+	})
+	e.deploy("ecs-pool", "etl", "nightly", `{"cluster": "prod", "subnets": ["subnet-1"], "aws_credentials": `+prod+`}`)
+	e.deploy("ecs-pool", "etl", "hourly", `{"cluster": "dev", "subnets": ["subnet-1"]}`)
+
+	// Without --json, two identities are an error that names them.
+	r := awsPolicy(t, "--pool", "ecs-pool", "--region", "us-east-1")
+	if r.code != 2 || r.stdout != "" {
+		t.Fatalf("two identities without --json: %+v", r)
+	}
+	mustContain(t, "stderr", r.err, "2 different AWS identities", "access key AKIA**** (#", "assuming arn:aws:iam::210987654321:role/prefect-runner: etl/nightly",
+		"the worker's own AWS credentials (default chain): etl/hourly", "--deployment", "--json")
+
+	r = awsPolicy(t, "--pool", "ecs-pool", "--json", "--events-queue", "https://sqs.us-east-1.amazonaws.com/123456789012/ecsworker-events")
+	ids := e.identities(t, r)
+	if len(ids) != 3 {
+		t.Fatalf("%d identities, want the role, the default chain and the keys that assume the role:\n%s", len(ids), r.stdout)
+	}
+	byDesc := map[string]*jsonv.Object{}
+	for _, i := range ids {
+		byDesc[i.GetString("credentials")] = i
+	}
+	var role, own, keys *jsonv.Object
+	for d, i := range byDesc {
+		switch {
+		case strings.Contains(d, "assuming"):
+			role = i
+		case strings.Contains(d, "default chain"):
+			own = i
+		case strings.HasPrefix(d, "access key"):
+			keys = i
+		}
+	}
+	if role == nil || own == nil || keys == nil {
+		t.Fatalf("identities %v", policySids(byDesc))
+	}
+	if got := policyStrs(policyField(role, "deployments")); !slices.Equal(got, []string{"etl/nightly"}) {
+		t.Errorf("the role runs %v", got)
+	}
+	// The role's jobs run in the block's region and the role's account.
+	roleSt := policyStatements(t, role.GetObject("policy"))
+	if c := roleSt["RunTaskDefinitionsOnTheCluster"].GetObject("Condition").GetObject("ArnEquals").GetString("ecs:cluster"); c != "arn:aws:ecs:us-west-2:210987654321:cluster/prod" {
+		t.Errorf("the role's cluster: %q", c)
+	}
+	if roleSt["ConsumeTaskStateChanges"] != nil || roleSt["AssumeTheJobsRoles"] != nil {
+		t.Errorf("the role reads the queue or assumes roles: %v", policySids(roleSt))
+	}
+	ownSt := policyStatements(t, own.GetObject("policy"))
+	if got := policyStrs(policyField(ownSt["ConsumeTaskStateChanges"], "Resource")); !slices.Equal(got, []string{"arn:aws:sqs:us-east-1:123456789012:ecsworker-events"}) {
+		t.Errorf("the worker's own identity reads %v", got)
+	}
+	if policyStrs(policyField(own, "deployments"))[0] != "etl/hourly" {
+		t.Errorf("the default chain runs %v", policyField(own, "deployments"))
+	}
+	keysSt := policyStatements(t, keys.GetObject("policy"))
+	if len(keysSt) != 1 || keysSt["AssumeTheJobsRoles"] == nil || keysSt["AssumeTheJobsRoles"].GetString("Resource") != "arn:aws:iam::210987654321:role/prefect-runner" {
+		t.Errorf("the keys' policy: %s", keys.GetObject("policy"))
+	}
+	if len(policyStrs(policyField(keys, "deployments"))) != 0 || !strings.Contains(keys.GetString("purpose"), "assume arn:aws:iam::210987654321:role/prefect-runner for etl/nightly") {
+		t.Errorf("the keys' entry: %s", keys)
+	}
+
+	// One identity picked with --deployment: its policy on stdout, and the
+	// policy for assuming its role in a note.
+	r = awsPolicy(t, "--pool", "ecs-pool", "--deployment", "etl/nightly")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.err)
+	}
+	if _, err := jsonv.DecodeObject([]byte(r.stdout)); err != nil || !strings.Contains(r.stdout, "arn:aws:ecs:us-west-2:210987654321:task/prod/*") {
+		t.Errorf("stdout: %v\n%s", err, r.stdout)
+	}
+	mustContain(t, "stderr", r.err, "access key AKIA**** (#1a5d44a2) also needs this policy, to assume arn:aws:iam::210987654321:role/prefect-runner for etl/nightly", `"Action":"sts:AssumeRole"`)
+}
+
+func TestAWSPolicyUnknownAccount(t *testing.T) {
+	e := newPolicyEnv(t)
+	e.deploy("ecs-pool", "etl", "nightly", `{"subnets": ["subnet-1"]}`)
+	r := awsPolicy(t, "--pool", "ecs-pool")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.err)
+	}
+	mustContain(t, "stdout", r.stdout, `"arn:*:ecs:*:*:cluster/default"`, `"ArnLike"`)
+	mustContain(t, "stderr", r.err, "the AWS account is unknown for the worker's own AWS credentials (default chain)", "give --account",
+		"the AWS region is unknown for etl/nightly")
+
+	r = awsPolicy(t, "--pool", "ecs-pool", "--account", "123456789012", "--region", "ap-south-1")
+	if r.code != 0 || !strings.Contains(r.stdout, "arn:aws:ecs:ap-south-1:123456789012:cluster/default") || strings.Contains(r.err, "unknown") {
+		t.Errorf("--account and --region: %+v", r)
+	}
+	r = awsPolicy(t, "--pool", "ecs-pool", "--account", "1234")
+	if r.code != 2 || !strings.Contains(r.err, `account "1234"`) || !strings.Contains(r.err, "12 digits") {
+		t.Errorf("a bad --account: %+v", r)
+	}
+}
+
+func TestAWSPolicyBrokenConfigurations(t *testing.T) {
+	e := newPolicyEnv(t)
+	e.deploy("ecs-pool", "etl", "nightly", `{"cluster": "prod", "subnets": ["subnet-1"]}`)
+	e.deploy("ecs-pool", "etl", "broken", `{"placement_strategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}]}`)
+	badBlock := e.credentialsBlock("half", map[string]any{"aws_access_key_id": policyTestKeyID})
+	e.deploy("ecs-pool", "etl", "half-keys", `{"subnets": ["subnet-1"], "aws_credentials": `+badBlock+`}`)
+
+	r := awsPolicy(t, "--pool", "ecs-pool")
+	if r.code != 2 || r.stdout != "" {
+		t.Fatalf("invalid deployments: %+v", r)
+	}
+	mustContain(t, "stderr", r.err, "etl/broken: ", "placement", "etl/half-keys: ", "aws_secret_access_key", "2 of 3 deployments do not validate")
+
+	for name, tc := range map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"no pool":            {args: nil, code: 2, want: "--pool is required"},
+		"unknown pool":       {args: []string{"--pool", "nope"}, code: 1, want: `work pool "nope" not found`},
+		"another pool":       {args: []string{"--pool", "other-pool", "--deployment", "etl/nightly"}, code: 2, want: `runs in work pool "ecs-pool", not "other-pool"`},
+		"unknown deployment": {args: []string{"--pool", "ecs-pool", "--deployment", "etl/weekly"}, code: 1, want: `deployment "etl/weekly" not found`},
+		"bad deployment":     {args: []string{"--pool", "ecs-pool", "--deployment", "weekly"}, code: 2, want: "FLOW_NAME/DEPLOYMENT_NAME"},
+		"bad queue":          {args: []string{"--pool", "ecs-pool", "--deployment", "etl/nightly", "--events-queue", "not a queue"}, code: 2, want: `--events-queue "not a queue"`},
+		"valid one picked":   {args: []string{"--pool", "ecs-pool", "--deployment", "etl/nightly"}, code: 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := awsPolicy(t, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.err, tc.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.want, r.err)
+			}
+			if tc.code != 0 && r.stdout != "" {
+				t.Errorf("stdout on failure: %s", r.stdout)
+			}
+		})
+	}
+}
+
+func TestAWSPolicyPoolWithoutDeployments(t *testing.T) {
+	newPolicyEnv(t)
+	r := awsPolicy(t, "--pool", "ecs-pool", "--region", "us-east-1", "--account", "123456789012")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.err)
+	}
+	mustContain(t, "stdout", r.stdout, "arn:aws:ecs:us-east-1:123456789012:task-definition/prefect_ecs-pool_*:*")
+	mustContain(t, "stderr", r.err, `work pool "ecs-pool" has no deployments`)
+}
+
+func policySids(m map[string]*jsonv.Object) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func policyField(o *jsonv.Object, k string) any {
+	v, _ := o.Get(k)
+	return v
+}
