@@ -65,6 +65,10 @@ type FactoryOptions struct {
 	RetryMode string
 	// HTTPClient replaces the SDK's HTTP client.
 	HTTPClient aws.HTTPClient
+	// WrapHTTPClient, when set, wraps the HTTP client once the
+	// configuration is loaded (so that a CA bundle still applies to the
+	// SDK's own client).
+	WrapHTTPClient func(aws.HTTPClient) aws.HTTPClient
 	// BaseEndpoint sends every call of every client to this URL, above
 	// anything the credentials or environment say. Meant for tests against
 	// the AWS test server.
@@ -199,6 +203,12 @@ func (f *ClientFactory) build(ctx context.Context, creds Credentials) (*Clients,
 	if hc != nil && !buildable {
 		cfg.HTTPClient = hc
 	}
+	if f.opts.WrapHTTPClient != nil {
+		if cfg.HTTPClient == nil {
+			cfg.HTTPClient = awshttp.NewBuildableClient()
+		}
+		cfg.HTTPClient = f.opts.WrapHTTPClient(cfg.HTTPClient)
+	}
 	if err != nil {
 		var missing config.SharedConfigProfileNotExistError
 		if errors.As(err, &missing) {
@@ -207,7 +217,7 @@ func (f *ClientFactory) build(ctx context.Context, creds Credentials) (*Clients,
 		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, errNoRegion
+		return nil, ErrNoRegion
 	}
 
 	endpoint := creds.EndpointURL

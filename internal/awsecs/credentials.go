@@ -511,4 +511,6 @@ func (r *blockReader) integer(o *jsonv.Object, key, prefix string) (int, bool) {
 	return int(i), true
 }
 
-var errNoRegion = errors.New("no AWS region: set region_name in the aws_credentials block, or AWS_REGION in the worker's environment, or region in its AWS profile")
+// ErrNoRegion is returned when neither the credentials nor the AWS
+// configuration name a region.
+var ErrNoRegion = errors.New("no AWS region: set region_name in the aws_credentials block, or AWS_REGION in the worker's environment, or region in its AWS profile")

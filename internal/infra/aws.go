@@ -9,16 +9,15 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
+
+	"github.com/ecsworker/ecsworker/internal/awsecs"
 )
 
 // CloudFormationAPI lists the CloudFormation calls the infra commands make.
@@ -73,49 +72,46 @@ type ClientOptions struct {
 	UserAgent string
 	// HTTPClient replaces the SDK's (tests).
 	HTTPClient aws.HTTPClient
+	// Factory makes the clients (nil: a factory of its own). The worker's
+	// client factory keys its clients on the fingerprint of every
+	// credential field, in a bounded cache; so do the infra commands.
+	Factory *awsecs.ClientFactory
 }
 
 // NewClients loads the AWS configuration. It makes no call: credentials
 // are resolved, and reported missing, by CheckCredentials.
 func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
-	var load []func(*config.LoadOptions) error
-	if o.Region != "" {
-		load = append(load, config.WithRegion(o.Region))
+	f := o.Factory
+	if f == nil {
+		f = awsecs.NewClientFactory(awsecs.FactoryOptions{
+			Version: o.UserAgent, HTTPClient: o.HTTPClient,
+			// The SDK's defaults: a deploy is interactive, it reports
+			// failures rather than retrying them for long.
+			RetryMode: "standard", MaxAttempts: 3,
+			WrapHTTPClient: func(c aws.HTTPClient) aws.HTTPClient { return plainBodyClient{c} },
+		})
 	}
-	if o.Profile != "" {
-		load = append(load, config.WithSharedConfigProfile(o.Profile))
-	}
-	if o.HTTPClient != nil {
-		load = append(load, config.WithHTTPClient(o.HTTPClient))
-	}
-	if o.UserAgent != "" {
-		load = append(load, config.WithAPIOptions([]func(*middleware.Stack) error{
-			awsmiddleware.AddUserAgentKeyValue("ecsworker", o.UserAgent),
-		}))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	c, err := f.For(ctx, awsecs.Credentials{Region: o.Region, Profile: o.Profile})
 	if err != nil {
 		var missing config.SharedConfigProfileNotExistError
-		if errors.As(err, &missing) {
+		switch {
+		case errors.As(err, &missing):
 			return nil, fmt.Errorf("--aws-profile %q: no such profile in ~/.aws/config or ~/.aws/credentials (or AWS_CONFIG_FILE); add it, or use another profile", missing.Profile)
+		case errors.Is(err, awsecs.ErrNoRegion):
+			return nil, errors.New("no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile")
 		}
-		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+		return nil, err
 	}
-	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile")
+	// An endpoint the factory was told to use wins over the environment's,
+	// as for the worker's clients.
+	cfg := c.Config.Copy()
+	if c.Endpoint != "" {
+		cfg.BaseEndpoint = aws.String(c.Endpoint)
 	}
-	// Wrapped after loading, so that the SDK could still apply a CA bundle
-	// (AWS_CA_BUNDLE) to its own client.
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = awshttp.NewBuildableClient()
-	}
-	cfg.HTTPClient = plainBodyClient{cfg.HTTPClient}
 	return &Clients{
-		CFN:    cloudformation.NewFromConfig(cfg),
-		ECS:    ecs.NewFromConfig(cfg),
-		EC2:    ec2.NewFromConfig(cfg),
-		STS:    sts.NewFromConfig(cfg),
-		Region: cfg.Region,
+		CFN: cloudformation.NewFromConfig(cfg), ECS: ecs.NewFromConfig(cfg),
+		EC2: ec2.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg),
+		Region: c.Region,
 	}, nil
 }
 
