@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,7 +102,10 @@ func (p *Permissions) Note(action, scope string, err error) bool {
 	return true
 }
 
+// refusalKey is how a refusal is remembered: IAM actions are
+// case-insensitive (SQS names them in lower case in its denials).
 func refusalKey(action, scope string) string {
+	action = strings.ToLower(action)
 	if scope == "" {
 		return action
 	}
@@ -120,13 +124,13 @@ func (p *Permissions) refuse(action, scope string, err error) {
 	if known {
 		return
 	}
+	cost := "the features that need it are skipped"
+	if a, ok := iampolicy.Lookup(action); ok {
+		action, cost = a.Name, a.Without
+	}
 	what := "AWS denied " + action + " to the worker's identity"
 	if isUnknownOperation(err) {
 		what = "The AWS endpoint does not implement " + action
-	}
-	cost := "the features that need it are skipped"
-	if a, ok := iampolicy.Lookup(action); ok {
-		cost = a.Without
 	}
 	if scope != "" {
 		what += " on " + scope

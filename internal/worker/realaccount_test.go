@@ -323,3 +323,43 @@ func (e *env) runLogs(id string) string {
 }
 
 type workerConfig = worker.Config
+
+// An identity that may do everything but stop tasks and list revisions:
+// runs still start, and cancellations are reported although their tasks
+// cannot be stopped, the refused action being asked once.
+func TestRunsDegradeWithoutOptionalActions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, map[string]any{"image": "etl:slow-start"})
+		if err := e.aws.SetIdentityPolicy("", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},
+			{"Effect":"Deny","Action":["ecs:StopTask","ecs:ListTaskDefinitions"],"Resource":"*"}]}`); err != nil {
+			t.Fatal(err)
+		}
+		p := e.startProcess("w1", nil)
+		defer p.stop()
+		var ids []string
+		for range 2 {
+			ids = append(ids, e.run(nil))
+		}
+		e.waitForTasks(ids...)
+		for _, id := range ids {
+			e.prefect.ProposeFlowRunState(id, "CANCELLING", "Cancelling")
+		}
+		e.waitFor("the runs to be cancelled", 5*time.Minute, func() bool {
+			for _, id := range ids {
+				if typ, _, _ := e.state(id); typ != "CANCELLED" {
+					return false
+				}
+			}
+			return true
+		})
+		if _, _, msg := e.state(ids[0]); !strings.Contains(msg, "ecs:StopTask") {
+			t.Errorf("cancelled with %q, want it to say the task could not be stopped", msg)
+		}
+		if n := e.aws.Denied()["ecs:StopTask"]; n != 1 {
+			t.Errorf("StopTask refused %d times for 2 cancellations, want once", n)
+		}
+		if n := strings.Count(p.log.String(), "AWS denied ecs:StopTask"); n != 1 {
+			t.Errorf("%d warnings about ecs:StopTask, want 1:\n%s", n, p.log.String())
+		}
+	})
+}
