@@ -79,6 +79,11 @@ func TestEveryOperation(t *testing.T) {
 		{"read deployment", "GET", p("/deployments/%s", "deployment"), nil, 200, func(t *testing.T, r resp) { expect(t, get(r.body, "job_variables", "cpu"), 2048.0) }},
 		{"read deployment by name", "GET", p("/deployments/name/etl/nightly"), nil, 200, func(t *testing.T, r resp) { expect(t, get(r.body, "id"), ids["deployment"]) }},
 		{"unknown deployment name", "GET", p("/deployments/name/etl/weekly"), nil, 404, nil},
+		{"filter deployments", "POST", p("/deployments/filter"), map[string]any{"work_pools": map[string]any{"name": map[string]any{"any_": []string{"ecs-pool"}}}, "sort": "NAME_ASC", "limit": 10, "offset": 0}, 200, func(t *testing.T, r resp) {
+			expect(t, len(r.list()), 1)
+			expect(t, get(r.list()[0], "id"), ids["deployment"])
+			expect(t, get(r.list()[0], "job_variables", "cpu"), 2048.0)
+		}},
 		{"create flow run", "POST", p("/deployments/%s/create_flow_run", "deployment"), map[string]any{"job_variables": map[string]any{"image": "etl:1"}}, 201, func(t *testing.T, r resp) {
 			ids["run"] = str(get(r.body, "id"))
 			expect(t, get(r.body, "state_type"), "SCHEDULED")
@@ -230,12 +235,80 @@ func TestResponseCheckCatchesBadBodies(t *testing.T) {
 func TestOperationsAreTheDocumentedOnes(t *testing.T) {
 	t.Parallel()
 	ops := prefectapi.Operations(false)
-	if len(ops) != 34 {
-		t.Errorf("%d operations, want 24 + 9 + 1 (deployment by name): %v", len(ops), ops)
+	if len(ops) != 35 {
+		t.Errorf("%d operations, want 24 + 9 + 2 (deployment by name, deployments filter): %v", len(ops), ops)
 	}
-	for _, want := range []string{"POST /flow_runs/{id}/set_state", "POST /events", "GET /ready"} {
+	for _, want := range []string{"POST /flow_runs/{id}/set_state", "POST /events", "GET /ready", "POST /deployments/filter"} {
 		if !slices.Contains(ops, want) {
 			t.Errorf("missing %s", want)
 		}
+	}
+}
+
+// TestFilterDeployments covers POST /deployments/filter: each filter
+// object, Prefect's EXISTS semantics for related rows, the four sorts and
+// pagination.
+func TestFilterDeployments(t *testing.T) {
+	t.Parallel()
+	s, c, clk := start(t, prefectapi.Options{})
+	s.CreateWorkPool("ecs-pool", "ecs", nil)
+	other := str(s.CreateWorkPool("other", "ecs", nil)["id"])
+	etl, report := str(s.CreateFlow("etl")["id"]), str(s.CreateFlow("report")["id"])
+	deploy := func(flow, name, pool, queue string) string {
+		clk.Advance(time.Second)
+		return str(s.CreateDeployment(flow, name, pool, queue, nil)["id"])
+	}
+	nightly := deploy(etl, "nightly", "ecs-pool", "")
+	deploy(etl, "hourly", "ecs-pool", "critical")
+	weekly := deploy(report, "weekly", "other", "")
+	deploy(report, "adhoc", "", "") // no pool, so no queue
+	clk.Advance(time.Second)
+	s.SetDeploymentConcurrency(nightly, 1, "") // now the last updated
+	s.CreateFlowRun(weekly, nil, time.Time{})
+
+	anyOf := func(v ...string) map[string]any { return map[string]any{"any_": v} }
+	cases := map[string]struct {
+		body map[string]any
+		want string
+	}{
+		"no filter, NAME_ASC by default":    {map[string]any{}, "adhoc,hourly,nightly,weekly"},
+		"NAME_DESC":                         {map[string]any{"sort": "NAME_DESC"}, "weekly,nightly,hourly,adhoc"},
+		"CREATED_DESC":                      {map[string]any{"sort": "CREATED_DESC"}, "adhoc,weekly,hourly,nightly"},
+		"UPDATED_DESC":                      {map[string]any{"sort": "UPDATED_DESC"}, "nightly,adhoc,weekly,hourly"},
+		"a page":                            {map[string]any{"limit": 2, "offset": 1}, "hourly,nightly"},
+		"offset past the end":               {map[string]any{"offset": 10}, ""},
+		"limit 0":                           {map[string]any{"limit": 0}, ""},
+		"limit 200":                         {map[string]any{"limit": 200}, "adhoc,hourly,nightly,weekly"},
+		"nulls are no filter":               {map[string]any{"work_pools": nil, "flows": nil, "deployments": nil, "limit": nil, "sort": nil}, "adhoc,hourly,nightly,weekly"},
+		"pool name":                         {map[string]any{"work_pools": map[string]any{"name": anyOf("ecs-pool")}}, "hourly,nightly"},
+		"pool id":                           {map[string]any{"work_pools": map[string]any{"id": anyOf(other)}}, "weekly"},
+		"pool name, sorted and paged":       {map[string]any{"work_pools": map[string]any{"name": anyOf("ecs-pool", "other")}, "sort": "NAME_DESC", "limit": 2}, "weekly,nightly"},
+		"an empty pool filter needs a pool": {map[string]any{"work_pools": map[string]any{}}, "hourly,nightly,weekly"},
+		"queue name":                        {map[string]any{"work_pool_queues": map[string]any{"name": anyOf("critical")}}, "hourly"},
+		"deployment id":                     {map[string]any{"deployments": map[string]any{"id": anyOf(nightly, weekly)}}, "nightly,weekly"},
+		"deployment name":                   {map[string]any{"deployments": map[string]any{"name": anyOf("weekly", "nope")}}, "weekly"},
+		"deployment name like, any case":    {map[string]any{"deployments": map[string]any{"name": map[string]any{"like_": "HOUR"}}}, "hourly"},
+		"deployments or_":                   {map[string]any{"deployments": map[string]any{"operator": "or_", "id": anyOf(nightly), "name": anyOf("adhoc")}}, "adhoc,nightly"},
+		"deprecated concurrency_limit is ignored": {map[string]any{"deployments": map[string]any{"concurrency_limit": map[string]any{"ge_": 5}}}, "adhoc,hourly,nightly,weekly"},
+		"flow name":            {map[string]any{"flows": map[string]any{"name": anyOf("report")}}, "adhoc,weekly"},
+		"flow id":              {map[string]any{"flows": map[string]any{"id": anyOf(etl)}}, "hourly,nightly"},
+		"with a scheduled run": {map[string]any{"flow_runs": map[string]any{"state": map[string]any{"type": anyOf("SCHEDULED")}}}, "weekly"},
+		"filters are ANDed":    {map[string]any{"flows": map[string]any{"name": anyOf("etl")}, "work_pool_queues": map[string]any{"name": anyOf("default")}}, "nightly"},
+		"nothing matches":      {map[string]any{"work_pools": map[string]any{"name": anyOf("nope")}}, ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := c.must(200, "POST", "/deployments/filter", tc.body)
+			var names []string
+			for _, d := range r.list() {
+				names = append(names, str(get(d, "name")))
+			}
+			if got := strings.Join(names, ","); got != tc.want {
+				t.Errorf("deployments %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if v := s.Violations(); len(v) != 0 {
+		t.Errorf("violations: %v", v)
 	}
 }

@@ -3,6 +3,7 @@ package prefectapi
 import (
 	"encoding/json"
 	"net/http"
+	"sort"
 	"strings"
 )
 
@@ -163,6 +164,129 @@ func (s *Server) readDeploymentByName(c *call) *reply {
 		}
 	}
 	return detail(http.StatusNotFound, "Deployment not found")
+}
+
+// deploymentSorts are Prefect's DeploymentSort orders. Prefect orders by
+// that one column; ties fall back to the id here so that pages are stable.
+var deploymentSorts = map[string]func(a, b *deployment) int{
+	"CREATED_DESC": func(a, b *deployment) int { return b.Created.Compare(a.Created) },
+	"UPDATED_DESC": func(a, b *deployment) int { return b.Updated.Compare(a.Updated) },
+	"NAME_ASC":     func(a, b *deployment) int { return strings.Compare(a.Name, b.Name) },
+	"NAME_DESC":    func(a, b *deployment) int { return strings.Compare(b.Name, a.Name) },
+}
+
+// filterDeployments is read_deployments. As in Prefect, each filter that is
+// given (even {}) is an EXISTS over the related rows: flows the
+// deployment's flow, flow_runs any run of the deployment, work_pool_queues
+// and work_pools its queue and that queue's pool, so a deployment without
+// a queue never matches those two.
+func (s *Server) filterDeployments(c *call) *reply {
+	b := c.obj()
+	limit, offset, rep := s.page(c, b)
+	if rep != nil {
+		return rep
+	}
+	part := func(k string) (map[string]any, bool) {
+		f, ok := b[k].(map[string]any)
+		return f, ok
+	}
+	depF, _ := part("deployments")
+	if _, ok := depF["concurrency_limit"]; ok {
+		// Deprecated; Prefect accepts it and ignores it.
+		depF = copyMap(depF)
+		delete(depF, "concurrency_limit")
+	}
+	flowF, byFlow := part("flows")
+	runF, byRun := part("flow_runs")
+	queueF, byQueue := part("work_pool_queues")
+	poolF, byPool := part("work_pools")
+	if _, ok := part("task_runs"); ok {
+		return s.notImplemented(c, "task_runs")
+	}
+	for _, p := range []struct {
+		key  string
+		f    map[string]any
+		cols map[string]any
+	}{
+		{"deployments", depF, s.deploymentCols(nil)},
+		{"flows", flowF, flowCols(nil)},
+		{"flow_runs", runF, flowRunCols(&flowRun{})},
+		{"work_pool_queues", queueF, queueCols(nil)},
+		{"work_pools", poolF, s.poolCols(nil)},
+	} {
+		if _, bad := matchFilter(p.f, p.cols); bad != "" {
+			return s.notImplemented(c, p.key+"."+bad)
+		}
+	}
+	keep := func(d *deployment) bool {
+		if ok, _ := matchFilter(depF, s.deploymentCols(d)); !ok {
+			return false
+		}
+		if byFlow {
+			f := s.st.flows[d.FlowID]
+			if f == nil {
+				return false
+			}
+			if ok, _ := matchFilter(flowF, flowCols(f)); !ok {
+				return false
+			}
+		}
+		if byRun {
+			found := false
+			for _, r := range s.st.runs {
+				if r.DeploymentID == d.ID {
+					if ok, _ := matchFilter(runF, flowRunCols(r)); ok {
+						found = true
+						break
+					}
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		if byQueue || byPool {
+			q := s.st.queues[d.WorkQueueID]
+			if q == nil {
+				return false
+			}
+			if ok, _ := matchFilter(queueF, queueCols(q)); !ok {
+				return false
+			}
+			if byPool {
+				p := s.poolByID(q.PoolID)
+				if p == nil {
+					return false
+				}
+				if ok, _ := matchFilter(poolF, s.poolCols(p)); !ok {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	var list []*deployment
+	for _, d := range s.st.deployments {
+		if keep(d) {
+			list = append(list, d)
+		}
+	}
+	sortKey, _ := b["sort"].(string)
+	cmp := deploymentSorts[sortKey]
+	if cmp == nil {
+		cmp = deploymentSorts["NAME_ASC"]
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if c := cmp(list[i], list[j]); c != 0 {
+			return c < 0
+		}
+		return list[i].ID < list[j].ID
+	})
+	out := []any{}
+	for _, d := range list {
+		out = append(out, s.deploymentAPI(d))
+	}
+	return jsonReply(http.StatusOK, paginate(out, limit, offset))
 }
 
 // deleteDeployment removes only the deployment. Its runs stay, still

@@ -183,12 +183,22 @@ func TestMalformedRequests(t *testing.T) {
 		"missing state":                  {"POST", "/flow_runs/{run}/set_state", map[string]any{"force": true}, nil, 422, `"type":"missing"`, "state"},
 		"limit over 200":                 {"POST", "/flow_runs/filter", map[string]any{"limit": 201}, nil, 422, `{"detail":"Invalid limit: must be less than or equal to 200."}`, "limit"},
 		"negative limit":                 {"POST", "/work_pools/p/get_scheduled_flow_runs", map[string]any{"limit": -1}, nil, 422, "greater than or equal to 0", "limit"},
-		"not a uuid":                     {"GET", "/flow_runs/not-a-uuid", nil, nil, 422, "uuid_parsing", "not-a-uuid"},
-		"not json":                       {"POST", "/work_pools/", "{", nil, 422, "json_invalid", "not JSON"},
-		"wrong content type":             {"POST", "/work_pools/", map[string]any{"name": "p2", "type": "ecs"}, []string{"Content-Type", "text/plain"}, 422, "model_attributes_type", "Content-Type"},
-		"bad datetime":                   {"POST", "/work_pools/p/get_scheduled_flow_runs", map[string]any{"scheduled_before": "tomorrow"}, nil, 422, "datetime", "tomorrow"},
-		"trailing slash":                 {"POST", "/work_pools", map[string]any{"name": "p2", "type": "ecs"}, nil, 307, "", "/work_pools/"},
-		"unknown route":                  {"GET", "/nothing/here", nil, nil, 404, "Not Found", "no such route"},
+		"deployments limit over 200":     {"POST", "/deployments/filter", map[string]any{"limit": 201, "sort": "NAME_ASC"}, nil, 422, `{"detail":"Invalid limit: must be less than or equal to 200."}`, "limit"},
+		"negative deployments offset":    {"POST", "/deployments/filter", map[string]any{"offset": -1}, nil, 422, `"loc":["body","offset"],"msg":"Input should be greater than or equal to 0"`, "offset"},
+		"unknown deployment sort":        {"POST", "/deployments/filter", map[string]any{"sort": "ID_DESC"}, nil, 422, `"type":"enum"`, "ID_DESC"},
+		"unknown DeploymentFilter member": {"POST", "/deployments/filter", map[string]any{"deployments": map[string]any{"name": map[string]any{"any_": []string{"x"}}, "slug": map[string]any{"any_": []string{"x"}}}}, nil, 422,
+			`{"loc":["body","deployments","slug"],"msg":"Extra inputs are not permitted","type":"extra_forbidden"`, "slug"},
+		"unknown operator in a deployment filter": {"POST", "/deployments/filter", map[string]any{"deployments": map[string]any{"name": map[string]any{"eq_": "x"}}}, nil, 422,
+			`"loc":["body","deployments","name","eq_"],"msg":"Extra inputs are not permitted","type":"extra_forbidden"`, "eq_"},
+		"unknown WorkPoolFilter member": {"POST", "/deployments/filter", map[string]any{"work_pools": map[string]any{"pool_name": map[string]any{"any_": []string{"p"}}}}, nil, 422,
+			`"loc":["body","work_pools","pool_name"]`, "pool_name"},
+		"deployment ids not uuids": {"POST", "/deployments/filter", map[string]any{"deployments": map[string]any{"id": map[string]any{"any_": []string{"nightly"}}}}, nil, 422, "uuid_parsing", "nightly"},
+		"not a uuid":               {"GET", "/flow_runs/not-a-uuid", nil, nil, 422, "uuid_parsing", "not-a-uuid"},
+		"not json":                 {"POST", "/work_pools/", "{", nil, 422, "json_invalid", "not JSON"},
+		"wrong content type":       {"POST", "/work_pools/", map[string]any{"name": "p2", "type": "ecs"}, []string{"Content-Type", "text/plain"}, 422, "model_attributes_type", "Content-Type"},
+		"bad datetime":             {"POST", "/work_pools/p/get_scheduled_flow_runs", map[string]any{"scheduled_before": "tomorrow"}, nil, 422, "datetime", "tomorrow"},
+		"trailing slash":           {"POST", "/work_pools", map[string]any{"name": "p2", "type": "ecs"}, nil, 307, "", "/work_pools/"},
+		"unknown route":            {"GET", "/nothing/here", nil, nil, 404, "Not Found", "no such route"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -301,4 +311,24 @@ func TestFaults(t *testing.T) {
 			t.Error("latency not applied")
 		}
 	})
+}
+
+// TestUnimplementedDeploymentFilterIsLoud: what Prefect accepts but the
+// fake cannot answer is refused with 501 and reported, never answered
+// wrongly.
+func TestUnimplementedDeploymentFilterIsLoud(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]map[string]any{
+		"task_runs":                           {"task_runs": map[string]any{}},
+		"deployments.flow_or_deployment_name": {"deployments": map[string]any{"flow_or_deployment_name": map[string]any{"like_": "etl"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, c, _, rec := startLenient(t, prefectapi.Options{})
+			r := c.do("POST", "/deployments/filter", body)
+			if r.status != 501 || rec.count() != 1 || !strings.Contains(s.Violations()[0], "fake limitation: filter "+name) {
+				t.Errorf("status %d, violations %v", r.status, s.Violations())
+			}
+		})
+	}
 }

@@ -46,6 +46,7 @@ func init() {
 	add("GET", "/flows/{id}", (*Server).readFlow)
 
 	add("POST", "/deployments/", (*Server).createDeploymentHTTP)
+	add("POST", "/deployments/filter", (*Server).filterDeployments)
 	add("GET", "/deployments/{id}", (*Server).readDeployment)
 	add("GET", "/deployments/name/{flow_name}/{deployment_name}", (*Server).readDeploymentByName)
 	add("DELETE", "/deployments/{id}", (*Server).deleteDeployment)
