@@ -57,7 +57,7 @@ type AttemptTimeoutError struct {
 }
 
 func (e *AttemptTimeoutError) Error() string {
-	return fmt.Sprintf("no answer from AWS to %s within %s (--aws-attempt-timeout)", e.Action, e.After)
+	return fmt.Sprintf("no answer from AWS to %s within %s (--aws-attempt-timeout)", e.Action, e.After.Round(time.Millisecond))
 }
 
 // Timeout and RetryableError tell the SDK's retryer to try again.

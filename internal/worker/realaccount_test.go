@@ -187,9 +187,11 @@ func TestHungRunTaskIsAbandonedAndResumed(t *testing.T) {
 		defer p.stop()
 		w := e.lastWorker
 		id := e.run(nil)
+		created := time.Now()
 		e.waitFor("the submission to give up on the hung RunTask", 5*time.Minute, func() bool {
 			return strings.Contains(e.runLogs(id), "Could not start the ECS task yet")
 		})
+		t.Logf("the hung RunTask was given up %s after the run was created (call timeout 30s)", time.Since(created).Round(time.Second))
 		if typ, _, _ := e.state(id); typ != "PENDING" {
 			t.Errorf("run is %s while AWS hangs, want PENDING (claimed, to be resumed)", typ)
 		}
@@ -197,13 +199,17 @@ func TestHungRunTaskIsAbandonedAndResumed(t *testing.T) {
 			ok, why := w.Healthy()
 			return !ok && strings.Contains(why, "AWS")
 		})
+		_, why := w.Healthy()
+		t.Logf("/health unhealthy %s after the run was created: %s", time.Since(created).Round(time.Second), why)
 		rec := httptest.NewRecorder()
 		e.lastWorker.HealthHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
 		if rec.Code != 503 {
 			t.Errorf("/health %d while AWS hangs, want 503", rec.Code)
 		}
 		release()
+		released := time.Now()
 		e.waitForTasks(id)
+		t.Logf("task recorded %s after AWS answered again", time.Since(released).Round(time.Second))
 		if n := len(e.tasksOf(id)); n != 1 {
 			t.Errorf("%d tasks after the resume, want 1", n)
 		}
@@ -301,9 +307,11 @@ func TestShutdownWithPrefectAndAWSDown(t *testing.T) {
 		synctest.Wait()
 		start := time.Now()
 		p.stop()
-		if took := time.Since(start); took > 30*time.Second {
+		took := time.Since(start)
+		if took > 30*time.Second {
 			t.Errorf("the worker took %s to stop, over its 30s shutdown timeout", took)
 		}
+		t.Logf("stopped %s after SIGTERM with Prefect and AWS hanging (--shutdown-timeout 30s)", took)
 		e.prefect.ClearFaults()
 		e.aws.ClearFaults()
 	})
