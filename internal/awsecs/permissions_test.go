@@ -123,3 +123,34 @@ func TestEventConsumerWithoutSQS(t *testing.T) {
 		}
 	})
 }
+
+// A cluster whose tasks the identity may not describe is asked once, not
+// every poll.
+func TestTrackerRemembersARefusedCluster(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, worldOptions{inProcess: true})
+		w.srv.CreateCluster("prod")
+		l := w.launcher(nil, awsecs.LaunchOptions{})
+		got, err := l.Launch(context.Background(), fargatePlan("prefect_pool_trk", "prod", "run-1"), awsecs.ClientToken("run-1", "c"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		everythingBut(t, w.srv, "ecs:DescribeTasks")
+		var logged strings.Builder
+		perms := awsecs.NewPermissions(awsecs.PermissionOptions{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+		tr := awsecs.NewTracker(w.clients.ECS, awsecs.TrackerOptions{Permissions: perms, Logger: slog.New(slog.DiscardHandler)})
+		tr.Track(awsecs.TaskRef{Cluster: got.ClusterARN, TaskARN: got.TaskARN, FlowRunID: "run-1"})
+		for range 5 {
+			if err := tr.Poll(context.Background()); err != nil {
+				t.Errorf("Poll: %v", err)
+			}
+		}
+		if n := w.srv.Denied()["ecs:DescribeTasks"]; n != 1 {
+			t.Errorf("DescribeTasks refused %d times in 5 polls, want once", n)
+		}
+		if strings.Count(logged.String(), "level=WARN") != 1 {
+			t.Errorf("want one warning, got:\n%s", logged.String())
+		}
+	})
+}

@@ -70,6 +70,11 @@ type TrackerOptions struct {
 	Logger      *slog.Logger
 	Now         func() time.Time // for MissingGrace; default time.Now
 
+	// Permissions remembers a cluster whose tasks the identity may not
+	// describe (nil: none remembered): its tasks are not polled until the
+	// refusal is old, and the refusal is reported once, not every poll.
+	Permissions *Permissions
+
 	// BatchSize is how many tasks one DescribeTasks call describes; default
 	// and most 100 (ECS's limit). 1 makes one call per task per poll, as the
 	// Python worker's legacy watch loop did: benchmarks set it to show what
@@ -406,6 +411,9 @@ func (t *Tracker) batches() []pollBatch {
 }
 
 func (t *Tracker) describe(ctx context.Context, b pollBatch) error {
+	if !t.opts.Permissions.Usable("ecs:DescribeTasks", clusterLabel(b.cluster)) {
+		return nil // refused, and said so then; events may still come
+	}
 	if t.opts.Budget != nil {
 		if err := t.opts.Budget.Wait(ctx, "DescribeTasks"); err != nil {
 			return err
@@ -418,6 +426,9 @@ func (t *Tracker) describe(ctx context.Context, b pollBatch) error {
 		var cnf *ecstypes.ClusterNotFoundException
 		if errors.As(err, &cnf) {
 			t.markMissing(b.arns)
+		}
+		if t.opts.Permissions.Note("ecs:DescribeTasks", clusterLabel(b.cluster), err) {
+			return nil
 		}
 		return fmt.Errorf("describe %d tasks in cluster %q: %w", len(b.arns), clusterLabel(b.cluster), err)
 	}

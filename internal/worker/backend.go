@@ -67,7 +67,7 @@ func (w *Worker) backendFor(ctx context.Context, creds awsecs.Credentials) (b *b
 		clients:  clients,
 		tds:      tds,
 		launcher: awsecs.NewLauncher(clients, tds, w.aws.Budget(), awsecs.LaunchOptions{}),
-		tracker:  awsecs.NewTracker(clients.ECS, awsecs.TrackerOptions{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now}),
+		tracker:  awsecs.NewTracker(clients.ECS, awsecs.TrackerOptions{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now, Permissions: clients.Permissions}),
 		logs:     awsecs.NewLogReader(clients.Logs, clients.Permissions),
 	}
 	w.backends[key] = b
