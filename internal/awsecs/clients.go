@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 
@@ -65,10 +66,6 @@ type FactoryOptions struct {
 	RetryMode string
 	// HTTPClient replaces the SDK's HTTP client.
 	HTTPClient aws.HTTPClient
-	// WrapHTTPClient, when set, wraps the HTTP client once the
-	// configuration is loaded (so that a CA bundle still applies to the
-	// SDK's own client).
-	WrapHTTPClient func(aws.HTTPClient) aws.HTTPClient
 	// BaseEndpoint sends every call of every client to this URL, above
 	// anything the credentials or environment say. Meant for tests against
 	// the AWS test server.
@@ -203,12 +200,12 @@ func (f *ClientFactory) build(ctx context.Context, creds Credentials) (*Clients,
 	if hc != nil && !buildable {
 		cfg.HTTPClient = hc
 	}
-	if f.opts.WrapHTTPClient != nil {
-		if cfg.HTTPClient == nil {
-			cfg.HTTPClient = awshttp.NewBuildableClient()
-		}
-		cfg.HTTPClient = f.opts.WrapHTTPClient(cfg.HTTPClient)
+	// Wrapped once loaded, so that a CA bundle still applied to the SDK's
+	// own client.
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = awshttp.NewBuildableClient()
 	}
+	cfg.HTTPClient = plainBodyClient{cfg.HTTPClient}
 	if err != nil {
 		var missing config.SharedConfigProfileNotExistError
 		if errors.As(err, &missing) {
@@ -264,6 +261,25 @@ func (f *ClientFactory) build(ctx context.Context, creds Credentials) (*Clients,
 		o.EndpointOptions.DisableHTTPS = creds.DisableSSL
 	})
 	return c, nil
+}
+
+// plainBodyClient hides io.WriterTo from request bodies. smithy-go closes
+// the request body as soon as the response headers arrive; its body's
+// WriteTo then returns io.EOF, and net/http, which may still be draining
+// the body after sending it, takes that for a failed write and closes the
+// connection while the response body is being read ("use of closed
+// network connection", about one call in a thousand on a reused
+// connection, more on large answers such as DescribeStackEvents). Through
+// Read, the same late read is a plain end of body.
+type plainBodyClient struct{ c aws.HTTPClient }
+
+func (p plainBodyClient) Do(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Body.(io.WriterTo); ok {
+		r2 := r.Clone(r.Context())
+		r2.Body = struct{ io.ReadCloser }{r.Body}
+		r = r2
+	}
+	return p.c.Do(r)
 }
 
 // retryer makes one retryer per client: the SDK's standard or adaptive

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,7 +86,6 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 			// The SDK's defaults: a deploy is interactive, it reports
 			// failures rather than retrying them for long.
 			RetryMode: "standard", MaxAttempts: 3,
-			WrapHTTPClient: func(c aws.HTTPClient) aws.HTTPClient { return plainBodyClient{c} },
 		})
 	}
 	c, err := f.For(ctx, awsecs.Credentials{Region: o.Region, Profile: o.Profile})
@@ -113,24 +110,6 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 		EC2: ec2.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg),
 		Region: c.Region,
 	}, nil
-}
-
-// plainBodyClient hides io.WriterTo from request bodies. smithy-go closes
-// the request body as soon as the response headers arrive; its body's
-// WriteTo then returns io.EOF, and net/http, which may still be draining
-// the body after sending it, takes that for a failed write and closes the
-// connection while the response body is being read ("use of closed
-// network connection" on large responses such as DescribeStackEvents).
-// Through Read, the same late read is a plain end of body.
-type plainBodyClient struct{ c aws.HTTPClient }
-
-func (p plainBodyClient) Do(r *http.Request) (*http.Response, error) {
-	if _, ok := r.Body.(io.WriterTo); ok {
-		r2 := r.Clone(r.Context())
-		r2.Body = struct{ io.ReadCloser }{r.Body}
-		r = r2
-	}
-	return p.c.Do(r)
 }
 
 // CredentialsError means the AWS credentials are missing or refused.
