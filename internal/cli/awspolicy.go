@@ -89,6 +89,10 @@ type renderedJob struct {
 	// taskDefinition is task_definition_arn, whose roles and logs are only
 	// known to AWS.
 	taskDefinition string
+	// plan is the rendered job and creds its aws_credentials block, which
+	// doctor checks as the worker will run them.
+	plan  *ecsjob.Plan
+	creds awsecs.Credentials
 }
 
 // identity is who calls AWS for a job: the aws_credentials block's keys or
@@ -131,63 +135,13 @@ func runAWSPolicy(ctx context.Context, stdio IO, api *apiFlags, o awsPolicyOptio
 	if err != nil {
 		return err
 	}
-	pool, err := readECSPool(ctx, c, o.pool)
-	if err != nil {
-		return err
-	}
-	tmpl, source, err := chooseTemplate(&inputs{stdin: stdio.In}, "", pool.Raw)
-	if err != nil {
-		return err
-	}
-	if source != "" {
-		fmt.Fprintf(stdio.Err, "note: work pool %q has no base job template; using ecsworker's default\n", o.pool)
-	}
-	deployments, err := policyDeployments(ctx, c, o)
-	if err != nil {
-		return err
-	}
-
 	var notes []string
 	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
 	note("flow runs can override job variables (cluster, roles, task_definition_arn, ...) when they are created; such overrides cannot be known here, and runs that use them may need more than this policy allows")
-
-	var jobs []renderedJob
-	var invalidJobs []string
-	flows := map[string]string{}
-	if len(deployments) == 0 {
-		note("work pool %q has no deployments: the policy is for its default job, in the families %s that its deployments register by default", o.pool, infra.DefaultFamilyPattern(o.pool))
-		deployments = []*prefect.Deployment{nil}
+	jobs, err := renderPoolJobs(ctx, stdio, c, o, note)
+	if err != nil {
+		return err
 	}
-	for _, d := range deployments {
-		label := "(pool default)"
-		if d != nil {
-			flowName, ok := flows[d.FlowID]
-			if !ok {
-				f, err := c.ReadFlow(ctx, d.FlowID)
-				if err != nil {
-					return err
-				}
-				flowName = f.Name
-				flows[d.FlowID] = flowName
-			}
-			label = flowName + "/" + d.Name
-		}
-		j, problems, err := renderPolicyJob(ctx, stdio, c, tmpl, o, pool.Name, label, d)
-		if err != nil {
-			return err
-		}
-		if problems != "" {
-			invalidJobs = append(invalidJobs, label)
-			fmt.Fprintf(stdio.Err, "%s: %s\n", label, redact.String(problems, secretEnvValues()...))
-			continue
-		}
-		jobs = append(jobs, j)
-	}
-	if len(invalidJobs) > 0 {
-		fmt.Fprintf(stdio.Err, "Error: %d of %d deployments do not validate (%s); fix them, or leave them out with --deployment\n", len(invalidJobs), len(deployments), strings.Join(invalidJobs, ", "))
-		return &codedError{code: exitInvalid, err: fmt.Errorf("%d deployments do not validate", len(invalidJobs)), printed: true}
-	}
-	slices.SortFunc(jobs, func(a, b renderedJob) int { return cmp.Compare(a.label, b.label) })
 
 	var unknownRegion, byARN []string
 	for _, j := range jobs {
@@ -214,6 +168,68 @@ func runAWSPolicy(ctx context.Context, stdio IO, api *apiFlags, o awsPolicyOptio
 		return err
 	}
 	return printPolicies(stdio, o, entries, notes)
+}
+
+// renderPoolJobs renders the job of every deployment of o.pool (those
+// o.deployments names, if any), or the pool's default job when it has no
+// deployments, as the worker will, without a flow run; sorted by label.
+// The problems of jobs that do not validate go to stderr, and make it
+// fail with exit code 2.
+func renderPoolJobs(ctx context.Context, stdio IO, c *prefect.Client, o awsPolicyOptions, note func(string, ...any)) ([]renderedJob, error) {
+	pool, err := readECSPool(ctx, c, o.pool)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, source, err := chooseTemplate(&inputs{stdin: stdio.In}, "", pool.Raw)
+	if err != nil {
+		return nil, err
+	}
+	if source != "" {
+		fmt.Fprintf(stdio.Err, "note: work pool %q has no base job template; using ecsworker's default\n", o.pool)
+	}
+	deployments, err := policyDeployments(ctx, c, o)
+	if err != nil {
+		return nil, err
+	}
+
+	var jobs []renderedJob
+	var invalidJobs []string
+	flows := map[string]string{}
+	if len(deployments) == 0 {
+		note("work pool %q has no deployments: the policy is for its default job, in the families %s that its deployments register by default", o.pool, infra.DefaultFamilyPattern(o.pool))
+		deployments = []*prefect.Deployment{nil}
+	}
+	for _, d := range deployments {
+		label := "(pool default)"
+		if d != nil {
+			flowName, ok := flows[d.FlowID]
+			if !ok {
+				f, err := c.ReadFlow(ctx, d.FlowID)
+				if err != nil {
+					return nil, err
+				}
+				flowName = f.Name
+				flows[d.FlowID] = flowName
+			}
+			label = flowName + "/" + d.Name
+		}
+		j, problems, err := renderPolicyJob(ctx, stdio, c, tmpl, o, pool.Name, label, d)
+		if err != nil {
+			return nil, err
+		}
+		if problems != "" {
+			invalidJobs = append(invalidJobs, label)
+			fmt.Fprintf(stdio.Err, "%s: %s\n", label, redact.String(problems, secretEnvValues()...))
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	if len(invalidJobs) > 0 {
+		fmt.Fprintf(stdio.Err, "Error: %d of %d deployments do not validate (%s); fix them, or leave them out with --deployment\n", len(invalidJobs), len(deployments), strings.Join(invalidJobs, ", "))
+		return nil, &codedError{code: exitInvalid, err: fmt.Errorf("%d deployments do not validate", len(invalidJobs)), printed: true}
+	}
+	slices.SortFunc(jobs, func(a, b renderedJob) int { return cmp.Compare(a.label, b.label) })
+	return jobs, nil
 }
 
 // policyDeployments reads the deployments named by --deployment, or every
@@ -303,6 +319,8 @@ func renderPolicyJob(ctx context.Context, stdio IO, c *prefect.Client, tmpl *job
 		usage:          u,
 		identity:       identity{accessKeyID: creds.AccessKeyID, profile: creds.Profile, role: creds.AssumeRoleARN},
 		taskDefinition: plan.TaskDefinitionARN,
+		plan:           plan,
+		creds:          creds,
 	}, "", nil
 }
 
@@ -312,6 +330,10 @@ type policyEntry struct {
 	deployments []string
 	purposes    []string // why an identity that runs no deployment needs a policy
 	policy      *iampolicy.Policy
+	// needs, account and region are what the policy was written from
+	// (account "" when unknown: * in the ARNs).
+	needs           iampolicy.Needs
+	account, region string
 }
 
 // policyEntries groups the jobs by identity and writes each identity's
@@ -388,6 +410,7 @@ func policyEntries(jobs []renderedJob, o awsPolicyOptions, note func(string, ...
 			note("the policy of %s has %d characters, more than the %d IAM allows in a role's inline policies; split its deployments over several policies with --deployment, or write the pattern %s in place of the default families", g.entry.identity, p.Size(), iampolicy.MaxInlineRolePolicy, infra.DefaultFamilyPattern(o.pool))
 		}
 		g.entry.policy = p
+		g.entry.needs, g.entry.account, g.entry.region = g.needs, account, region
 	}
 	out := make([]*policyEntry, len(groups))
 	for i, g := range groups {

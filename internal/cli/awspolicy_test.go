@@ -6,12 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -32,28 +29,15 @@ type policyEnv struct {
 	s     *prefectapi.Server
 	t     *testing.T
 	flows map[string]string
-
-	mu          sync.Mutex
-	deployments []string // ids
 }
 
-// newPolicyEnv starts the Prefect API test server behind a front that
-// answers POST /deployments/filter, which the test server does not serve
-// yet, from the server's own deployments; every other call reaches the
-// server, which checks it against Prefect's OpenAPI schema.
+// newPolicyEnv starts the Prefect API test server, which checks every call
+// against Prefect's OpenAPI schema, and points the CLI at it.
 func newPolicyEnv(t *testing.T) *policyEnv {
 	t.Helper()
 	e := &policyEnv{s: prefectapi.NewTestServer(t, prefectapi.Options{}), t: t, flows: map[string]string{}}
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == e.s.APIPath()+"/deployments/filter" {
-			e.filterDeployments(w, r)
-			return
-		}
-		e.s.Handler().ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
 	t.Setenv("PREFECT_HOME", t.TempDir())
-	t.Setenv("PREFECT_API_URL", front.URL+e.s.APIPath())
+	t.Setenv("PREFECT_API_URL", e.s.URL())
 	t.Setenv("PREFECT_API_KEY", "")
 	t.Setenv("PREFECT_API_AUTH_STRING", "")
 	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME"} {
@@ -62,36 +46,6 @@ func newPolicyEnv(t *testing.T) *policyEnv {
 	e.s.CreateWorkPool("ecs-pool", "ecs", defaultTemplateMap(t))
 	e.s.CreateWorkPool("other-pool", "ecs", defaultTemplateMap(t))
 	return e
-}
-
-func (e *policyEnv) filterDeployments(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		WorkPools struct {
-			Name struct {
-				Any []string `json:"any_"`
-			} `json:"name"`
-		} `json:"work_pools"`
-		Limit  int `json:"limit"`
-		Offset int `json:"offset"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
-		return
-	}
-	e.mu.Lock()
-	var out []map[string]any
-	for _, id := range e.deployments {
-		d := e.s.Deployment(id)
-		if len(body.WorkPools.Name.Any) == 0 || slices.Contains(body.WorkPools.Name.Any, d["work_pool_name"].(string)) {
-			out = append(out, d)
-		}
-	}
-	e.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
-	out = out[min(body.Offset, len(out)):]
-	out = out[:min(body.Limit, len(out))]
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(append([]map[string]any{}, out...))
 }
 
 // deploy creates the deployment flow/name in pool with job variables.
@@ -106,10 +60,7 @@ func (e *policyEnv) deploy(pool, flow, name, vars string) {
 		id = e.s.CreateFlow(flow)["id"].(string)
 		e.flows[flow] = id
 	}
-	d := e.s.CreateDeployment(id, name, pool, "", v)
-	e.mu.Lock()
-	e.deployments = append(e.deployments, d["id"].(string))
-	e.mu.Unlock()
+	e.s.CreateDeployment(id, name, pool, "", v)
 }
 
 // credentialsBlock stores an aws-credentials block and returns the job

@@ -104,6 +104,7 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 		newSandboxCmd(stdio),
 		newInfraCmd(stdio, api),
 		newAWSPolicyCmd(stdio, api),
+		newDoctorCmd(stdio, api),
 	)
 	return root
 }

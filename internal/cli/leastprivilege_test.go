@@ -1,0 +1,78 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/doctor"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+)
+
+// The policy aws-policy prints is enough: a worker whose identity has
+// exactly that policy, and nothing else, runs every deployment of the pool
+// without one refused call, and doctor finds nothing to fix.
+func TestWorkerUnderTheAWSPolicyOutput(t *testing.T) {
+	p := prefectServer(t, prefectapi.Options{})
+	a := awsServer(t)
+	a.CreateRole("ecsTaskExecutionRole", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
+	flow := p.CreateFlow("etl")
+	vars := map[string]any{
+		"cluster":                   "flows",
+		"execution_role_arn":        "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
+		"configure_cloudwatch_logs": true,
+		"cloudwatch_logs_options":   map[string]any{"awslogs-create-group": "true"},
+	}
+	nightly := p.CreateDeployment(flow["id"].(string), "nightly", "ecs-pool", "", vars)["id"].(string)
+	hourly := p.CreateDeployment(flow["id"].(string), "hourly", "ecs-pool", "", map[string]any{"cluster": "flows", "auto_deregister_task_definition": true})["id"].(string)
+	// The pool must exist before aws-policy reads it: a first worker
+	// creates it with the default template, as on a first start.
+	if r := run(t, "", "worker", "start", "--pool", "ecs-pool", "--run-once"); r.code != 0 {
+		t.Fatalf("first worker: %s", r.err)
+	}
+
+	pol := run(t, "", "aws-policy", "--pool", "ecs-pool", "--account", "123456789012")
+	if pol.code != 0 {
+		t.Fatalf("aws-policy: exit %d\n%s", pol.code, pol.err)
+	}
+	if err := a.SetIdentityPolicy("", pol.stdout); err != nil {
+		t.Fatalf("IAM would refuse the policy aws-policy printed: %v\n%s", err, pol.stdout)
+	}
+	for _, dep := range []string{nightly, hourly, nightly, hourly} {
+		p.CreateFlowRun(dep, nil, time.Time{})
+	}
+	r := run(t, "", "worker", "start", "--pool", "ecs-pool", "--run-once", "--log-format", "json")
+	if r.code != 0 {
+		t.Fatalf("worker: exit %d\n%s", r.code, r.err)
+	}
+	if n := len(a.Tasks()); n != 4 {
+		t.Errorf("%d tasks under the printed policy, want 4:\n%s", n, r.err)
+	}
+	if d := a.Denied(); len(d) != 0 {
+		t.Errorf("calls refused under the printed policy: %v\npolicy:\n%s", d, pol.stdout)
+	}
+	if strings.Contains(r.err, "AWS denied") {
+		t.Errorf("the worker warned about a refused action:\n%s", r.err)
+	}
+
+	// Doctor, under that policy alone, skips what it may not read; given
+	// its own read actions too, it checks everything and passes.
+	doc := run(t, "", "doctor", "--pool", "ecs-pool")
+	if doc.code != 0 || !strings.Contains(doc.stdout, " 0 failed") || !strings.Contains(doc.stdout, "grant: iam:SimulatePrincipalPolicy") {
+		t.Errorf("doctor under the printed policy: exit %d\n%s\n%s", doc.code, doc.stdout, doc.err)
+	}
+	var policy map[string]any
+	if err := json.Unmarshal([]byte(pol.stdout), &policy); err != nil {
+		t.Fatal(err)
+	}
+	policy["Statement"] = append(policy["Statement"].([]any), map[string]any{"Effect": "Allow", "Action": doctor.Actions(), "Resource": "*"})
+	withDoctor, _ := json.Marshal(policy)
+	if err := a.SetIdentityPolicy("", string(withDoctor)); err != nil {
+		t.Fatal(err)
+	}
+	doc = run(t, "", "doctor", "--pool", "ecs-pool")
+	if doc.code != 0 || !strings.Contains(doc.stdout, " 0 failed, 0 skipped") || !strings.Contains(doc.stdout, "✓ Permissions of") {
+		t.Errorf("doctor with its own actions granted: exit %d\n%s\n%s", doc.code, doc.stdout, doc.err)
+	}
+}
