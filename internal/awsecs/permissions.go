@@ -3,7 +3,6 @@ package awsecs
 import (
 	"context"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -137,23 +136,4 @@ func (p *Permissions) refuse(action, scope string, err error) {
 	}
 	p.log.LogAttrs(context.Background(), slog.LevelWarn, what+"; until it is granted, "+cost+". Asked again in "+p.recheck.String()+" ('ecsworker aws-policy --pool NAME' prints the policy the pool needs)",
 		slog.String("action", action), slog.String("err", err.Error()))
-}
-
-// Refused lists the actions (with their scope) currently remembered as
-// refused, sorted.
-func (p *Permissions) Refused() []string {
-	if p == nil {
-		return nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.refused))
-	now := p.now()
-	for a, r := range p.refused {
-		if now.Sub(r.at) < p.recheck {
-			out = append(out, a)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

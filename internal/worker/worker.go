@@ -52,8 +52,7 @@ type Worker struct {
 	// subCtx outlives the worker's context by ShutdownTimeout so that a
 	// submission under way when the worker is stopped can finish (or be
 	// reported as crashed) instead of leaving a claimed run behind.
-	subCtx    context.Context
-	subCancel context.CancelFunc
+	subCtx context.Context
 	// hard ends what outlives the worker's context, ShutdownTimeout after
 	// it ends (see outlive).
 	hard  context.Context
@@ -147,7 +146,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Unlock()
 	var stopSubs context.CancelFunc
 	w.subCtx, stopSubs = context.WithCancel(hard)
-	w.subCancel = stopSubs
 	defer stopSubs()
 	var stopBG context.CancelFunc
 	w.bgCtx, stopBG = context.WithCancel(ctx)
