@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -70,31 +67,21 @@ func (e *policyEnv) credentialsBlock(name string, data map[string]any) string {
 	return fmt.Sprintf(`{"$ref": {"block_document_id": %q}}`, id)
 }
 
-// awsPolicy runs the command the way Main runs the registered commands.
+// awsPolicy runs `ecsworker aws-policy ARGS` through Main.
 func awsPolicy(t *testing.T, args ...string) policyResult {
 	t.Helper()
+	return runChecked(t, append([]string{"aws-policy"}, args...)...)
+}
+
+// runChecked runs ecsworker with args through Main, as a user would, and
+// fails the test if a secret of the test blocks or a traceback shows in
+// the output.
+func runChecked(t *testing.T, args ...string) policyResult {
+	t.Helper()
 	var out, errb bytes.Buffer
-	stdio := IO{In: strings.NewReader(""), Out: &out, Err: &errb}
-	root := &cobra.Command{Use: "ecsworker", SilenceUsage: true, SilenceErrors: true}
-	api := &apiFlags{}
-	api.register(root)
-	root.AddCommand(newAWSPolicyCmd(stdio, api))
-	root.SetArgs(append([]string{"aws-policy"}, args...))
-	code := 0
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		code = exitError
-		var ce *codedError
-		if errors.As(err, &ce) {
-			code = ce.code
-			if !ce.printed {
-				fmt.Fprintln(&errb, "Error: "+ce.Error())
-			}
-		} else {
-			fmt.Fprintln(&errb, "Error: "+err.Error())
-		}
-	}
+	code := Main(context.Background(), args, IO{In: strings.NewReader(""), Out: &out, Err: &errb})
 	r := policyResult{code: code, stdout: out.String(), err: errb.String()}
-	for _, secret := range []string{policyTestKeyID, policyTestSecret, policyTestExtID} {
+	for _, secret := range []string{policyTestKeyID, policyTestSecret, policyTestExtID, "aws-secret-value-xyz"} {
 		if strings.Contains(r.stdout+r.err, secret) {
 			t.Errorf("%v: the secret %q leaked into the output:\n%s\n%s", args, secret, r.stdout, r.err)
 		}

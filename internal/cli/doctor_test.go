@@ -1,16 +1,11 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/doctor"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
@@ -122,42 +117,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// runDoctorCmd runs the command the way Main runs the registered commands.
+// runDoctorCmd runs `ecsworker doctor ARGS` through Main.
 func runDoctorCmd(t *testing.T, args ...string) policyResult {
 	t.Helper()
-	var out, errb bytes.Buffer
-	stdio := IO{In: strings.NewReader(""), Out: &out, Err: &errb}
-	root := &cobra.Command{Use: "ecsworker", SilenceUsage: true, SilenceErrors: true}
-	api := &apiFlags{}
-	api.register(root)
-	root.AddCommand(newDoctorCmd(stdio, api))
-	root.SetArgs(append([]string{"doctor"}, args...))
-	code := 0
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		code = exitError
-		var ce *codedError
-		if errors.As(err, &ce) {
-			code = ce.code
-			if !ce.printed {
-				fmt.Fprintln(&errb, "Error: "+ce.Error())
-			}
-		} else {
-			fmt.Fprintln(&errb, "Error: "+err.Error())
-			if isUsageError(err) {
-				code = exitInvalid
-			}
-		}
-	}
-	r := policyResult{code: code, stdout: out.String(), err: errb.String()}
-	for _, secret := range []string{policyTestKeyID, policyTestSecret, policyTestExtID, "aws-secret-value-xyz"} {
-		if strings.Contains(r.stdout+r.err, secret) {
-			t.Errorf("%v: the secret %q leaked into the output:\n%s\n%s", args, secret, r.stdout, r.err)
-		}
-	}
-	if strings.Contains(r.err, "panic:") {
-		t.Errorf("%v: a traceback:\n%s", args, r.err)
-	}
-	return r
+	return runChecked(t, append([]string{"doctor"}, args...)...)
 }
 
 func TestDoctorChecklist(t *testing.T) {
