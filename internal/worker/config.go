@@ -29,7 +29,10 @@ type Config struct {
 	Limit       int
 	MaxInFlight int
 
-	QueryInterval     time.Duration // poll interval; default 10s (PREFECT_WORKER_QUERY_SECONDS)
+	QueryInterval time.Duration // poll interval; default 10s (PREFECT_WORKER_QUERY_SECONDS)
+	// MinPollGap is the least time between two polls, however many events
+	// or freed slots ask for one; default 1s.
+	MinPollGap        time.Duration
 	HeartbeatInterval time.Duration // default 30s (PREFECT_WORKER_HEARTBEAT_SECONDS)
 	Prefetch          time.Duration // look-ahead for scheduled runs; default 10s (PREFECT_WORKER_PREFETCH_SECONDS)
 	CancelInterval    time.Duration // how often CANCELLING runs are looked for; default 10s
@@ -93,6 +96,7 @@ func (c *Config) defaults() error {
 		}
 	}
 	def(&c.QueryInterval, 10*time.Second)
+	def(&c.MinPollGap, time.Second)
 	def(&c.HeartbeatInterval, 30*time.Second)
 	def(&c.CancelInterval, 10*time.Second)
 	def(&c.TrackInterval, 10*time.Second)

@@ -555,3 +555,30 @@ func TestTaskThatNeverRunsTheFlow(t *testing.T) {
 		}
 	})
 }
+
+// A burst of poll requests (events, freed slots) costs one poll per
+// MinPollGap, not one each.
+func TestPollsKeepAMinimumGap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil)
+		cfg := e.config("w1")
+		cfg.EventStream = false
+		cfg.QueryInterval = time.Hour // only asked-for polls
+		w, stop := e.startWorker(cfg)
+		defer stop()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		polls := func() int { return e.prefect.Calls()["POST /work_pools/{name}/get_scheduled_flow_runs"] }
+		before := polls()
+		for range 100 {
+			w.PollNow()
+			time.Sleep(20 * time.Millisecond) // 100 requests in 2 s of fake time
+			synctest.Wait()
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := polls() - before; n < 2 || n > 4 {
+			t.Errorf("%d polls for 100 requests over 2 s with a 1 s gap, want 2 to 4", n)
+		}
+	})
+}

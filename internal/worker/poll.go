@@ -4,12 +4,24 @@ import (
 	"context"
 	"errors"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
 func (w *Worker) pollLoop(ctx context.Context) {
-	w.pollOnce(ctx)
-	every(ctx, w.cfg.QueryInterval, w.pollNow, func() { w.pollOnce(ctx) })
+	// Polls asked for at once (a run scheduled, a slot freed) come at most
+	// one per MinPollGap: a burst of events or of finished submissions
+	// costs one poll, not one each. The limiter allows the first poll at
+	// once.
+	gap := rate.NewLimiter(rate.Every(w.cfg.MinPollGap), 1)
+	poll := func() {
+		if gap.Wait(ctx) == nil {
+			w.pollOnce(ctx)
+		}
+	}
+	poll()
+	every(ctx, w.cfg.QueryInterval, w.pollNow, poll)
 }
 
 // PollNow asks for a poll at once (an event said a run is due).
