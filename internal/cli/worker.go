@@ -67,16 +67,21 @@ progress finish and exits; tasks keep running and a restarted worker adopts them
 		Example: `  ecsworker worker start --pool my-pool
   ecsworker worker start --pool my-pool --work-queue critical --limit 10 --with-healthcheck --metrics-addr :9090`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runWorker(cmd, stdio, api, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("prefetch-seconds") {
+				o.prefetch = -1 // from the settings
+			}
+			return runWorker(cmd, stdio, api, o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.pool, "pool", "p", "", "work pool to serve (required)")
 	f.StringArrayVarP(&o.queues, "work-queue", "q", nil, "work queue to poll (repeatable; default: all of the pool's)")
 	f.StringVarP(&o.name, "name", "n", "", "worker name (default: ECSWorker <uuid>)")
 	f.StringVarP(&o.typ, "type", "t", worker.Type, "worker type (only ecs)")
-	f.IntVarP(&o.limit, "limit", "l", 0, "most flow runs being submitted at once (0: no limit)")
+	f.IntVarP(&o.limit, "limit", "l", 0, "most flow runs being submitted at once (default 0: up to 128 at once, as many as AWS's RunTask rate admits)")
 	f.IntVar(&o.maxInFlight, "max-in-flight", 0, "most flow runs whose tasks are followed at once (0: no limit)")
-	f.Float64Var(&o.prefetch, "prefetch-seconds", -1, "claim runs scheduled up to this many seconds ahead (default: PREFECT_WORKER_PREFETCH_SECONDS or 10)")
+	f.Float64Var(&o.prefetch, "prefetch-seconds", 0, "claim runs scheduled up to this many seconds ahead (default: PREFECT_WORKER_PREFETCH_SECONDS, else 10)")
 	f.BoolVar(&o.runOnce, "run-once", false, "poll once, submit what was claimed, and exit")
 	f.BoolVar(&o.healthcheck, "with-healthcheck", false, "serve GET /health")
 	f.StringVar(&o.healthAddr, "healthcheck-addr", "", "health check address (default: PREFECT_WORKER_WEBSERVER_HOST:PORT or 0.0.0.0:8080)")
@@ -178,26 +183,8 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	}
 
 	ctx := cmd.Context()
-	if o.healthcheck {
-		addr := o.healthAddr
-		if addr == "" {
-			addr = net.JoinHostPort(lookupOr(settings, "PREFECT_WORKER_WEBSERVER_HOST", "0.0.0.0"), lookupOr(settings, "PREFECT_WORKER_WEBSERVER_PORT", "8080"))
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/health", w.HealthHandler())
-		if o.metricsAddr == addr {
-			mux.Handle("/metrics", promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{}))
-		}
-		if err := serveBackground(ctx, addr, mux, logger, "health check"); err != nil {
-			return err
-		}
-	}
-	if o.metricsAddr != "" && (!o.healthcheck || o.metricsAddr != o.healthAddr) {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{}))
-		if err := serveBackground(ctx, o.metricsAddr, mux, logger, "metrics"); err != nil {
-			return err
-		}
+	if err := serveHealthAndMetrics(ctx, o, settings, w, logger); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdio.Err, "Worker '%s' started!\n", w.Name())
 	if err := w.Run(ctx); err != nil {
@@ -205,6 +192,48 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	}
 	fmt.Fprintf(stdio.Err, "Worker '%s' stopped!\n", w.Name())
 	return nil
+}
+
+// serveHealthAndMetrics serves /health (--with-healthcheck) and /metrics
+// (--metrics-addr), on one listener when they name the same address
+// (":8080", "0.0.0.0:8080" and "[::]:8080" are the same address).
+func serveHealthAndMetrics(ctx context.Context, o workerOptions, settings func(string) (string, bool), w *worker.Worker, log *slog.Logger) error {
+	metrics := promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{})
+	healthAddr := ""
+	if o.healthcheck {
+		healthAddr = o.healthAddr
+		if healthAddr == "" {
+			healthAddr = net.JoinHostPort(lookupOr(settings, "PREFECT_WORKER_WEBSERVER_HOST", "0.0.0.0"), lookupOr(settings, "PREFECT_WORKER_WEBSERVER_PORT", "8080"))
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/health", w.HealthHandler())
+		what := "health check"
+		if o.metricsAddr != "" && sameListenAddr(o.metricsAddr, healthAddr) {
+			mux.Handle("/metrics", metrics)
+			what = "health check and metrics"
+		}
+		if err := serveBackground(ctx, healthAddr, mux, log, what); err != nil {
+			return err
+		}
+	}
+	if o.metricsAddr != "" && (healthAddr == "" || !sameListenAddr(o.metricsAddr, healthAddr)) {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics)
+		return serveBackground(ctx, o.metricsAddr, mux, log, "metrics")
+	}
+	return nil
+}
+
+// sameListenAddr reports whether two listen addresses are one socket: the
+// same port, and hosts that are equal or both "every interface".
+func sameListenAddr(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return pa == pb && (ha == hb || any(ha) && any(hb))
 }
 
 func serveBackground(ctx context.Context, addr string, h http.Handler, log *slog.Logger, what string) error {

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +114,23 @@ func awsServer(t *testing.T) *awsfake.Server {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	return a
+}
+
+// Health and metrics on one address share one listener (it used to fail
+// with "address already in use"), however the address is spelled.
+func TestHealthAndMetricsOnOneAddress(t *testing.T) {
+	prefectServer(t, prefectapi.Options{})
+	awsServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	t.Setenv("PREFECT_WORKER_WEBSERVER_HOST", "127.0.0.1")
+	t.Setenv("PREFECT_WORKER_WEBSERVER_PORT", port)
+	r := run(t, "", "worker", "start", "--pool", "ecs-pool", "--run-once", "--with-healthcheck", "--metrics-addr", "127.0.0.1:"+port)
+	if r.code != 0 || strings.Contains(r.err, "address already in use") || !strings.Contains(r.err, "health check and metrics") {
+		t.Errorf("exit %d:\n%s", r.code, r.err)
+	}
 }
