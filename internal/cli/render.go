@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -54,7 +57,10 @@ nothing on stdout, and exits with code 2.
 or else a name or id that is read from the Prefect API (PREFECT_API_URL); block
 references and {{ prefect.variables.* }} are then resolved through the API too.
 
-Secrets (API keys, auth strings, AWS keys) are masked in the output.`,
+Secrets are masked as ******** in the output: values under secret names
+(*PASS*, *SECRET*, *TOKEN*, *_KEY, auth strings), URL passwords
+(postgres://u:********@host/db), and the Prefect API key, auth string, AWS
+keys and block secrets wherever they appear. stderr says where.`,
 		Example: `  # What does the default template send for these job variables?
   ecsworker render --job-variables '{"cluster": "my-cluster", "launch_type": "EC2"}'
 
@@ -141,8 +147,9 @@ func runRender(cmd *cobra.Command, stdio IO, api *apiFlags, o renderOptions) err
 		return invalid("--work-pool: work pool %q has type %q; ecsworker serves work pools of type \"ecs\"", poolName, poolType)
 	}
 
+	blocks := &blockSecrets{}
 	job := ecsjob.Job{
-		Render:              src.renderOptions(),
+		Render:              src.renderOptions(blocks),
 		Template:            tmpl,
 		DeploymentVariables: deployment.GetObject("job_variables"),
 		FlowRunVariables:    jobtemplate.MergeJobVariables(flowRun.GetObject("job_variables"), cliVars),
@@ -166,38 +173,159 @@ func runRender(cmd *cobra.Command, stdio IO, api *apiFlags, o renderOptions) err
 	}
 
 	prepared, err := ecsjob.Prepare(cmd.Context(), job)
+	red := renderRedactor(api, blocks, jobtemplate.MergeJobVariables(job.DeploymentVariables, job.FlowRunVariables), prepared)
 	if err != nil {
 		var verr *ecsjob.ValidationError
 		if errors.As(err, &verr) {
-			printWarnings(stdio, prepared)
-			fmt.Fprintln(stdio.Err, redact.String(verr.Error(), secretEnvValues()...))
-			return &codedError{code: exitInvalid, err: verr, printed: true}
+			printWarnings(stdio, red, prepared)
+			fmt.Fprintln(stdio.Err, red.String(verr.Error()))
+			return &codedError{code: exitInvalid, err: maskedError{red.String(verr.Error()), verr}, printed: true}
 		}
-		return &codedError{code: exitInvalid, err: err}
+		return &codedError{code: exitInvalid, err: maskedError{red.String(err.Error()), err}}
 	}
-	printWarnings(stdio, prepared)
+	printWarnings(stdio, red, prepared)
 	for _, u := range prepared.Unresolved {
-		fmt.Fprintf(stdio.Err, "unresolved: %s: %s\n", u.Path, u.Reason)
+		// The requests' markers are not in the job configuration; notes
+		// about them would send a reader looking for what is not printed.
+		if o.output == "job-configuration" && u.Path != "job_configuration" {
+			continue
+		}
+		fmt.Fprintf(stdio.Err, "unresolved: %s: %s\n", u.Path, red.String(u.Reason))
 	}
 
-	if o.output == "job-configuration" {
-		return writeJSON(stdio.Out, redact.Value(prepared.JobConfiguration))
+	var out any = prepared.JobConfiguration
+	if o.output == "aws" {
+		var td any
+		if prepared.Plan.TaskDefinition != nil {
+			td = prepared.Plan.TaskDefinition
+		}
+		out = jsonv.ObjectOf("registerTaskDefinition", td, "runTask", prepared.Plan.RunTask)
 	}
-	var td any
-	if prepared.Plan.TaskDefinition != nil {
-		td = prepared.Plan.TaskDefinition
+	masked, where := red.Value(out)
+	if len(where) > 0 {
+		fmt.Fprintf(stdio.Err, "note: secret values are shown as %s (in %s); the worker sends the real values\n", redact.Mask, strings.Join(where, ", "))
 	}
-	out := jsonv.ObjectOf("registerTaskDefinition", td, "runTask", prepared.Plan.RunTask)
-	return writeJSON(stdio.Out, redact.Value(out))
+	return writeJSON(stdio.Out, masked)
 }
 
-func printWarnings(stdio IO, p *ecsjob.Prepared) {
+// maskedError shows an error's message with its secrets masked and keeps
+// the error itself for errors.Is and errors.As.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e maskedError) Error() string { return e.msg }
+func (e maskedError) Unwrap() error { return e.err }
+
+func printWarnings(stdio IO, red *redact.Redactor, p *ecsjob.Prepared) {
 	if p == nil {
 		return
 	}
 	for _, w := range p.Warnings {
-		fmt.Fprintf(stdio.Err, "warning: %s\n", redact.String(w.String(), secretEnvValues()...))
+		fmt.Fprintf(stdio.Err, "warning: %s\n", red.String(w.String()))
 	}
+}
+
+// renderRedactor knows every secret the render could print: the Prefect
+// API key, auth string and custom header values of the configuration in
+// use (flags, environment or profile), the secrets of this process's
+// environment (AWS keys among them), the block secrets the render
+// resolved, and whatever the job variables and the job configuration hold
+// under secret names (an aws_credentials block, a DB_PASS), so that such a
+// value is masked also where it appears under an ordinary name, in a
+// command line, or in a message on stderr.
+func renderRedactor(api *apiFlags, blocks *blockSecrets, variables *jsonv.Object, prepared *ecsjob.Prepared) *redact.Redactor {
+	known := secretEnvValues()
+	// A broken profile is reported by the commands that need the API; a
+	// dry run from files must not fail for it.
+	if cfg, err := prefect.LoadConfig(os.LookupEnv, prefect.Config{APIURL: api.apiURL, Profile: api.profile}); err == nil {
+		known = append(known, cfg.APIKey, cfg.AuthString)
+		if cfg.AuthString != "" {
+			known = append(known, base64.StdEncoding.EncodeToString([]byte(cfg.AuthString)))
+		}
+		for _, v := range cfg.CustomHeaders {
+			known = append(known, v)
+		}
+	}
+	known = append(known, blocks.values()...)
+	red := redact.New(known...).With(variables)
+	if prepared != nil && prepared.JobConfiguration != nil {
+		red = red.With(prepared.JobConfiguration)
+	}
+	return red
+}
+
+// blockSecrets wraps the Prefect resolver to learn the secrets of the
+// block documents a render reads. A Secret block is secret whole ({{
+// prefect.blocks.secret.NAME }} renders its value under any name); other
+// blocks hold theirs under secret field names (aws_secret_access_key,
+// password, token).
+type blockSecrets struct {
+	jobtemplate.Resolver
+	mu    sync.Mutex
+	found []string
+}
+
+func (b *blockSecrets) BlockDocument(ctx context.Context, id string) (*jsonv.Object, error) {
+	doc, err := b.Resolver.BlockDocument(ctx, id)
+	b.learn("", doc)
+	return doc, err
+}
+
+func (b *blockSecrets) BlockDocumentByName(ctx context.Context, typeSlug, name string) (*jsonv.Object, error) {
+	doc, err := b.Resolver.BlockDocumentByName(ctx, typeSlug, name)
+	b.learn(typeSlug, doc)
+	return doc, err
+}
+
+func (b *blockSecrets) learn(typeSlug string, doc *jsonv.Object) {
+	if doc == nil {
+		return
+	}
+	var found []string
+	// A document read by id has no type here; a Secret block's data is
+	// {"value": ...} and nothing else.
+	if typeSlug == "secret" || (doc.Len() == 1 && doc.Has("value")) {
+		found = stringLeaves(doc, found)
+	} else {
+		found = redact.SecretsIn(doc)
+	}
+	b.mu.Lock()
+	b.found = append(b.found, found...)
+	b.mu.Unlock()
+}
+
+func (b *blockSecrets) values() []string {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.found)
+}
+
+// stringLeaves appends every string in v, and the JSON text of v's
+// objects and arrays, which is how a structured Secret renders into a
+// string.
+func stringLeaves(v any, out []string) []string {
+	switch t := v.(type) {
+	case string:
+		return append(out, t)
+	case *jsonv.Object:
+		if b, err := jsonv.Marshal(t); err == nil {
+			out = append(out, string(b))
+		}
+		for _, k := range t.Keys() {
+			e, _ := t.Get(k)
+			out = stringLeaves(e, out)
+		}
+	case []any:
+		for _, e := range t {
+			out = stringLeaves(e, out)
+		}
+	}
+	return out
 }
 
 // chooseTemplate picks the template to render: the file given, else the
@@ -215,14 +343,50 @@ func chooseTemplate(in *inputs, path string, pool *jsonv.Object) (*jobtemplate.T
 		}
 		return t, "", nil
 	}
-	if bjt := pool.GetObject("base_job_template"); bjt != nil && bjt.Len() > 0 {
-		t, err := jobtemplate.FromObject(bjt)
-		if err != nil {
-			return nil, "", invalid("--work-pool: base_job_template: %v", err)
-		}
-		return t, "", nil
+	if pool == nil {
+		return ecsjob.DefaultTemplate(), "rendering ecsworker's default base job template (give --base-job-template or --work-pool to use a pool's)", nil
 	}
-	return ecsjob.DefaultTemplate(), "rendering ecsworker's default base job template (give --base-job-template or --work-pool to use a pool's)", nil
+	if pool.Has("job_configuration") && !pool.Has("base_job_template") {
+		return nil, "", invalid("--work-pool: the input is a base job template (it has job_configuration), not a work pool; pass the file as --base-job-template FILE")
+	}
+	which := fmt.Sprintf("work pool %q", pool.GetString("name"))
+	if pool.GetString("name") == "" {
+		which = "the --work-pool input"
+	}
+	bjt, present := pool.Get("base_job_template")
+	switch t := bjt.(type) {
+	case *jsonv.Object:
+		if t.Len() > 0 {
+			tmpl, err := jobtemplate.FromObject(t)
+			if err != nil {
+				return nil, "", invalid("--work-pool: base_job_template: %v", err)
+			}
+			return tmpl, "", nil
+		}
+	case nil:
+	default:
+		return nil, "", invalid("--work-pool: base_job_template is %s %s; it must be a JSON object (the pool as GET /api/work_pools/NAME returns it)", jsonv.TypeName(bjt), briefJSON(bjt))
+	}
+	// The worker does the same: it installs its default template in a
+	// pool whose template is empty and renders the pool's runs with it.
+	why := "has an empty base_job_template ({})"
+	if !present || bjt == nil {
+		why = "has no base_job_template"
+	}
+	return ecsjob.DefaultTemplate(), fmt.Sprintf("%s %s; rendering ecsworker's default base job template, which the worker "+
+		"installs in such a pool and uses (give --base-job-template FILE to render another)", which, why), nil
+}
+
+// briefJSON shows a short JSON value in a message.
+func briefJSON(v any) string {
+	b, err := jsonv.Marshal(v)
+	if err != nil {
+		return "?"
+	}
+	if len(b) > 40 {
+		return string(b[:37]) + "..."
+	}
+	return string(b)
 }
 
 func firstString(values ...string) string {
@@ -296,11 +460,14 @@ func (s *renderSources) prefect() (*prefect.Client, error) {
 	return s.client, nil
 }
 
-func (s *renderSources) renderOptions() jobtemplate.RenderOptions {
+// renderOptions resolves block references through the API when a client
+// exists, with blocks learning the secrets read.
+func (s *renderSources) renderOptions(blocks *blockSecrets) jobtemplate.RenderOptions {
 	if s.client == nil {
 		return jobtemplate.RenderOptions{}
 	}
-	return jobtemplate.RenderOptions{Resolver: s.client.TemplateResolver()}
+	blocks.Resolver = s.client.TemplateResolver()
+	return jobtemplate.RenderOptions{Resolver: blocks}
 }
 
 func (s *renderSources) workPool(ctx context.Context, v string) (*jsonv.Object, error) {
