@@ -121,7 +121,7 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 		return err
 	}
 	cfg := client.Config()
-	logger = slog.New(&redactHandler{Handler: logger.Handler(), secrets: []string{cfg.APIKey, cfg.AuthString}})
+	logger = slog.New(&redactHandler{Handler: logger.Handler(), secrets: redact.New(cfg.APIKey, cfg.AuthString)})
 
 	seconds := func(flag float64, setting string, def float64) (time.Duration, error) {
 		v := flag
@@ -305,11 +305,11 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // message or attribute carries them (an error echoing a request, say).
 type redactHandler struct {
 	slog.Handler
-	secrets []string
+	secrets *redact.Redactor
 }
 
 func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, r.Level, redact.String(r.Message, h.secrets...), r.PC)
+	out := slog.NewRecord(r.Time, r.Level, h.secrets.String(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(h.attr(a))
 		return true
@@ -321,7 +321,7 @@ func (h *redactHandler) attr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, redact.String(v.String(), h.secrets...))
+		return slog.String(a.Key, h.secrets.String(v.String()))
 	case slog.KindGroup:
 		var attrs []any
 		for _, g := range v.Group() {
@@ -330,9 +330,9 @@ func (h *redactHandler) attr(a slog.Attr) slog.Attr {
 		return slog.Group(a.Key, attrs...)
 	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, redact.String(err.Error(), h.secrets...))
+			return slog.String(a.Key, h.secrets.String(err.Error()))
 		}
-		return slog.String(a.Key, redact.String(fmt.Sprint(v.Any()), h.secrets...))
+		return slog.String(a.Key, h.secrets.String(fmt.Sprint(v.Any())))
 	}
 	return a
 }
