@@ -44,11 +44,12 @@ func defaultWorkerImage() string {
 // that stack operations on the AWS test server advance without sleeping.
 var infraClock infra.Clock = infra.RealClock()
 
-// awsFlags choose the AWS account and region of the infra commands.
-// --profile is the Prefect profile everywhere in ecsworker, so the AWS
-// profile is --aws-profile.
+// awsFlags choose the AWS account and region of the infra and
+// task-definitions commands. --profile is the Prefect profile everywhere
+// in ecsworker, so the AWS profile is --aws-profile.
 type awsFlags struct {
 	region, profile string
+	prefectProfile  string // a hidden --profile, for awsOnly
 }
 
 func (f *awsFlags) register(fs *pflag.FlagSet) {
@@ -56,7 +57,26 @@ func (f *awsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.profile, "aws-profile", "", "AWS shared config `PROFILE` (default: AWS_PROFILE, else default)")
 }
 
+// awsOnly is for commands that talk to AWS and not to Prefect: they have
+// no --profile, and people used to the AWS CLI type it for --aws-profile.
+// A hidden one turns "unknown flag" into the flag to use.
+func (f *awsFlags) awsOnly(fs *pflag.FlagSet) {
+	fs.StringVar(&f.prefectProfile, "profile", "", "")
+	_ = fs.MarkHidden("profile")
+}
+
+// check refuses the hidden --profile of awsOnly.
+func (f *awsFlags) check() error {
+	if f.prefectProfile != "" {
+		return invalid("--profile %q: the AWS profile is --aws-profile %s (--profile is the Prefect profile, and this command does not talk to Prefect)", f.prefectProfile, f.prefectProfile)
+	}
+	return nil
+}
+
 func (f *awsFlags) clients(ctx context.Context) (*infra.Clients, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	c, err := infra.NewClients(ctx, infra.ClientOptions{Region: f.region, Profile: f.profile, UserAgent: buildinfo.String()})
 	if err != nil {
 		return nil, &codedError{code: exitInvalid, err: err}
@@ -102,9 +122,14 @@ stack's events as they happen; redeploying an unchanged stack changes nothing.
 The stacks are tagged ManagedBy=ecsworker, and list, status and delete touch no
 other stack.`,
 	}
+	// Only the deploys talk to Prefect (for the worker's API URL and key,
+	// and the pool's defaults), so only they take --api-url and --profile.
+	service, events := newDeployServiceCmd(stdio, api), newDeployEventsCmd(stdio, api)
+	api.register(service)
+	api.register(events)
 	cmd.AddCommand(
-		newDeployServiceCmd(stdio, api),
-		newDeployEventsCmd(stdio, api),
+		service,
+		events,
 		newInfraListCmd(stdio),
 		newInfraStatusCmd(stdio),
 		newInfraDeleteCmd(stdio),
@@ -469,15 +494,6 @@ func progressFor(stdio IO) infra.Progress {
 	return infra.NewPlainProgress(stdio.Err)
 }
 
-func isTerminalWriter(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // deployOutput is what a deploy prints.
 type deployOutput struct {
 	Stack        *infra.Stack      `json:"stack"`
@@ -691,7 +707,9 @@ func newInfraListCmd(stdio IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the stacks ecsworker deployed in the region",
-		Args:  cobra.NoArgs,
+		Example: `  ecsworker infra list
+  ecsworker infra list --aws-profile prod --region eu-west-1 --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if format != "" && format != "table" && format != "json" {
@@ -733,6 +751,7 @@ func newInfraListCmd(stdio IO) *cobra.Command {
 		},
 	}
 	o.register(cmd.Flags())
+	o.awsOnly(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&format, "format", "", "table or json (as prefect-aws)")
 	_ = cmd.Flags().MarkHidden("format")
@@ -745,7 +764,9 @@ func newInfraStatusCmd(stdio IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status STACK",
 		Short: "Show a stack ecsworker deployed: status, outputs, and why its last operation failed",
-		Args:  cobra.ExactArgs(1),
+		Example: `  ecsworker infra status ecsworker-my-pool
+  ecsworker infra status ecsworker-my-pool --json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, err := o.clients(ctx)
@@ -780,6 +801,7 @@ func newInfraStatusCmd(stdio IO) *cobra.Command {
 		},
 	}
 	o.register(cmd.Flags())
+	o.awsOnly(cmd.Flags())
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -795,7 +817,9 @@ func newInfraDeleteCmd(stdio IO) *cobra.Command {
 worker's log group is kept (delete it with 'aws logs delete-log-group'), and so are
 the work pool defaults the deploy filled: change them before the pool's next run if
 they point at this stack's resources. Asks for confirmation on a terminal; elsewhere
---yes is required.`,
+(scripts, cron jobs, CI) --yes is required.`,
+		Example: `  ecsworker infra delete ecsworker-my-pool
+  ecsworker infra delete ecsworker-my-pool --yes --no-wait`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -812,14 +836,8 @@ they point at this stack's resources. Asks for confirmation on a terminal; elsew
 				return &codedError{code: exitError, err: err}
 			}
 			if !yes {
-				if !isTerminal(stdio.In) {
-					return invalid("deleting stack %s needs confirmation: pass --yes", name)
-				}
-				fmt.Fprintf(stdio.Err, "Delete stack %s (%s, work pool %s) in %s? [y/N] ", name, s.Kind, s.WorkPool, c.Region)
-				var answer string
-				_, _ = fmt.Fscanln(stdio.In, &answer)
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-					return &codedError{code: exitError, err: errors.New("not deleted")}
+				if err := confirm(stdio, "deleting stack "+name, fmt.Sprintf("Delete stack %s (%s, work pool %s) in %s?", name, s.Kind, s.WorkPool, c.Region)); err != nil {
+					return err
 				}
 			}
 			logGroup := s.OutputMap()["WorkerLogGroupName"]
@@ -847,8 +865,9 @@ they point at this stack's resources. Asks for confirmation on a terminal; elsew
 		},
 	}
 	o.register(cmd.Flags())
+	o.awsOnly(cmd.Flags())
 	f := cmd.Flags()
-	f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (required when standard input is not a terminal)")
 	f.BoolVar(&wait, "wait", true, "follow the deletion until the stack is gone")
 	f.BoolVar(&noWait, "no-wait", false, "return once the deletion has started")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")

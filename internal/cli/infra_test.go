@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -230,6 +231,16 @@ func TestInfraServiceLifecycle(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.err, "pass --yes") {
 		t.Errorf("delete without --yes off a terminal: %+v", r)
 	}
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	var errb bytes.Buffer
+	if code := Main(context.Background(), []string{"infra", "delete", "ecsworker-etl"}, IO{In: devNull, Out: io.Discard, Err: &errb}); code != 2 ||
+		!strings.Contains(errb.String(), "deleting stack ecsworker-etl needs confirmation, and standard input is not a terminal to ask on: pass --yes") {
+		t.Errorf("delete without --yes from /dev/null: exit %d\n%s", code, errb.String())
+	}
 	r = runInfra(t, "", "infra", "delete", "ecsworker-etl", "--yes")
 	if r.code != 0 {
 		t.Fatalf("delete: %+v", r)
@@ -307,6 +318,8 @@ func TestInfraRefusesBeforeTouchingAWS(t *testing.T) {
 			want: []string{"Prefect Cloud needs an API key"}},
 		"events without cluster": {args: []string{"infra", "deploy-events", "--work-pool", "p"}, code: 2, want: []string{"--cluster is required"}},
 		"bad export type":        {args: []string{"infra", "export-template", "--type", "lambda"}, code: 2, want: []string{`unknown template "lambda"`}},
+		"AWS CLI's --profile": {args: []string{"infra", "list", "--profile", "prod"}, code: 2,
+			want: []string{`--profile "prod": the AWS profile is --aws-profile prod`}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -419,6 +432,12 @@ func TestInfraSecretsAndOptions(t *testing.T) {
 		"TaskCpu", "1024", "PrefectApiAuthString", "(set: stored in a Secrets Manager secret the stack creates)")
 	if _, ok := e.aws.Stack("ecsworker-up"); ok {
 		t.Errorf("the dry run deployed")
+	}
+	// The test Prefect API is on loopback: the fix is the worker's URL
+	// flag; --api-url would also move this CLI off the API it reaches.
+	mustContain(t, "dry run warnings", r.err, "points at this machine; the worker on ECS cannot reach it. Pass --worker-api-url with an address reachable from the VPC.")
+	if strings.Contains(r.err, "Pass --api-url") {
+		t.Errorf("the warning names --api-url for the worker's URL:\n%s", r.err)
 	}
 	r = runInfra(t, "", e.serviceArgs("selfhosted", "--dry-run", "--json", "--work-queue", "critical,default", "--max-capacity", "3", "--alarm-email", "ops@example.com")...)
 	var dry map[string]any

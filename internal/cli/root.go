@@ -92,19 +92,26 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
 	root.CompletionOptions.HiddenDefaultCmd = true
+	// --api-url and --profile go only on the commands that talk to
+	// Prefect (work-pool and infra pick their subcommands themselves):
+	// on version, sandbox or dev they would be accepted and do nothing.
 	api := &apiFlags{}
-	api.register(root)
+	render, worker := newRenderCmd(stdio, api), newWorkerCmd(stdio, api)
+	awsPolicy, doctor := newAWSPolicyCmd(stdio, api), newDoctorCmd(stdio, api)
+	for _, c := range []*cobra.Command{render, worker, awsPolicy, doctor} {
+		api.register(c)
+	}
 	root.AddCommand(
 		newVersionCmd(stdio),
-		newRenderCmd(stdio, api),
+		render,
 		newWorkPoolCmd(stdio, api),
 		newDevCmd(stdio),
-		newWorkerCmd(stdio, api),
+		worker,
 		newTaskDefinitionsCmd(stdio),
 		newSandboxCmd(stdio),
 		newInfraCmd(stdio, api),
-		newAWSPolicyCmd(stdio, api),
-		newDoctorCmd(stdio, api),
+		awsPolicy,
+		doctor,
 	)
 	return root
 }

@@ -1,10 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"sort"
 
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/awsecs"
@@ -23,7 +24,8 @@ func newTaskDefinitionsCmd(stdio IO) *cobra.Command {
 }
 
 func newPruneCmd(stdio IO) *cobra.Command {
-	var family, region, profile string
+	var family string
+	var o awsFlags
 	var keep int
 	var dryRun, asJSON bool
 	cmd := &cobra.Command{
@@ -33,9 +35,10 @@ func newPruneCmd(stdio IO) *cobra.Command {
 registered (they carry the ecsworker.io/task-definition-hash tag), keeping the
 newest --keep. Revisions registered by anything else are never touched.
 AWS credentials and region come from the standard AWS chain (AWS_PROFILE,
-AWS_REGION, ...) or --profile and --region.`,
-		Example: `  ecsworker task-definitions prune --family prefect_my-pool_3f2a... --keep 3 --dry-run`,
-		Args:    cobra.NoArgs,
+AWS_REGION, ...) or --aws-profile and --region.`,
+		Example: `  ecsworker task-definitions prune --family prefect_my-pool_3f2a... --keep 3 --dry-run
+  ecsworker task-definitions prune --family prefect_my-pool_3f2a... --aws-profile prod --region eu-west-1`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if family == "" {
 				return invalid("--family is required: the task definition family to prune")
@@ -43,10 +46,13 @@ AWS_REGION, ...) or --profile and --region.`,
 			if keep < 1 {
 				return invalid("--keep %d: keep at least 1 revision (the one new runs use)", keep)
 			}
+			if err := o.check(); err != nil {
+				return err
+			}
 			factory := awsecs.NewClientFactory(awsecs.FactoryOptions{Version: buildinfo.String()})
-			clients, err := factory.For(cmd.Context(), awsecs.Credentials{Region: region, Profile: profile})
+			clients, err := factory.For(cmd.Context(), awsecs.Credentials{Region: o.region, Profile: o.profile})
 			if err != nil {
-				return &codedError{code: exitError, err: fmt.Errorf("AWS clients: %w", err)}
+				return awsSetupError(err)
 			}
 			rep, err := awsecs.Prune(cmd.Context(), clients.ECS, family, keep, dryRun)
 			if err != nil {
@@ -89,7 +95,21 @@ AWS_REGION, ...) or --profile and --region.`,
 	f.IntVar(&keep, "keep", awsecs.DefaultPruneKeep, "newest revisions of ecsworker's to keep")
 	f.BoolVar(&dryRun, "dry-run", false, "only list what would be deregistered")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.StringVar(&region, "region", os.Getenv("AWS_REGION"), "AWS region (default: AWS_REGION or the profile's)")
-	f.StringVar(&profile, "aws-profile", "", "AWS shared config profile (default: AWS_PROFILE)")
+	o.register(f)
+	o.awsOnly(f)
 	return cmd
+}
+
+// awsSetupError names the flags that fix a failed AWS client setup, as
+// the infra commands do: the client factory's own messages are written
+// for the worker and speak of its aws_credentials block.
+func awsSetupError(err error) error {
+	var missing config.SharedConfigProfileNotExistError
+	switch {
+	case errors.As(err, &missing):
+		return invalid("--aws-profile %q: no such profile in ~/.aws/config or ~/.aws/credentials (or AWS_CONFIG_FILE); add it, or use another profile", missing.Profile)
+	case errors.Is(err, awsecs.ErrNoRegion):
+		return invalid("no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile (--aws-profile)")
+	}
+	return &codedError{code: exitError, err: fmt.Errorf("AWS clients: %w", err)}
 }

@@ -29,14 +29,19 @@ func newWorkPoolCmd(stdio IO, api *apiFlags) *cobra.Command {
 		Long: `Create, inspect, update, list and delete Prefect work pools of type "ecs", the
 way 'prefect work-pool' does, with ecsworker's default base job template.`,
 	}
-	cmd.AddCommand(
+	// Every subcommand but get-default-base-job-template, which works
+	// offline, talks to Prefect and takes --api-url and --profile.
+	for _, sub := range []*cobra.Command{
 		newPoolCreateCmd(stdio, api),
 		newPoolUpdateCmd(stdio, api),
 		newPoolInspectCmd(stdio, api),
 		newPoolListCmd(stdio, api),
 		newPoolDeleteCmd(stdio, api),
-		newDefaultTemplateCmd(stdio),
-	)
+	} {
+		api.register(sub)
+		cmd.AddCommand(sub)
+	}
+	cmd.AddCommand(newDefaultTemplateCmd(stdio))
 	return cmd
 }
 
@@ -173,7 +178,9 @@ func newPoolInspectCmd(stdio IO, api *apiFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect NAME",
 		Short: "Show an ecs work pool",
-		Args:  cobra.ExactArgs(1),
+		Example: `  ecsworker work-pool inspect my-pool
+  ecsworker work-pool inspect my-pool --json > pool.json   # as the API returns it, e.g. for render --work-pool pool.json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := api.client()
 			if err != nil {
@@ -196,7 +203,9 @@ func newPoolListCmd(stdio IO, api *apiFlags) *cobra.Command {
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "List ecs work pools",
-		Args:    cobra.NoArgs,
+		Example: `  ecsworker work-pool ls
+  ecsworker work-pool ls --all --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := api.client()
 			if err != nil {
@@ -244,8 +253,12 @@ func newPoolDeleteCmd(stdio IO, api *apiFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete an ecs work pool",
-		Long:  "Delete an ecs work pool with its work queues. Flow runs and deployments stay. Asks for confirmation on a terminal unless --yes is given.",
-		Args:  cobra.ExactArgs(1),
+		Long: `Delete an ecs work pool with its work queues. Flow runs and deployments stay.
+Asks for confirmation on a terminal; elsewhere (scripts, cron jobs, CI) --yes is
+required.`,
+		Example: `  ecsworker work-pool delete my-pool
+  ecsworker work-pool delete my-pool --yes`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			c, err := api.client()
@@ -255,12 +268,9 @@ func newPoolDeleteCmd(stdio IO, api *apiFlags) *cobra.Command {
 			if _, err := readECSPool(cmd.Context(), c, name); err != nil {
 				return err
 			}
-			if !yes && isTerminal(stdio.In) {
-				fmt.Fprintf(stdio.Err, "Delete work pool %q? [y/N] ", name)
-				var answer string
-				_, _ = fmt.Fscanln(stdio.In, &answer)
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-					return &codedError{code: exitError, err: errors.New("not deleted")}
+			if !yes {
+				if err := confirm(stdio, fmt.Sprintf("deleting work pool %q", name), fmt.Sprintf("Delete work pool %q?", name)); err != nil {
+					return err
 				}
 			}
 			if err := c.DeleteWorkPool(cmd.Context(), name); err != nil {
@@ -270,7 +280,7 @@ func newPoolDeleteCmd(stdio IO, api *apiFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (required when standard input is not a terminal)")
 	return cmd
 }
 
@@ -413,13 +423,4 @@ func limitText(l *int) string {
 		return "none"
 	}
 	return fmt.Sprint(*l)
-}
-
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -1,9 +1,13 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/ecsworker/ecsworker/internal/cli"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -86,7 +90,11 @@ func TestWorkPoolLifecycle(t *testing.T) {
 		t.Errorf("reserved name: %+v", r)
 	}
 
-	if r := run(t, "", "work-pool", "delete", "ecs-pool"); r.code != 0 {
+	// Off a terminal nobody can confirm: the pool stays until --yes.
+	if r := run(t, "", "work-pool", "delete", "ecs-pool"); r.code != 2 || !strings.Contains(r.err, "pass --yes") || s.WorkPool("ecs-pool") == nil {
+		t.Fatalf("delete without --yes off a terminal: %+v", r)
+	}
+	if r := run(t, "", "work-pool", "delete", "ecs-pool", "--yes"); r.code != 0 {
 		t.Fatalf("delete: %+v", r)
 	}
 	if r := run(t, "", "work-pool", "inspect", "ecs-pool"); r.code != 1 || !strings.Contains(r.err, "not found") {
@@ -94,6 +102,37 @@ func TestWorkPoolLifecycle(t *testing.T) {
 	}
 	if strings.Contains(r.err+r.stdout, "s3cret-pass") {
 		t.Errorf("the auth string leaked")
+	}
+}
+
+// TestWorkPoolDeleteFromCron is a cron job or CI step: standard input is
+// /dev/null, a character device but no terminal. It used to be asked for
+// confirmation, read "no" and fail with "not deleted", without a hint.
+func TestWorkPoolDeleteFromCron(t *testing.T) {
+	s := prefectServer(t, prefectapi.Options{})
+	s.CreateWorkPool("nightly", "ecs", nil)
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	deleteArgs := func(extra ...string) result {
+		var out, errb bytes.Buffer
+		code := cli.Main(context.Background(), append([]string{"work-pool", "delete", "nightly"}, extra...), cli.IO{In: devNull, Out: &out, Err: &errb})
+		return result{code, out.String(), errb.String()}
+	}
+	r := deleteArgs()
+	if r.code != 2 || s.WorkPool("nightly") == nil {
+		t.Fatalf("delete without --yes from /dev/null: %+v", r)
+	}
+	if want := `Error: deleting work pool "nightly" needs confirmation, and standard input is not a terminal to ask on: pass --yes to go ahead without asking`; strings.TrimSpace(r.err) != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", r.err, want)
+	}
+	if strings.Contains(r.err, "[y/N]") {
+		t.Errorf("asked a question nobody can answer: %s", r.err)
+	}
+	if r := deleteArgs("--yes"); r.code != 0 || s.WorkPool("nightly") != nil {
+		t.Fatalf("delete --yes from /dev/null: %+v", r)
 	}
 }
 

@@ -65,6 +65,14 @@ func TestGolden(t *testing.T) {
 			"vpc_id": "vpc-0abc", "security_groups": ["sg-1"]}`, withFlowRun: true},
 		"ec2-gpu":  {jobVariables: `{"launch_type": "EC2", "cluster": "gpu", "resource_requirements": [{"type": "GPU", "value": "1"}], "memory": 30000, "cpu": 4096}`},
 		"external": {jobVariables: `{"launch_type": "EXTERNAL", "cluster": "on-prem"}`},
+		// Mistakes, and the messages that name the fix.
+		"typo-variable":           {jobVariables: `{"clusterr": "prod", "memroy": 4096}`},
+		"unknown-variable":        {jobVariables: `{"stream_logs": true}`},
+		"fargate-cpu":             {jobVariables: `{"cpu": 300}`},
+		"fargate-memory":          {jobVariables: `{"cpu": 256, "memory": 3000}`},
+		"launch-type-wrong-case":  {jobVariables: `{"launch_type": "fargate"}`},
+		"launch-type-not-allowed": {jobVariables: `{"launch_type": "MANAGED_INSTANCES"}`},
+		"placement-wrong-case":    {jobVariables: `{"launch_type": "EC2", "placement_strategy": [{"type": "SPREAD", "field": "instanceId"}]}`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
@@ -74,13 +75,16 @@ func Prepare(ctx context.Context, job Job) (*Prepared, error) {
 	var verr *ValidationError
 	switch {
 	case errors.As(err, &verr):
-		// A variable the schema already refused would be reported twice.
-		refused := map[string]bool{}
+		// A variable the schema already refused would be reported twice,
+		// the second time by the request field it fills, with ECS's values
+		// for a fix where the schema's are the ones that count.
+		var refused []string
 		for _, p := range problems {
-			refused[p.Field] = true
+			refused = append(refused, p.Field)
 		}
+		filled := variablePaths(job.Template.JobConfiguration)
 		for _, p := range verr.Problems {
-			if !refused[p.Field] {
+			if !sameSpot(refused, p.Field) && !sameSpot(refused, asVariable(filled, p.Field)) {
 				problems = append(problems, p)
 			}
 		}
@@ -96,4 +100,72 @@ func Prepare(ctx context.Context, job Job) (*Prepared, error) {
 		return out, &ValidationError{Problems: problems}
 	}
 	return out, nil
+}
+
+// variablePaths maps each job configuration path whose whole value is one
+// job variable ("launchType": "{{ launch_type }}") to that variable, with
+// paths spelt as problems spell them: task_run_request.launchType, a[0].b.
+func variablePaths(jobConfiguration *jsonv.Object) map[string]string {
+	out := map[string]string{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch t := v.(type) {
+		case *jsonv.Object:
+			for _, k := range t.Keys() {
+				e, _ := t.Get(k)
+				if path == "" {
+					walk(k, e)
+				} else {
+					walk(path+"."+k, e)
+				}
+			}
+		case []any:
+			for i, e := range t {
+				walk(path+"["+strconv.Itoa(i)+"]", e)
+			}
+		case string:
+			ps := jobtemplate.FindPlaceholders(t)
+			if len(ps) == 1 && ps[0].Kind == jobtemplate.Standard && strings.TrimSpace(t) == ps[0].Full {
+				root, _, _ := strings.Cut(ps[0].Name, ".")
+				out[path] = root
+			}
+		}
+	}
+	walk("", jobConfiguration)
+	return out
+}
+
+// asVariable translates a request field filled by a job variable into
+// the variable's own location, as the schema check names it:
+// task_run_request.placementStrategy[0].type becomes
+// placement_strategy.0.type. It returns "" when no variable fills field.
+func asVariable(filled map[string]string, field string) string {
+	for f := field; f != ""; {
+		if v, ok := filled[f]; ok {
+			rest := strings.NewReplacer("[", ".", "]", "").Replace(field[len(f):])
+			return v + rest
+		}
+		i := strings.LastIndexAny(f, ".[")
+		if i < 0 {
+			return ""
+		}
+		f = f[:i]
+	}
+	return ""
+}
+
+// sameSpot tells whether field is one of the refused locations or lies
+// inside one: placement_strategy.0.type is refused with placement_strategy.0.
+// A problem about a whole variable whose part was refused is another
+// mistake (placement on Fargate) and is kept.
+func sameSpot(refused []string, field string) bool {
+	if field == "" {
+		return false
+	}
+	for _, r := range refused {
+		if r == field || strings.HasPrefix(field, r+".") {
+			return true
+		}
+	}
+	return false
 }

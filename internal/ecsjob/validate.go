@@ -101,15 +101,26 @@ func checkTaskDefinition(cfg *Config, ctx Context, td *jsonv.Object, kind Launch
 		memV, _ := td.Get("memory")
 		cpu, okCPU := parseCPU(cpuV)
 		mem, okMem := parseMemory(memV)
+		// The request carries sizes as strings, as ECS declares them; the
+		// message shows what the job configuration said (cpu: 300, not
+		// "300"), since that is what the user wrote and will edit.
+		written := func(key string, sent any) any {
+			if cfg.TaskRunRequest.GetString("taskDefinition") == "" {
+				if v, ok := cfg.TaskDefinition.Get(key); ok && jsonv.Truthy(v) {
+					return v
+				}
+			}
+			return sent
+		}
 		switch {
 		case cpuV != nil && !okCPU:
-			c.fail(fieldFor(ctx, "cpu", "task_definition.cpu"), cpuV, "not a CPU size.", "Give CPU units such as 1024, or \"1 vCPU\".")
+			c.fail(fieldFor(ctx, "cpu", "task_definition.cpu"), written("cpu", cpuV), "not a CPU size.", "Give CPU units such as 1024, or \"1 vCPU\".")
 		case memV != nil && !okMem:
-			c.fail(fieldFor(ctx, "memory", "task_definition.memory"), memV, "not a memory size.", "Give MiB such as 2048, or \"2 GB\".")
+			c.fail(fieldFor(ctx, "memory", "task_definition.memory"), written("memory", memV), "not a memory size.", "Give MiB such as 2048, or \"2 GB\".")
 		case okCPU && fargateMemoryChoices(cpu) == nil:
-			c.fail(fieldFor(ctx, "cpu", "task_definition.cpu"), cpuV, "Fargate does not offer this CPU size.", "Use one of "+fargateCPUs()+".")
+			c.fail(fieldFor(ctx, "cpu", "task_definition.cpu"), written("cpu", cpuV), "Fargate does not offer this CPU size.", "Use one of "+fargateCPUs()+".")
 		case okCPU && okMem && !containsInt(fargateMemoryChoices(cpu), mem):
-			c.fail(fieldFor(ctx, "memory", "task_definition.memory"), memV, "Fargate does not offer this memory size with "+strconv.Itoa(cpu)+" CPU units.", "With cpu "+strconv.Itoa(cpu)+" use memory "+describeMemoryChoices(cpu)+" (MiB), or change cpu.")
+			c.fail(fieldFor(ctx, "memory", "task_definition.memory"), written("memory", memV), "Fargate does not offer this memory size with "+strconv.Itoa(cpu)+" CPU units.", "With cpu "+strconv.Itoa(cpu)+" use memory "+describeMemoryChoices(cpu)+" (MiB), or change cpu.")
 		}
 		if len(td.GetArray("placementConstraints")) > 0 {
 			c.fail("task_definition.placementConstraints", td.GetArray("placementConstraints"), "placement constraints do not apply to Fargate tasks; Fargate places tasks itself.", "Remove them, or run on EC2 (launch_type EC2 or an EC2 capacity provider).")

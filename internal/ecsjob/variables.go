@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -82,7 +83,14 @@ func CheckJobVariables(t *jobtemplate.Template, values *jsonv.Object) ([]Problem
 		case requestFieldVariables[root] != nil:
 			c.warn(k, "%s", nestedHint(root, v))
 		default:
-			c.warn(k, "this work pool's template has no variable %q, so it has no effect. Variables it has: %s.", root, strings.Join(t.VariableNames(), ", "))
+			// A typo gets the one or two names it was meant to be; the
+			// whole list (37 names for the default template) only when
+			// nothing is close, to show what there is.
+			if near := closestNames(root, t.VariableNames()); len(near) > 0 {
+				c.warn(k, "this work pool's template has no variable %q, so it has no effect. Did you mean %s?", root, quotedList(near))
+			} else {
+				c.warn(k, "this work pool's template has no variable %q, so it has no effect. Variables it has: %s.", root, strings.Join(t.VariableNames(), ", "))
+			}
 		}
 	}
 
@@ -103,14 +111,48 @@ func CheckJobVariables(t *jobtemplate.Template, values *jsonv.Object) ([]Problem
 			}
 			msg := leaf.ErrorKind.LocalizedString(printer)
 			p := Problem{Field: field, Message: "does not match the pool's variable schema: " + msg + ".", Fix: "Change the value in the deployment's or flow run's job variables."}
-			if v, ok := lookup(expanded, leaf.InstanceLocation); ok && !sensitivePath(leaf.InstanceLocation) {
+			v, found := lookup(expanded, leaf.InstanceLocation)
+			sensitive := sensitivePath(leaf.InstanceLocation)
+			if found && !sensitive {
 				p.Value, p.HasValue = v, true
+			}
+			if e, ok := leaf.ErrorKind.(*kind.Enum); ok && !sensitive {
+				p.Fix = enumFix(field, v, e.Want)
 			}
 			c.problems = append(c.problems, p)
 		}
 	}
 	sort.SliceStable(c.problems, func(i, j int) bool { return c.problems[i].Field < c.problems[j].Field })
 	return c.problems, c.warnings
+}
+
+// enumFix proposes a value the pool's schema accepts: the right spelling
+// when the value differs only in case (fargate), else the closest allowed
+// values, else all of them. The schema is the judge here, not the ECS API:
+// ECS knows launch types (MANAGED_INSTANCES) that a pool may not allow.
+func enumFix(field string, got any, allowed []any) string {
+	const where = " in the deployment's or flow run's job variables"
+	var names []string
+	for _, a := range allowed {
+		if s, ok := a.(string); ok {
+			names = append(names, s)
+		}
+	}
+	if s, ok := got.(string); ok && len(names) == len(allowed) {
+		for _, n := range names {
+			if strings.EqualFold(n, s) {
+				return "Set " + field + " to " + strconv.Quote(n) + where + " (values are case-sensitive)."
+			}
+		}
+		if near := closestNames(s, names); len(near) > 0 {
+			return "Set " + field + " to " + quotedList(near) + where + "."
+		}
+	}
+	shown := make([]string, len(allowed))
+	for i, a := range allowed {
+		shown[i] = showValue(a)
+	}
+	return "Set " + field + " to one of " + strings.Join(shown, ", ") + where + "."
 }
 
 func nestedHint(root string, v any) string {

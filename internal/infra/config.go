@@ -149,7 +149,7 @@ func (c ServiceConfig) Validate() error {
 		}
 	}
 	if u, err := url.Parse(c.APIURL); c.APIURL == "" {
-		bad("no Prefect API URL: set PREFECT_API_URL, use a Prefect profile that sets it, or pass --api-url")
+		bad("no Prefect API URL for the worker: pass --worker-api-url, set PREFECT_API_URL, or use a Prefect profile that sets it")
 	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("Prefect API URL %q: give an http(s) URL such as https://api.prefect.cloud/api/accounts/<account>/workspaces/<workspace>", c.APIURL)
 	}
@@ -208,7 +208,7 @@ func (c ServiceConfig) Validate() error {
 func (c ServiceConfig) Warnings() []string {
 	var out []string
 	if u, err := url.Parse(c.APIURL); err == nil && (u.Hostname() == "localhost" || strings.HasPrefix(u.Hostname(), "127.") || u.Hostname() == "::1") {
-		out = append(out, fmt.Sprintf("the Prefect API URL %s points at this machine; the worker on ECS cannot reach it. Pass --api-url with an address reachable from the VPC.", c.APIURL))
+		out = append(out, fmt.Sprintf("the Prefect API URL %s points at this machine; the worker on ECS cannot reach it. Pass --worker-api-url with an address reachable from the VPC.", c.APIURL))
 	}
 	if c.DesiredCount == 0 && c.MaxCapacity == 0 {
 		out = append(out, "--desired-count 0: no worker will run, and the no-running-worker alarm will fire.")
