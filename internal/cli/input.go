@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,14 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
+
+// maxInputBytes bounds a file or standard input named on the command
+// line. The inputs are base job templates, job variables and JSON exported
+// from the API (a pool, deployment, flow or flow run): kilobytes, or a few
+// megabytes for a flow run with large parameters, which the worker refuses
+// past 8 MiB anyway. A bound keeps a wrong file (a disk image, /dev/zero,
+// an endless pipe) from eating the machine's memory before any check runs.
+const maxInputBytes = 16 << 20
 
 // inputs reads the files named on the command line; "-" is standard
 // input, which can be read only once.
@@ -22,15 +31,43 @@ func (in *inputs) read(flag, path string) ([]byte, error) {
 			return nil, invalid("--%s and --%s cannot both read standard input (-)", in.stdinUsed, flag)
 		}
 		in.stdinUsed = flag
-		b, err := io.ReadAll(in.stdin)
+		b, err := readAtMost(in.stdin, maxInputBytes)
+		if errors.Is(err, errTooLarge) {
+			return nil, invalid("--%s -: standard input holds more than %d MiB, the most ecsworker reads from it; "+
+				"give the file that holds the JSON instead", flag, maxInputBytes>>20)
+		}
 		if err != nil {
 			return nil, invalid("--%s: read standard input: %v", flag, err)
 		}
 		return b, nil
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, invalid("--%s: %v", flag, err)
+	}
+	defer f.Close()
+	b, err := readAtMost(f, maxInputBytes)
+	if errors.Is(err, errTooLarge) {
+		return nil, invalid("--%s %s: the file is larger than %d MiB, the most ecsworker reads for it; "+
+			"check that it is the JSON file you meant", flag, path, maxInputBytes>>20)
+	}
+	if err != nil {
+		return nil, invalid("--%s: %v", flag, err)
+	}
+	return b, nil
+}
+
+var errTooLarge = errors.New("too large")
+
+// readAtMost reads r to its end, or fails with errTooLarge once it has
+// given more than limit bytes.
+func readAtMost(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
 	}
 	return b, nil
 }

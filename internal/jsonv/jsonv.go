@@ -146,13 +146,47 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MaxDepth is how deeply Decode lets arrays and objects nest. Decoding
+// recurses once per level, so without a bound a document of a few million
+// brackets (an error page, a hostile server, a corrupt file) would exhaust
+// the stack and kill the process instead of failing. Real documents stay
+// far below it: base job templates nest about ten levels, and Prefect's own
+// Python side gives up near 1000.
+const MaxDepth = 512
+
+// ErrTooDeep matches the error of Decode for a document nested deeper than
+// MaxDepth.
+var ErrTooDeep = errors.New("JSON nested too deeply")
+
+// DepthError is the error of Decode for a document nested deeper than
+// MaxDepth; it matches ErrTooDeep.
+type DepthError struct {
+	Limit  int
+	Offset int64 // byte offset of the bracket or brace that went too deep
+	Line   int
+	Column int
+}
+
+func (e *DepthError) Error() string {
+	return fmt.Sprintf("JSON nested deeper than %d levels at offset %d (line %d, column %d)", e.Limit, e.Offset, e.Line, e.Column)
+}
+
+// Is makes errors.Is(err, ErrTooDeep) true.
+func (e *DepthError) Is(target error) bool { return target == ErrTooDeep }
+
 // Decode parses one JSON document. Numbers stay json.Number, objects are
 // *Object, and a repeated key keeps its last value (as Python's json does).
+// A document nested deeper than MaxDepth is refused with a *DepthError.
 func Decode(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := decodeValue(dec)
+	v, err := decodeValue(dec, 0)
 	if err != nil {
+		var de *DepthError
+		if errors.As(err, &de) {
+			de.Line, de.Column = position(data, de.Offset)
+			return nil, de
+		}
 		return nil, describeSyntax(data, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -177,15 +211,7 @@ func DecodeObject(data []byte) (*Object, error) {
 func describeSyntax(data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		line, col := 1, 1
-		for _, c := range data[:min(int(se.Offset), len(data))] {
-			if c == '\n' {
-				line++
-				col = 1
-			} else {
-				col++
-			}
-		}
+		line, col := position(data, se.Offset)
 		return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, se.Error())
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
@@ -194,13 +220,30 @@ func describeSyntax(data []byte, err error) error {
 	return fmt.Errorf("invalid JSON: %w", err)
 }
 
-func decodeValue(dec *json.Decoder) (any, error) {
+// position turns a byte offset into a 1-based line and column.
+func position(data []byte, offset int64) (line, col int) {
+	line, col = 1, 1
+	for _, c := range data[:min(max(int(offset), 0), len(data))] {
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+func decodeValue(dec *json.Decoder, depth int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
 	}
 	switch t := tok.(type) {
 	case json.Delim:
+		if (t == '{' || t == '[') && depth >= MaxDepth {
+			return nil, &DepthError{Limit: MaxDepth, Offset: dec.InputOffset() - 1}
+		}
 		switch t {
 		case '{':
 			o := NewObject()
@@ -210,7 +253,7 @@ func decodeValue(dec *json.Decoder) (any, error) {
 					return nil, err
 				}
 				k, _ := kt.(string)
-				v, err := decodeValue(dec)
+				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -223,7 +266,7 @@ func decodeValue(dec *json.Decoder) (any, error) {
 		case '[':
 			a := []any{}
 			for dec.More() {
-				v, err := decodeValue(dec)
+				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}

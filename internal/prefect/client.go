@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,9 +25,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/redact"
 )
 
@@ -46,9 +45,26 @@ const (
 	headerWorkerID    = "X-Prefect-Worker-Id"
 )
 
-// maxResponseBytes bounds what one response may hold; the largest honest
-// answers (200 flow runs with their parameters) are far below it.
+// maxResponseBytes bounds what one response may hold. Answers that can
+// grow with user data (scheduled runs with their parameters) are read
+// as a stream instead; see PollScheduledFlowRuns.
 const maxResponseBytes = 64 << 20
+
+// maxErrorBodyBytes bounds what is read of an answer other than 2xx: the
+// explanation is in the first few hundred bytes, and an error page (or a
+// hostile server) may be endless. The rest is reported as cut off.
+const maxErrorBodyBytes = 1 << 20
+
+// maxRedirects is how many same-origin redirects one request follows.
+const maxRedirects = 10
+
+// The client warns once when the API has failed this many attempts in a
+// row over at least this long, and says so again when it answers: single
+// failed attempts are routine and only logged at debug level.
+const (
+	outageWarnFailures = 3
+	outageWarnAfter    = 10 * time.Second
+)
 
 // maxMaintenanceWaits bounds the waits on responses marked
 // Prefect-Maintenance: Prefect waits on those forever, which would let a
@@ -92,7 +108,15 @@ type Client struct {
 	secrets []string
 	retry   map[int]bool
 
-	connected atomic.Bool
+	// maxResponse and runLimits are the size limits; tests lower them.
+	maxResponse int64
+	runLimits   runLimits
+	runSizes    runSizes
+
+	outageMu       sync.Mutex
+	outageFailures int       // failed attempts in a row
+	outageSince    time.Time // the first of them
+	outageWarned   bool
 
 	csrfMu      sync.Mutex
 	csrfClient  string
@@ -109,7 +133,9 @@ type Client struct {
 type Option func(*Client)
 
 // WithHTTPClient makes the client send requests through hc. The TLS
-// settings of the Config are then the caller's business.
+// settings of the Config are then the caller's business; the redirect
+// policy is not: the client works on a copy of hc whose CheckRedirect
+// refuses redirects to another origin before hc's own CheckRedirect runs.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // WithUserAgent replaces the User-Agent; see UserAgent.
@@ -124,8 +150,10 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 	return func(c *Client) { c.sleep = sleep }
 }
 
-// WithLogger sets where requests and retries are logged (at debug and
-// warning level); nothing is logged by default.
+// WithLogger sets where the client logs: each request and each retry at
+// debug level, one warning when the API keeps failing (and one info line
+// when it answers again), and warnings about the configuration. Nothing is
+// logged by default, and secrets never are.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
 // WithWorker sets the attribution headers X-Prefect-Worker-Name and
@@ -144,8 +172,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	base, err := checkAPIURL(cfg.APIURL)
 	if err != nil {
-		return nil, &ConfigError{Setting: EnvAPIURL, Value: redactURL(cfg.APIURL), Problem: err.Error(),
-			Fix: "set it to the Prefect API, e.g. http://127.0.0.1:4200/api"}
+		return nil, apiURLError(cfg.APIURLSource, cfg.APIURL, err)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
@@ -164,6 +191,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		jitter:     rand.Float64,
 		csrfClient: newUUID(),
 		retry:      map[int]bool{},
+
+		maxResponse: maxResponseBytes,
+		runLimits:   defaultRunLimits,
 	}
 	c.csrfOn = cfg.CSRFEnabled && !c.cloud
 	for _, code := range defaultRetryCodes {
@@ -182,6 +212,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		}
 		c.hc = &http.Client{Transport: tr}
 	}
+	hc := *c.hc
+	hc.CheckRedirect = sameOriginRedirects(c.hc.CheckRedirect)
+	c.hc = &hc
 
 	// Prefect prefers the auth string: a self-hosted server behind basic
 	// auth may still have a key configured from an old Cloud profile.
@@ -282,12 +315,17 @@ type call struct {
 	path   string // escaped, relative to the API URL
 	query  url.Values
 	body   any
+	// stream, when set, reads a 2xx answer straight from the connection
+	// instead of from memory. It is called again on each retry and must
+	// start over; an error it returns is final unless reading failed.
+	stream func(body io.Reader) error
 }
 
 type response struct {
-	status int
-	header http.Header
-	body   []byte
+	status    int
+	header    http.Header
+	body      []byte
+	truncated bool // an error body longer than maxErrorBodyBytes; body is its start
 }
 
 // do sends a call with Prefect's retry policy and returns the response of
@@ -312,6 +350,13 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		if mutating {
 			tok, err := c.csrfHeader(ctx)
 			if err != nil {
+				var te *TransportError
+				if errors.As(err, &te) {
+					// The token is fetched on the caller's behalf: a
+					// connection that fails is the caller's failure, and
+					// "fetch a CSRF token" would hide what went wrong.
+					return nil, c.transportError(cl, te.Err, te.Timeout)
+				}
 				return nil, fmt.Errorf("%s: %w", cl.op, err)
 			}
 			csrfToken = tok
@@ -320,21 +365,29 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		resp, err := c.send(ctx, cl, body, csrfToken)
 		if err != nil {
 			var te *TransportError
-			if !errors.As(err, &te) || ctx.Err() != nil || !c.retryableTransport(te) || retries >= c.cfg.MaxRetries {
+			if !errors.As(err, &te) || ctx.Err() != nil {
+				return nil, err
+			}
+			c.attemptFailed(te.Error())
+			if !c.retryableTransport(te) || retries >= c.cfg.MaxRetries {
 				return nil, err
 			}
 			retries++
 			wait := c.backoff(retries)
-			c.log.Warn("Prefect API request failed; retrying", "op", cl.op, "method", cl.method, "path", cl.path,
+			c.log.Debug("Prefect API request failed; retrying", "op", cl.op, "method", cl.method, "path", cl.path,
 				"error", err.Error(), "attempt", retries, "max_retries", c.cfg.MaxRetries, "wait", wait)
 			if err := c.sleep(ctx, wait); err != nil {
 				return nil, c.transportError(cl, err, 0)
 			}
 			continue
 		}
-		c.connected.Store(true)
 		c.log.Debug("Prefect API request", "method", cl.method, "path", cl.path, "status", resp.status,
 			"duration", c.now().Sub(started))
+		if resp.status >= 500 || c.retry[resp.status] {
+			c.attemptFailed(fmt.Sprintf("%s %s: %d %s", cl.method, cl.path, resp.status, http.StatusText(resp.status)))
+		} else {
+			c.attemptAnswered()
+		}
 		if resp.status >= 200 && resp.status < 300 {
 			return resp, nil
 		}
@@ -358,7 +411,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 			if !fromHeader {
 				wait = c.backoff(retries)
 			}
-			c.log.Warn("Prefect API answered with a retryable status; retrying", "op", cl.op, "method", cl.method,
+			c.log.Debug("Prefect API answered with a retryable status; retrying", "op", cl.op, "method", cl.method,
 				"path", cl.path, "status", resp.status, "attempt", retries, "max_retries", c.cfg.MaxRetries, "wait", wait)
 			if err := c.sleep(ctx, wait); err != nil {
 				return nil, c.transportError(cl, err, 0)
@@ -380,6 +433,9 @@ func marshalBody(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// send makes one attempt. A 2xx answer of a call with a stream function
+// is handed to it as it arrives; other bodies are read into memory, at
+// most c.maxResponse bytes of a 2xx answer and maxErrorBodyBytes of others.
 func (c *Client) send(ctx context.Context, cl call, body []byte, csrfToken string) (*response, error) {
 	u := c.baseURL + cl.path
 	if len(cl.query) > 0 {
@@ -398,18 +454,60 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, csrfToken strin
 	c.setHeaders(req, body != nil, csrfToken)
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		var re *RedirectError
+		if errors.As(err, &re) {
+			return nil, c.redirectError(cl, re)
+		}
 		return nil, c.transportError(cl, err, c.timedOut(ctx, actx))
 	}
+	// Closing a body that was not read to its end drops the connection
+	// instead of draining it: a poll that stops at its byte budget does
+	// not download the rest.
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if ok && cl.stream != nil {
+		rr := &readErrors{r: resp.Body}
+		if err := cl.stream(rr); err != nil {
+			if rr.err != nil {
+				return nil, c.transportError(cl, rr.err, c.timedOut(ctx, actx))
+			}
+			return nil, err
+		}
+		return &response{status: resp.StatusCode, header: resp.Header}, nil
+	}
+	limit := c.maxResponse
+	if !ok {
+		limit = maxErrorBodyBytes
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, c.transportError(cl, err, c.timedOut(ctx, actx))
 	}
-	if len(data) > maxResponseBytes {
-		return nil, fmt.Errorf("%s: %s %s: the response is larger than %d MiB: %w",
-			cl.op, cl.method, cl.path, maxResponseBytes>>20, ErrInvalidResponse)
+	truncated := false
+	if int64(len(data)) > limit {
+		if ok {
+			return nil, fmt.Errorf("%s: %s %s: the response is larger than %d MiB, more than the client reads: %w",
+				cl.op, cl.method, cl.path, limit>>20, ErrInvalidResponse)
+		}
+		data, truncated = data[:limit], true
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &response{status: resp.StatusCode, header: resp.Header, body: data, truncated: truncated}, nil
+}
+
+// readErrors remembers the error of the underlying reader, so that a
+// stream function's failure can be told apart: the connection broke (worth
+// a retry) or the body was not what it should be (not worth one).
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrors) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
 
 // timedOut tells the request timeout apart from the caller giving up.
@@ -450,10 +548,13 @@ func (c *Client) setHeaders(req *http.Request, hasBody bool, csrfToken string) {
 	}
 }
 
-// retryableTransport follows Prefect: timeouts, resets and protocol errors
-// are retried; a refused or unresolvable connection only once the server
-// has answered before, so that a wrong PREFECT_API_URL fails at once; TLS
-// verification failures never.
+// retryableTransport decides which failed connections are worth another
+// attempt: timeouts, resets, protocol errors, and refused or unresolvable
+// connections too, the first contact included. Prefect retries the last
+// two only once the server has answered, but a worker started alongside
+// its server (compose, a fresh cluster) meets exactly those at first, and
+// the retries are bounded by PREFECT_CLIENT_MAX_RETRIES all the same. TLS
+// verification failures are never retried: they do not go away by waiting.
 func (c *Client) retryableTransport(te *TransportError) bool {
 	if te.Timeout > 0 {
 		return true
@@ -469,10 +570,9 @@ func (c *Client) retryableTransport(te *TransportError) bool {
 	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &invalid) {
 		return false
 	}
-	var opErr *net.OpError
-	var dnsErr *net.DNSError
-	if (errors.As(err, &opErr) && opErr.Op == "dial") || errors.As(err, &dnsErr) {
-		return c.connected.Load()
+	var recordErr tls.RecordHeaderError
+	if errors.As(err, &recordErr) || isHTTPToHTTPS(err) {
+		return false
 	}
 	return true
 }
@@ -535,19 +635,30 @@ func (c *Client) transportError(cl call, err error, timeout time.Duration) error
 	}
 	return &TransportError{
 		Op: cl.op, Method: cl.method, URL: redactURL(c.baseURL) + cl.path,
-		Err: err, Timeout: timeout, secrets: c.secrets,
+		Err: err, Timeout: timeout, secrets: c.secrets, setting: c.cfg.urlSetting(),
 	}
 }
 
 func (c *Client) apiError(cl call, resp *response) *APIError {
+	detail := parseDetail(resp.body)
+	if resp.truncated {
+		detail = strings.TrimSpace(detail + fmt.Sprintf(" (the answer is longer than %d MiB; only its start was read)", maxErrorBodyBytes>>20))
+	}
 	e := &APIError{
 		Op: cl.op, Method: cl.method, Path: cl.path, Status: resp.status,
-		Detail: c.redact(parseDetail(resp.body)),
+		Detail: c.redact(detail),
 	}
 	if d, ok := parseRetryAfter(resp.header.Get("Retry-After"), c.now()); ok {
 		e.RetryAfter = d
 	}
 	switch resp.status {
+	case http.StatusNotFound:
+		// FastAPI's answer for a path it has no route for: with an API URL
+		// that lacks /api, every call gets it.
+		if fix := c.missingAPISuffix(); fix != "" && (e.Detail == "Not Found" || strings.HasPrefix(e.Detail, "HTML page") ||
+			strings.HasPrefix(e.Detail, "an HTML page")) {
+			e.hint = fix
+		}
 	case http.StatusUnauthorized:
 		switch {
 		case c.cfg.AuthString != "":
@@ -573,8 +684,68 @@ func (c *Client) decodeJSON(cl call, resp *response, out any) error {
 }
 
 func (c *Client) invalidResponse(cl call, resp *response, err error) error {
+	if errors.Is(err, jsonv.ErrTooDeep) {
+		// The server is the API; what it holds (parameters, a template)
+		// is nested deeper than the client decodes.
+		return fmt.Errorf("%s: %s %s: the answer is nested deeper than the client reads (%w); "+
+			"flatten the data it holds (parameters, job variables or a template): %w",
+			cl.op, cl.method, cl.path, err, ErrInvalidResponse)
+	}
 	snippet := truncate(c.redact(strings.Join(strings.Fields(string(resp.body)), " ")), 60)
-	return fmt.Errorf("%s: %s %s: the server answered %d %s with a body that is not the expected JSON (%v; body starts %q); "+
-		"check that %s is the Prefect API (it usually ends in /api): %w",
-		cl.op, cl.method, cl.path, resp.status, http.StatusText(resp.status), err, snippet, EnvAPIURL, ErrInvalidResponse)
+	fix := c.missingAPISuffix()
+	if fix == "" {
+		fix = "check that " + c.cfg.urlSetting() + " is the Prefect API (it usually ends in /api)"
+	}
+	return fmt.Errorf("%s: %s %s: the server answered %d %s with a body that is not the expected JSON (%v; body starts %q); %s: %w",
+		cl.op, cl.method, cl.path, resp.status, http.StatusText(resp.status), err, snippet, fix, ErrInvalidResponse)
+}
+
+// missingAPISuffix returns the fix for a self-hosted API URL without the
+// /api that Prefect serves its API under, or "" when the URL has it (or
+// is Prefect Cloud's, where the workspace path follows /api).
+func (c *Client) missingAPISuffix() string {
+	if c.cloud {
+		return ""
+	}
+	u, err := url.Parse(c.baseURL)
+	if err != nil || strings.HasSuffix(u.Path, "/api") {
+		return ""
+	}
+	return fmt.Sprintf("%s is %s, without the /api under which Prefect serves its API: set it to %s/api",
+		c.cfg.urlSetting(), redactURL(c.baseURL), redactURL(c.baseURL))
+}
+
+// attemptFailed counts a failed attempt (no answer, or a 5xx or retryable
+// status) and warns once the API has failed long enough to matter.
+func (c *Client) attemptFailed(cause string) {
+	now := c.now()
+	c.outageMu.Lock()
+	if c.outageFailures == 0 {
+		c.outageSince = now
+	}
+	c.outageFailures++
+	n, since := c.outageFailures, c.outageSince
+	warn := !c.outageWarned && n >= outageWarnFailures && now.Sub(since) >= outageWarnAfter
+	if warn {
+		c.outageWarned = true
+	}
+	c.outageMu.Unlock()
+	if warn {
+		c.log.Warn("the Prefect API keeps failing; requests are retried with backoff",
+			"url", redactURL(c.baseURL), "failed_attempts", n, "for", now.Sub(since).Round(time.Second),
+			"last_error", c.redact(cause))
+	}
+}
+
+// attemptAnswered ends a run of failures, saying so if it was warned about.
+func (c *Client) attemptAnswered() {
+	now := c.now()
+	c.outageMu.Lock()
+	n, since, warned := c.outageFailures, c.outageSince, c.outageWarned
+	c.outageFailures, c.outageWarned = 0, false
+	c.outageMu.Unlock()
+	if warned {
+		c.log.Info("the Prefect API answers again", "url", redactURL(c.baseURL), "failed_attempts", n,
+			"after", now.Sub(since).Round(time.Second))
+	}
 }

@@ -51,9 +51,15 @@ const (
 // way Prefect does; a Config written by hand gets no defaults except a zero
 // Timeout meaning DefaultTimeout.
 type Config struct {
-	APIURL     string
-	APIKey     string
-	AuthString string
+	APIURL string
+	// APIURLSource says where APIURL came from, so that errors about it
+	// point at what the user has to change: a flag name such as
+	// "--api-url" (a caller passing APIURL in the overrides of LoadConfig
+	// sets it), "the environment variable PREFECT_API_URL", or a profile
+	// description. Empty means the code that built the Config.
+	APIURLSource string
+	APIKey       string
+	AuthString   string
 
 	CSRFEnabled           bool
 	TLSInsecureSkipVerify bool
@@ -166,14 +172,24 @@ func LoadConfig(lookupEnv func(string) (string, bool), overrides Config) (Config
 	cfg.ProfilesPath = prof.path
 	var errs []error
 
-	if v, src, ok := get(EnvAPIURL); ok {
+	// Only the URL that wins is checked: a flag that replaces a broken
+	// environment variable is the usual way around it.
+	if overrides.APIURL != "" {
+		src := overrides.APIURLSource
+		if src == "" {
+			src = "the command line"
+		}
+		u, err := checkAPIURL(overrides.APIURL)
+		if err != nil {
+			errs = append(errs, apiURLError(src, overrides.APIURL, err))
+		}
+		cfg.APIURL, cfg.APIURLSource = u, src
+	} else if v, src, ok := get(EnvAPIURL); ok {
 		u, err := checkAPIURL(v)
 		if err != nil {
-			errs = append(errs, &ConfigError{Setting: EnvAPIURL, Source: src, Value: redactURL(v), Problem: err.Error(),
-				Fix: "set it to the Prefect API, e.g. http://127.0.0.1:4200/api for a self-hosted server or " +
-					"https://api.prefect.cloud/api/accounts/<account id>/workspaces/<workspace id> for Prefect Cloud"})
+			errs = append(errs, apiURLError(src, v, err))
 		}
-		cfg.APIURL = u
+		cfg.APIURL, cfg.APIURLSource = u, src
 	}
 	if v, _, ok := get(EnvAPIKey); ok {
 		cfg.APIKey = strings.TrimSpace(v)
@@ -264,10 +280,9 @@ func LoadConfig(lookupEnv func(string) (string, bool), overrides Config) (Config
 	return cfg, nil
 }
 
+// applyOverrides applies the overrides other than the API URL, which
+// LoadConfig has already taken (and checked).
 func applyOverrides(cfg *Config, o Config) {
-	if o.APIURL != "" {
-		cfg.APIURL = strings.TrimRight(strings.TrimSpace(o.APIURL), "/")
-	}
 	if o.APIKey != "" {
 		cfg.APIKey = o.APIKey
 	}
@@ -309,6 +324,35 @@ func applyOverrides(cfg *Config, o Config) {
 	}
 }
 
+// apiURLError explains an unusable API URL, naming the flag or the
+// variable and where it was set.
+func apiURLError(src, value string, err error) *ConfigError {
+	setting, source := apiURLSetting(src)
+	return &ConfigError{Setting: setting, Source: source, Value: redactURL(value), Problem: err.Error(),
+		Fix: "set it to the Prefect API, e.g. http://127.0.0.1:4200/api for a self-hosted server or " +
+			"https://api.prefect.cloud/api/accounts/<account id>/workspaces/<workspace id> for Prefect Cloud"}
+}
+
+// apiURLSetting splits an APIURLSource into the setting to name and the
+// place it was set: a flag is its own name; anything else is
+// PREFECT_API_URL from that place.
+func apiURLSetting(src string) (setting, source string) {
+	if strings.HasPrefix(src, "-") {
+		return src, ""
+	}
+	return EnvAPIURL, src
+}
+
+// urlSetting names the API URL setting for fixes: "--api-url",
+// "PREFECT_API_URL", or "PREFECT_API_URL in profile ...".
+func (c Config) urlSetting() string {
+	setting, source := apiURLSetting(c.APIURLSource)
+	if strings.HasPrefix(source, "profile ") || strings.HasPrefix(source, "Prefect's built-in profile") {
+		return setting + " (in " + source + ")"
+	}
+	return setting
+}
+
 func boolError(setting, src, v string) error {
 	return &ConfigError{Setting: setting, Source: src, Value: v, Problem: "is not a boolean",
 		Fix: "set it to true or false (1/0, yes/no and on/off work too)"}
@@ -327,6 +371,11 @@ func ParseBool(s string) (bool, error) {
 
 func checkAPIURL(raw string) (string, error) {
 	s := strings.TrimRight(strings.TrimSpace(raw), "/")
+	if !strings.Contains(s, "://") {
+		// "127.0.0.1:4200/api" does not even parse; the missing scheme is
+		// what to say.
+		return s, errors.New("must start with http:// or https://")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return s, errors.New("is not a valid URL")

@@ -1,6 +1,7 @@
 package prefect_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
@@ -436,5 +438,51 @@ func TestConfigCloudAndUI(t *testing.T) {
 	cfg := prefect.Config{APIURL: "http://127.0.0.1:4200/api"}
 	if got, want := cfg.FlowRunURL("abc"), "http://127.0.0.1:4200/runs/flow-run/abc"; got != want {
 		t.Errorf("FlowRunURL = %q, want %q", got, want)
+	}
+}
+
+// TestLoadConfigNamesWhereTheURLCameFrom: a bad --api-url used to be
+// reported as PREFECT_API_URL=..., sending the user to the wrong place.
+func TestLoadConfigNamesWhereTheURLCameFrom(t *testing.T) {
+	t.Parallel()
+	flag := prefect.Config{APIURL: "localhost:4200/api", APIURLSource: "--api-url"}
+	_, err := prefect.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "http://good:4200/api"}), flag)
+	if err == nil || !strings.HasPrefix(err.Error(), `--api-url="localhost:4200/api": must start with http:// or https://; set it to the Prefect API`) {
+		t.Errorf("bad flag: %v", err)
+	}
+	// The flag wins over a broken variable, which then does not matter.
+	cfg, err := prefect.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "localhost:4200"}),
+		prefect.Config{APIURL: "http://good:4200/api/", APIURLSource: "--api-url"})
+	if err != nil || cfg.APIURL != "http://good:4200/api" || cfg.APIURLSource != "--api-url" {
+		t.Errorf("flag over a bad variable: %+v, %v", cfg.APIURL, err)
+	}
+	cfg, err = prefect.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "http://env:4200/api"}), prefect.Config{})
+	if err != nil || cfg.APIURLSource != "the environment variable PREFECT_API_URL" {
+		t.Errorf("source %q, %v", cfg.APIURLSource, err)
+	}
+	if _, err := prefect.New(prefect.Config{APIURL: "x://", APIURLSource: "--api-url"}); err == nil ||
+		!strings.HasPrefix(err.Error(), `--api-url="x://": must start with http:// or https://`) {
+		t.Errorf("New with a bad flag URL: %v", err)
+	}
+
+	// A profile's URL without /api: the client's errors point at the
+	// profile, where the fix goes.
+	srv := prefectapi.NewTestServer(t, prefectapi.Options{})
+	root := strings.TrimSuffix(srv.URL(), "/api")
+	home := writeProfiles(t, "active = \"w\"\n[profiles.w]\nPREFECT_API_URL = \""+root+"\"\n")
+	profile := filepath.Join(home, "profiles.toml")
+	cfg, err = prefect.LoadConfig(envMap(t, map[string]string{"PREFECT_HOME": home}), prefect.Config{})
+	if err != nil || cfg.APIURLSource != `profile "w" in `+profile {
+		t.Errorf("source %q, %v", cfg.APIURLSource, err)
+	}
+	c, err := prefect.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ReadWorkPool(context.Background(), "p")
+	want := `read work pool "p": GET /work_pools/p: 404 Not Found: Not Found (PREFECT_API_URL (in profile "w" in ` + profile +
+		`) is ` + root + `, without the /api under which Prefect serves its API: set it to ` + root + `/api)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v\nwant %s", err, want)
 	}
 }

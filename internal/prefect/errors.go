@@ -2,10 +2,15 @@ package prefect
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -80,6 +85,7 @@ type TransportError struct {
 	Timeout time.Duration
 
 	secrets []string
+	setting string // where the API URL was set, for the hint
 }
 
 func (e *TransportError) Error() string {
@@ -94,7 +100,68 @@ func (e *TransportError) Error() string {
 	if errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded) {
 		return prefix + ": " + msg
 	}
-	return prefix + ": " + msg + " (is " + EnvAPIURL + " right and the server up?)"
+	_, fix := e.diagnose()
+	return prefix + ": " + msg + " (" + fix + ")"
+}
+
+// diagnose names what a connection failure means and what fixes it.
+func (e *TransportError) diagnose() (problem, fix string) {
+	setting := e.setting
+	if setting == "" {
+		setting = EnvAPIURL
+	}
+	host := ""
+	if u, err := url.Parse(e.URL); err == nil {
+		host = u.Host
+	}
+	err := e.Err
+	var (
+		unknownAuth x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		invalid     x509.CertificateInvalidError
+		certErr     *tls.CertificateVerificationError
+		recordErr   tls.RecordHeaderError
+		dnsErr      *net.DNSError
+	)
+	switch {
+	case e.Timeout > 0:
+		return fmt.Sprintf("no answer within %s", e.Timeout),
+			fmt.Sprintf("check the host and port in %s and any firewall on the way, or raise %s if the server is slow", setting, EnvRequestTimeout)
+	case errors.As(err, &unknownAuth):
+		return "the server's TLS certificate is signed by an authority this machine does not trust",
+			fmt.Sprintf("set %s to a PEM file with the certificate of that authority (or, for a test server only, %s=true)",
+				EnvSSLCertFile, EnvTLSInsecure)
+	case errors.As(err, &hostErr):
+		return fmt.Sprintf("the server's TLS certificate is not valid for %s", hostErr.Host),
+			fmt.Sprintf("use in %s a host name the certificate names, or fix the certificate (%s=true skips the check, for a test server only)",
+				setting, EnvTLSInsecure)
+	case errors.As(err, &invalid):
+		return "the server's TLS certificate is not valid (expired, not yet valid, or not for a server)",
+			fmt.Sprintf("renew the server's certificate, or set %s if it is signed by a private authority", EnvSSLCertFile)
+	case errors.As(err, &certErr):
+		return "the server's TLS certificate was refused",
+			fmt.Sprintf("set %s to a PEM file with the certificate authority that signed it (or, for a test server only, %s=true)",
+				EnvSSLCertFile, EnvTLSInsecure)
+	case errors.As(err, &recordErr) || isHTTPToHTTPS(err):
+		return fmt.Sprintf("the server at %s does not speak TLS", host),
+			fmt.Sprintf("use http:// instead of https:// in %s", setting)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("nothing is listening at %s (connection refused)", host),
+			fmt.Sprintf("start the Prefect server, or correct the host and port in %s", setting)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fmt.Sprintf("the host name %q does not resolve", dnsErr.Name),
+			fmt.Sprintf("correct the host name in %s, or check this machine's DNS settings", setting)
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("the host name %q could not be looked up", dnsErr.Name),
+			fmt.Sprintf("check this machine's DNS settings and the host name in %s", setting)
+	}
+	return "the connection failed", fmt.Sprintf("is %s right and the server up?", setting)
+}
+
+// isHTTPToHTTPS is net/http's error for a TLS request that got a plain
+// HTTP answer; it has no type of its own.
+func isHTTPToHTTPS(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 func (e *TransportError) Unwrap() error { return e.Err }
@@ -128,6 +195,9 @@ func parseDetail(body []byte) string {
 	}
 	v, err := jsonv.Decode(body)
 	if err != nil {
+		if errors.Is(err, jsonv.ErrTooDeep) {
+			return fmt.Sprintf("a JSON body of %d bytes nested too deeply to read (%v)", len(body), err)
+		}
 		if strings.HasPrefix(text, "<") {
 			if t := htmlTitle(text); t != "" {
 				return truncate("HTML page: "+t, maxDetail)

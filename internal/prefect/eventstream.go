@@ -604,6 +604,13 @@ func eventsUnavailableStatus(status int) bool {
 }
 
 func (c *Client) dialError(ctx, hctx context.Context, cl call, resp *http.Response, err error) error {
+	var re *RedirectError
+	if errors.As(err, &re) {
+		// Refused like any redirect to another origin; as a stream that is
+		// not there, so that events fall back to POST /events, whose own
+		// error then tells the user what to configure.
+		return &eventsUnavailableError{err: c.redirectError(cl, re)}
+	}
 	if resp == nil {
 		return c.transportError(cl, err, c.timedOut(ctx, hctx))
 	}
@@ -628,6 +635,10 @@ func (c *Client) dialError(ctx, hctx context.Context, cl call, resp *http.Respon
 type eventsUnavailableError struct{ err error }
 
 func (e *eventsUnavailableError) Error() string {
+	var re *RedirectError
+	if errors.As(e.err, &re) {
+		return e.err.Error() // says what happened already
+	}
 	return e.err.Error() + " (the server offers no events WebSocket here)"
 }
 func (e *eventsUnavailableError) Unwrap() error        { return e.err }

@@ -1,9 +1,15 @@
 package prefect
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/ecsworker/ecsworker/internal/redact"
 )
 
 // Health checks that the API answers (GET /health). It needs no
@@ -46,4 +52,155 @@ func (c *Client) getString(ctx context.Context, cl call) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// ConnectionError is the error of Check: the API cannot be used as
+// configured. It says which URL, what went wrong and what to change, and
+// unwraps to the failed call (*TransportError, *APIError, *RedirectError,
+// or an error matching ErrInvalidResponse), so IsTransient and the status
+// sentinels still apply.
+type ConnectionError struct {
+	URL     string // the API URL, without credentials
+	Setting string // where it was set: PREFECT_API_URL, --api-url, PREFECT_API_URL (in profile ...)
+	Problem string
+	Fix     string
+	Err     error
+}
+
+func (e *ConnectionError) Error() string {
+	return fmt.Sprintf("cannot use the Prefect API at %s (%s): %s; %s", e.URL, e.Setting, e.Problem, e.Fix)
+}
+
+func (e *ConnectionError) Unwrap() error { return e.Err }
+
+// Check confirms that the API URL leads to a Prefect API that accepts the
+// configured credentials, before anything else is asked of it: GET /health
+// (no credentials needed on a self-hosted server, so it tells the network
+// from the credentials), then GET /hello (which needs them everywhere).
+// Failed connections are retried like every call (PREFECT_CLIENT_MAX_RETRIES,
+// with backoff). Any failure is a *ConnectionError naming the URL, the
+// cause and the fix; a cancelled ctx is returned as is.
+func (c *Client) Check(ctx context.Context) error {
+	health := call{op: "check the Prefect API", method: http.MethodGet, path: "/health"}
+	resp, err := c.do(ctx, health)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return err
+	case errors.Is(err, ErrNotFound):
+		// Prefect Cloud need not serve /health under a workspace: /hello
+		// decides.
+	case err != nil:
+		return c.connectionError(err)
+	default:
+		var ok bool
+		if err := c.decodeJSON(health, resp, &ok); err != nil {
+			return c.notTheAPI(health, resp, err)
+		}
+	}
+	hello := call{op: "check the Prefect API", method: http.MethodGet, path: "/hello"}
+	resp, err = c.do(ctx, hello)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return c.connectionError(err)
+	}
+	var greeting string
+	if err := c.decodeJSON(hello, resp, &greeting); err != nil {
+		return c.notTheAPI(hello, resp, err)
+	}
+	return nil
+}
+
+func (c *Client) connErr(problem, fix string, err error) *ConnectionError {
+	return &ConnectionError{URL: redactURL(c.baseURL), Setting: c.cfg.urlSetting(), Problem: problem, Fix: fix, Err: err}
+}
+
+// notTheAPI explains a 2xx answer that is not the API's JSON: most often
+// the Prefect UI's page, served for any path outside /api.
+func (c *Client) notTheAPI(cl call, resp *response, err error) error {
+	what := "an answer that is not the Prefect API's JSON"
+	if bytes.HasPrefix(bytes.TrimSpace(resp.body), []byte("<")) {
+		what = "an HTML page (the Prefect UI, or a proxy's page) instead of the API's JSON"
+	}
+	problem := fmt.Sprintf("%s %s answered %s", cl.method, cl.path, what)
+	return c.connErr(problem, c.wrongURLFix(), err)
+}
+
+// wrongURLFix is the fix for a URL that reaches a server but not the API.
+func (c *Client) wrongURLFix() string {
+	if fix := c.missingAPISuffix(); fix != "" {
+		return fix
+	}
+	if c.cloud {
+		return fmt.Sprintf("the account or workspace in %s is wrong: copy the URL from `prefect cloud workspace ls` or the UI, "+
+			"%s/accounts/<account id>/workspaces/<workspace id>", c.cfg.urlSetting(), c.cfg.cloudAPIURL())
+	}
+	return fmt.Sprintf("set %s to the Prefect API, the server's URL followed by /api (and any path prefix of a proxy in front of it)",
+		c.cfg.urlSetting())
+}
+
+func (c *Client) connectionError(err error) error {
+	var te *TransportError
+	var ae *APIError
+	var re *RedirectError
+	switch {
+	case errors.As(err, &re):
+		fix := fmt.Sprintf("set %s to the URL the redirect leads to, if that is the Prefect API", c.cfg.urlSetting())
+		if re.Suggest != "" {
+			fix = fmt.Sprintf("set %s to %s if that is the Prefect API", c.cfg.urlSetting(), re.Suggest)
+		}
+		return c.connErr(fmt.Sprintf("the server redirects (%d) to %s, another origin, where the client does not send credentials",
+			re.Status, re.Location), fix, err)
+	case errors.As(err, &te):
+		problem, fix := te.diagnose()
+		if te.Timeout == 0 && !errors.Is(te.Err, syscall.ECONNREFUSED) {
+			// The underlying error adds what the words leave out (the
+			// resolver asked, the certificate's names); for a refused
+			// connection it would only repeat them.
+			problem += " (" + redactedCause(te) + ")"
+		}
+		return c.connErr(problem, fix, err)
+	case errors.As(err, &ae):
+		answered := fmt.Sprintf("%s %s answered %d %s", ae.Method, ae.Path, ae.Status, http.StatusText(ae.Status))
+		if ae.Detail != "" && ae.Detail != http.StatusText(ae.Status) {
+			answered += ": " + truncate(ae.Detail, 200)
+		}
+		switch {
+		case ae.Status == http.StatusUnauthorized:
+			return c.connErr("the server refused the credentials ("+answered+")", c.credentialsFix(), err)
+		case ae.Status == http.StatusForbidden && c.cloud:
+			return c.connErr("the server refused access ("+answered+")",
+				fmt.Sprintf("check that %s belongs to a user or service account with access to this workspace", EnvAPIKey), err)
+		case ae.Status == http.StatusForbidden:
+			return c.connErr("the server refused access ("+answered+")",
+				fmt.Sprintf("check %s, and %s if a proxy in front of the server wants its own credentials",
+					EnvAPIAuthString, EnvCustomHeaders), err)
+		case ae.Status == http.StatusBadRequest && strings.Contains(ae.Detail, "HTTP request to an HTTPS server"):
+			return c.connErr("the server speaks HTTPS on this port ("+answered+")",
+				fmt.Sprintf("use https:// instead of http:// in %s", c.cfg.urlSetting()), err)
+		case ae.Status == http.StatusNotFound || ae.Status == http.StatusMethodNotAllowed:
+			return c.connErr(answered+": this URL is not the Prefect API", c.wrongURLFix(), err)
+		case IsTransient(err):
+			return c.connErr(answered, fmt.Sprintf("the server is reachable but failing (retried up to %s=%d times); "+
+				"check the server's logs and try again", EnvMaxRetries, c.cfg.MaxRetries), err)
+		}
+		return c.connErr(answered, c.wrongURLFix(), err)
+	}
+	return c.connErr(err.Error(), c.wrongURLFix(), err)
+}
+
+func redactedCause(te *TransportError) string {
+	return redact.String(te.Err.Error(), te.secrets...)
+}
+
+// credentialsFix says which credential to fix for a 401.
+func (c *Client) credentialsFix() string {
+	switch {
+	case c.cfg.AuthString != "":
+		return fmt.Sprintf("check %s (user:password, as set in the server's PREFECT_SERVER_API_AUTH_STRING)", EnvAPIAuthString)
+	case c.cfg.APIKey != "":
+		return fmt.Sprintf("check %s (it may be mistyped, expired, or belong to another account)", EnvAPIKey)
+	}
+	return fmt.Sprintf("set %s (Prefect Cloud) or %s (a self-hosted server with basic auth)", EnvAPIKey, EnvAPIAuthString)
 }

@@ -148,28 +148,6 @@ type scheduledRunsBody struct {
 	Limit           int      `json:"limit,omitempty"`
 }
 
-// GetScheduledFlowRuns returns the pool's runs due before scheduledBefore,
-// from the named queues (all queues when none are named), in the order the
-// server wants them submitted. The runs' State is null in this answer: use
-// StateType and StateName. A zero limit is the server's default (200).
-//
-// The server answers 404 for an unknown pool or queue; Prefect's worker
-// treats that as "no runs this time".
-func (c *Client) GetScheduledFlowRuns(ctx context.Context, pool string, queues []string, scheduledBefore time.Time, limit int) ([]WorkerFlowRun, error) {
-	if queues == nil {
-		// The schema wants a list; an empty one means every queue.
-		queues = []string{}
-	}
-	cl := call{op: fmt.Sprintf("get scheduled flow runs of work pool %q", pool), method: http.MethodPost,
-		path: "/work_pools/" + esc(pool) + "/get_scheduled_flow_runs",
-		body: scheduledRunsBody{WorkQueueNames: queues, ScheduledBefore: timePtr(scheduledBefore), Limit: limit}}
-	resp, err := c.do(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	return decodeList[WorkerFlowRun](c, cl, resp)
-}
-
 // WorkQueue is a queue of a work pool (WorkQueueResponse).
 type WorkQueue struct {
 	ID               string        `json:"id"`

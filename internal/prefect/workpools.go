@@ -93,8 +93,12 @@ func (c *Client) ReadWorkPool(ctx context.Context, name string) (*WorkPool, erro
 }
 
 // CreateWorkPool creates a pool (ErrConflict when it exists; ErrForbidden
-// for names starting with "prefect", which are reserved).
+// for names starting with "prefect", which are reserved). A name Prefect
+// would refuse is a *NameError, before anything is sent.
 func (c *Client) CreateWorkPool(ctx context.Context, p WorkPoolCreate) (*WorkPool, error) {
+	if err := ValidateWorkPoolName(p.Name); err != nil {
+		return nil, err
+	}
 	cl := call{op: fmt.Sprintf("create work pool %q", p.Name), method: http.MethodPost, path: "/work_pools/", body: p}
 	resp, err := c.do(ctx, cl)
 	if err != nil {

@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+)
+
+func TestPrefectAPIConnect(t *testing.T) {
+	srv := prefectapi.NewTestServer(t, prefectapi.Options{APIKey: "pnu_k"})
+	t.Setenv("PREFECT_HOME", t.TempDir())
+	t.Setenv("PREFECT_API_KEY", "pnu_k")
+	t.Setenv("PREFECT_API_URL", "")
+	var stderr bytes.Buffer
+	cmd := &cobra.Command{}
+	cmd.SetErr(&stderr)
+	api := &apiFlags{}
+	api.register(cmd)
+
+	api.apiURL = srv.URL()
+	if _, err := api.connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	api.apiURL = strings.TrimSuffix(srv.URL(), "/api")
+	_, err := api.connect(context.Background())
+	var ce *prefect.ConnectionError
+	var coded *codedError
+	if !errors.As(err, &ce) || !errors.As(err, &coded) || coded.code != exitError ||
+		!strings.Contains(err.Error(), "--api-url is "+api.apiURL+", without the /api under which Prefect serves its API: set it to "+srv.URL()) {
+		t.Errorf("error %v", err)
+	}
+}
