@@ -108,6 +108,16 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	if o.typ != worker.Type {
 		return invalid("--type %q: ecsworker is a worker of type \"ecs\"", o.typ)
 	}
+	// Names Prefect would refuse are refused here, with the rule, rather
+	// than as the server's 422.
+	if err := prefect.ValidateWorkPoolName(o.pool); err != nil {
+		return invalid("--pool: %v", err)
+	}
+	for _, q := range o.queues {
+		if err := prefect.ValidateWorkQueueName(q); err != nil {
+			return invalid("--work-queue: %v", err)
+		}
+	}
 	settings, err := prefect.SettingLookup(os.LookupEnv, api.profile)
 	if err != nil {
 		return &codedError{code: exitInvalid, err: err}
@@ -116,12 +126,16 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	if err != nil {
 		return err
 	}
-	client, err := api.client()
+	// The client logs its retries through the worker's logger, which
+	// masks the client's own secrets: they are known once it is built.
+	masking := &redactHandler{Handler: logger.Handler(), secrets: redact.New()}
+	logger = slog.New(masking)
+	client, err := api.client(prefect.WithLogger(logger))
 	if err != nil {
 		return err
 	}
 	cfg := client.Config()
-	logger = slog.New(&redactHandler{Handler: logger.Handler(), secrets: redact.New(cfg.APIKey, cfg.AuthString)})
+	masking.secrets = redact.New(cfg.APIKey, cfg.AuthString)
 
 	seconds := func(flag float64, setting string, def float64) (time.Duration, error) {
 		v := flag
@@ -167,7 +181,8 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 		Permissions: awsecs.PermissionOptions{Logger: logger},
 	})
 
-	w, err := worker.New(worker.Config{
+	var w *worker.Worker
+	w, err = worker.New(worker.Config{
 		Pool: o.pool, Queues: o.queues, Name: o.name,
 		Limit: o.limit, MaxInFlight: o.maxInFlight,
 		QueryInterval: query, HeartbeatInterval: heartbeat, Prefetch: prefetch,
@@ -177,6 +192,7 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 		EventsQueue:  firstString(o.eventsQueue, lookupOr(settings, "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME", "")),
 		DefaultImage: o.defaultImage,
 		Logger:       logger,
+		OnStarted:    func() { fmt.Fprintf(stdio.Err, "Worker '%s' started!\n", w.Name()) },
 	}, client, factory)
 	if err != nil {
 		return invalid("%v", err)
@@ -186,7 +202,12 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	if err := serveHealthAndMetrics(ctx, o, settings, w, logger); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdio.Err, "Worker '%s' started!\n", w.Name())
+	// Nothing is said to have started before the API answered and the
+	// pool was read (OnStarted): a wrong URL, TLS setting or key is
+	// reported now, with its fix.
+	if err := client.Check(ctx); err != nil {
+		return &codedError{code: exitError, err: err}
+	}
 	if err := w.Run(ctx); err != nil {
 		return &codedError{code: exitError, err: err}
 	}

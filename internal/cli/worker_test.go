@@ -134,3 +134,21 @@ func TestHealthAndMetricsOnOneAddress(t *testing.T) {
 		t.Errorf("exit %d:\n%s", r.code, r.err)
 	}
 }
+
+// worker start says it started only once the API answered: an unreachable
+// API is an error that names the URL and the fix, and a pool name Prefect
+// would refuse is refused before any call, with the rule.
+func TestWorkerStartChecksBeforeItStarts(t *testing.T) {
+	t.Setenv("PREFECT_HOME", t.TempDir())
+	t.Setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
+	t.Setenv("PREFECT_CLIENT_MAX_RETRIES", "0")
+	awsServer(t)
+	r := run(t, "", "worker", "start", "--pool", "ecs-pool")
+	if r.code != 1 || strings.Contains(r.err, "started!") || !strings.Contains(r.err, "127.0.0.1:1") || !strings.Contains(r.err, "PREFECT_API_URL") {
+		t.Errorf("unreachable API: exit %d\n%s", r.code, r.err)
+	}
+	r = run(t, "", "worker", "start", "--pool", "bad/name")
+	if r.code != 2 || !strings.Contains(r.err, `"bad/name"`) || !strings.Contains(r.err, "/") || strings.Contains(r.err, "422") {
+		t.Errorf("bad pool name: exit %d\n%s", r.code, r.err)
+	}
+}

@@ -77,6 +77,11 @@ type Config struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 
+	// OnStarted, when set, is called once the worker has read its pool and
+	// sent its first heartbeat (or found Prefect failing only for now),
+	// before it polls.
+	OnStarted func()
+
 	// Notify, when set, is called after each step that changes a run
 	// (claimed, submitted, crashed, cancelled, task update handled), with a
 	// short description. Tests wait on it instead of sleeping.

@@ -16,6 +16,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awsecs"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
@@ -579,6 +580,47 @@ func TestPollsKeepAMinimumGap(t *testing.T) {
 		synctest.Wait()
 		if n := polls() - before; n < 2 || n > 4 {
 			t.Errorf("%d polls for 100 requests over 2 s with a 1 s gap, want 2 to 4", n)
+		}
+	})
+}
+
+// A run too large to read (9 MB of parameters, over the 8 MiB the worker
+// reads for one run) is crashed with why and what to do, and the rest of
+// the pool keeps moving.
+func TestARunTooLargeToReadIsCrashedAndThePoolMoves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, map[string]any{"image": "etl:long"})
+		ctx := context.Background()
+		flow, err := e.api.CreateFlow(ctx, prefect.FlowCreate{Name: "huge"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		huge, err := e.api.CreateDeployment(ctx, prefect.DeploymentCreate{Name: "huge", FlowID: flow.ID, WorkPoolName: "ecs-pool",
+			Parameters: jsonv.ObjectOf("rows", strings.Repeat("r", 9<<20))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := e.prefect.CreateFlowRun(huge.ID, nil, time.Time{})["id"].(string)
+		var small []string
+		for range 3 {
+			small = append(small, e.run(nil))
+		}
+		stop := e.start(e.config("w1"))
+		defer stop()
+		e.waitFor("the small runs' tasks and the big run's crash", 5*time.Minute, func() bool {
+			for _, id := range small {
+				if e.prefect.FlowRun(id)["infrastructure_pid"] == nil {
+					return false
+				}
+			}
+			typ, _, _ := e.state(big)
+			return typ == "CRASHED"
+		})
+		if _, _, msg := e.state(big); !strings.Contains(msg, "parameters") || !strings.Contains(msg, "by reference") {
+			t.Errorf("crash message %q should say the parameters are too large and how to pass them", msg)
+		}
+		if n := len(e.tasksOf(big)); n != 0 {
+			t.Errorf("the unreadable run has %d tasks", n)
 		}
 	})
 }

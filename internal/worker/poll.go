@@ -41,7 +41,7 @@ func (w *Worker) pollOnce(ctx context.Context) {
 		return
 	}
 	before := w.cfg.Now().Add(w.cfg.Prefetch)
-	runs, err := w.api.GetScheduledFlowRuns(ctx, pool.Name, w.cfg.Queues, before, 0)
+	page, err := w.api.PollScheduledFlowRuns(ctx, pool.Name, w.cfg.Queues, before, 0)
 	if errors.Is(err, prefect.ErrNotFound) {
 		// A queue or the pool is missing: no runs this time; the next
 		// heartbeat recreates the pool if it was deleted.
@@ -57,7 +57,14 @@ func (w *Worker) pollOnce(ctx context.Context) {
 	}
 	w.metrics.polls.Inc()
 	defer w.notify("polled", "")
-	for _, r := range runs {
+	for _, u := range page.Unreadable {
+		w.crashUnreadable(ctx, u)
+	}
+	if page.More {
+		// The answer was cut at its byte budget: the rest is due too.
+		defer w.PollNow()
+	}
+	for _, r := range page.Runs {
 		run := r.FlowRun
 		if !w.startSubmission(run.ID) {
 			if w.isBusy() {
@@ -124,4 +131,24 @@ func (w *Worker) isBusy() bool {
 		return true
 	}
 	return len(w.slots) == cap(w.slots)
+}
+
+// crashUnreadable claims a scheduled run the worker cannot read (its JSON
+// is over the per-run limit, almost always for its parameters) and
+// crashes it with why and what to do: left Scheduled, it would come back
+// in every poll and never run.
+func (w *Worker) crashUnreadable(ctx context.Context, u prefect.UnreadableRun) {
+	if u.ID == "" || !w.startSubmission(u.ID) {
+		return
+	}
+	defer w.endSubmission(u.ID)
+	if _, ok := w.claim(ctx, prefect.FlowRun{ID: u.ID}); !ok {
+		return
+	}
+	msg := "Failed to submit flow run to infrastructure: " + u.Err.Error()
+	w.runLog(u.ID, prefect.LevelError, msg)
+	if w.crash(ctx, u.ID, msg) == nil {
+		w.metrics.submissions.WithLabelValues("crashed").Inc()
+		w.notify("submission-crashed", u.ID)
+	}
 }

@@ -161,6 +161,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.log.Info("worker started", "queues", w.cfg.Queues, "limit", w.cfg.Limit)
+	if w.cfg.OnStarted != nil {
+		w.cfg.OnStarted()
+	}
 	w.runLogs.start(w.bgCtx, &w.bg)
 	// The stop keeps a tenth of ShutdownTimeout (at most 5s) for telling
 	// Prefect what the submissions left behind: half for the last logs,
