@@ -60,6 +60,9 @@ template (and --paused, --description, --concurrency-limit) instead of an error.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if err := prefect.ValidateWorkPoolName(name); err != nil {
+				return invalid("%v", err)
+			}
 			tmpl, err := readTemplateFlag(stdio, templateFile)
 			if err != nil {
 				return err
@@ -126,6 +129,9 @@ func newPoolUpdateCmd(stdio IO, api *apiFlags) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if err := prefect.ValidateWorkPoolName(name); err != nil {
+				return invalid("%v", err)
+			}
 			var u prefect.WorkPoolUpdate
 			if templateFile != "" {
 				tmpl, err := readTemplateFlag(stdio, templateFile)
@@ -185,6 +191,9 @@ func newPoolInspectCmd(stdio IO, api *apiFlags) *cobra.Command {
 			c, err := api.client()
 			if err != nil {
 				return err
+			}
+			if err := prefect.ValidateWorkPoolName(args[0]); err != nil {
+				return invalid("%v", err)
 			}
 			pool, err := readECSPool(cmd.Context(), c, args[0])
 			if err != nil {
@@ -261,6 +270,9 @@ required.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if err := prefect.ValidateWorkPoolName(name); err != nil {
+				return invalid("%v", err)
+			}
 			c, err := api.client()
 			if err != nil {
 				return err

@@ -193,3 +193,20 @@ func TestRenderFromAPI(t *testing.T) {
 		t.Errorf("ambiguous deployment: %+v", r)
 	}
 }
+
+// A pool name Prefect would refuse is refused before any call, with the
+// rule, instead of the server's raw 422.
+func TestWorkPoolNamesAreCheckedLocally(t *testing.T) {
+	s := prefectServer(t, prefectapi.Options{})
+	for _, args := range [][]string{{"create", "a/b"}, {"inspect", "a%b"}, {"update", "a>b", "--description", "x"}, {"delete", "a<b", "--yes"}} {
+		r := run(t, "", append([]string{"work-pool"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.err, "Prefect refuses") {
+			t.Errorf("work-pool %v: exit %d\n%s", args, r.code, r.err)
+		}
+	}
+	for k, n := range s.Calls() {
+		if strings.Contains(k, "work_pools") {
+			t.Errorf("%d calls to %s for names refused locally", n, k)
+		}
+	}
+}
