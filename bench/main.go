@@ -4,6 +4,10 @@
 //	go run ./bench                       # full size (about 11 minutes on 2 cores)
 //	go run ./bench -quick                # small sizes, for CI (under a minute)
 //	go run ./bench -sizes 100,1000 -out docs/benchmarks.md
+//	go run ./bench -quick -json -        # every figure as JSON on standard output
+//
+// It prints a summary of the goals, one line each; the report has every
+// table, and -json every figure.
 //
 // Pacing and call counts are simulated in fake time (testing/synctest, in a
 // test binary this command builds, since only tests can make synctest
@@ -75,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.parallel, "parallel", runtime.NumCPU(), "fake-time scenarios simulated at once")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of latencies, arrivals and the fakes' ids")
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "write the report here (empty: do not)")
-	fs.StringVar(&o.jsonOut, "json", "", "write the JSON results here instead of standard output")
+	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to `FILE` (- for standard output; the summary then goes to standard error)")
 	fs.BoolVar(&o.quick, "quick", false, "small sizes, for CI: under a minute")
 	fs.BoolVar(&o.noWall, "no-wall", false, "skip the wall-clock scenarios (memory, start-up, deployments, restart)")
 	render := fs.String("render", "", "measure nothing: write the report from the JSON of an earlier run (-json)")
@@ -119,6 +123,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	o.parallel = max(1, o.parallel)
 	if *render != "" {
 		return renderFrom(*render, o.out, stdout)
+	}
+	summaryOut := stdout
+	if o.jsonOut == "-" {
+		summaryOut = stderr
 	}
 
 	began := time.Now()
@@ -189,25 +197,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.jsonOut != "" {
+	switch o.jsonOut {
+	case "":
+	case "-":
+		fmt.Fprintf(stdout, "%s\n", b)
+	default:
 		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
-	} else {
-		fmt.Fprintf(stdout, "%s\n\n", b)
 	}
-	fmt.Fprint(stdout, rep.text())
+	reportPath := ""
 	if o.out != "" {
-		path := o.out
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(root, path)
+		reportPath = o.out
+		if !filepath.IsAbs(reportPath) {
+			reportPath = filepath.Join(root, reportPath)
 		}
-		if err := os.WriteFile(path, []byte(rep.markdown()), 0o644); err != nil {
+		if err := os.WriteFile(reportPath, []byte(rep.markdown()), 0o644); err != nil {
 			return err
 		}
-		logf("wrote %s", path)
+		logf("wrote %s", reportPath)
 	}
 	logf("done")
+	fmt.Fprint(summaryOut, rep.summary(reportPath, dataPath(o.jsonOut)))
 	return nil
 }
 
@@ -474,14 +485,24 @@ func renderFrom(path, out string, stdout io.Writer) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	rep := report{opts: sv.Settings.options(), results: sv.Results, machine: sv.Machine, took: time.Duration(sv.TookSeconds * float64(time.Second))}
-	fmt.Fprint(stdout, rep.text())
-	if out == "" {
-		return nil
-	}
-	if !filepath.IsAbs(out) {
-		if root, err := moduleRoot(); err == nil {
-			out = filepath.Join(root, out)
+	if out != "" {
+		if !filepath.IsAbs(out) {
+			if root, err := moduleRoot(); err == nil {
+				out = filepath.Join(root, out)
+			}
+		}
+		if err := os.WriteFile(out, []byte(rep.markdown()), 0o644); err != nil {
+			return err
 		}
 	}
-	return os.WriteFile(out, []byte(rep.markdown()), 0o644)
+	fmt.Fprint(stdout, rep.summary(out, path))
+	return nil
+}
+
+// dataPath is where the summary says the JSON went.
+func dataPath(jsonOut string) string {
+	if jsonOut == "-" {
+		return "standard output"
+	}
+	return jsonOut
 }

@@ -192,7 +192,7 @@ func (r report) goals() table {
 			by = " (bound set by the " + ours.Bound.By + ")"
 		}
 		t.add(fmt.Sprintf("%d runs scheduled at once: time until every run has its RunTask", n), "≤ 1.1 × bound"+by,
-			ratioCell(ours), ratioCell(py), yesNo(!failed(ours) && ours.Ratio <= 1.1 && ours.Crashed == 0), "fake")
+			ratioCell(ours), ratioCell(py), yesNo(submitMet(ours)), "fake")
 	}
 	// Calls per run, over every submission size.
 	runTaskOK, regOK := true, true
@@ -203,8 +203,8 @@ func (r report) goals() table {
 			runTaskOK, regOK = false, false
 			continue
 		}
-		runTaskOK = runTaskOK && ours.AWSCalls["ecs:RunTask"] == ours.Runs
-		regOK = regOK && ours.Registrations == 1
+		runTaskOK = runTaskOK && runTaskMet(ours)
+		regOK = regOK && registrationMet(ours)
 		runTaskCells = append(runTaskCells, fmt.Sprintf("%s (%d)", perRun(ours.AWSCalls["ecs:RunTask"], ours.Runs), n))
 		regCells = append(regCells, fmt.Sprintf("%d (%d runs)", ours.AWSCalls["ecs:RegisterTaskDefinition"], n))
 		if !failed(py) {
@@ -214,7 +214,7 @@ func (r report) goals() table {
 	}
 	t.add("RunTask calls per run", "1", strings.Join(runTaskCells, ", "), strings.Join(pyRunTask, ", "), yesNo(runTaskOK), "fake")
 	t.add("RegisterTaskDefinition for N runs of one deployment", "1", strings.Join(regCells, ", "), strings.Join(pyDTD, "; "), yesNo(regOK), "fake")
-	ours, py := r.find(fmt.Sprintf("%s-%d/%s", kindRestart, r.opts.restartDeps, configOurs)), r.find(fmt.Sprintf("%s-%d/%s", kindRestart, r.opts.restartDeps, configPython))
+	ours, py := r.restart(configOurs), r.restart(configPython)
 	restartCell := func(res *Result) string {
 		if failed(res) || len(res.RegistrationsPerPhase) < 2 {
 			return errCell(res)
@@ -222,7 +222,7 @@ func (r report) goals() table {
 		return fmt.Sprintf("%d before, %d after the restart (%d deployments)", res.RegistrationsPerPhase[0], res.RegistrationsPerPhase[1], res.Scenario.N)
 	}
 	t.add("RegisterTaskDefinition after a worker restart", "0 after", restartCell(ours), restartCell(py),
-		yesNo(!failed(ours) && len(ours.RegistrationsPerPhase) == 2 && ours.RegistrationsPerPhase[1] == 0 && ours.Crashed == 0), "wall")
+		yesNo(restartMet(ours)), "wall")
 	trackOK := true
 	var trackCells, pyTrack []string
 	for _, n := range r.opts.sizes {
@@ -231,7 +231,7 @@ func (r report) goals() table {
 			trackOK = false
 			continue
 		}
-		trackOK = trackOK && ours.Tracking.PerHundredPerTick <= 1.0001
+		trackOK = trackOK && trackingMet(ours)
 		trackCells = append(trackCells, fmt.Sprintf("%.2f, every task seen every %s (%d)", ours.Tracking.PerHundredPerTick, secs(ours.Tracking.SecondsBetweenLooks), n))
 		if !failed(py) && py.Tracking != nil {
 			pyTrack = append(pyTrack, fmt.Sprintf("%.2f, every task seen every %s (%d)", py.Tracking.PerHundredPerTick, secs(py.Tracking.SecondsBetweenLooks), n))
@@ -239,19 +239,17 @@ func (r report) goals() table {
 	}
 	t.add("DescribeTasks per 100 tasks per tracking tick", "≤ 1", strings.Join(trackCells, "; "), strings.Join(pyTrack, "; "), yesNo(trackOK), "fake")
 
-	ev, poll, pyl := r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, configOurs, triggerStream)),
-		r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, configOurs, triggerPoll)),
-		r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, configPython, triggerPoll))
+	ev, poll, pyl := r.latency(configOurs, triggerStream), r.latency(configOurs, triggerPoll), r.latency(configPython, triggerPoll)
 	lat := func(res *Result) string {
 		if failed(res) || res.Latency == nil {
 			return errCell(res)
 		}
 		return fmt.Sprintf("p50 %s, p99 %s", secs(res.Latency.P50), secs(res.Latency.P99))
 	}
-	t.add("Scheduled → RunTask, runs one by one, with the event stream", "p50 < 1 s", lat(ev), "no event stream", yesNo(!failed(ev) && ev.Latency != nil && ev.Latency.P50 < 1 && ev.Subscriptions > 0), "fake")
+	t.add("Scheduled → RunTask, runs one by one, with the event stream", "p50 < 1 s", lat(ev), "no event stream", yesNo(streamMet(ev)), "fake")
 	t.add("Scheduled → RunTask, runs one by one, polling only (10 s ± 30 %)", "about half a poll interval", lat(poll), lat(pyl), "(reference)", "fake")
 
-	dOurs, dPy := r.find(fmt.Sprintf("%s-%d/%s", kindDeployments, r.opts.deployments, configOurs)), r.find(fmt.Sprintf("%s-%d/%s", kindDeployments, r.opts.deployments, configPython))
+	dOurs, dPy := r.deploymentsRun(configOurs), r.deploymentsRun(configPython)
 	dep := func(res *Result) string {
 		if failed(res) {
 			return errCell(res)
@@ -260,24 +258,24 @@ func (r report) goals() table {
 	}
 	if r.opts.deployments > 0 && !r.opts.noWall {
 		t.add(fmt.Sprintf("%d deployments at once: time to every RunTask", r.opts.deployments), "0 failed runs", dep(dOurs), dep(dPy),
-			yesNo(!failed(dOurs) && dOurs.Crashed+dOurs.Unfinished == 0), "wall")
+			yesNo(deploymentsMet(dOurs)), "wall")
 	}
 
 	for _, n := range r.opts.memSizes {
 		m := r.find(fmt.Sprintf("memory-%d/ecsworker", n))
 		target := "-"
-		if n >= 10000 {
-			target = "< 40 MB at 10,000"
+		if n >= memoryGoalRuns {
+			target = memoryTarget
 		}
 		cell := errCell(m)
 		met := "(reference)"
 		if !failed(m) && m.Memory != nil {
 			mm := m.Memory
 			cell = fmt.Sprintf("peak RSS %.1f MB, peak heap in use %.1f MB, live heap %.0f MB at the last GC (peak %.0f MB)", mm.PeakRSSMB, mm.PeakHeapMB, mm.LiveHeapMB, mm.PeakLiveHeapMB)
-			if n >= 10000 {
-				met = yesNo(mm.PeakRSSMB < 40) + " (peak RSS), " + yesNo(mm.PeakLiveHeapMB < 40) + " (live heap)"
+			if n >= memoryGoalRuns {
+				met = yesNo(mm.PeakRSSMB < memoryGoalMB) + " (peak RSS), " + yesNo(mm.PeakLiveHeapMB < memoryGoalMB) + " (live heap)"
 			}
-		} else if n >= 10000 {
+		} else if n >= memoryGoalRuns {
 			met = yesNo(false)
 		}
 		if !r.opts.noWall {
@@ -289,7 +287,7 @@ func (r report) goals() table {
 		cell, met := errCell(st), yesNo(false)
 		if !failed(st) && st.Startup != nil {
 			cell = fmt.Sprintf("median %.1f ms, max %.1f ms (%d starts)", st.Startup.MedianMS, st.Startup.MaxMS, len(st.Startup.Samples))
-			met = yesNo(!st.Startup.TimedOut && st.Startup.MedianMS < 50)
+			met = yesNo(startupMet(st))
 		}
 		t.add("Exec to first poll, empty pool, no added Prefect latency", "< 50 ms", cell, "not comparable", met, "wall")
 	}
@@ -346,7 +344,7 @@ func (r report) trackingTable() table {
 func (r report) latencyTable() table {
 	t := table{head: []string{"Config", "Trigger", "Runs", "p50", "p90", "p99", "max", "mean", "AWS calls/run", "Prefect calls/run"}}
 	for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configOurs, triggerPoll}, {configPython, triggerPoll}} {
-		res := r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, c.config, c.trigger))
+		res := r.latency(c.config, c.trigger)
 		if failed(res) || res.Latency == nil {
 			t.add(c.config, triggerLabel(c.trigger), errCell(res))
 			continue
@@ -361,7 +359,7 @@ func (r report) latencyTable() table {
 func (r report) deploymentsTable() table {
 	t := table{head: []string{"Config", "Deployments", "Every RunTask after", "Bound", "Ratio", "Registrations", "RegisterTaskDefinition calls", "ListTaskDefinitions", "DescribeTaskDefinition", "Throttled", "Failed runs"}}
 	for _, c := range []string{configOurs, configPython} {
-		res := r.find(fmt.Sprintf("%s-%d/%s", kindDeployments, r.opts.deployments, c))
+		res := r.deploymentsRun(c)
 		if failed(res) {
 			t.add(c, strconv.Itoa(r.opts.deployments), errCell(res))
 			continue
@@ -397,7 +395,7 @@ func mapsKeys(m map[string]int) func(func(string) bool) {
 func (r report) restartTable() table {
 	t := table{head: []string{"Config", "Deployments", "Runs", "Registrations before restart", "after restart", "ListTaskDefinitions", "DescribeTaskDefinition", "Failed runs"}}
 	for _, c := range []string{configOurs, configPython} {
-		res := r.find(fmt.Sprintf("%s-%d/%s", kindRestart, r.opts.restartDeps, c))
+		res := r.restart(c)
 		if failed(res) || len(res.RegistrationsPerPhase) < 2 {
 			t.add(c, strconv.Itoa(r.opts.restartDeps), errCell(res))
 			continue
@@ -556,24 +554,6 @@ func maxOr(xs []int) int {
 		return 0
 	}
 	return slices.Max(xs)
-}
-
-// text is what the bench prints.
-func (r report) text() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Goals\n\n%s\nSubmission (fake time)\n\n%s\nTracking (fake time)\n\n%s\nLatency (fake time)\n\n%s\n",
-		r.goals(), r.submissionTable(), r.trackingTable(), r.latencyTable())
-	if !r.opts.noWall {
-		fmt.Fprintf(&b, "Distinct deployments (wall clock)\n\n%s\n", r.deploymentsTable())
-	}
-	fmt.Fprintf(&b, "Restart (wall clock)\n\n%s\n", r.restartTable())
-	if !r.opts.noWall {
-		fmt.Fprintf(&b, "Memory (wall clock)\n\n%s\nStart-up (wall clock)\n\n%s\n", r.memoryTable(), r.startupTable())
-	}
-	for _, f := range r.findings() {
-		fmt.Fprintf(&b, "- %s\n", f)
-	}
-	return b.String()
 }
 
 // markdown is docs/benchmarks.md.

@@ -38,7 +38,7 @@ rules, task lifecycles and throttling), EC2 (a default VPC with three subnets),
 CloudWatch Logs, SQS and STS, speaking the real wire protocols. Point any AWS SDK
 or the AWS CLI at it with AWS_ENDPOINT_URL. Nothing reaches AWS.`,
 		Example: `  ecsworker dev aws --port 4566 &
-  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+  export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   aws ecs create-cluster --cluster-name flows`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -93,7 +93,8 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 	root.SetErr(stdio.Err)
 	root.CompletionOptions.HiddenDefaultCmd = true
 	// --api-url and --profile go only on the commands that talk to
-	// Prefect (work-pool and infra pick their subcommands themselves):
+	// Prefect (work-pool, infra and deployment pick their subcommands
+	// themselves):
 	// on version, sandbox or dev they would be accepted and do nothing.
 	api := &apiFlags{}
 	render, worker := newRenderCmd(stdio, api), newWorkerCmd(stdio, api)
@@ -112,6 +113,7 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 		newInfraCmd(stdio, api),
 		awsPolicy,
 		doctor,
+		newDeploymentCmd(stdio, api),
 	)
 	return root
 }

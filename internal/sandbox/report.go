@@ -524,9 +524,13 @@ func (s *sandbox) printKeepRunning() {
 	fmt.Fprintf(w, "\nThe sandbox keeps running (Ctrl-C stops it). It is still %s. Point ecsworker or any Prefect client at it:\n\n", Banner)
 	fmt.Fprintf(w, "  export PREFECT_API_URL=%s\n", s.prefectURL)
 	fmt.Fprintf(w, "  export AWS_ENDPOINT_URL=%s\n", s.awsURL)
-	fmt.Fprintf(w, "  # the simulated AWS takes any credentials, e.g. AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s\n\n", Region)
+	fmt.Fprintf(w, "  # the simulated AWS takes any credentials; the AWS CLI needs some, and v1 reads only AWS_DEFAULT_REGION:\n")
+	fmt.Fprintf(w, "  # export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%s\n\n", Region, Region)
 	fmt.Fprintf(w, "  ecsworker work-pool ls\n")
 	fmt.Fprintf(w, "  ecsworker render --work-pool %s --deployment %s/%s\n\n", PoolName, FlowName, DeploymentName)
-	fmt.Fprintf(w, "New flow runs of %s/%s are run too; the image tag picks the outcome (%s:%s, :%s, ...; any other tag succeeds).\n",
-		FlowName, DeploymentName, imageRepo, scenarios[1].tag, scenarios[2].tag)
+	fmt.Fprintf(w, "Schedule another flow run of %s/%s, and watch it here:\n\n", FlowName, DeploymentName)
+	fmt.Fprintf(w, "  ecsworker deployment run %s/%s\n", FlowName, DeploymentName)
+	fmt.Fprintf(w, "  ecsworker deployment run %s/%s --job-variable image=%s\n\n", FlowName, DeploymentName, scenarios[1].image())
+	fmt.Fprintf(w, "The image tag picks the outcome (%s:%s, :%s, ...; any other tag succeeds).\n",
+		imageRepo, scenarios[1].tag, scenarios[2].tag)
 }

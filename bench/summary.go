@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// The memory goal holds at this many runs in flight; smaller sizes are
+// shown for reference only.
+const (
+	memoryGoalRuns = 10000
+	memoryGoalMB   = 40
+	memoryTarget   = "< 40 MB at 10,000"
+)
+
+func (r report) restart(config string) *Result {
+	return r.find(fmt.Sprintf("%s-%d/%s", kindRestart, r.opts.restartDeps, config))
+}
+
+func (r report) latency(config, trigger string) *Result {
+	return r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, config, trigger))
+}
+
+func (r report) deploymentsRun(config string) *Result {
+	return r.find(fmt.Sprintf("%s-%d/%s", kindDeployments, r.opts.deployments, config))
+}
+
+// Whether ecsworker met each goal. The report's goals table and the
+// summary both ask these, so that they cannot disagree.
+
+func submitMet(res *Result) bool { return !failed(res) && res.Ratio <= 1.1 && res.Crashed == 0 }
+
+func runTaskMet(res *Result) bool { return !failed(res) && res.AWSCalls["ecs:RunTask"] == res.Runs }
+
+func registrationMet(res *Result) bool { return !failed(res) && res.Registrations == 1 }
+
+func restartMet(res *Result) bool {
+	return !failed(res) && len(res.RegistrationsPerPhase) == 2 && res.RegistrationsPerPhase[1] == 0 && res.Crashed == 0
+}
+
+// trackingMet allows for rounding: a tick can see exactly one call per
+// 100 tasks.
+func trackingMet(res *Result) bool {
+	return !failed(res) && res.Tracking != nil && res.Tracking.PerHundredPerTick <= 1.0001
+}
+
+// streamMet needs a subscription: a low p50 without one would be luck.
+func streamMet(res *Result) bool {
+	return !failed(res) && res.Latency != nil && res.Latency.P50 < 1 && res.Subscriptions > 0
+}
+
+func deploymentsMet(res *Result) bool { return !failed(res) && res.Crashed+res.Unfinished == 0 }
+
+func startupMet(res *Result) bool {
+	return !failed(res) && res.Startup != nil && !res.Startup.TimedOut && res.Startup.MedianMS < 50
+}
+
+// summary is what the bench prints: the figures of the report's goals
+// table, one line each and short enough for a terminal, then where the
+// rest is. report names the file the report went to ("" for none), data
+// the JSON's.
+func (r report) summary(reportPath, dataPath string) string {
+	var b strings.Builder
+	m := r.machine
+	mode := "full sizes"
+	if r.opts.quick {
+		mode = "-quick: small sizes, indicative only"
+	}
+	fmt.Fprintf(&b, "ecsworker bench (%s) at %s, %s, %d CPUs, load %s; took %s\n\n",
+		mode, m.Commit, m.Date, m.CPUs, m.LoadAverage, r.took.Round(time.Second))
+
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	row("GOAL", "TARGET", "ECSWORKER", "PYTHON-LIKE", "MET")
+	for _, n := range r.opts.sizes {
+		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+		row(fmt.Sprintf("%d runs at once → every RunTask", n), "≤ 1.1 × bound", brief(ours, ratioCell), brief(py, ratioCell), metCell(ours, submitMet))
+	}
+	runTasks := func(res *Result) string { return perRun(res.AWSCalls["ecs:RunTask"], res.Runs) }
+	for _, n := range r.opts.sizes {
+		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+		row(fmt.Sprintf("RunTask calls per run (%d runs)", n), "1", brief(ours, runTasks), brief(py, runTasks), metCell(ours, runTaskMet))
+	}
+	for _, n := range r.opts.sizes {
+		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+		row(fmt.Sprintf("Registrations for %d runs of 1 deployment", n), "1",
+			brief(ours, func(res *Result) string { return fmt.Sprint(res.AWSCalls["ecs:RegisterTaskDefinition"]) }),
+			brief(py, func(res *Result) string {
+				return fmt.Sprintf("%d (+ %s DescribeTaskDefinition/run)", res.AWSCalls["ecs:RegisterTaskDefinition"], perRun(res.AWSCalls["ecs:DescribeTaskDefinition"], res.Runs))
+			}),
+			metCell(ours, registrationMet))
+	}
+	restarts := func(res *Result) string {
+		if len(res.RegistrationsPerPhase) < 2 {
+			return "-"
+		}
+		return fmt.Sprintf("%d before, %d after", res.RegistrationsPerPhase[0], res.RegistrationsPerPhase[1])
+	}
+	row(fmt.Sprintf("Registrations across a restart (%d deployments)", r.opts.restartDeps), "0 after",
+		brief(r.restart(configOurs), restarts), brief(r.restart(configPython), restarts), metCell(r.restart(configOurs), restartMet))
+	tracking := func(res *Result) string {
+		if res.Tracking == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f (each task seen every %s)", res.Tracking.PerHundredPerTick, secs(res.Tracking.SecondsBetweenLooks))
+	}
+	for _, n := range r.opts.sizes {
+		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+		row(fmt.Sprintf("DescribeTasks per 100 tasks per tick (%d)", n), "≤ 1", brief(ours, tracking), brief(py, tracking), metCell(ours, trackingMet))
+	}
+	lat := func(res *Result) string {
+		if res.Latency == nil {
+			return "-"
+		}
+		return fmt.Sprintf("p50 %s, p99 %s", secs(res.Latency.P50), secs(res.Latency.P99))
+	}
+	row("Scheduled → RunTask, event stream", "p50 < 1 s", brief(r.latency(configOurs, triggerStream), lat), "no event stream",
+		metCell(r.latency(configOurs, triggerStream), streamMet))
+	row("Scheduled → RunTask, polling only", "about ½ poll", brief(r.latency(configOurs, triggerPoll), lat), brief(r.latency(configPython, triggerPoll), lat), "-")
+	if !r.opts.noWall && r.opts.deployments > 0 {
+		deps := func(res *Result) string {
+			return fmt.Sprintf("%s, %d failed runs", ratioCell(res), res.Crashed+res.Unfinished)
+		}
+		row(fmt.Sprintf("%d deployments at once → every RunTask", r.opts.deployments), "0 failed runs",
+			brief(r.deploymentsRun(configOurs), deps), brief(r.deploymentsRun(configPython), deps), metCell(r.deploymentsRun(configOurs), deploymentsMet))
+	}
+	if !r.opts.noWall {
+		for _, n := range r.opts.memSizes {
+			res := r.find(fmt.Sprintf("memory-%d/ecsworker", n))
+			target, met := "-", "-"
+			if n >= memoryGoalRuns {
+				target, met = fmt.Sprintf("< %d MB", memoryGoalMB), "no"
+				if !failed(res) && res.Memory != nil {
+					met = "RSS " + plainYesNo(res.Memory.PeakRSSMB < memoryGoalMB) + ", heap " + plainYesNo(res.Memory.PeakLiveHeapMB < memoryGoalMB)
+				}
+			}
+			row(fmt.Sprintf("Memory, %d runs in flight", n), target, brief(res, func(res *Result) string {
+				if res.Memory == nil {
+					return "-"
+				}
+				// The two figures the goal is judged on.
+				return fmt.Sprintf("peak RSS %.1f MB, peak live heap %.0f MB", res.Memory.PeakRSSMB, res.Memory.PeakLiveHeapMB)
+			}), "-", met)
+		}
+		st := r.find("startup/ecsworker/prefect-latency-0")
+		row("Exec to first poll, empty pool", "< 50 ms", brief(st, func(res *Result) string {
+			if res.Startup == nil {
+				return "-"
+			}
+			return fmt.Sprintf("median %.1f ms, max %.1f ms", res.Startup.MedianMS, res.Startup.MaxMS)
+		}), "-", metCell(st, startupMet))
+	}
+	tw.Flush()
+
+	var failures []string
+	for _, res := range r.results {
+		if res.Error != "" {
+			first, _, _ := strings.Cut(res.Error, "\n")
+			failures = append(failures, fmt.Sprintf("  %s: %s", res.Name, first))
+		}
+	}
+	if len(failures) > 0 {
+		fmt.Fprintf(&b, "\nFailed scenarios (the JSON has their whole output):\n%s\n", strings.Join(failures, "\n"))
+	}
+	b.WriteString("\n")
+	if reportPath != "" {
+		fmt.Fprintf(&b, "Every table, how each figure is measured, and the findings: %s\n", reportPath)
+	} else {
+		b.WriteString("Every table, how each figure is measured, and the findings: add -out FILE (go run ./bench writes docs/benchmarks.md)\n")
+	}
+	if dataPath != "" {
+		fmt.Fprintf(&b, "Every figure as JSON: %s\n", dataPath)
+	} else {
+		b.WriteString("Every figure as JSON: add -json FILE\n")
+	}
+	return b.String()
+}
+
+// brief is a result's cell in the summary: what f makes of it, or why
+// there is nothing (the error follows the table: it can be long).
+func brief(res *Result, f func(*Result) string) string {
+	switch {
+	case res == nil:
+		return "not run"
+	case res.Error != "":
+		return "failed (see below)"
+	}
+	return f(res)
+}
+
+func metCell(res *Result, met func(*Result) bool) string { return plainYesNo(met(res)) }
+
+func plainYesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchResults makes the results of a bench run with sizes 100 and 1000:
+// every goal met except the submission of 1000 runs, the polling-only
+// latency of the Python-like configuration failed, and a memory figure
+// at the size the memory goal is about.
+func benchResults() (options, []Result) {
+	o := options{sizes: []int{100, 1000}, memSizes: []int{memoryGoalRuns}, deployments: 20, restartDeps: 5, latencyRuns: 40,
+		prefectLatency: "10ms-50ms", quick: true}
+	var rs []Result
+	add := func(sc Scenario, r Result) {
+		r.Scenario, r.Name = sc, sc.Name()
+		rs = append(rs, r)
+	}
+	bound := &Bound{Seconds: 5, By: "client budget"}
+	for _, n := range o.sizes {
+		for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configPython, triggerPoll}} {
+			ratio := 1.05
+			if n == 1000 || c.config == configPython {
+				ratio = 2
+			}
+			calls := map[string]int{"ecs:RunTask": n, "ecs:RegisterTaskDefinition": 1}
+			if c.config == configPython {
+				calls["ecs:DescribeTaskDefinition"] = n - 1
+			}
+			add(Scenario{Kind: kindSubmit, Config: c.config, Trigger: c.trigger, N: n}, Result{Runs: n, Ratio: ratio, AllRunTasksSeconds: 5 * ratio, Bound: bound,
+				AWSCalls: calls, Registrations: 1, Tracking: &Tracking{PerHundredPerTick: 1, SecondsBetweenLooks: 10}})
+		}
+	}
+	for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configOurs, triggerPoll}, {configPython, triggerPoll}} {
+		r := Result{Latency: &Percentile{P50: 0.2, P99: 1.2}, Subscriptions: 1}
+		if c.config == configPython {
+			r = Result{Error: "exit status 2: panic: boom\ngoroutine 1 [running]:\n..."}
+		}
+		add(Scenario{Kind: kindLatency, Config: c.config, Trigger: c.trigger, N: o.latencyRuns}, r)
+	}
+	for _, c := range []string{configOurs, configPython} {
+		add(Scenario{Kind: kindRestart, Config: c, N: o.restartDeps}, Result{RegistrationsPerPhase: []int{5, 0}})
+		add(Scenario{Kind: kindDeployments, Config: c, N: o.deployments}, Result{Runs: 20, Ratio: 1.05, AllRunTasksSeconds: 5.25, Bound: bound, Registrations: 20})
+	}
+	rs = append(rs,
+		Result{Name: fmt.Sprintf("memory-%d/ecsworker", memoryGoalRuns), Memory: &Memory{PeakRSSMB: 35, LiveHeapMB: 20, PeakLiveHeapMB: 45}},
+		Result{Name: "startup/ecsworker/prefect-latency-0", Startup: &Startup{MedianMS: 20, MaxMS: 30, Samples: []float64{20, 30}}})
+	return o, rs
+}
+
+func TestSummary(t *testing.T) {
+	o, rs := benchResults()
+	rep := report{opts: o, results: rs, machine: machine{Commit: "abc1234", CPUs: 2}, took: 42 * time.Second}
+	out := rep.summary("", "")
+
+	lines := strings.Split(out, "\n")
+	if !strings.Contains(lines[0], "-quick") || !strings.Contains(lines[0], "abc1234") {
+		t.Errorf("the first line should say what was measured: %q", lines[0])
+	}
+	// The table: a header, then one line per figure until a blank line.
+	var table []string
+	for _, l := range lines[2:] {
+		if l == "" {
+			break
+		}
+		table = append(table, l)
+	}
+	if !strings.HasPrefix(table[0], "GOAL") {
+		t.Fatalf("no table header: %q", table[0])
+	}
+	table = table[1:]
+	// submission, RunTask calls and registrations per size, the restart,
+	// tracking per size, two latencies, deployments, memory, start-up
+	if want := 3*len(o.sizes) + 1 + len(o.sizes) + 2 + 1 + len(o.memSizes) + 1; len(table) != want {
+		t.Errorf("%d lines in the table, want %d:\n%s", len(table), want, out)
+	}
+	for _, l := range table {
+		if len([]rune(l)) > 160 {
+			t.Errorf("line longer than 160 characters: %q", l)
+		}
+	}
+	for prefix, want := range map[string]string{
+		"100 runs at once →":                "yes",
+		"1000 runs at once →":               "no", // ratio 2 > 1.1
+		"Scheduled → RunTask, event stream": "yes",
+		"Exec to first poll,":               "yes",
+	} {
+		got := ""
+		for _, l := range table {
+			if f := strings.Fields(l); strings.HasPrefix(l, prefix) {
+				got = f[len(f)-1]
+			}
+		}
+		if got != want {
+			t.Errorf("%s: met %q, want %q\n%s", prefix, got, want, out)
+		}
+	}
+	if !strings.Contains(out, "RSS yes, heap no") {
+		t.Errorf("the memory goal should be judged on both figures:\n%s", out)
+	}
+	if !strings.Contains(out, "failed (see below)") || !strings.Contains(out, "latency-40/python-like/poll: exit status 2: panic: boom") ||
+		strings.Contains(out, "goroutine 1") {
+		t.Errorf("a failed scenario should be named with the first line of its error, after the table:\n%s", out)
+	}
+	if !strings.Contains(out, "-out FILE") || !strings.Contains(out, "-json FILE") {
+		t.Errorf("the summary should say how to get the report and the JSON:\n%s", out)
+	}
+	if strings.Contains(out, "{") {
+		t.Errorf("the summary shows JSON:\n%s", out)
+	}
+
+	// The report's goals table judges the same way.
+	goals := rep.goals().String()
+	for _, row := range []string{"| 100 runs scheduled at once", "| 1000 runs scheduled at once"} {
+		i := strings.Index(goals, row)
+		if i < 0 {
+			t.Fatalf("no row %q in the goals table", row)
+		}
+		line, _, _ := strings.Cut(goals[i:], "\n")
+		want := map[bool]string{true: "**yes**", false: "**no**"}[strings.Contains(row, "| 100 ")]
+		if !strings.Contains(line, want) {
+			t.Errorf("goals table: %s, want %s", line, want)
+		}
+	}
+
+	with := rep.summary("/tmp/r.md", "standard output")
+	if !strings.Contains(with, "findings: /tmp/r.md") || !strings.Contains(with, "JSON: standard output") {
+		t.Errorf("the summary should name where the report and the JSON went:\n%s", with)
+	}
+}
+
+// TestRenderPrintsTheSummary runs the command on the JSON of an earlier
+// run: the summary on stdout, no JSON, and the report where -out says.
+func TestRenderPrintsTheSummary(t *testing.T) {
+	o, rs := benchResults()
+	b, err := json.Marshal(saved{Machine: machine{Commit: "abc1234"}, Settings: o.settings(), TookSeconds: 42, Results: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data, out := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.md")
+	if err := os.WriteFile(data, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"-render", data, "-out", out}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(stdout.String(), "ecsworker bench (-quick") || strings.Contains(stdout.String(), `"results"`) ||
+		!strings.Contains(stdout.String(), "findings: "+out) || !strings.Contains(stdout.String(), "JSON: "+data) {
+		t.Errorf("stdout should be the summary alone:\n%s", stdout.String())
+	}
+	if md, err := os.ReadFile(out); err != nil || !strings.HasPrefix(string(md), "# Benchmarks") {
+		t.Errorf("report not written to -out: %v", err)
+	}
+}
