@@ -624,3 +624,41 @@ func TestARunTooLargeToReadIsCrashedAndThePoolMoves(t *testing.T) {
 		}
 	})
 }
+
+// The pool that stopped, at its own sizes: 25 runs whose deployment
+// carries 3.5 MB of parameters and 5 small runs made every poll answer
+// 86 MB, over what the client reads, so nothing ran. Every run now gets
+// its task.
+func TestLargeParametersDoNotStopThePool(t *testing.T) {
+	if raceDetector {
+		t.Skip("86 MB of runs takes minutes under the race detector; .ci/run runs this test without it")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, map[string]any{"image": "etl:long"})
+		ctx := context.Background()
+		flow, err := e.api.CreateFlow(ctx, prefect.FlowCreate{Name: "big"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big, err := e.api.CreateDeployment(ctx, prefect.DeploymentCreate{Name: "big", FlowID: flow.ID, WorkPoolName: "ecs-pool",
+			Parameters: jsonv.ObjectOf("rows", strings.Repeat("r", 3_500_000)),
+			JobVariables: jsonv.ObjectOf("cluster", "flows", "image", "etl:long",
+				"aws_credentials", jsonv.ObjectOf("aws_access_key_id", "AKIDEXAMPLE", "aws_secret_access_key", "wJalrXUtnFEMI-secret", "region_name", "us-east-1"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for range 25 {
+			ids = append(ids, e.prefect.CreateFlowRun(big.ID, nil, time.Time{})["id"].(string))
+		}
+		for range 5 {
+			ids = append(ids, e.run(nil))
+		}
+		w, stop := e.startWorker(e.config("w1"))
+		defer stop()
+		e.waitForTasks(ids...)
+		if ok, why := w.Healthy(); !ok {
+			t.Errorf("/health: %s", why)
+		}
+	})
+}
