@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/redact"
 )
@@ -145,8 +147,8 @@ func isTerminal(w io.Writer) bool {
 	if !ok || os.Getenv("TERM") == "dumb" {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	// /dev/null is a character device too: ask the terminal itself.
+	return term.IsTerminal(int(f.Fd()))
 }
 
 func (v *liveView) format(name, scenario, state, status, diag string, colored bool) string {
