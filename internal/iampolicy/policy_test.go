@@ -1,23 +1,18 @@
 package iampolicy_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	goldenfile "github.com/ecsworker/ecsworker/internal/golden"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 const (
 	account = "123456789012"
@@ -66,25 +61,10 @@ func jobWith(t *testing.T, tmpl *jobtemplate.Template, name, deploymentID, regio
 	return u
 }
 
+// golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/iampolicy -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the generated policy; if the change is intended, run go test ./internal/iampolicy -update and review the diff\ngot:\n%s", path, got)
-	}
+	goldenfile.Check(t, "./internal/iampolicy", name, got)
 }
 
 const (

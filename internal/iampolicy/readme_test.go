@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	goldenfile "github.com/ecsworker/ecsworker/internal/golden"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 )
 
@@ -31,7 +32,7 @@ func TestREADMEPermissionsTable(t *testing.T) {
 	if got == want {
 		return
 	}
-	if *update {
+	if *goldenfile.Update {
 		if err := os.WriteFile(path, []byte(readme[:start+len(tableStart)]+want+readme[end:]), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -1,11 +1,7 @@
 package infra_test
 
 import (
-	"bytes"
 	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,31 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	goldenfile "github.com/ecsworker/ecsworker/internal/golden"
 	"github.com/ecsworker/ecsworker/internal/infra"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/infra -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the rendered output; if the change is intended, run go test ./internal/infra -update and review the diff", path)
-	}
+	goldenfile.Check(t, "./internal/infra", name, got)
 }
 
 // fakeAWS is the AWS test server with SDK clients that reach it in
