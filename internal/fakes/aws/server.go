@@ -42,6 +42,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/fakes/fakenet"
 )
 
 // Options configures a Server. The zero value is usable.
@@ -196,7 +198,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // without a network round trip. Give it to the SDK (aws.Config.HTTPClient)
 // in synctest bubbles and benchmarks.
 func (s *Server) HTTPClient() *http.Client {
-	return &http.Client{Transport: inProcess{s.Handler()}}
+	return &http.Client{Transport: fakenet.RoundTripper{Handler: s.Handler()}}
 }
 
 // Close stops timers and releases calls held by Hang faults or long polls.

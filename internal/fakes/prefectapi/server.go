@@ -11,14 +11,14 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/fakes/fakenet"
 )
 
 // APIVersion is the X-PREFECT-API-VERSION this fake speaks (GET /version).
@@ -88,11 +88,11 @@ type Server struct {
 
 	vmu        sync.Mutex
 	violations []string
-	tb         testing.TB
+	tb         fakenet.TB
 	tbDone     bool
 
 	baseURL string
-	ts      *httptest.Server
+	ts      *fakenet.Server
 	closing chan struct{}
 	once    sync.Once
 
@@ -100,7 +100,7 @@ type Server struct {
 }
 
 // New builds a server that is not listening: mount Handler() wherever
-// needed. Without a testing.TB, violations are only recorded (Violations)
+// needed. Without a test (NewTestServer), violations are only recorded (Violations)
 // and passed to Options.OnViolation.
 func New(opts Options) *Server {
 	if opts.Now == nil {
@@ -149,11 +149,15 @@ func New(opts Options) *Server {
 // the test. Each contract violation fails the test with t.Errorf at the
 // moment it happens, and is answered as Prefect would (422 for a bad
 // request).
-func NewTestServer(t testing.TB, opts Options) *Server {
+func NewTestServer(t fakenet.TB, opts Options) *Server {
 	t.Helper()
 	s := New(opts)
 	s.tb = t
-	s.ts = httptest.NewServer(s.Handler())
+	ts, err := fakenet.Start(s.Handler())
+	if err != nil {
+		panic("prefectapi: no loopback listener: " + err.Error())
+	}
+	s.ts = ts
 	s.baseURL = s.ts.URL
 	t.Cleanup(s.Close)
 	return s
@@ -169,7 +173,6 @@ func (s *Server) Close() {
 		close(s.closing)
 		s.hub.closeAll()
 		if s.ts != nil {
-			s.ts.CloseClientConnections()
 			s.ts.Close()
 		}
 	})
