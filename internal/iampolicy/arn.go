@@ -3,7 +3,6 @@ package iampolicy
 import (
 	"cmp"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -133,13 +132,13 @@ func (Literal) Reference(string) bool { return false }
 
 func (l Literal) check() []InputError {
 	var errs []InputError
-	if l.Account != "" && !accountRE.MatchString(l.Account) {
+	if l.Account != "" && !accountRE().MatchString(l.Account) {
 		errs = append(errs, InputError{Field: "account", Value: l.Account, Problem: "is not an AWS account id.", Fix: "Give the 12 digits of the account, e.g. 123456789012."})
 	}
-	if l.Region != "" && !regionRE.MatchString(l.Region) {
+	if l.Region != "" && !regionRE().MatchString(l.Region) {
 		errs = append(errs, InputError{Field: "region", Value: l.Region, Problem: "is not an AWS region.", Fix: "Give a region such as us-east-1."})
 	}
-	if l.Partition != "" && !partitionRE.MatchString(l.Partition) {
+	if l.Partition != "" && !partitionRE().MatchString(l.Partition) {
 		errs = append(errs, InputError{Field: "partition", Value: l.Partition, Problem: "is not an AWS partition.", Fix: "Give aws, aws-cn or aws-us-gov, or leave it empty to take it from the region."})
 	}
 	return errs
@@ -180,11 +179,11 @@ type CloudFormation struct {
 
 var _ ARNWriter = CloudFormation{}
 
-var wholeRef = regexp.MustCompile(`^\$\{([A-Za-z0-9:]+)(?:\.([A-Za-z0-9.]+))?\}$`)
+var wholeRef = lazyRegexp(`^\$\{([A-Za-z0-9:]+)(?:\.([A-Za-z0-9.]+))?\}$`)
 
 // ref writes a reference and reports whether s was one.
 func (c CloudFormation) ref(s string) (any, bool) {
-	m := wholeRef.FindStringSubmatch(s)
+	m := wholeRef().FindStringSubmatch(s)
 	if m == nil {
 		return nil, false
 	}
@@ -319,24 +318,24 @@ func PartitionOf(region string) string {
 }
 
 var (
-	accountRE   = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE    = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
-	partitionRE = regexp.MustCompile(`^aws(-[a-z]+)*$`)
+	accountRE   = lazyRegexp(`^[0-9]{12}$`)
+	regionRE    = lazyRegexp(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
+	partitionRE = lazyRegexp(`^aws(-[a-z]+)*$`)
 
-	clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-	clusterARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}$`)
+	clusterNameRE = lazyRegexp(`^[A-Za-z0-9_-]{1,255}$`)
+	clusterARNRE  = lazyRegexp(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}$`)
 	// Families may hold * where a pattern covers several (prefect_pool_*).
-	familyRE   = regexp.MustCompile(`^[A-Za-z0-9_*-]{1,255}$`)
-	taskDefRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}(:[0-9]+)?$`)
-	taskDefARN = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}(:[0-9]+)?$`)
-	roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	roleARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
-	logGroupRE = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
-	queueName  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
-	queueARN   = regexp.MustCompile(`^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
+	familyRE   = lazyRegexp(`^[A-Za-z0-9_*-]{1,255}$`)
+	taskDefRE  = lazyRegexp(`^[A-Za-z0-9_-]{1,255}(:[0-9]+)?$`)
+	taskDefARN = lazyRegexp(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}(:[0-9]+)?$`)
+	roleNameRE = lazyRegexp(`^[\w+=,.@-]{1,64}$`)
+	roleARNRE  = lazyRegexp(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	logGroupRE = lazyRegexp(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+	queueName  = lazyRegexp(`^[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
+	queueARN   = lazyRegexp(`^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
 	// sqs.REGION.amazonaws.com(.cn), REGION.queue.amazonaws.com and the
 	// us-east-1 legacy queue.amazonaws.com.
-	queueHostRE = regexp.MustCompile(`^(?:sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com(?:\.cn)?|(queue)\.amazonaws\.com)$`)
+	queueHostRE = lazyRegexp(`^(?:sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com(?:\.cn)?|(queue)\.amazonaws\.com)$`)
 )
 
 func isARN(s string) bool { return strings.HasPrefix(s, "arn:") }
@@ -365,11 +364,11 @@ func parseQueueURL(s string) (queueRef, bool) {
 		return queueRef{}, false
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(parts) != 2 || !accountRE.MatchString(parts[0]) || !queueName.MatchString(parts[1]) {
+	if len(parts) != 2 || !accountRE().MatchString(parts[0]) || !queueName().MatchString(parts[1]) {
 		return queueRef{}, false
 	}
 	q := queueRef{account: parts[0], name: parts[1]}
-	if m := queueHostRE.FindStringSubmatch(u.Hostname()); m != nil {
+	if m := queueHostRE().FindStringSubmatch(u.Hostname()); m != nil {
 		q.region = cmp.Or(m[1], m[2])
 		if m[3] != "" {
 			q.region = "us-east-1"

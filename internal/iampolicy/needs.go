@@ -2,6 +2,7 @@ package iampolicy
 
 import (
 	"cmp"
+	"regexp"
 	"slices"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
@@ -164,7 +165,7 @@ func (u Usage) ARNs() []string {
 func AccountOf(arns ...string) (account string, others []string) {
 	for _, s := range arns {
 		a, ok := splitARN(s)
-		if !ok || !accountRE.MatchString(a.account) {
+		if !ok || !accountRE().MatchString(a.account) {
 			continue
 		}
 		switch {
@@ -183,14 +184,14 @@ func (n Needs) check(w ARNWriter) []InputError {
 	bad := func(job, field, value, problem, fix string) {
 		errs = append(errs, InputError{Job: job, Field: field, Value: value, Problem: problem, Fix: fix})
 	}
-	ok := func(re interface{ MatchString(string) bool }, s string) bool {
-		return w.Reference(s) || re.MatchString(s)
+	ok := func(re func() *regexp.Regexp, s string) bool {
+		return w.Reference(s) || re().MatchString(s)
 	}
 	for _, u := range n.Jobs {
 		if u.Region != "" && !ok(regionRE, u.Region) {
 			bad(u.Name, "region", u.Region, "is not an AWS region.", "Set region_name in the aws_credentials block (or AWS_REGION) to a region such as us-east-1.")
 		}
-		if u.Cluster != "" && !ok(clusterNameRE, u.Cluster) && !clusterARNRE.MatchString(u.Cluster) {
+		if u.Cluster != "" && !ok(clusterNameRE, u.Cluster) && !clusterARNRE().MatchString(u.Cluster) {
 			bad(u.Name, "cluster", u.Cluster, "is neither a cluster name nor a cluster ARN.", "Give the cluster's name (letters, digits, - and _) or its ARN, arn:aws:ecs:REGION:ACCOUNT:cluster/NAME.")
 		}
 		switch {
@@ -200,11 +201,11 @@ func (n Needs) check(w ARNWriter) []InputError {
 			bad(u.Name, "task_definition_arn", u.TaskDefinition, "is set while the job also registers family "+u.Family+".", "Give one of them: a job with task_definition_arn registers nothing.")
 		case u.Family != "" && !ok(familyRE, u.Family):
 			bad(u.Name, "family", u.Family, "is not a task definition family.", "Use up to 255 letters, digits, - and _ (and * to match several families).")
-		case u.TaskDefinition != "" && !ok(taskDefRE, u.TaskDefinition) && !taskDefARN.MatchString(u.TaskDefinition):
+		case u.TaskDefinition != "" && !ok(taskDefRE, u.TaskDefinition) && !taskDefARN().MatchString(u.TaskDefinition):
 			bad(u.Name, "task_definition_arn", u.TaskDefinition, "is not a task definition.", "Give its ARN, arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION, or FAMILY:REVISION.")
 		}
 		for _, r := range u.PassRoles {
-			if !ok(roleNameRE, r) && !roleARNRE.MatchString(r) {
+			if !ok(roleNameRE, r) && !roleARNRE().MatchString(r) {
 				bad(u.Name, "execution_role_arn/task_role_arn", r, "is not an IAM role.", "Give the role's ARN, arn:aws:iam::ACCOUNT:role/NAME.")
 			}
 		}
@@ -217,13 +218,13 @@ func (n Needs) check(w ARNWriter) []InputError {
 			}
 		}
 	}
-	if q := n.EventsQueue; q != "" && !w.Reference(q) && !queueName.MatchString(q) && !queueARN.MatchString(q) {
+	if q := n.EventsQueue; q != "" && !w.Reference(q) && !queueName().MatchString(q) && !queueARN().MatchString(q) {
 		if _, isURL := parseQueueURL(q); !isURL {
 			bad("", "--events-queue", q, "is not an SQS queue name, URL or ARN.", "Give the queue's name, its URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME) or its ARN.")
 		}
 	}
 	for _, r := range n.AssumeRoles {
-		if !w.Reference(r) && !roleARNRE.MatchString(r) {
+		if !w.Reference(r) && !roleARNRE().MatchString(r) {
 			bad("", "aws_credentials.assume_role_arn", r, "is not an IAM role ARN.", "Write it like arn:aws:iam::123456789012:role/my-role.")
 		}
 	}

@@ -3,7 +3,6 @@ package iampolicy
 import (
 	"cmp"
 	"errors"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -274,7 +273,7 @@ func clusterCondition(arns ...any) Condition {
 	return Condition{Operator: op, Key: "ecs:cluster", Values: arns}
 }
 
-var notSidChar = regexp.MustCompile(`[^A-Za-z0-9]+`)
+var notSidChar = lazyRegexp(`[^A-Za-z0-9]+`)
 
 // clusterSids names the RunTask statements: after the cluster when there
 // are several, so that adding a cluster does not rename the others.
@@ -290,7 +289,7 @@ func clusterSids(n int, name func(int) string) []string {
 			base = strings.TrimPrefix(a.resource, "cluster/")
 		}
 		var b strings.Builder
-		for _, part := range notSidChar.Split(base, -1) {
+		for _, part := range notSidChar().Split(base, -1) {
 			if part != "" {
 				b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 			}

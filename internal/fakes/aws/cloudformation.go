@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/url"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -319,8 +318,8 @@ func cfnTags(form url.Values) ([]cfnTag, *apiError) {
 }
 
 var (
-	stackNameRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
-	changeSetNameRE = regexp.MustCompile(`^[A-Za-z][-A-Za-z0-9]{0,127}$`)
+	stackNameRE     = lazyRegexp(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	changeSetNameRE = lazyRegexp(`^[A-Za-z][-A-Za-z0-9]{0,127}$`)
 )
 
 func stackNotFound(name string) *apiError {
@@ -701,7 +700,7 @@ func (s *Server) newStackLocked(name string) *cfnStack {
 func (s *Server) cfnCreateStack(r *request) (any, *apiError) {
 	s.advanceCFNLocked()
 	name := r.form.Get("StackName")
-	if !stackNameRE.MatchString(name) {
+	if !stackNameRE().MatchString(name) {
 		return nil, newErr(400, "ValidationError", "1 validation error detected: Value '%s' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*", name)
 	}
 	if s.findStackLocked(name) != nil {
@@ -932,10 +931,10 @@ func (s *Server) changeSetStatusLocked(cs *cfnChangeSet) (status, exec, reason s
 func (s *Server) cfnCreateChangeSet(r *request) (any, *apiError) {
 	s.advanceCFNLocked()
 	name, csName := r.form.Get("StackName"), r.form.Get("ChangeSetName")
-	if !stackNameRE.MatchString(name) {
+	if !stackNameRE().MatchString(name) {
 		return nil, newErr(400, "ValidationError", "1 validation error detected: Value '%s' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*", name)
 	}
-	if !changeSetNameRE.MatchString(csName) {
+	if !changeSetNameRE().MatchString(csName) {
 		return nil, newErr(400, "ValidationError", "1 validation error detected: Value '%s' at 'changeSetName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*", csName)
 	}
 	typ := r.form.Get("ChangeSetType")

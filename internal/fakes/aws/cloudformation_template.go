@@ -168,7 +168,7 @@ func scalarString(v any) string {
 
 var cfnPseudo = []string{"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition", "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
 
-var subVarRE = regexp.MustCompile(`\$\{([^}]*)\}`)
+var subVarRE = lazyRegexp(`\$\{([^}]*)\}`)
 
 // checkReferences rejects what CloudFormation rejects before creating
 // anything: references to undefined names and undefined conditions.
@@ -231,7 +231,7 @@ func (t *cfnTemplate) checkReferences() *apiError {
 							}
 						}
 					}
-					for _, m := range subVarRE.FindAllStringSubmatch(tmpl, -1) {
+					for _, m := range subVarRE().FindAllStringSubmatch(tmpl, -1) {
 						n := m[1]
 						if strings.HasPrefix(n, "!") || vars[n] || params[n] || slices.Contains(cfnPseudo, n) {
 							continue
@@ -694,7 +694,7 @@ func (e *cfnEval) intrinsic(fn string, arg any) (any, *apiError) {
 			}
 		}
 		var ferr *apiError
-		out := subVarRE.ReplaceAllStringFunc(tmpl, func(m string) string {
+		out := subVarRE().ReplaceAllStringFunc(tmpl, func(m string) string {
 			name := m[2 : len(m)-1]
 			if strings.HasPrefix(name, "!") {
 				return "${" + name[1:] + "}"
@@ -916,7 +916,7 @@ func refsIn(v any) []string {
 							walk(a[1])
 						}
 					}
-					for _, m := range subVarRE.FindAllStringSubmatch(tmpl, -1) {
+					for _, m := range subVarRE().FindAllStringSubmatch(tmpl, -1) {
 						n, _, _ := strings.Cut(m[1], ".")
 						out = append(out, n)
 					}

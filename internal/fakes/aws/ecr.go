@@ -2,7 +2,6 @@ package awsfake
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
 )
@@ -33,8 +32,8 @@ type ecrImage struct {
 }
 
 var (
-	ecrRepoRE = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	ecrTagRE  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$`)
+	ecrRepoRE = lazyRegexp(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	ecrTagRE  = lazyRegexp(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$`)
 )
 
 // PutImage pushes an image of sizeBytes to the repository (created if
@@ -42,10 +41,10 @@ var (
 // push does. It returns the image URI to give a task definition. A name or
 // tag ECR would refuse panics: it is a test's set-up mistake.
 func (s *Server) PutImage(repository, tag string, sizeBytes int64) (imageURI string) {
-	if len(repository) < 2 || len(repository) > 256 || !ecrRepoRE.MatchString(repository) {
+	if len(repository) < 2 || len(repository) > 256 || !ecrRepoRE().MatchString(repository) {
 		panic(fmt.Sprintf("awsfake: PutImage: invalid repository name %q", repository))
 	}
-	if !ecrTagRE.MatchString(tag) {
+	if !ecrTagRE().MatchString(tag) {
 		panic(fmt.Sprintf("awsfake: PutImage: invalid image tag %q", tag))
 	}
 	s.mu.Lock()

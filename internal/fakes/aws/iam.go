@@ -4,7 +4,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +33,7 @@ type iamRole struct {
 	trust               *policy
 }
 
-var roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+var roleNameRE = lazyRegexp(`^[\w+=,.@-]{1,64}$`)
 
 // CreateRole creates an IAM role whose trust policy AssumeRole enforces,
 // and returns its ARN. name may carry a path ("service-role/worker").
@@ -46,7 +45,7 @@ func (s *Server) CreateRole(name, trustPolicyJSON string) string {
 	if i := strings.LastIndex(name, "/"); i >= 0 {
 		path, name = "/"+name[:i+1], name[i+1:]
 	}
-	if !roleNameRE.MatchString(name) {
+	if !roleNameRE().MatchString(name) {
 		panic(fmt.Sprintf("awsfake: CreateRole: ValidationError: The specified value for roleName is invalid: %q", name))
 	}
 	trust, err := parsePolicy(trustPolicyJSON, trustPolicy)
@@ -124,7 +123,7 @@ func (s *Server) iamGetRole(r *request) (any, *apiError) {
 	if !ok {
 		return nil, newErr(400, "ValidationError", "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null")
 	}
-	if !roleNameRE.MatchString(name[0]) {
+	if !roleNameRE().MatchString(name[0]) {
 		return nil, newErr(400, "ValidationError", "1 validation error detected: Value '%s' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+", name[0])
 	}
 	role := s.iam.roles[name[0]]

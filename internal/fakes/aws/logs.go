@@ -3,7 +3,6 @@ package awsfake
 import (
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,8 +56,8 @@ func (e logEvent) key() logKey { return logKey{e.ts, e.seq} }
 func (k logKey) less(o logKey) bool { return k.ts < o.ts || k.ts == o.ts && k.seq < o.seq }
 
 var (
-	logGroupNameRE  = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
-	logStreamNameRE = regexp.MustCompile(`^[^:*]{1,512}$`)
+	logGroupNameRE  = lazyRegexp(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+	logStreamNameRE = lazyRegexp(`^[^:*]{1,512}$`)
 )
 
 func logsNotFound(msg string) *apiError {
@@ -115,7 +114,7 @@ func (s *Server) groupRefLocked(name, ident string) (*logGroup, *apiError) {
 }
 
 func (s *Server) logsCreateLogGroup(in *logsCreateLogGroupRequest, _ *request) (any, *apiError) {
-	if !logGroupNameRE.MatchString(in.LogGroupName) {
+	if !logGroupNameRE().MatchString(in.LogGroupName) {
 		return nil, logsInvalid("1 validation error detected: Value '%s' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+", in.LogGroupName)
 	}
 	if s.logs.groups[in.LogGroupName] != nil {
@@ -131,7 +130,7 @@ func (s *Server) logsCreateLogStream(in *logsCreateLogStreamRequest, _ *request)
 	if g == nil {
 		return nil, logsNotFound("The specified log group does not exist.")
 	}
-	if !logStreamNameRE.MatchString(in.LogStreamName) {
+	if !logStreamNameRE().MatchString(in.LogStreamName) {
 		return nil, logsInvalid("1 validation error detected: Value '%s' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*", in.LogStreamName)
 	}
 	if g.streams[in.LogStreamName] != nil {
@@ -307,10 +306,10 @@ func logToken(dir byte, k logKey) string {
 	return fmt.Sprintf("%c/%019d%019d%018d/s", dir, k.ts+1, k.seq+1, 0)
 }
 
-var logTokenRE = regexp.MustCompile(`^([fb])/(\d{19})(\d{19})(\d{18})/s$`)
+var logTokenRE = lazyRegexp(`^([fb])/(\d{19})(\d{19})(\d{18})/s$`)
 
 func parseLogToken(tok string) (byte, logKey, bool) {
-	m := logTokenRE.FindStringSubmatch(tok)
+	m := logTokenRE().FindStringSubmatch(tok)
 	if m == nil {
 		return 0, logKey{}, false
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,7 +76,7 @@ var settableQueueAttrs = []string{"DelaySeconds", "MaximumMessageSize", "Message
 	"KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled", "FifoQueue",
 	"ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"}
 
-var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+var queueNameRE = lazyRegexp(`^[A-Za-z0-9_-]{1,80}$`)
 
 func sqsErr(code, queryCode, format string, args ...any) *apiError {
 	e := newErr(400, code, format, args...)
@@ -191,7 +190,7 @@ func (s *Server) sqsCreateQueue(in *sqsCreateQueueRequest, _ *request) (any, *ap
 	if strings.HasSuffix(in.QueueName, ".fifo") {
 		return nil, sqsErr("InvalidAttributeValue", "InvalidAttributeValue", "The fake models standard queues only; FIFO queues are not supported.")
 	}
-	if !queueNameRE.MatchString(in.QueueName) {
+	if !queueNameRE().MatchString(in.QueueName) {
 		return nil, sqsInvalid("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 	}
 	if e := s.checkQueueAttrs(in.Attributes); e != nil {
@@ -618,7 +617,7 @@ func (s *Server) deleteMessageLocked(q *queue, handle string) *apiError {
 	return nil
 }
 
-var batchIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+var batchIDRE = lazyRegexp(`^[A-Za-z0-9_-]{1,80}$`)
 
 func (s *Server) sqsDeleteMessageBatch(in *sqsDeleteMessageBatchRequest, _ *request) (any, *apiError) {
 	q, e := s.queueLocked(in.QueueUrl)
@@ -633,7 +632,7 @@ func (s *Server) sqsDeleteMessageBatch(in *sqsDeleteMessageBatchRequest, _ *requ
 	}
 	seen := map[string]bool{}
 	for _, en := range in.Entries {
-		if !batchIDRE.MatchString(en.Id) {
+		if !batchIDRE().MatchString(en.Id) {
 			return nil, sqsErr("InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
 		}
 		if seen[en.Id] {

@@ -96,8 +96,8 @@ type stsAssumeRoleResponse struct {
 }
 
 var (
-	roleArnRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$`)
-	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	roleArnRE     = lazyRegexp(`^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$`)
+	sessionNameRE = lazyRegexp(`^[\w+=,.@-]{2,64}$`)
 )
 
 // assumeRoleParams are AssumeRole's optional string parameters with
@@ -149,11 +149,11 @@ func (s *Server) stsAssumeRole(r *request) (any, *apiError) {
 
 func (s *Server) assumeRoleLocked(r *request, call *AssumeRoleCall) (any, *apiError) {
 	roleArn, session := call.RoleARN, call.SessionName
-	m := roleArnRE.FindStringSubmatch(roleArn)
+	m := roleArnRE().FindStringSubmatch(roleArn)
 	if m == nil {
 		return nil, stsValidation("1 validation error detected: Value '%s' at 'roleArn' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u0085\\u00A0-\\uD7FF\\uE000-\\uFFFD\\u10000-\\u10FFFF]+", roleArn)
 	}
-	if !sessionNameRE.MatchString(session) {
+	if !sessionNameRE().MatchString(session) {
 		return nil, stsValidation("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", session)
 	}
 	dur := 3600
