@@ -42,8 +42,8 @@ func TestGolden(t *testing.T) {
 		"nested-overrides":               {jobVariables: "nested-overrides.job-variables.json"},
 		"existing-task-definition":       {jobVariables: "existing-task-definition.job-variables.json"},
 		"placement-template":             {template: examples + "/placement-template.base-job-template.json"},
-		"prefect-server-template":        {template: "testdata/prefect-aws-ecs-template.json", withFlowRun: true, region: "us-east-1"},
-		"prefect-server-template-custom": {template: "testdata/prefect-aws-ecs-template.json", jobVariables: `{"cpu": 512, "memory": 1024, "image": "my/image:1", "configure_cloudwatch_logs": true, "execution_role_arn": "arn:aws:iam::123456789012:role/exec", "stream_output": true, "vpc_id": "vpc-1", "network_configuration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}}`, withFlowRun: true, region: "us-east-1"},
+		"prefect-server-template":        {template: "../jobtemplate/testdata/prefect-aws-ecs-template.json", withFlowRun: true, region: "us-east-1"},
+		"prefect-server-template-custom": {template: "../jobtemplate/testdata/prefect-aws-ecs-template.json", jobVariables: `{"cpu": 512, "memory": 1024, "image": "my/image:1", "configure_cloudwatch_logs": true, "execution_role_arn": "arn:aws:iam::123456789012:role/exec", "stream_output": true, "vpc_id": "vpc-1", "network_configuration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}}`, withFlowRun: true, region: "us-east-1"},
 		"all-new-variables": {jobVariables: `{
 			"launch_type": "FARGATE", "cpu": 4096, "memory": 16384, "ephemeral_storage": 100,
 			"runtime_platform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},

@@ -15,7 +15,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // ecsTemplatePath is the ECS base job template the Prefect server ships
-// (aggregate-worker-metadata.json), byte for byte.
+// (aggregate-worker-metadata.json), byte for byte; ecsjob's goldens read
+// it from here too.
 const ecsTemplatePath = "testdata/prefect-aws-ecs-template.json"
 
 // Typical job variables: a deployment that pins image, sizing, networking
