@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -336,12 +337,8 @@ func runDeployService(cmd *cobra.Command, stdio IO, api *apiFlags, o *serviceFla
 		cfg.AuthString = pcfg.AuthString
 		notes = append(notes, "The basic auth string of your Prefect configuration (PREFECT_API_AUTH_STRING or the profile) goes into a Secrets Manager secret the stack creates.")
 	}
-	err = cfg.Validate()
-	if o.cluster == "" {
-		err = errors.Join(err, errors.New("--cluster is required: the name or ARN of the existing ECS cluster"))
-	}
-	if err != nil {
-		return invalidAll(err)
+	if err := o.requireCluster(cfg.Validate()); err != nil {
+		return err
 	}
 
 	clients, clusterArn, err := o.connect(ctx, stdio)
@@ -360,16 +357,7 @@ func runDeployService(cmd *cobra.Command, stdio IO, api *apiFlags, o *serviceFla
 	for _, n := range notes {
 		fmt.Fprintln(stdio.Err, n)
 	}
-	body, err := infra.Body(infra.KindService, cfg.Image)
-	if err != nil {
-		return err
-	}
-	in := infra.DeployInput{StackName: cfg.StackName, Kind: infra.KindService, Template: body,
-		Parameters: cfg.Parameters(), Tags: infra.Tags(infra.KindService, cfg.WorkPool), Wait: o.waiting()}
-	if o.dryRun {
-		return dryRun(ctx, stdio, clients, o.asJSON, in, warnings)
-	}
-	res, err := deploy(ctx, stdio, clients, &o.deployFlags, in)
+	res, err := o.deployStack(ctx, stdio, clients, infra.KindService, cfg.Image, cfg.StackName, cfg.WorkPool, cfg.Parameters(), warnings)
 	if err != nil || res == nil {
 		return err
 	}
@@ -403,28 +391,15 @@ the rule must match.`,
 			if cfg.StackName == "" && cfg.WorkPool != "" {
 				cfg.StackName = infra.DefaultStackName(cfg.WorkPool, infra.KindEvents)
 			}
-			err := cfg.Validate()
-			if o.cluster == "" {
-				err = errors.Join(err, errors.New("--cluster is required: the name or ARN of the existing ECS cluster"))
-			}
-			if err != nil {
-				return invalidAll(err)
+			if err := o.requireCluster(cfg.Validate()); err != nil {
+				return err
 			}
 			clients, clusterArn, err := o.connect(ctx, stdio)
 			if err != nil {
 				return err
 			}
 			cfg.ClusterArn = clusterArn
-			body, err := infra.Body(infra.KindEvents, "")
-			if err != nil {
-				return err
-			}
-			in := infra.DeployInput{StackName: cfg.StackName, Kind: infra.KindEvents, Template: body,
-				Parameters: cfg.Parameters(), Tags: infra.Tags(infra.KindEvents, cfg.WorkPool), Wait: o.waiting()}
-			if o.dryRun {
-				return dryRun(ctx, stdio, clients, o.asJSON, in, nil)
-			}
-			res, err := deploy(ctx, stdio, clients, o, in)
+			res, err := o.deployStack(ctx, stdio, clients, infra.KindEvents, "", cfg.StackName, cfg.WorkPool, cfg.Parameters(), nil)
 			if err != nil || res == nil {
 				return err
 			}
@@ -463,6 +438,32 @@ func invalidAll(err error) error {
 // preflight checks the AWS credentials before anything else touches AWS.
 // connect makes the AWS clients and checks, before anything is created,
 // the credentials and the cluster both deploys need.
+// requireCluster adds the missing --cluster to the configuration's
+// problems, reported all at once.
+func (o *deployFlags) requireCluster(err error) error {
+	if o.cluster == "" {
+		err = errors.Join(err, errors.New("--cluster is required: the name or ARN of the existing ECS cluster"))
+	}
+	if err != nil {
+		return invalidAll(err)
+	}
+	return nil
+}
+
+// deployStack renders the template of kind and deploys it, or prints the
+// dry run; a nil result without error means the dry run was printed.
+func (o *deployFlags) deployStack(ctx context.Context, stdio IO, clients *infra.Clients, kind infra.Kind, image, stack, pool string, params []cfntypes.Parameter, warnings []string) (*deployOutput, error) {
+	body, err := infra.Body(kind, image)
+	if err != nil {
+		return nil, err
+	}
+	in := infra.DeployInput{StackName: stack, Kind: kind, Template: body, Parameters: params, Tags: infra.Tags(kind, pool), Wait: o.waiting()}
+	if o.dryRun {
+		return nil, dryRun(ctx, stdio, clients, o.asJSON, in, warnings)
+	}
+	return deploy(ctx, stdio, clients, o, in)
+}
+
 func (o *deployFlags) connect(ctx context.Context, stdio IO) (*infra.Clients, string, error) {
 	clients, err := o.aws.clients(ctx)
 	if err != nil {
