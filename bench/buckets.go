@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 )
 
@@ -48,7 +48,7 @@ func fakeBuckets(action string) []bucket {
 }
 
 // budgetCategory is the category of the budget a call also waits for
-// (awsecs.budgetCategories, for the two actions bounded here).
+// (awsclient.budgetCategories, for the two actions bounded here).
 var budgetCategory = map[string]string{
 	"ecs:RunTask":                "ecs:cluster-resource-modify",
 	"ecs:RegisterTaskDefinition": "ecs:task-definition-modify",
@@ -56,7 +56,7 @@ var budgetCategory = map[string]string{
 
 // budgetBuckets are the worker's client-side buckets for action.
 func budgetBuckets(action string) []bucket {
-	cfg := awsecs.DefaultBudget()
+	cfg := awsclient.DefaultBudget()
 	var out []bucket
 	for _, k := range []string{action, budgetCategory[action]} {
 		if b, ok := cfg[k]; ok {

@@ -10,10 +10,11 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/taskdef"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
 
@@ -49,7 +50,7 @@ func pythonLike(c worker.Config) worker.Config {
 	c.QueryInterval = 10 * time.Second
 	c.TrackInterval = 5 * time.Second
 	c.TrackerBatchSize = 1
-	c.TaskDefinitionOptions = awsecs.TDOptions{DescribeOnHit: true, SkipLookup: true}
+	c.TaskDefinitionOptions = taskdef.Options{DescribeOnHit: true, SkipLookup: true}
 	c.EventStream = false
 	return c
 }
@@ -156,7 +157,7 @@ func (s *sim) start(name string) (*runningWorker, error) {
 	if err != nil {
 		return nil, err
 	}
-	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{HTTPClient: &http.Client{Transport: s.awsRT}, BaseEndpoint: s.aws.URL()})
+	factory := awsclient.NewFactory(awsclient.FactoryOptions{HTTPClient: &http.Client{Transport: s.awsRT}, BaseEndpoint: s.aws.URL()})
 	w, err := worker.New(cfg, api, factory)
 	if err != nil {
 		return nil, err

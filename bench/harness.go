@@ -135,7 +135,7 @@ func (t inProcess) upgrade(r *http.Request) (*http.Response, error) {
 		defer close(rw.done)
 		t.h.ServeHTTP(rw, in)
 		if !rw.hijacked {
-			server.Close()
+			_ = server.Close() // a net.Pipe end: Close always succeeds
 		}
 	}()
 	select {
@@ -143,12 +143,12 @@ func (t inProcess) upgrade(r *http.Request) (*http.Response, error) {
 		return &http.Response{Status: "101 Switching Protocols", StatusCode: http.StatusSwitchingProtocols, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			Header: rw.switchedHeader, Body: client, Request: r}, nil
 	case <-rw.done:
-		client.Close()
+		_ = client.Close()
 		resp := rw.Result()
 		resp.Request = r
 		return resp, nil
 	case <-r.Context().Done():
-		client.Close()
+		_ = client.Close()
 		return nil, r.Context().Err()
 	}
 }

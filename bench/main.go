@@ -138,7 +138,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // best effort: a leftover temp dir harms nothing
 
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
@@ -316,7 +316,7 @@ func simulate(bin, dir string, sc Scenario) Result {
 	if err != nil {
 		return fail(err)
 	}
-	f.Close()
+	_ = f.Close() // empty: it only reserves the name for the child's result
 	out := f.Name()
 	// A fake-time scenario that stops fake time (a goroutine waiting on a
 	// sync.Mutex held across a wait, see deployments) would otherwise hang
@@ -331,7 +331,7 @@ func simulate(bin, dir string, sc Scenario) Result {
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
-		return fail(fmt.Errorf("%v: %s", err, lastLines(buf.String(), 20)))
+		return fail(fmt.Errorf("%w: %s", err, lastLines(buf.String(), 20)))
 	}
 	var rs []Result
 	b, err := os.ReadFile(out)
@@ -339,7 +339,7 @@ func simulate(bin, dir string, sc Scenario) Result {
 		err = json.Unmarshal(b, &rs)
 	}
 	if err != nil || len(rs) != 1 {
-		return fail(fmt.Errorf("no result (%v): %s", err, lastLines(buf.String(), 20)))
+		return fail(fmt.Errorf("no result (%v): %s", err, lastLines(buf.String(), 20))) //nolint:errorlint // err may be nil here, which %w would print as %!w(<nil>)
 	}
 	return rs[0]
 }
@@ -426,7 +426,7 @@ func goCmd(dir string, args ...string) error {
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, buf.String())
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, buf.String())
 	}
 	return nil
 }

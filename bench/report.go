@@ -72,7 +72,7 @@ func procField(path, key string) string {
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: Close cannot lose data
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == key {
@@ -593,7 +593,7 @@ func (r report) markdown() string {
 		o.deployments, o.hold)
 	w("**Bounds.** The least time n RunTask calls can take, given token buckets that start full: call k waits (k − burst) / rate in every bucket it draws from. " +
 		"Two sets apply and the tighter is the bound: the fake AWS's (ECS's documented limits: Fargate RunTask 20 burst, 20/s; Fargate tasks 100, 20/s; cluster-resource-modify 100, 40/s; " +
-		"task-definition-modify 20, 1/s) and the worker's own client-side budget (`awsecs.DefaultBudget`, about 80 %% of them: RunTask 16, 16/s; cluster-resource-modify 80, 32/s; task-definition-modify 16, 0.8/s). " +
+		"task-definition-modify 20, 1/s) and the worker's own client-side budget (`awsclient.DefaultBudget`, about 80 %% of them: RunTask 16, 16/s; cluster-resource-modify 80, 32/s; task-definition-modify 16, 0.8/s). " +
 		"The budget is the tighter in every scenario here, by design: the worker paces itself so that AWS never throttles it. Times are counted from the moment the runs were scheduled to the fake's record of the last task's creation.\n\n")
 	w("**Event stream.** When the bench ran, the worker's event stream (`Config.EventStream`) was %s. *Event stream* figures run the worker with it: "+
 		"the simulation carries its WebSocket over an in-memory pipe (`net.Pipe`) to the Prefect test server, which emits `prefect.flow-run.Scheduled` when a run is created, and the worker polls at once. "+

@@ -268,7 +268,7 @@ func (c *child) stop() error {
 		return err
 	case <-time.After(60 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-c.done
+		<-c.done //nolint:errcheck // the killed child's exit status; the timeout is the error to report
 		return fmt.Errorf("the worker did not stop within 60s of SIGTERM; killed. Last output: %s", c.stderr.String())
 	}
 }
@@ -288,7 +288,7 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // only held to learn a free port
 	return ln.Addr().String(), nil
 }
 
@@ -298,7 +298,7 @@ func procStatus(pid int) (rss, hwm float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: Close cannot lose data
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")

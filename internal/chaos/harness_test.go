@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -335,7 +335,7 @@ func (h *harness) start(name string) *incarnation {
 	if err != nil {
 		panic(err) // the configuration is the suite's own: a bug here is the suite's
 	}
-	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{
+	factory := awsclient.NewFactory(awsclient.FactoryOptions{
 		HTTPClient:   &http.Client{Transport: &awsWire{h: h, inc: inc, next: h.aws.HTTPClient().Transport}, Timeout: awsTimeout},
 		BaseEndpoint: h.aws.URL(),
 		// The SDK's adaptive mode, once throttled, can wait for a token
@@ -552,7 +552,7 @@ func (p *prefectWire) RoundTrip(r *http.Request) (*http.Response, error) {
 func serve(h http.Handler, w http.ResponseWriter, r *http.Request) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
+			if v != http.ErrAbortHandler { //nolint:errorlint // a recovered panic value, compared as net/http compares it
 				panic(v)
 			}
 			ok = false

@@ -26,7 +26,7 @@ func TestIsTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer devNull.Close()
+	defer func() { _ = devNull.Close() }()
 	// /dev/null is a character device, which the CLI once took for a
 	// terminal: cron jobs were asked a question and read "no".
 	if isTerminal(devNull) || isTerminalWriter(devNull) {
@@ -39,7 +39,7 @@ func TestIsTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer file.Close()
+	defer func() { _ = file.Close() }()
 	if isTerminal(file) {
 		t.Errorf("a regular file taken for a terminal")
 	}

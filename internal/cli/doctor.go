@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/doctor"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
@@ -118,10 +118,10 @@ func runDoctor(ctx context.Context, stdio IO, api *apiFlags, o doctorOptions) er
 		fmt.Fprintln(stdio.Err, "note: "+n)
 	}
 
-	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{
+	factory := awsclient.NewFactory(awsclient.FactoryOptions{
 		Version: buildinfo.String(), MaxAttempts: doctorMaxAttempts,
-		Timeouts:    awsecs.CallTimeouts{Attempt: doctorAttemptTimeout, Total: doctorCallTimeout},
-		Permissions: awsecs.PermissionOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		Timeouts:    awsclient.CallTimeouts{Attempt: doctorAttemptTimeout, Total: doctorCallTimeout},
+		Permissions: awsclient.PermissionOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 	})
 
 	running := 0
@@ -141,7 +141,7 @@ func runDoctor(ctx context.Context, stdio IO, api *apiFlags, o doctorOptions) er
 			PolicyCommand: doctorPolicyCommand(o, e, running),
 		}
 		p.Clients, p.ClientsError = doctorClients(ctx, factory, creds)
-		if errors.Is(p.ClientsError, awsecs.ErrNoRegion) {
+		if errors.Is(p.ClientsError, awsclient.ErrNoRegion) {
 			return invalid("%s: %v; or give --region", e.identity, p.ClientsError)
 		}
 		for _, j := range jobs {
@@ -177,7 +177,7 @@ func runDoctor(ctx context.Context, stdio IO, api *apiFlags, o doctorOptions) er
 // principalCredentials are the credentials of an identity: those of a job
 // it runs; for the identity that assumes a job's role, that job's block
 // without the role; for the worker's own, the default chain.
-func principalCredentials(jobs []renderedJob, id identity, region string) awsecs.Credentials {
+func principalCredentials(jobs []renderedJob, id identity, region string) awsclient.Credentials {
 	for _, j := range jobs {
 		if j.identity == id {
 			return j.creds
@@ -186,15 +186,15 @@ func principalCredentials(jobs []renderedJob, id identity, region string) awsecs
 	for _, j := range jobs {
 		if j.identity.role != "" && j.identity.base() == id {
 			c := j.creds
-			c.AssumeRoleARN, c.AssumeRole = "", awsecs.AssumeRoleOptions{}
+			c.AssumeRoleARN, c.AssumeRole = "", awsclient.AssumeRoleOptions{}
 			return c
 		}
 	}
-	return awsecs.Credentials{Region: region}
+	return awsclient.Credentials{Region: region}
 }
 
 // credentialSecrets are the values of creds never to show.
-func credentialSecrets(c awsecs.Credentials) []string {
+func credentialSecrets(c awsclient.Credentials) []string {
 	var out []string
 	for _, s := range []string{c.AccessKeyID, c.SecretAccessKey, c.SessionToken, c.AssumeRole.ExternalID, c.AssumeRole.TokenCode} {
 		if s != "" {
@@ -207,7 +207,7 @@ func credentialSecrets(c awsecs.Credentials) []string {
 // doctorClients makes doctor's clients for creds from the client
 // factory's configuration: the same identity, region, retries, deadlines
 // and endpoint as the worker's own clients.
-func doctorClients(ctx context.Context, f *awsecs.ClientFactory, creds awsecs.Credentials) (*doctor.Clients, error) {
+func doctorClients(ctx context.Context, f *awsclient.Factory, creds awsclient.Credentials) (*doctor.Clients, error) {
 	c, err := f.For(ctx, creds)
 	if err != nil {
 		return nil, err

@@ -361,11 +361,12 @@ func runDeployService(cmd *cobra.Command, stdio IO, api *apiFlags, o *serviceFla
 	if err != nil || res == nil {
 		return err
 	}
-	if o.noPoolDefaults {
+	switch {
+	case o.noPoolDefaults:
 		res.PoolDefaults = nil
-	} else if !res.waited {
+	case !res.waited:
 		fmt.Fprintln(stdio.Err, "The work pool's defaults are filled after a deploy that waits; run the deploy again without --no-wait once the stack is ready.")
-	} else {
+	default:
 		res.PoolDefaults = fillPoolDefaults(ctx, stdio, api, cfg.WorkPool, res.Stack)
 	}
 	return printDeploy(stdio, o.asJSON, res)
@@ -591,14 +592,14 @@ func printStack(w io.Writer, s *infra.Stack) {
 	if s.Updated != nil {
 		fmt.Fprintf(tw, "Updated:\t%s\n", s.Updated.UTC().Format(time.RFC3339))
 	}
-	tw.Flush()
+	_ = tw.Flush() // to the terminal, as the Fprintf calls: a failure has nowhere to go
 	if len(s.Outputs) > 0 {
 		fmt.Fprintln(w, "Outputs:")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, o := range s.Outputs {
 			fmt.Fprintf(tw, "  %s\t%s\n", o.Key, o.Value)
 		}
-		tw.Flush()
+		_ = tw.Flush()
 	}
 }
 
@@ -636,7 +637,7 @@ func dryRun(ctx context.Context, stdio IO, c *infra.Clients, asJSON bool, in inf
 	for _, kv := range params {
 		fmt.Fprintf(tw, "  %s\t%s\n", kv[0], kv[1])
 	}
-	tw.Flush()
+	_ = tw.Flush() // to the terminal, as the Fprintf calls: a failure has nowhere to go
 	fmt.Fprintf(stdio.Out, "Template: %d bytes (see it with: ecsworker infra export-template --type %s)\n", len(in.Template), in.Kind)
 	return nil
 }
@@ -952,7 +953,7 @@ func newHealthcheckCmd(stdio IO) *cobra.Command {
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				return &codedError{code: exitError, err: fmt.Errorf("unhealthy: %v", err)}
+				return &codedError{code: exitError, err: fmt.Errorf("unhealthy: %w", err)}
 			}
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))

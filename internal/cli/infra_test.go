@@ -235,7 +235,7 @@ func TestInfraServiceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer devNull.Close()
+	defer func() { _ = devNull.Close() }()
 	var errb bytes.Buffer
 	if code := Main(context.Background(), []string{"infra", "delete", "ecsworker-etl"}, IO{In: devNull, Out: io.Discard, Err: &errb}); code != 2 ||
 		!strings.Contains(errb.String(), "deleting stack ecsworker-etl needs confirmation, and standard input is not a terminal to ask on: pass --yes") {

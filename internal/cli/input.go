@@ -45,7 +45,7 @@ func (in *inputs) read(flag, path string) ([]byte, error) {
 	if err != nil {
 		return nil, invalid("--%s: %v", flag, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: Close cannot lose data
 	b, err := readAtMost(f, maxInputBytes)
 	if errors.Is(err, errTooLarge) {
 		return nil, invalid("--%s %s: the file is larger than %d MiB, the most ecsworker reads for it; "+

@@ -51,7 +51,7 @@ func (f *apiFlags) client(opts ...prefect.Option) (*prefect.Client, error) {
 	}
 	c, err := prefect.New(cfg, append(all, opts...)...)
 	if err != nil {
-		return nil, &codedError{code: exitInvalid, err: fmt.Errorf("Prefect API client: %w", err)}
+		return nil, &codedError{code: exitInvalid, err: fmt.Errorf("Prefect API client: %w", err)} //nolint:staticcheck // ST1005: Prefect is a name, capitalised in every message
 	}
 	return c, nil
 }

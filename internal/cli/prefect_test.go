@@ -84,7 +84,9 @@ func TestInputLimits(t *testing.T) {
 	if err := f.Truncate(16<<20 + 1); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	r = run(t, "", "work-pool", "create", "p", "--base-job-template", big)
 	if r.code != 2 || !strings.Contains(r.err, "--base-job-template "+big+": the file is larger than 16 MiB, the most ecsworker reads for it") {
 		t.Errorf("big template: %+v", r)

@@ -153,7 +153,7 @@ func runRender(cmd *cobra.Command, stdio IO, api *apiFlags, o renderOptions) err
 		Template:            tmpl,
 		DeploymentVariables: deployment.GetObject("job_variables"),
 		FlowRunVariables:    jobtemplate.MergeJobVariables(flowRun.GetObject("job_variables"), cliVars),
-		Context: ecsjob.Context{
+		Context: ecsjob.RunContext{
 			WorkPoolName: poolName,
 			DeploymentID: firstString(deployment.GetString("id"), flowRun.GetString("deployment_id")),
 			FlowID:       firstString(flowRun.GetString("flow_id"), flow.GetString("id")),

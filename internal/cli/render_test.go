@@ -49,7 +49,9 @@ func renderEnv(t *testing.T) {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(k, "PREFECT_") || strings.HasPrefix(k, "AWS_") {
 			t.Setenv(k, "") // restores the value after the test
-			os.Unsetenv(k)
+			if err := os.Unsetenv(k); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// A fixed path: the flow run context copies it into the output.
@@ -200,7 +202,9 @@ func TestRenderMasksProfileKey(t *testing.T) {
 	renderEnv(t)
 	home := t.TempDir()
 	t.Setenv("PREFECT_HOME", home)
-	os.Unsetenv("PREFECT_API_KEY")
+	if err := os.Unsetenv("PREFECT_API_KEY"); err != nil {
+		t.Fatal(err)
+	}
 	const key = "pnu_FromTheProfile0123456789"
 	profiles := "active = \"cloud\"\n\n[profiles.cloud]\nPREFECT_API_KEY = \"" + key + "\"\nPREFECT_API_AUTH_STRING = \"admin:profile-auth\"\n"
 	if err := os.WriteFile(filepath.Join(home, "profiles.toml"), []byte(profiles), 0o600); err != nil {
@@ -223,7 +227,9 @@ func TestRenderMasksBlockSecrets(t *testing.T) {
 	renderEnv(t)
 	s := prefectapi.NewTestServer(t, prefectapi.Options{})
 	t.Setenv("PREFECT_API_URL", s.URL())
-	os.Unsetenv("PREFECT_API_KEY")
+	if err := os.Unsetenv("PREFECT_API_KEY"); err != nil {
+		t.Fatal(err)
+	}
 	if r := run(t, "", "work-pool", "create", "ecs-pool"); r.code != 0 {
 		t.Fatalf("create: %+v", r)
 	}

@@ -29,7 +29,7 @@ const (
 	exitInvalid = 2 // bad flags, bad input files, or an invalid job configuration
 )
 
-// exitError carries the exit code for an error; its message has already
+// codedError carries the exit code for an error; its message has already
 // been printed when printed is set.
 type codedError struct {
 	code    int

@@ -8,9 +8,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/taskdef"
 )
 
 func newTaskDefinitionsCmd(stdio IO) *cobra.Command {
@@ -49,12 +50,12 @@ AWS_REGION, ...) or --aws-profile and --region.`,
 			if err := o.check(); err != nil {
 				return err
 			}
-			factory := awsecs.NewClientFactory(awsecs.FactoryOptions{Version: buildinfo.String()})
-			clients, err := factory.For(cmd.Context(), awsecs.Credentials{Region: o.region, Profile: o.profile})
+			factory := awsclient.NewFactory(awsclient.FactoryOptions{Version: buildinfo.String()})
+			clients, err := factory.For(cmd.Context(), awsclient.Credentials{Region: o.region, Profile: o.profile})
 			if err != nil {
 				return awsSetupError(err)
 			}
-			rep, err := awsecs.Prune(cmd.Context(), clients.ECS, family, keep, dryRun)
+			rep, err := taskdef.Prune(cmd.Context(), clients.ECS, family, keep, dryRun)
 			if err != nil {
 				return &codedError{code: exitError, err: err}
 			}
@@ -92,7 +93,7 @@ AWS_REGION, ...) or --aws-profile and --region.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&family, "family", "", "task definition family (required)")
-	f.IntVar(&keep, "keep", awsecs.DefaultPruneKeep, "newest revisions of ecsworker's to keep")
+	f.IntVar(&keep, "keep", taskdef.DefaultPruneKeep, "newest revisions of ecsworker's to keep")
 	f.BoolVar(&dryRun, "dry-run", false, "only list what would be deregistered")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	o.register(f)
@@ -108,7 +109,7 @@ func awsSetupError(err error) error {
 	switch {
 	case errors.As(err, &missing):
 		return invalid("--aws-profile %q: no such profile in ~/.aws/config or ~/.aws/credentials (or AWS_CONFIG_FILE); add it, or use another profile", missing.Profile)
-	case errors.Is(err, awsecs.ErrNoRegion):
+	case errors.Is(err, awsclient.ErrNoRegion):
 		return invalid("no AWS region: pass --region, set AWS_REGION, or set a region in your AWS profile (--aws-profile)")
 	}
 	return &codedError{code: exitError, err: fmt.Errorf("AWS clients: %w", err)}

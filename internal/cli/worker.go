@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/redact"
@@ -95,8 +95,8 @@ progress finish and exits; tasks keep running and a restarted worker adopts them
 	f.IntVar(&o.awsMaxAttempts, "aws-max-attempts", 0, "attempts per AWS call, retries included (default 10, adaptive retry)")
 	f.StringVar(&o.awsBudget, "aws-budget", "", "client-side AWS call rates, e.g. RunTask=20:100,DescribeTasks=10:50 (rate per second:burst)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "longest time from SIGTERM to exit: submissions in progress finish within it, even with Prefect and AWS unreachable")
-	f.DurationVar(&o.awsAttemptTimeout, "aws-attempt-timeout", awsecs.DefaultAttemptTimeout, "longest wait for one attempt of an AWS call; it is then retried")
-	f.DurationVar(&o.awsCallTimeout, "aws-call-timeout", awsecs.DefaultCallTimeout, "longest time an AWS call is retried; a submission given up is resumed later with the same client token")
+	f.DurationVar(&o.awsAttemptTimeout, "aws-attempt-timeout", awsclient.DefaultAttemptTimeout, "longest wait for one attempt of an AWS call; it is then retried")
+	f.DurationVar(&o.awsCallTimeout, "aws-call-timeout", awsclient.DefaultCallTimeout, "longest time an AWS call is retried; a submission given up is resumed later with the same client token")
 	f.DurationVar(&o.awsUnhealthyAfter, "aws-unhealthy-after", 5*time.Minute, "/health fails once AWS has not answered (a call waiting, or all failing) for this long")
 	return cmd
 }
@@ -161,7 +161,7 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	if err != nil {
 		return err
 	}
-	budget := awsecs.DefaultBudget()
+	budget := awsclient.DefaultBudget()
 	if o.awsBudget != "" {
 		if err := parseBudget(o.awsBudget, budget); err != nil {
 			return err
@@ -175,10 +175,10 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	if o.awsCallTimeout < o.awsAttemptTimeout {
 		return invalid("--aws-call-timeout %s is shorter than --aws-attempt-timeout %s: a call would never get a whole attempt; raise --aws-call-timeout", o.awsCallTimeout, o.awsAttemptTimeout)
 	}
-	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{
-		MaxAttempts: o.awsMaxAttempts, Budget: awsecs.NewBudget(budget), Version: buildinfo.String(),
-		Timeouts:    awsecs.CallTimeouts{Attempt: o.awsAttemptTimeout, Total: o.awsCallTimeout},
-		Permissions: awsecs.PermissionOptions{Logger: logger},
+	factory := awsclient.NewFactory(awsclient.FactoryOptions{
+		MaxAttempts: o.awsMaxAttempts, Budget: awsclient.NewBudget(budget), Version: buildinfo.String(),
+		Timeouts:    awsclient.CallTimeouts{Attempt: o.awsAttemptTimeout, Total: o.awsCallTimeout},
+		Permissions: awsclient.PermissionOptions{Logger: logger},
 	})
 
 	var w *worker.Worker
@@ -279,7 +279,7 @@ func lookupOr(lookup func(string) (string, bool), name, def string) string {
 }
 
 // parseBudget reads "Action=rate:burst,..." into the budget.
-func parseBudget(spec string, into awsecs.BudgetConfig) error {
+func parseBudget(spec string, into awsclient.BudgetConfig) error {
 	for _, part := range strings.Split(spec, ",") {
 		action, rb, ok := strings.Cut(strings.TrimSpace(part), "=")
 		r, b, ok2 := strings.Cut(rb, ":")
@@ -293,7 +293,7 @@ func parseBudget(spec string, into awsecs.BudgetConfig) error {
 			// default's qualified entry rather than sit beside it.
 			action = "ecs:" + action
 		}
-		into[action] = awsecs.Bucket{Rate: rate, Burst: burst}
+		into[action] = awsclient.Bucket{Rate: rate, Burst: burst}
 	}
 	return nil
 }

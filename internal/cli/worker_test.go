@@ -126,7 +126,9 @@ func TestHealthAndMetricsOnOneAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("PREFECT_WORKER_WEBSERVER_HOST", "127.0.0.1")
 	t.Setenv("PREFECT_WORKER_WEBSERVER_PORT", port)
 	r := run(t, "", "worker", "start", "--pool", "ecs-pool", "--run-once", "--with-healthcheck", "--metrics-addr", "127.0.0.1:"+port)

@@ -367,7 +367,7 @@ func readTemplateFlag(stdio IO, path string) (*jobtemplate.Template, error) {
 func warnTemplate(stdio IO, t *jobtemplate.Template) {
 	_, err := ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template: t,
-		Context:  ecsjob.Context{WorkPoolName: "check", DeploymentID: "check", DefaultImage: DefaultImage, Region: "us-east-1"},
+		Context:  ecsjob.RunContext{WorkPoolName: "check", DeploymentID: "check", DefaultImage: DefaultImage, Region: "us-east-1"},
 		Render:   jobtemplate.RenderOptions{LookupEnv: func(string) (string, bool) { return "", false }},
 	})
 	var verr *ecsjob.ValidationError

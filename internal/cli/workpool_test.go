@@ -115,7 +115,7 @@ func TestWorkPoolDeleteFromCron(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer devNull.Close()
+	defer func() { _ = devNull.Close() }()
 	deleteArgs := func(extra ...string) result {
 		var out, errb bytes.Buffer
 		code := cli.Main(context.Background(), append([]string{"work-pool", "delete", "nightly"}, extra...), cli.IO{In: devNull, Out: &out, Err: &errb})

@@ -26,12 +26,12 @@ import (
 type Status string
 
 const (
-	// Pass: what the check looks at is as the jobs need it.
+	// Pass means what the check looks at is as the jobs need it.
 	Pass Status = "pass"
-	// Fail: a job will fail, or cannot work as configured; Fix says what
-	// to change.
+	// Fail means a job will fail, or cannot work as configured; Fix says
+	// what to change.
 	Fail Status = "fail"
-	// Skipped: the check could not run (its own AWS call was refused:
+	// Skipped means the check could not run (its own AWS call was refused:
 	// Action says what to grant) or does not apply.
 	Skipped Status = "skipped"
 )

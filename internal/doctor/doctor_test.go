@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/doctor"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
@@ -34,7 +34,7 @@ const (
 type account struct {
 	t       *testing.T
 	aws     *awsfake.Server
-	factory *awsecs.ClientFactory
+	factory *awsclient.Factory
 	user    string // the caller's ARN
 
 	vpc, otherSG, sg string
@@ -54,7 +54,7 @@ func newAccount(t *testing.T) *account {
 		t.Fatal(err)
 	}
 	// Three attempts, as the CLI makes, without waiting between them.
-	f := awsecs.NewClientFactory(awsecs.FactoryOptions{
+	f := awsclient.NewFactory(awsclient.FactoryOptions{
 		BaseEndpoint: a.URL(), MaxAttempts: 3, Backoff: noDelay{},
 		LoadOptions: []func(*config.LoadOptions) error{config.WithSharedConfigFiles([]string{empty}), config.WithSharedCredentialsFiles([]string{empty})},
 	})
@@ -85,7 +85,7 @@ func newAccount(t *testing.T) *account {
 	e.lambdaRole = a.CreateRole("ec2-only", trustEC2)
 	e.image = a.PutImage("flows", "v1", 734_003_200)
 
-	c := e.clients(awsecs.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"})
+	c := e.clients(awsclient.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"})
 	logs := c.Logs.(*cloudwatchlogs.Client)
 	if _, err := logs.CreateLogGroup(context.Background(), &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("/ecs/flows")}); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func must(t *testing.T, err error) {
 }
 
 // clients are doctor's clients for creds, made as the CLI makes them.
-func (e *account) clients(creds awsecs.Credentials) *doctor.Clients {
+func (e *account) clients(creds awsclient.Credentials) *doctor.Clients {
 	e.t.Helper()
 	c, err := e.factory.For(context.Background(), creds)
 	if err != nil {
@@ -143,7 +143,7 @@ func plan(t *testing.T, name string, vars map[string]any) *ecsjob.Plan {
 	must(t, err)
 	p, err := ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template: ecsjob.DefaultTemplate(), DeploymentVariables: obj,
-		Context: ecsjob.Context{WorkPoolName: "pool", DeploymentID: "0b9e5a0c-" + name, Region: "us-east-1", DefaultImage: "prefecthq/prefect:3-latest"},
+		Context: ecsjob.RunContext{WorkPoolName: "pool", DeploymentID: "0b9e5a0c-" + name, Region: "us-east-1", DefaultImage: "prefecthq/prefect:3-latest"},
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -154,7 +154,7 @@ func plan(t *testing.T, name string, vars map[string]any) *ecsjob.Plan {
 // principal is the test server's user running the deployments.
 func (e *account) principal(deployments map[string]map[string]any) doctor.Principal {
 	e.t.Helper()
-	creds := awsecs.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"}
+	creds := awsclient.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"}
 	p := doctor.Principal{Credentials: "access key AKIA**** (#test)", Clients: e.clients(creds), Region: "us-east-1",
 		PolicyCommand: "ecsworker aws-policy --pool pool"}
 	for _, name := range sortedKeys(deployments) {
@@ -504,7 +504,7 @@ func dump(r *doctor.Report) string {
 func TestRoleSessionWithPath(t *testing.T) {
 	e := newAccount(t)
 	role := e.aws.CreateRole("workers/prefect-runner", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"`+e.user+`"},"Action":"sts:AssumeRole"}]}`)
-	creds := awsecs.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1", AssumeRoleARN: role}
+	creds := awsclient.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1", AssumeRoleARN: role}
 	p := e.principal(map[string]map[string]any{"etl/good": e.goodVariables()})
 	p.Clients, p.Jobs[0].Clients = e.clients(creds), e.clients(creds)
 	must(t, e.aws.SetIdentityPolicy(role, e.policy(p)))
@@ -537,12 +537,12 @@ func TestHungCall(t *testing.T) {
 		a.CreateCluster("prod")
 		empty := filepath.Join(t.TempDir(), "empty")
 		must(t, os.WriteFile(empty, nil, 0o600))
-		f := awsecs.NewClientFactory(awsecs.FactoryOptions{
+		f := awsclient.NewFactory(awsclient.FactoryOptions{
 			BaseEndpoint: "http://awsfake.invalid", HTTPClient: a.HTTPClient(), MaxAttempts: 2, Backoff: noDelay{},
-			Timeouts:    awsecs.CallTimeouts{Attempt: 5 * time.Second, Total: 20 * time.Second},
+			Timeouts:    awsclient.CallTimeouts{Attempt: 5 * time.Second, Total: 20 * time.Second},
 			LoadOptions: []func(*config.LoadOptions) error{config.WithSharedConfigFiles([]string{empty}), config.WithSharedCredentialsFiles([]string{empty})},
 		})
-		c, err := f.For(context.Background(), awsecs.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"})
+		c, err := f.For(context.Background(), awsclient.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"})
 		must(t, err)
 		a.InjectFault(awsfake.Fault{Service: "ecs", Action: "DescribeClusters", Hang: true})
 

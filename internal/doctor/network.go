@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -241,7 +242,8 @@ func (e *callError) Unwrap() error { return e.err }
 
 // lookupFailed is callFailed for a lookup: its action, else fallback.
 func (r *runner) lookupFailed(fallback string, err error) Check {
-	if ce, ok := err.(*callError); ok {
+	var ce *callError
+	if errors.As(err, &ce) {
 		return r.callFailed(ce.action, ce.err)
 	}
 	return r.callFailed(fallback, err)

@@ -13,22 +13,22 @@ import (
 // its flow run. It makes no network call: what needs AWS is marked in the
 // plan (Plan.Unresolved, Plan.Network) for the AWS layer to finish.
 // Every problem found is returned at once in a *ValidationError.
-func Build(rendered *jsonv.Object, ctx Context) (*Plan, error) {
+func Build(rendered *jsonv.Object, rc RunContext) (*Plan, error) {
 	cfg, err := ParseConfig(rendered)
 	if err != nil {
 		return nil, err
 	}
-	return BuildConfig(cfg, ctx)
+	return BuildConfig(cfg, rc)
 }
 
 // BuildConfig is Build for an already parsed configuration.
-func BuildConfig(cfg *Config, ctx Context) (*Plan, error) {
+func BuildConfig(cfg *Config, rc RunContext) (*Plan, error) {
 	c := &collector{}
 	plan := &Plan{
 		AutoDeregister:      cfg.AutoDeregisterTaskDefinition,
 		MatchLatestRevision: cfg.MatchLatestRevisionInFamily,
 	}
-	region := ctx.Region
+	region := rc.Region
 	if region == "" && cfg.AWSCredentials != nil {
 		region = cfg.AWSCredentials.GetString("region_name")
 	}
@@ -42,15 +42,15 @@ func BuildConfig(cfg *Config, ctx Context) (*Plan, error) {
 	var td *jsonv.Object // the task definition the task will run, when known
 	if arn != "" {
 		plan.TaskDefinitionARN = arn
-		td = ctx.ExistingTaskDefinition
-		warnIgnoredForARN(cfg, ctx, c)
+		td = rc.ExistingTaskDefinition
+		warnIgnoredForARN(cfg, rc, c)
 	}
 	kind := launchKind(cfg.TaskRunRequest, firstNonNil(td, cfg.TaskDefinition), c)
 	plan.Launch = kind
 
 	taskDefinition := arn
 	if arn == "" {
-		td = prepareTaskDefinition(cfg, ctx, kind, region, c, plan)
+		td = prepareTaskDefinition(cfg, rc, kind, region, c, plan)
 		plan.TaskDefinition = td
 		taskDefinition = MarkTaskDefinitionARN
 		plan.Unresolved = append(plan.Unresolved, Unresolved{Path: "runTask.taskDefinition", Reason: "the ARN is known once the task definition is registered (or an identical revision is found)"})
@@ -64,10 +64,10 @@ func BuildConfig(cfg *Config, ctx Context) (*Plan, error) {
 		plan.ContainerName = inferContainerName(cfg.ContainerName, containers(td, &collector{}, ""))
 	}
 
-	req := prepareRunTask(cfg, ctx, td, taskDefinition, kind, c, plan)
+	req := prepareRunTask(cfg, rc, td, taskDefinition, kind, c, plan)
 	if td != nil {
-		applyNetwork(cfg, ctx, req, networkMode(td, kind), true, c, plan)
-		checkTaskDefinition(cfg, ctx, td, kind, c)
+		applyNetwork(cfg, rc, req, networkMode(td, kind), true, c, plan)
+		checkTaskDefinition(cfg, rc, td, kind, c)
 	} else {
 		mode, known := "", false
 		if kind == LaunchFargate {
@@ -75,9 +75,9 @@ func BuildConfig(cfg *Config, ctx Context) (*Plan, error) {
 		} else if len(cfg.Subnets) > 0 || cfg.NetworkConfiguration.Len() > 0 {
 			mode = "awsvpc"
 		}
-		applyNetwork(cfg, ctx, req, mode, known, c, plan)
+		applyNetwork(cfg, rc, req, mode, known, c, plan)
 	}
-	checkRunTask(ctx, req, td, kind, c)
+	checkRunTask(rc, req, td, kind, c)
 	plan.RunTask = req
 
 	if len(c.problems) == 0 {
@@ -100,18 +100,18 @@ func firstNonNil(a, b *jsonv.Object) *jsonv.Object {
 // warnIgnoredForARN names the variables a deployment set that only shape a
 // task definition, when an existing task definition makes them pointless.
 // The Python worker listed every placeholder of the template, set or not.
-func warnIgnoredForARN(cfg *Config, ctx Context, c *collector) {
-	if ctx.PoolTaskDefinition == nil {
+func warnIgnoredForARN(cfg *Config, rc RunContext, c *collector) {
+	if rc.PoolTaskDefinition == nil {
 		return
 	}
 	var ignored []string
 	seen := map[string]bool{}
-	for _, p := range jobtemplate.FindPlaceholders(ctx.PoolTaskDefinition) {
+	for _, p := range jobtemplate.FindPlaceholders(rc.PoolTaskDefinition) {
 		if p.Kind != jobtemplate.Standard || seen[p.Name] {
 			continue
 		}
 		seen[p.Name] = true
-		if ctx.explicit(p.Name) && !usedOutsideTaskDefinition(p.Name) {
+		if rc.explicit(p.Name) && !usedOutsideTaskDefinition(p.Name) {
 			ignored = append(ignored, p.Name)
 		}
 	}

@@ -119,7 +119,7 @@ func runGolden(t *testing.T, tc goldenCase) []byte {
 	job := ecsjob.Job{
 		Template:         tmpl,
 		FlowRunVariables: vars,
-		Context:          ecsjob.Context{DefaultImage: "prefecthq/prefect:3-latest", Region: tc.region},
+		Context:          ecsjob.RunContext{DefaultImage: "prefecthq/prefect:3-latest", Region: tc.region},
 		Render:           jobtemplate.RenderOptions{LookupEnv: func(string) (string, bool) { return "", false }},
 	}
 	if tc.withFlowRun {

@@ -6,10 +6,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
-// Context is what the worker knows about a flow run besides its job
+// RunContext is what the worker knows about a flow run besides its job
 // configuration. Every field may be empty for an offline dry run; what
 // cannot be decided without it is then marked unresolved in the plan.
-type Context struct {
+type RunContext struct {
 	WorkPoolName string
 	DeploymentID string
 	FlowID       string
@@ -38,14 +38,16 @@ type Context struct {
 	ExistingTaskDefinition *jsonv.Object
 }
 
-func (ctx Context) explicit(variable string) bool {
-	return slices.Contains(ctx.ExplicitVariables, variable)
+func (rc RunContext) explicit(variable string) bool {
+	return slices.Contains(rc.ExplicitVariables, variable)
 }
 
 // LaunchKind is where a task runs, which decides how its task definition
 // is prepared and which ECS rules apply to it.
 type LaunchKind string
 
+// The launch kinds. LaunchFargate covers FARGATE_SPOT too: the two differ
+// in price and interruptions, not in what a task definition must satisfy.
 const (
 	LaunchFargate  LaunchKind = "FARGATE"
 	LaunchEC2      LaunchKind = "EC2"

@@ -24,7 +24,7 @@ type Job struct {
 	// command. Nil leaves them out (a dry run of the pool alone).
 	FlowRun *jobtemplate.FlowRunContext
 
-	Context Context
+	Context RunContext
 	Render  jobtemplate.RenderOptions
 }
 
@@ -63,15 +63,15 @@ func Prepare(ctx context.Context, job Job) (*Prepared, error) {
 		out.Unresolved = append(out.Unresolved, Unresolved{Path: "job_configuration", Reason: u})
 	}
 
-	bctx := job.Context
+	rc := job.Context
 	for _, k := range values.Keys() {
 		root, _, _ := strings.Cut(k, ".")
-		bctx.ExplicitVariables = append(bctx.ExplicitVariables, root)
+		rc.ExplicitVariables = append(rc.ExplicitVariables, root)
 	}
-	if bctx.PoolTaskDefinition == nil {
-		bctx.PoolTaskDefinition = job.Template.JobConfiguration.GetObject("task_definition")
+	if rc.PoolTaskDefinition == nil {
+		rc.PoolTaskDefinition = job.Template.JobConfiguration.GetObject("task_definition")
 	}
-	plan, err := Build(cfg, bctx)
+	plan, err := Build(cfg, rc)
 	var verr *ValidationError
 	switch {
 	case errors.As(err, &verr):

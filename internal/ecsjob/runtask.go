@@ -2,7 +2,6 @@ package ecsjob
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/pycompat"
@@ -74,7 +73,7 @@ func contains(list []string, s string) bool {
 }
 
 // prepareRunTask turns the rendered task_run_request into the RunTask request.
-func prepareRunTask(cfg *Config, ctx Context, td *jsonv.Object, taskDefinition string, kind LaunchKind, c *collector, plan *Plan) *jsonv.Object {
+func prepareRunTask(cfg *Config, rc RunContext, td *jsonv.Object, taskDefinition string, kind LaunchKind, c *collector, plan *Plan) *jsonv.Object {
 	req := jsonv.CloneObject(cfg.TaskRunRequest)
 	stripNulls(req)
 	req.Set("taskDefinition", taskDefinition)
@@ -90,7 +89,7 @@ func prepareRunTask(cfg *Config, ctx Context, td *jsonv.Object, taskDefinition s
 	launchType := req.GetString("launchType")
 	switch {
 	case len(req.GetArray("capacityProviderStrategy")) > 0:
-		if launchType != "" && ctx.explicit("launch_type") {
+		if launchType != "" && rc.explicit("launch_type") {
 			c.warn("launch_type", "launch type %q is not sent because capacity_provider_strategy is set: ECS refuses a request with both, and the strategy decides where the task runs.", launchType)
 		}
 		req.Delete("launchType")
@@ -285,7 +284,7 @@ func networkMode(td *jsonv.Object, kind LaunchKind) string {
 // vpc_id by the AWS layer), the subnets/security_groups/assign_public_ip
 // shortcuts, a networkConfiguration already in the request, and last the
 // subnets of vpc_id or of the default VPC, which only AWS can list.
-func applyNetwork(cfg *Config, ctx Context, req *jsonv.Object, mode string, modeKnown bool, c *collector, plan *Plan) {
+func applyNetwork(cfg *Config, rc RunContext, req *jsonv.Object, mode string, modeKnown bool, c *collector, plan *Plan) {
 	shortcuts := len(cfg.Subnets) > 0 || len(cfg.SecurityGroups) > 0 || cfg.AssignPublicIP != nil
 	custom := cfg.NetworkConfiguration.Len() > 0
 	if custom && shortcuts {
@@ -394,12 +393,4 @@ func toAny(s []string) []any {
 		out[i] = e
 	}
 	return out
-}
-
-func quoteList(s []string) string {
-	q := make([]string, len(s))
-	for i, e := range s {
-		q[i] = strconv.Quote(e)
-	}
-	return strings.Join(q, ", ")
 }

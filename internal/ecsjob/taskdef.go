@@ -83,7 +83,7 @@ func findContainer(defs []*jsonv.Object, name string) *jsonv.Object {
 // prepareTaskDefinition turns the rendered task_definition into the
 // RegisterTaskDefinition request, as the Python worker does, with its
 // known bugs fixed (see the README's list of deliberate differences).
-func prepareTaskDefinition(cfg *Config, ctx Context, kind LaunchKind, region string, c *collector, plan *Plan) *jsonv.Object {
+func prepareTaskDefinition(cfg *Config, rc RunContext, kind LaunchKind, region string, c *collector, plan *Plan) *jsonv.Object {
 	td := jsonv.CloneObject(cfg.TaskDefinition)
 	stripNulls(td)
 	defs := containers(td, c, "task_definition")
@@ -126,35 +126,35 @@ func prepareTaskDefinition(cfg *Config, ctx Context, kind LaunchKind, region str
 
 	if container != nil {
 		if container.GetString("image") == "" {
-			if ctx.DefaultImage == "" {
+			if rc.DefaultImage == "" {
 				c.failNoValue("image", "no image is set for the "+strconv.Quote(name)+" container and the worker has no default image.", "Set the image job variable, e.g. prefecthq/prefect:3-python3.12.")
 			} else {
-				container.Set("image", ctx.DefaultImage)
+				container.Set("image", rc.DefaultImage)
 			}
 		}
 		removeUnsetEnv(container, cfg.Env)
 		if cfg.ConfigureCloudWatchLogs {
-			container.Set("logConfiguration", awslogsConfiguration(cfg, ctx, region))
+			container.Set("logConfiguration", awslogsConfiguration(cfg, rc, region))
 		}
 	}
 
 	family := td.GetString("family")
 	if family == "" {
-		id := ctx.DeploymentID
+		id := rc.DeploymentID
 		if id == "" {
-			id = ctx.FlowID
+			id = rc.FlowID
 		}
-		if id == "" || ctx.WorkPoolName == "" {
+		if id == "" || rc.WorkPoolName == "" {
 			family = MarkFamily
 			plan.Unresolved = append(plan.Unresolved, Unresolved{Path: "registerTaskDefinition.family", Reason: "the default family is prefect_<work pool>_<deployment id>; give --work-pool and --deployment (or set family) to see it"})
 		} else {
 			// The Python worker meant to clean this name but dropped the
 			// result; a pool name with a space or dot made registration fail.
-			family = familyUnsafe.ReplaceAllString("prefect_"+ctx.WorkPoolName+"_"+id, "-")
+			family = familyUnsafe.ReplaceAllString("prefect_"+rc.WorkPoolName+"_"+id, "-")
 		}
 		td.Set("family", family)
 	} else if !familyPattern.MatchString(family) {
-		c.fail(fieldFor(ctx, "family", "task_definition.family"), family, "a task definition family may have up to 255 letters, digits, hyphens and underscores.", "Use a family such as "+strconv.Quote(familyUnsafe.ReplaceAllString(family, "-"))+".")
+		c.fail(fieldFor(rc, "family", "task_definition.family"), family, "a task definition family may have up to 255 letters, digits, hyphens and underscores.", "Use a family such as "+strconv.Quote(familyUnsafe.ReplaceAllString(family, "-"))+".")
 	}
 
 	cpu, hasCPU := td.Get("cpu")
@@ -261,17 +261,17 @@ func removeUnsetEnv(container *jsonv.Object, env *jsonv.Object) {
 	container.Set("environment", kept)
 }
 
-func awslogsConfiguration(cfg *Config, ctx Context, region string) *jsonv.Object {
+func awslogsConfiguration(cfg *Config, rc RunContext, region string) *jsonv.Object {
 	prefix := cfg.CloudWatchLogsPrefix
 	if prefix == "" {
-		id := ctx.DeploymentID
+		id := rc.DeploymentID
 		if id == "" {
-			id = ctx.FlowID
+			id = rc.FlowID
 		}
 		if id == "" {
 			id = MarkDeploymentID
 		}
-		prefix = "prefect-logs_" + ctx.WorkPoolName + "_" + id
+		prefix = "prefect-logs_" + rc.WorkPoolName + "_" + id
 	}
 	options := jsonv.ObjectOf(
 		"awslogs-create-group", "true",
@@ -343,7 +343,7 @@ func applySecrets(container *jsonv.Object, cfg *Config) {
 // worker it keeps 0 (a container's cpu: 0 is meaningful) and it keeps the
 // empty value of an environment entry (X="" is a real setting).
 func dropEmpty(v any) {
-	removeKeys(v, func(k string, e any) bool { return isEmpty(e) && !(k == "value" && e == "") })
+	removeKeys(v, func(k string, e any) bool { return isEmpty(e) && !(k == "value" && e == "") }) //nolint:staticcheck // QF1001: the exception reads as one
 }
 
 func isEmpty(v any) bool {
@@ -387,8 +387,8 @@ func removeKeys(v any, drop func(key string, value any) bool) {
 	}
 }
 
-func fieldFor(ctx Context, variable, path string) string {
-	if ctx.explicit(variable) {
+func fieldFor(rc RunContext, variable, path string) string {
+	if rc.explicit(variable) {
 		return variable
 	}
 	return path

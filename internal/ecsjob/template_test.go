@@ -188,7 +188,7 @@ func FuzzPrepare(f *testing.F) {
 		}
 		_, _ = ecsjob.Prepare(context.Background(), ecsjob.Job{
 			Template: tmpl, FlowRunVariables: values,
-			Context: ecsjob.Context{WorkPoolName: "p", DeploymentID: "d", DefaultImage: "i", Region: "r"},
+			Context: ecsjob.RunContext{WorkPoolName: "p", DeploymentID: "d", DefaultImage: "i", Region: "r"},
 			Render:  jobtemplate.RenderOptions{LookupEnv: func(string) (string, bool) { return "", false }},
 		})
 	})
@@ -199,7 +199,7 @@ func BenchmarkPrepare(b *testing.B) {
 	vars, _ := jsonv.DecodeObject([]byte(`{"cluster": "c", "cpu": 2048, "memory": 4096, "subnets": ["subnet-1"], "env": {"A": "1"}, "labels": {"team": "data"}}`))
 	job := ecsjob.Job{
 		Template: tmpl, DeploymentVariables: vars,
-		Context: ecsjob.Context{WorkPoolName: "p", DeploymentID: "d", DefaultImage: "i", Region: "r"},
+		Context: ecsjob.RunContext{WorkPoolName: "p", DeploymentID: "d", DefaultImage: "i", Region: "r"},
 		FlowRun: &jobtemplate.FlowRunContext{FlowRun: jsonv.ObjectOf("id", "0b9e5ad6-6a3e-4c4c-9f43-2f7f8f4a1c11", "name", "run", "flow_id", "f"), Version: "bench"},
 	}
 	b.ReportAllocs()

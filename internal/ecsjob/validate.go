@@ -50,8 +50,8 @@ func checkConfig(cfg *Config, c *collector) {
 
 // checkTaskDefinition holds the task definition the task will run (prepared
 // or existing) to the rules ECS enforces for its launch type.
-func checkTaskDefinition(cfg *Config, ctx Context, td *jsonv.Object, kind LaunchKind, c *collector) {
-	field := func(variable, path string) string { return fieldFor(ctx, variable, "task_definition."+path) }
+func checkTaskDefinition(cfg *Config, rc RunContext, td *jsonv.Object, kind LaunchKind, c *collector) {
+	field := func(variable, path string) string { return fieldFor(rc, variable, "task_definition."+path) }
 	if cfg.ConfigureCloudWatchLogs && td.GetString("executionRoleArn") == "" {
 		c.failNoValue("configure_cloudwatch_logs", "the task definition has no execution role, which CloudWatch logging needs.", "Set execution_role_arn, or use a task definition that has one.")
 	}
@@ -79,7 +79,7 @@ func checkTaskDefinition(cfg *Config, ctx Context, td *jsonv.Object, kind Launch
 	for i, d := range defs {
 		path := "task_definition.containerDefinitions[" + strconv.Itoa(i) + "]"
 		if n := d.GetString("name"); n != "" && !containerNamePattern.MatchString(n) {
-			c.fail(fieldFor(ctx, "container_name", path+".name"), n, "a container name may have up to 255 letters, digits, hyphens and underscores.", "Rename the container.")
+			c.fail(fieldFor(rc, "container_name", path+".name"), n, "a container name may have up to 255 letters, digits, hyphens and underscores.", "Rename the container.")
 		}
 		if len(d.GetArray("secrets")) > 0 {
 			hasSecrets = true
@@ -87,13 +87,13 @@ func checkTaskDefinition(cfg *Config, ctx Context, td *jsonv.Object, kind Launch
 		if kind == LaunchFargate {
 			for _, r := range d.GetArray("resourceRequirements") {
 				if o, ok := r.(*jsonv.Object); ok && o.GetString("type") == "GPU" {
-					c.fail(fieldFor(ctx, "resource_requirements", path+".resourceRequirements"), d.GetArray("resourceRequirements"), "Fargate has no GPUs.", "Run GPU flows on EC2: set launch_type EC2 or an EC2 capacity provider backed by GPU instances.")
+					c.fail(fieldFor(rc, "resource_requirements", path+".resourceRequirements"), d.GetArray("resourceRequirements"), "Fargate has no GPUs.", "Run GPU flows on EC2: set launch_type EC2 or an EC2 capacity provider backed by GPU instances.")
 				}
 			}
 		}
 	}
 	if hasSecrets && td.GetString("executionRoleArn") == "" {
-		c.failNoValue(fieldFor(ctx, "secrets", "task_definition.containerDefinitions[].secrets"), "containers read secrets at start-up through the execution role, and the task definition has none.", "Set execution_role_arn to a role allowed to read those secrets (secretsmanager:GetSecretValue or ssm:GetParameters).")
+		c.failNoValue(fieldFor(rc, "secrets", "task_definition.containerDefinitions[].secrets"), "containers read secrets at start-up through the execution role, and the task definition has none.", "Set execution_role_arn to a role allowed to read those secrets (secretsmanager:GetSecretValue or ssm:GetParameters).")
 	}
 
 	if kind == LaunchFargate {
@@ -114,13 +114,13 @@ func checkTaskDefinition(cfg *Config, ctx Context, td *jsonv.Object, kind Launch
 		}
 		switch {
 		case cpuV != nil && !okCPU:
-			c.fail(fieldFor(ctx, "cpu", "task_definition.cpu"), written("cpu", cpuV), "not a CPU size.", "Give CPU units such as 1024, or \"1 vCPU\".")
+			c.fail(fieldFor(rc, "cpu", "task_definition.cpu"), written("cpu", cpuV), "not a CPU size.", "Give CPU units such as 1024, or \"1 vCPU\".")
 		case memV != nil && !okMem:
-			c.fail(fieldFor(ctx, "memory", "task_definition.memory"), written("memory", memV), "not a memory size.", "Give MiB such as 2048, or \"2 GB\".")
+			c.fail(fieldFor(rc, "memory", "task_definition.memory"), written("memory", memV), "not a memory size.", "Give MiB such as 2048, or \"2 GB\".")
 		case okCPU && fargateMemoryChoices(cpu) == nil:
-			c.fail(fieldFor(ctx, "cpu", "task_definition.cpu"), written("cpu", cpuV), "Fargate does not offer this CPU size.", "Use one of "+fargateCPUs()+".")
+			c.fail(fieldFor(rc, "cpu", "task_definition.cpu"), written("cpu", cpuV), "Fargate does not offer this CPU size.", "Use one of "+fargateCPUs()+".")
 		case okCPU && okMem && !containsInt(fargateMemoryChoices(cpu), mem):
-			c.fail(fieldFor(ctx, "memory", "task_definition.memory"), written("memory", memV), "Fargate does not offer this memory size with "+strconv.Itoa(cpu)+" CPU units.", "With cpu "+strconv.Itoa(cpu)+" use memory "+describeMemoryChoices(cpu)+" (MiB), or change cpu.")
+			c.fail(fieldFor(rc, "memory", "task_definition.memory"), written("memory", memV), "Fargate does not offer this memory size with "+strconv.Itoa(cpu)+" CPU units.", "With cpu "+strconv.Itoa(cpu)+" use memory "+describeMemoryChoices(cpu)+" (MiB), or change cpu.")
 		}
 		if len(td.GetArray("placementConstraints")) > 0 {
 			c.fail("task_definition.placementConstraints", td.GetArray("placementConstraints"), "placement constraints do not apply to Fargate tasks; Fargate places tasks itself.", "Remove them, or run on EC2 (launch_type EC2 or an EC2 capacity provider).")
@@ -133,7 +133,7 @@ func checkTaskDefinition(cfg *Config, ctx Context, td *jsonv.Object, kind Launch
 		if isNum {
 			size, _ = n.Int64()
 		}
-		f := fieldFor(ctx, "ephemeral_storage", "task_definition.ephemeralStorage.sizeInGiB")
+		f := fieldFor(rc, "ephemeral_storage", "task_definition.ephemeralStorage.sizeInGiB")
 		switch {
 		case kind != LaunchFargate:
 			c.fail(f, v, "ephemeral storage can only be sized for Fargate tasks.", "Remove it, or use launch_type FARGATE; on EC2 use a volume instead.")
@@ -153,16 +153,16 @@ func containsInt(list []int, n int) bool {
 }
 
 // checkRunTask holds the RunTask request to the rules ECS enforces.
-func checkRunTask(ctx Context, req *jsonv.Object, td *jsonv.Object, kind LaunchKind, c *collector) {
+func checkRunTask(rc RunContext, req *jsonv.Object, td *jsonv.Object, kind LaunchKind, c *collector) {
 	strategy := req.GetArray("placementStrategy")
 	constraints := req.GetArray("placementConstraints")
 	if kind == LaunchFargate {
 		fix := "Use launch_type EC2 or an EC2 capacity provider strategy, or remove them."
 		if len(strategy) > 0 {
-			c.fail(fieldFor(ctx, "placement_strategy", "task_run_request.placementStrategy"), strategy, "placement strategies do not apply to Fargate tasks; Fargate places tasks itself.", fix)
+			c.fail(fieldFor(rc, "placement_strategy", "task_run_request.placementStrategy"), strategy, "placement strategies do not apply to Fargate tasks; Fargate places tasks itself.", fix)
 		}
 		if len(constraints) > 0 {
-			c.fail(fieldFor(ctx, "placement_constraints", "task_run_request.placementConstraints"), constraints, "placement constraints do not apply to Fargate tasks; Fargate places tasks itself.", fix)
+			c.fail(fieldFor(rc, "placement_constraints", "task_run_request.placementConstraints"), constraints, "placement constraints do not apply to Fargate tasks; Fargate places tasks itself.", fix)
 		}
 	}
 	for i, e := range strategy {
@@ -170,7 +170,7 @@ func checkRunTask(ctx Context, req *jsonv.Object, td *jsonv.Object, kind LaunchK
 		if !ok {
 			continue
 		}
-		f := fieldFor(ctx, "placement_strategy", "task_run_request.placementStrategy") + "[" + strconv.Itoa(i) + "]"
+		f := fieldFor(rc, "placement_strategy", "task_run_request.placementStrategy") + "[" + strconv.Itoa(i) + "]"
 		switch field := o.GetString("field"); o.GetString("type") {
 		case "binpack":
 			if field != "cpu" && field != "memory" {
@@ -191,7 +191,7 @@ func checkRunTask(ctx Context, req *jsonv.Object, td *jsonv.Object, kind LaunchK
 		if !ok {
 			continue
 		}
-		f := fieldFor(ctx, "placement_constraints", "task_run_request.placementConstraints") + "[" + strconv.Itoa(i) + "]"
+		f := fieldFor(rc, "placement_constraints", "task_run_request.placementConstraints") + "[" + strconv.Itoa(i) + "]"
 		switch o.GetString("type") {
 		case "memberOf":
 			if o.GetString("expression") == "" {
@@ -204,10 +204,10 @@ func checkRunTask(ctx Context, req *jsonv.Object, td *jsonv.Object, kind LaunchK
 		}
 	}
 	if v := req.GetString("platformVersion"); v != "" && kind != LaunchFargate {
-		c.fail(fieldFor(ctx, "platform_version", "task_run_request.platformVersion"), v, "a platform version applies only to Fargate tasks.", "Remove platform_version.")
+		c.fail(fieldFor(rc, "platform_version", "task_run_request.platformVersion"), v, "a platform version applies only to Fargate tasks.", "Remove platform_version.")
 	}
 	if v := req.GetString("propagateTags"); v == "SERVICE" {
-		c.fail(fieldFor(ctx, "propagate_tags", "task_run_request.propagateTags"), v, "a task started by RunTask has no service to copy tags from.", "Use TASK_DEFINITION or NONE.")
+		c.fail(fieldFor(rc, "propagate_tags", "task_run_request.propagateTags"), v, "a task started by RunTask has no service to copy tags from.", "Use TASK_DEFINITION or NONE.")
 	}
 	if v, ok := req.Get("count"); ok && !jsonv.Equal(v, jsonNumber(1)) {
 		c.fail("task_run_request.count", v, "a flow run runs in exactly one ECS task.", "Remove count from the pool's task_run_request.")
@@ -215,7 +215,7 @@ func checkRunTask(ctx Context, req *jsonv.Object, td *jsonv.Object, kind LaunchK
 
 	providers := req.GetArray("capacityProviderStrategy")
 	if len(providers) > 6 {
-		c.fail(fieldFor(ctx, "capacity_provider_strategy", "task_run_request.capacityProviderStrategy"), providers, "ECS accepts at most 6 capacity providers in a strategy.", "Remove some providers.")
+		c.fail(fieldFor(rc, "capacity_provider_strategy", "task_run_request.capacityProviderStrategy"), providers, "ECS accepts at most 6 capacity providers in a strategy.", "Remove some providers.")
 	}
 	withBase := 0
 	for _, e := range providers {
@@ -227,16 +227,16 @@ func checkRunTask(ctx Context, req *jsonv.Object, td *jsonv.Object, kind LaunchK
 			withBase++
 		}
 		if o.GetString("capacityProvider") == "" {
-			c.fail(fieldFor(ctx, "capacity_provider_strategy", "task_run_request.capacityProviderStrategy"), o, "each item needs a capacityProvider name.", `Add "capacityProvider", e.g. "FARGATE_SPOT" or your Auto Scaling group provider.`)
+			c.fail(fieldFor(rc, "capacity_provider_strategy", "task_run_request.capacityProviderStrategy"), o, "each item needs a capacityProvider name.", `Add "capacityProvider", e.g. "FARGATE_SPOT" or your Auto Scaling group provider.`)
 		}
 		if o.GetString("capacityProvider") == "FARGATE_SPOT" && td != nil {
 			if rp := td.GetObject("runtimePlatform"); rp != nil && rp.GetString("cpuArchitecture") == "ARM64" {
-				c.fail(fieldFor(ctx, "runtime_platform", "task_definition.runtimePlatform"), rp, "Fargate Spot does not run ARM64 tasks.", "Use launch_type FARGATE for ARM64, or X86_64 on Fargate Spot.")
+				c.fail(fieldFor(rc, "runtime_platform", "task_definition.runtimePlatform"), rp, "Fargate Spot does not run ARM64 tasks.", "Use launch_type FARGATE for ARM64, or X86_64 on Fargate Spot.")
 			}
 		}
 	}
 	if withBase > 1 {
-		c.fail(fieldFor(ctx, "capacity_provider_strategy", "task_run_request.capacityProviderStrategy"), providers, "only one capacity provider in a strategy may have a base greater than 0.", "Set base to 0 on all providers but one.")
+		c.fail(fieldFor(rc, "capacity_provider_strategy", "task_run_request.capacityProviderStrategy"), providers, "only one capacity provider in a strategy may have a base greater than 0.", "Set base to 0 on all providers but one.")
 	}
 
 	if o := req.GetObject("overrides"); o != nil {

@@ -32,7 +32,7 @@ func prepare(t *testing.T, jobConfiguration, vars string) (*ecsjob.Prepared, err
 	return ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template:            tmpl,
 		DeploymentVariables: values,
-		Context: ecsjob.Context{
+		Context: ecsjob.RunContext{
 			WorkPoolName: "pool", DeploymentID: "dep", DefaultImage: "prefecthq/prefect:3-latest", Region: "us-east-1",
 		},
 	})

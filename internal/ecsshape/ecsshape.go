@@ -6,8 +6,8 @@
 // "SPREAD" for "spread") would otherwise surface as an opaque AWS error after
 // a flow run has already been scheduled, or not at all when the SDK quietly
 // drops a field. Checking against the SDK's own Go types keeps us in step
-// with the real API without maintaining a schema of our own, and WireBody
-// lets tests compare our JSON with what the SDK would actually send.
+// with the real API without maintaining a schema of our own, and the tests'
+// WireBody compares our JSON with what the SDK would actually send.
 package ecsshape
 
 import (
@@ -84,7 +84,8 @@ func lookupOperation(name string) (operation, error) {
 // RunTask, DescribeTasks, StopTask or DescribeTaskDefinition) and returns the
 // problems found. It does not report missing required members, because
 // templates are often completed later (RunTask's taskDefinition is filled in
-// by the worker); WireBody does that on the final input.
+// by the worker); the SDK's own validation does that on the final input,
+// as the tests' WireBody shows.
 func Check(v *jsonv.Object, op string) []Problem {
 	o, err := lookupOperation(op)
 	if err != nil {

@@ -111,7 +111,7 @@ func appendNonEmpty(list []string, values ...string) []string {
 }
 
 // awslogsGroup finds the log group the worker reads a crashed task's
-// output from, choosing the container as awsecs.LogSourceFor does: the
+// output from, choosing the container as tasklogs.SourceFor does: the
 // named container, else "prefect", else the only one. Without a stream
 // prefix the stream cannot be found, so nothing is read.
 func awslogsGroup(td *jsonv.Object, containerName string) (LogGroup, bool) {

@@ -49,7 +49,7 @@ func jobWith(t *testing.T, tmpl *jobtemplate.Template, name, deploymentID, regio
 	prepared, err := ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template:            tmpl,
 		DeploymentVariables: v,
-		Context:             ecsjob.Context{WorkPoolName: pool, DeploymentID: deploymentID, Region: region, DefaultImage: "prefecthq/prefect:3-latest"},
+		Context:             ecsjob.RunContext{WorkPoolName: pool, DeploymentID: deploymentID, Region: region, DefaultImage: "prefecthq/prefect:3-latest"},
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -356,7 +356,7 @@ func TestBadInput(t *testing.T) {
 
 func TestFromPlanUnresolvedFamily(t *testing.T) {
 	prepared, err := ecsjob.Prepare(context.Background(), ecsjob.Job{Template: ecsjob.DefaultTemplate(),
-		Context: ecsjob.Context{DefaultImage: "img"}})
+		Context: ecsjob.RunContext{DefaultImage: "img"}})
 	if err == nil || prepared.Plan == nil {
 		// Prepare reports the unresolved family as unresolved, not invalid.
 		if err != nil {

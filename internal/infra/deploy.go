@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 )
 
 // Progress hears what a deploy or delete does, as it happens.
@@ -23,7 +25,7 @@ type Progress interface {
 
 // Deployer creates, updates and deletes stacks through change sets.
 type Deployer struct {
-	CFN    CloudFormationAPI
+	CFN    awsclient.CloudFormationAPI
 	Region string
 	Clock  Clock
 	// Progress may be nil.
@@ -206,7 +208,7 @@ func (d *Deployer) Deploy(ctx context.Context, in DeployInput) (*DeployResult, e
 		Description:  aws.String("ecsworker infra deploy-" + string(in.Kind)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create a change set for stack %s: %s", in.StackName, apiErrorMessage(err))
+		return nil, fmt.Errorf("create a change set for stack %s: %s", in.StackName, awsclient.ErrorMessage(err))
 	}
 	changes, err := d.waitChangeSet(ctx, in.StackName, aws.ToString(cs.Id))
 	if err != nil {
@@ -235,7 +237,7 @@ func (d *Deployer) Deploy(ctx context.Context, in DeployInput) (*DeployResult, e
 	}
 	d.step("Executing the change set (%d resource change(s))", len(changes))
 	if _, err := d.CFN.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{ChangeSetName: cs.Id}); err != nil {
-		return nil, fmt.Errorf("execute the change set of stack %s: %s", in.StackName, apiErrorMessage(err))
+		return nil, fmt.Errorf("execute the change set of stack %s: %s", in.StackName, awsclient.ErrorMessage(err))
 	}
 	res := &DeployResult{Action: action, Changes: changes, Waited: in.Wait}
 	if !in.Wait {
@@ -264,7 +266,7 @@ func (d *Deployer) Delete(ctx context.Context, s *Stack, wait bool) (*Stack, err
 		return nil, err
 	}
 	if _, err := d.CFN.DeleteStack(ctx, &cloudformation.DeleteStackInput{StackName: aws.String(s.ID)}); err != nil {
-		return nil, fmt.Errorf("delete stack %s: %s", s.Name, apiErrorMessage(err))
+		return nil, fmt.Errorf("delete stack %s: %s", s.Name, awsclient.ErrorMessage(err))
 	}
 	if !wait {
 		return DescribeStack(ctx, d.CFN, d.Region, s.ID)
@@ -311,7 +313,7 @@ func (d *Deployer) waitChangeSet(ctx context.Context, stack, id string) ([]Chang
 	for {
 		out, err := d.CFN.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{ChangeSetName: aws.String(id)})
 		if err != nil {
-			return nil, fmt.Errorf("describe the change set of stack %s: %s", stack, apiErrorMessage(err))
+			return nil, fmt.Errorf("describe the change set of stack %s: %s", stack, awsclient.ErrorMessage(err))
 		}
 		switch out.Status {
 		case cfntypes.ChangeSetStatusCreateComplete:
@@ -359,7 +361,7 @@ func (d *Deployer) waitChangeSet(ctx context.Context, stack, id string) ([]Chang
 func (d *Deployer) lastEventID(ctx context.Context, stackID string) (string, error) {
 	out, err := d.CFN.DescribeStackEvents(ctx, &cloudformation.DescribeStackEventsInput{StackName: aws.String(stackID)})
 	if err != nil {
-		return "", fmt.Errorf("describe the events of stack %s: %s", stackID, apiErrorMessage(err))
+		return "", fmt.Errorf("describe the events of stack %s: %s", stackID, awsclient.ErrorMessage(err))
 	}
 	if len(out.StackEvents) == 0 {
 		return "", nil
@@ -437,7 +439,7 @@ func (d *Deployer) newEvents(ctx context.Context, stackID, since string, seen ma
 	for {
 		out, err := d.CFN.DescribeStackEvents(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("describe the events of stack %s: %s", stackID, apiErrorMessage(err))
+			return nil, fmt.Errorf("describe the events of stack %s: %s", stackID, awsclient.ErrorMessage(err))
 		}
 		for _, e := range out.StackEvents {
 			id := aws.ToString(e.EventId)

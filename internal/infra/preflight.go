@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 )
 
 // Cluster is an ECS cluster the pre-deploy check found.
@@ -22,40 +24,41 @@ type Cluster struct {
 // ResolveCluster finds an ACTIVE cluster by name or ARN. The stacks take
 // its ARN: the events rule compares detail.clusterArn literally, so a bare
 // name there would match nothing.
-func ResolveCluster(ctx context.Context, api ECSAPI, region, ident string) (*Cluster, error) {
+func ResolveCluster(ctx context.Context, api awsclient.ECSAPI, region, ident string) (*Cluster, error) {
 	if ident == "" {
 		return nil, fmt.Errorf("--cluster is required: the name or ARN of the ECS cluster the flow runs run on")
 	}
 	out, err := api.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{ident}})
 	if err != nil {
-		return nil, fmt.Errorf("--cluster %s: cannot describe the cluster in %s: %s", ident, region, apiErrorMessage(err))
+		return nil, fmt.Errorf("--cluster %s: cannot describe the cluster in %s: %s", ident, region, awsclient.ErrorMessage(err))
 	}
-	for _, c := range out.Clusters {
-		status := aws.ToString(c.Status)
-		if status != "ACTIVE" {
-			return nil, fmt.Errorf("--cluster %s: the cluster is %s in %s, not ACTIVE; give an active cluster", ident, status, region)
-		}
-		return &Cluster{Name: aws.ToString(c.ClusterName), Arn: aws.ToString(c.ClusterArn),
-			Fargate: slices.Contains(c.CapacityProviders, "FARGATE")}, nil
+	// One cluster was asked for; ECS lists an unknown one under failures.
+	if len(out.Clusters) == 0 {
+		return nil, fmt.Errorf("--cluster %s: no such ECS cluster in %s; check the name and --region (aws ecs list-clusters lists them)", ident, region)
 	}
-	return nil, fmt.Errorf("--cluster %s: no such ECS cluster in %s; check the name and --region (aws ecs list-clusters lists them)", ident, region)
+	c := out.Clusters[0]
+	if status := aws.ToString(c.Status); status != "ACTIVE" {
+		return nil, fmt.Errorf("--cluster %s: the cluster is %s in %s, not ACTIVE; give an active cluster", ident, status, region)
+	}
+	return &Cluster{Name: aws.ToString(c.ClusterName), Arn: aws.ToString(c.ClusterArn),
+		Fargate: slices.Contains(c.CapacityProviders, "FARGATE")}, nil
 }
 
 // CheckNetwork checks that the VPC exists and every subnet is in it. It
 // returns warnings about doubtful but valid set-ups.
-func CheckNetwork(ctx context.Context, api EC2API, region, vpcID string, subnetIDs []string, publicIP bool) ([]string, error) {
+func CheckNetwork(ctx context.Context, api awsclient.EC2API, region, vpcID string, subnetIDs []string, publicIP bool) ([]string, error) {
 	if _, err := api.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpcID}}); err != nil {
-		if strings.HasPrefix(apiErrorCode(err), "InvalidVpcID") {
+		if strings.HasPrefix(awsclient.ErrorCode(err), "InvalidVpcID") {
 			return nil, fmt.Errorf("--vpc %s: no such VPC in %s; check the ID and --region", vpcID, region)
 		}
-		return nil, fmt.Errorf("--vpc %s: cannot describe the VPC in %s: %s", vpcID, region, apiErrorMessage(err))
+		return nil, fmt.Errorf("--vpc %s: cannot describe the VPC in %s: %s", vpcID, region, awsclient.ErrorMessage(err))
 	}
 	out, err := api.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: subnetIDs})
 	if err != nil {
-		if strings.HasPrefix(apiErrorCode(err), "InvalidSubnetID") {
-			return nil, fmt.Errorf("--subnets: %s (region %s); give subnets of VPC %s", apiErrorMessage(err), region, vpcID)
+		if strings.HasPrefix(awsclient.ErrorCode(err), "InvalidSubnetID") {
+			return nil, fmt.Errorf("--subnets: %s (region %s); give subnets of VPC %s", awsclient.ErrorMessage(err), region, vpcID)
 		}
-		return nil, fmt.Errorf("--subnets: cannot describe the subnets in %s: %s", region, apiErrorMessage(err))
+		return nil, fmt.Errorf("--subnets: cannot describe the subnets in %s: %s", region, awsclient.ErrorMessage(err))
 	}
 	var foreign []string
 	public := 0

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 )
 
 // Stack is a CloudFormation stack as the infra commands show it.
@@ -98,10 +100,10 @@ func stackFrom(s cfntypes.Stack) *Stack {
 }
 
 // DescribeStack returns a stack by name or ID, or a *NotFoundError.
-func DescribeStack(ctx context.Context, api CloudFormationAPI, region, nameOrID string) (*Stack, error) {
+func DescribeStack(ctx context.Context, api awsclient.CloudFormationAPI, region, nameOrID string) (*Stack, error) {
 	out, err := api.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(nameOrID)})
 	if err != nil {
-		if isStackMissing(err) {
+		if awsclient.IsStackNotFound(err) {
 			return nil, &NotFoundError{Stack: nameOrID, Region: region}
 		}
 		return nil, fmt.Errorf("describe stack %s: %w", nameOrID, err)
@@ -113,7 +115,7 @@ func DescribeStack(ctx context.Context, api CloudFormationAPI, region, nameOrID 
 }
 
 // ManagedStack returns a stack only if ecsworker created it.
-func ManagedStack(ctx context.Context, api CloudFormationAPI, region, name string) (*Stack, error) {
+func ManagedStack(ctx context.Context, api awsclient.CloudFormationAPI, region, name string) (*Stack, error) {
 	s, err := DescribeStack(ctx, api, region, name)
 	if err != nil {
 		return nil, err
@@ -126,7 +128,7 @@ func ManagedStack(ctx context.Context, api CloudFormationAPI, region, name strin
 
 // ListStacks returns the stacks ecsworker created in the region, by name.
 // DescribeStacks is used rather than ListStacks because only it has tags.
-func ListStacks(ctx context.Context, api CloudFormationAPI) ([]*Stack, error) {
+func ListStacks(ctx context.Context, api awsclient.CloudFormationAPI) ([]*Stack, error) {
 	var out []*Stack
 	p := cloudformation.NewDescribeStacksPaginator(api, &cloudformation.DescribeStacksInput{})
 	for p.HasMorePages() {
@@ -194,7 +196,7 @@ func Failures(events []StackEvent) []ResourceFailure {
 // RecentEvents returns the events of the stack's last operation, oldest
 // first: those since the last stack-level *_IN_PROGRESS event that began
 // it (User Initiated).
-func RecentEvents(ctx context.Context, api CloudFormationAPI, stackID string) ([]StackEvent, error) {
+func RecentEvents(ctx context.Context, api awsclient.CloudFormationAPI, stackID string) ([]StackEvent, error) {
 	var newest []StackEvent
 	in := &cloudformation.DescribeStackEventsInput{StackName: aws.String(stackID)}
 	for {

@@ -186,7 +186,7 @@ func (p *resolver) blockValue(ctx context.Context, ph Placeholder, tmpl string, 
 	// System blocks such as Secret or String keep everything under "value";
 	// a bare reference means that value unless the key path already starts
 	// with "value" (a plain prefix test, as in Prefect, so "values" counts).
-	if doc.Len() == 1 && doc.Has("value") && !(keyPath != "" && strings.HasPrefix(keyPath, "value")) {
+	if doc.Len() == 1 && doc.Has("value") && !strings.HasPrefix(keyPath, "value") {
 		data, _ = doc.Get("value")
 	}
 	value := data
@@ -424,7 +424,7 @@ func isPlainKey(k string) bool {
 	}
 	for i, c := range k {
 		letter := c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		if !letter && (i == 0 || !(c == '-' || (c >= '0' && c <= '9'))) {
+		if !letter && (i == 0 || !(c == '-' || (c >= '0' && c <= '9'))) { //nolint:staticcheck // QF1001: a character set reads as the set
 			return false
 		}
 	}

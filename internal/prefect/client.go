@@ -697,7 +697,7 @@ func (c *Client) invalidResponse(cl call, resp *response, err error) error {
 		fix = "check that " + c.cfg.urlSetting() + " is the Prefect API (it usually ends in /api)"
 	}
 	return fmt.Errorf("%s: %s %s: the server answered %d %s with a body that is not the expected JSON (%v; body starts %q); %s: %w",
-		cl.op, cl.method, cl.path, resp.status, http.StatusText(resp.status), err, snippet, fix, ErrInvalidResponse)
+		cl.op, cl.method, cl.path, resp.status, http.StatusText(resp.status), err, snippet, fix, ErrInvalidResponse) //nolint:errorlint // callers classify by the sentinel alone; the cause is detail for the message
 }
 
 // missingAPISuffix returns the fix for a self-hosted API URL without the

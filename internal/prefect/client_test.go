@@ -487,7 +487,9 @@ func closedAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return addr
 }
 
@@ -752,7 +754,7 @@ func TestErrorDetails(t *testing.T) {
 				t.Errorf("errors.Is(err, %v) is false", tc.is)
 			}
 			for _, other := range []error{prefect.ErrNotFound, prefect.ErrUnauthorized, prefect.ErrForbidden, prefect.ErrConflict, prefect.ErrUnprocessable} {
-				if other != tc.is && errors.Is(err, other) {
+				if other != tc.is && errors.Is(err, other) { //nolint:errorlint // two sentinels compared with each other, not a returned error
 					t.Errorf("errors.Is(err, %v) is true", other)
 				}
 			}

@@ -411,7 +411,7 @@ func streamEnded(err error, byUs bool) error {
 		}
 		return fmt.Errorf("the Prefect server closed the events stream (%d %s%s): %w", int(ce.Code), ce.Code, reason, ErrEventStreamClosed)
 	}
-	return fmt.Errorf("the Prefect events stream was lost (%v): %w", err, ErrEventStreamClosed)
+	return fmt.Errorf("the Prefect events stream was lost (%v): %w", err, ErrEventStreamClosed) //nolint:errorlint // callers classify by the sentinel alone; the cause is detail for the message
 }
 
 // keepAlive pings the server while ctx lasts and drops the connection
@@ -681,7 +681,7 @@ func (c *Client) eventsAuth(ctx, hctx context.Context, cl call, conn *websocket.
 		Reason string `json:"reason"`
 	}
 	if err := json.Unmarshal(data, &reply); err != nil {
-		return fmt.Errorf("%s: GET %s: the answer to the auth message is not JSON (%v): %w", cl.op, cl.path, err, ErrInvalidResponse)
+		return fmt.Errorf("%s: GET %s: the answer to the auth message is not JSON (%v): %w", cl.op, cl.path, err, ErrInvalidResponse) //nolint:errorlint // callers classify by the sentinel alone; the cause is detail for the message
 	}
 	if reply.Type != "auth_success" {
 		reason := reply.Reason

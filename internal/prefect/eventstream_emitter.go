@@ -36,6 +36,8 @@ const (
 // EventTransport says how an EventEmitter delivers events.
 type EventTransport string
 
+// The transports, in the order an emitter prefers them: it falls back to
+// the next one when the server lacks the previous.
 const (
 	EventTransportWebSocket EventTransport = "websocket" // /events/in
 	EventTransportHTTP      EventTransport = "http"      // POST /events

@@ -77,7 +77,7 @@ func TestSubscribeEventsFiltersAndOrders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Close()
+	defer func() { _ = sub.Close() }()
 
 	a1 := esRun(s, depA)
 	b1 := esRun(s, depB)
@@ -123,7 +123,7 @@ func TestSubscribeEventsNextContextAndEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Close()
+	defer func() { _ = sub.Close() }()
 
 	// A caller giving up on Next does not end the subscription.
 	cctx, cancel := context.WithCancel(ctx)
@@ -195,7 +195,7 @@ func TestSubscribeEventsReconnectSkipsRepeats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub2.Close()
+	defer func() { _ = sub2.Close() }()
 	if _, err := sub.Next(ctx); !errors.Is(err, prefect.ErrEventStreamClosed) {
 		t.Errorf("old subscription: %v", err)
 	}
@@ -236,7 +236,7 @@ func TestSubscribeEventsAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer sub.Close()
+			defer func() { _ = sub.Close() }()
 			run := esRun(s, dep)
 			if ev := esNext(t, ctx, sub); ev.Resource["prefect.resource.id"] != prefect.FlowRunResourceID(run) {
 				t.Errorf("got %v", ev)
@@ -358,7 +358,7 @@ func TestEventEmitterWebSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Close()
+	defer func() { _ = sub.Close() }()
 	e, err := c.NewEventEmitter(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -230,7 +230,7 @@ func (c *Client) PollScheduledFlowRuns(ctx context.Context, pool string, queues 
 		a, err := readRuns(body, lim)
 		if err != nil {
 			return fmt.Errorf("%s: %s %s: the answer is not the expected list of scheduled runs (%v); check that %s is the Prefect API: %w",
-				cl.op, cl.method, cl.path, err, c.cfg.urlSetting(), ErrInvalidResponse)
+				cl.op, cl.method, cl.path, err, c.cfg.urlSetting(), ErrInvalidResponse) //nolint:errorlint // callers classify by the sentinel alone; the cause is detail for the message
 		}
 		got = a
 		return nil

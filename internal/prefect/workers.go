@@ -38,7 +38,7 @@ type heartbeatBody struct {
 func (c *Client) Heartbeat(ctx context.Context, pool string, hb WorkerHeartbeat) (string, error) {
 	cl := call{op: fmt.Sprintf("send heartbeat of worker %q to work pool %q", hb.Name, pool), method: http.MethodPost,
 		path: "/work_pools/" + esc(pool) + "/workers/heartbeat",
-		body: heartbeatBody{Name: hb.Name, HeartbeatIntervalSeconds: hb.HeartbeatIntervalSeconds, ReturnID: hb.ReturnID, Metadata: hb.Metadata}}
+		body: heartbeatBody(hb)}
 	resp, err := c.do(ctx, cl)
 	if err != nil && (hb.ReturnID || hb.Metadata != nil) && errors.Is(err, ErrUnprocessable) {
 		// Servers older than Prefect 3.1 validate the body strictly.

@@ -93,7 +93,7 @@ func forms(s string) []string {
 // needsEscape tells the characters that JSON, Go quoting or URL encoding
 // may write differently: all but the URL-unreserved ones.
 func needsEscape(c rune) bool {
-	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~')
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') //nolint:staticcheck // QF1001: RFC 3986's unreserved set, as written there
 }
 
 // jsonString is s as it appears between the quotes of a JSON string, as
@@ -401,7 +401,7 @@ func maskURL(u string) string {
 		if unescaped, err := url.QueryUnescape(name); err == nil {
 			name = unescaped
 		}
-		if val == "" || val == Mask || !(SensitiveName(name) || strings.EqualFold(name, "sig")) {
+		if val == "" || val == Mask || (!SensitiveName(name) && !strings.EqualFold(name, "sig")) {
 			return p
 		}
 		return m[1] + m[2] + "=" + Mask

@@ -135,9 +135,9 @@ func hermeticAWS() ([]func(*config.LoadOptions) error, func(), error) {
 	}
 	file := filepath.Join(dir, "credentials")
 	if err := os.WriteFile(file, []byte("["+profile+"]\n"), 0o600); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best effort: the error to report is the write's
 		return nil, nil, err
 	}
 	opts[1] = config.WithSharedCredentialsFiles([]string{file})
-	return opts, func() { os.RemoveAll(dir) }, nil
+	return opts, func() { _ = os.RemoveAll(dir) }, nil
 }

@@ -27,7 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
@@ -291,7 +291,7 @@ func (s *sandbox) setUp(ctx context.Context) error {
 		prefect.WithHTTPClient(&http.Client{Transport: loopbackTransport()}),
 		prefect.WithUserAgent(prefect.UserAgent(buildinfo.String())))
 	if err != nil {
-		return fmt.Errorf("Prefect client: %w", err)
+		return fmt.Errorf("Prefect client: %w", err) //nolint:staticcheck // ST1005: Prefect is a name, capitalised in every message
 	}
 	load, cleanup, err := hermeticAWS()
 	if err != nil {
@@ -299,12 +299,12 @@ func (s *sandbox) setUp(ctx context.Context) error {
 	}
 	s.cleanups = append(s.cleanups, cleanup)
 	s.rec = &recorder{next: loopbackTransport()}
-	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{
+	factory := awsclient.NewFactory(awsclient.FactoryOptions{
 		HTTPClient:   &http.Client{Transport: s.rec},
 		BaseEndpoint: s.awsURL,
 		LoadOptions:  load,
 		Version:      buildinfo.String(),
-		Permissions:  awsecs.PermissionOptions{Logger: slog.New(&s.warnings)},
+		Permissions:  awsclient.PermissionOptions{Logger: slog.New(&s.warnings)},
 	})
 	w, err := worker.New(worker.Config{
 		Pool: PoolName, Name: WorkerName,
@@ -605,7 +605,7 @@ func (s *sandbox) close() {
 	if s.stopWorker != nil {
 		s.stopWorker()
 		select {
-		case <-s.workerDone:
+		case <-s.workerDone: //nolint:errcheck // stopped on purpose: the runs' states, not Run's error, are the outcome
 		case <-time.After(10 * time.Second):
 		}
 	}
@@ -613,7 +613,7 @@ func (s *sandbox) close() {
 		s.aws.Close()
 	}
 	if s.prefectHTTP != nil {
-		s.prefectHTTP.Close()
+		_ = s.prefectHTTP.Close() // shutting down: its connections' errors matter to no one
 	}
 	if s.prefect != nil {
 		s.prefect.Close()

@@ -3,19 +3,23 @@ package worker
 import (
 	"context"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/launch"
+	"github.com/ecsworker/ecsworker/internal/taskdef"
+	"github.com/ecsworker/ecsworker/internal/tasklogs"
+	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
 // backend is everything that talks to AWS with one set of credentials:
 // one identity, so one memory of refused actions, one task-definition
 // cache and one tracker.
 type backend struct {
-	key      string // awsecs.Credentials.Fingerprint
-	clients  *awsecs.Clients
-	tds      *awsecs.TaskDefinitions
-	launcher *awsecs.Launcher
-	tracker  *awsecs.Tracker
-	logs     *awsecs.LogReader
+	key      string // awsclient.Credentials.Fingerprint
+	clients  *awsclient.Clients
+	tds      *taskdef.Registry
+	launcher *launch.Launcher
+	tracker  *tracking.Tracker
+	logs     *tasklogs.Reader
 	stop     context.CancelFunc // ends its tracker and update handler
 
 	// Guarded by Worker.mu: a backend with neither users nor tracked runs
@@ -37,7 +41,7 @@ const maxBackends = 32
 // ExternalId or a session policy included): two blocks that differ in
 // anything never share clients, nor so an assumed-role session. The caller
 // holds it until it calls release.
-func (w *Worker) backendFor(ctx context.Context, creds awsecs.Credentials) (b *backend, release func(), err error) {
+func (w *Worker) backendFor(ctx context.Context, creds awsclient.Credentials) (b *backend, release func(), err error) {
 	key := creds.Fingerprint()
 	w.mu.Lock()
 	b = w.backends[key]
@@ -61,14 +65,14 @@ func (w *Worker) backendFor(ctx context.Context, creds awsecs.Credentials) (b *b
 	w.evictIdleBackendLocked()
 	tdOpts := w.cfg.TaskDefinitionOptions
 	tdOpts.Permissions = clients.Permissions
-	tds := awsecs.NewTaskDefinitions(clients.ECS, tdOpts)
+	tds := taskdef.NewRegistry(clients.ECS, tdOpts)
 	b = &backend{
 		key:      key,
 		clients:  clients,
 		tds:      tds,
-		launcher: awsecs.NewLauncher(clients, tds, w.aws.Budget(), awsecs.LaunchOptions{}),
-		tracker:  awsecs.NewTracker(clients.ECS, awsecs.TrackerOptions{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now, Permissions: clients.Permissions}),
-		logs:     awsecs.NewLogReader(clients.Logs, clients.Permissions),
+		launcher: launch.NewLauncher(clients, tds, launch.Options{}),
+		tracker:  tracking.NewTracker(clients.ECS, tracking.Options{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now, Permissions: clients.Permissions}),
+		logs:     tasklogs.NewReader(clients.Logs, clients.Permissions),
 	}
 	w.backends[key] = b
 	w.hold(b)

@@ -3,7 +3,8 @@ package worker
 import (
 	"context"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/diagnosis"
+	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
@@ -69,10 +70,10 @@ func (w *Worker) cancelRun(ctx context.Context, run prefect.FlowRun) {
 	}
 	perms := tr.backend.clients.Permissions
 	refused := perms.Refusal("ecs:StopTask", "")
-	var res awsecs.StopResult
+	var res launch.StopResult
 	if refused == nil {
 		var err error
-		res, err = awsecs.StopTask(ctx, tr.backend.clients.ECS, run.InfrastructurePID, awsecs.WorkerStopReason+": the flow run was cancelled in Prefect")
+		res, err = launch.StopTask(ctx, tr.backend.clients.ECS, run.InfrastructurePID, diagnosis.WorkerStopReason+": the flow run was cancelled in Prefect")
 		switch {
 		case perms.Note("ecs:StopTask", "", err):
 			refused = err

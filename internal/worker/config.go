@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/taskdef"
 )
 
 // Type is the work pool and worker type served.
@@ -67,11 +68,11 @@ type Config struct {
 	// (another worker may be submitting it right now); default 60s.
 	StartupGrace time.Duration
 
-	// TaskDefinitionOptions and TrackerBatchSize are passed to the AWS
-	// adapter (awsecs.TDOptions, awsecs.TrackerOptions.BatchSize); zero
-	// values keep its defaults. Benchmarks use them to make the worker call
+	// TaskDefinitionOptions and TrackerBatchSize are passed to the
+	// task-definition registry and the tracker (taskdef.Options,
+	// tracking.Options.BatchSize); zero values keep their defaults. Benchmarks use them to make the worker call
 	// AWS the way the Python worker does.
-	TaskDefinitionOptions awsecs.TDOptions
+	TaskDefinitionOptions taskdef.Options
 	TrackerBatchSize      int
 
 	Logger *slog.Logger
@@ -108,7 +109,7 @@ func (c *Config) defaults() error {
 	def(&c.ShutdownTimeout, 30*time.Second)
 	def(&c.StartupGrace, 60*time.Second)
 	def(&c.AWSUnhealthyAfter, 5*time.Minute)
-	def(&c.PermissionRecheck, awsecs.DefaultPermissionRecheck)
+	def(&c.PermissionRecheck, awsclient.DefaultPermissionRecheck)
 	if c.Prefetch < 0 {
 		c.Prefetch = 0
 	}

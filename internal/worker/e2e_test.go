@@ -13,7 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -51,7 +51,7 @@ type env struct {
 	prefect *prefectapi.Server
 	aws     *awsfake.Server
 	api     *prefect.Client
-	factory *awsecs.ClientFactory
+	factory *awsclient.Factory
 	deploy  string // deployment id
 	script  func(awsfake.TaskInfo) awsfake.Outcome
 	// lastWorker is the worker startWorker started last.
@@ -102,7 +102,7 @@ func newEnv(t *testing.T, jobVariables map[string]any) *env {
 		t.Fatal(err)
 	}
 	e.api = api
-	e.factory = awsecs.NewClientFactory(awsecs.FactoryOptions{HTTPClient: e.aws.HTTPClient(), BaseEndpoint: e.aws.URL()})
+	e.factory = awsclient.NewFactory(awsclient.FactoryOptions{HTTPClient: e.aws.HTTPClient(), BaseEndpoint: e.aws.URL()})
 	flow := e.prefect.CreateFlow("etl")
 	vars := map[string]any{
 		"cluster":         "flows",

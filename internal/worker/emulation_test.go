@@ -5,7 +5,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/taskdef"
 )
 
 // Config.TaskDefinitionOptions and Config.TrackerBatchSize reach the AWS
@@ -15,7 +15,7 @@ func TestPythonCallPatternKnobs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, map[string]any{"image": "etl:long"})
 		cfg := e.config("w1")
-		cfg.TaskDefinitionOptions = awsecs.TDOptions{DescribeOnHit: true}
+		cfg.TaskDefinitionOptions = taskdef.Options{DescribeOnHit: true}
 		cfg.TrackerBatchSize = 1
 		stop := e.start(cfg)
 		defer stop()

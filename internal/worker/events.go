@@ -5,10 +5,11 @@ import (
 	"errors"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
 // jobTemplate is the parsed pool template type, named here to keep
@@ -19,16 +20,16 @@ type jobTemplate = *jobtemplate.Template
 // the Python observer reads) and feeds them to the trackers: the fast path,
 // with DescribeTasks polling as the safety net.
 func (w *Worker) taskEventsLoop(ctx context.Context) {
-	b, release, err := w.backendFor(ctx, awsecs.Credentials{})
+	b, release, err := w.backendFor(ctx, awsclient.Credentials{})
 	if err != nil {
 		w.log.Warn("task events queue disabled: no AWS clients for the worker's own credentials", "err", err)
 		return
 	}
 	defer release()
 	perms := b.clients.Permissions
-	consumer := awsecs.NewEventConsumer(b.clients.SQS, w.cfg.EventsQueue, awsecs.EventOptions{Logger: w.log, Permissions: perms})
+	consumer := tracking.NewEventConsumer(b.clients.SQS, w.cfg.EventsQueue, tracking.EventOptions{Logger: w.log, Permissions: perms})
 	for {
-		err = consumer.Run(ctx, func(ev awsecs.TaskEvent) {
+		err = consumer.Run(ctx, func(ev tracking.TaskEvent) {
 			arn := ""
 			if ev.Task.TaskArn != nil {
 				arn = *ev.Task.TaskArn
@@ -40,7 +41,7 @@ func (w *Worker) taskEventsLoop(ctx context.Context) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		if !awsecs.IsUnavailable(err) {
+		if !awsclient.IsUnavailable(err) {
 			w.log.Warn("task events queue stopped; task changes are seen by polling only", "err", err)
 			return
 		}

@@ -3,7 +3,7 @@ package worker
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 )
 
 // Metrics are the worker's Prometheus metrics, on a registry of their own
@@ -53,11 +53,11 @@ func NewMetrics() *Metrics {
 // (RunTask, RegisterTaskDefinition, DescribeTasks, ...), the throttles AWS
 // answered anyway, and how long calls waited on the client-side budget.
 type budgetCollector struct {
-	budget                          *awsecs.Budget
+	budget                          *awsclient.Budget
 	calls, throttles, waits, waited *prometheus.Desc
 }
 
-func newBudgetCollector(b *awsecs.Budget) *budgetCollector {
+func newBudgetCollector(b *awsclient.Budget) *budgetCollector {
 	return &budgetCollector{
 		budget:    b,
 		calls:     prometheus.NewDesc("ecsworker_aws_calls_total", "AWS API calls (attempts) by action.", []string{"action"}, nil),

@@ -11,7 +11,7 @@ import (
 
 	"log/slog"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/worker"
@@ -56,16 +56,16 @@ type process struct {
 	stop func()
 }
 
-func (e *env) startProcess(name string, tune func(*awsecs.FactoryOptions, *workerConfig)) *process {
+func (e *env) startProcess(name string, tune func(*awsclient.FactoryOptions, *workerConfig)) *process {
 	p := &process{log: &logBuffer{}}
 	logger := slog.New(slog.NewTextHandler(p.log, nil))
-	fo := awsecs.FactoryOptions{HTTPClient: e.aws.HTTPClient(), BaseEndpoint: e.aws.URL(), Permissions: awsecs.PermissionOptions{Logger: logger}}
+	fo := awsclient.FactoryOptions{HTTPClient: e.aws.HTTPClient(), BaseEndpoint: e.aws.URL(), Permissions: awsclient.PermissionOptions{Logger: logger}}
 	cfg := e.config(name)
 	cfg.Logger = logger
 	if tune != nil {
 		tune(&fo, &cfg)
 	}
-	e.factory = awsecs.NewClientFactory(fo)
+	e.factory = awsclient.NewFactory(fo)
 	_, p.stop = e.startWorker(cfg)
 	return p
 }
@@ -180,8 +180,8 @@ func TestHungRunTaskIsAbandonedAndResumed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, map[string]any{"image": "etl:long"})
 		release := e.aws.Hold("ecs", "RunTask")
-		p := e.startProcess("w1", func(fo *awsecs.FactoryOptions, cfg *workerConfig) {
-			fo.Timeouts = awsecs.CallTimeouts{Attempt: 10 * time.Second, Total: 30 * time.Second}
+		p := e.startProcess("w1", func(fo *awsclient.FactoryOptions, cfg *workerConfig) {
+			fo.Timeouts = awsclient.CallTimeouts{Attempt: 10 * time.Second, Total: 30 * time.Second}
 			cfg.AWSUnhealthyAfter = 2 * time.Minute
 		})
 		defer p.stop()
@@ -289,7 +289,7 @@ func TestExternalIDsKeepTenantsApart(t *testing.T) {
 func TestShutdownWithPrefectAndAWSDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, map[string]any{"image": "etl:long"})
-		p := e.startProcess("w1", func(_ *awsecs.FactoryOptions, cfg *workerConfig) {
+		p := e.startProcess("w1", func(_ *awsclient.FactoryOptions, cfg *workerConfig) {
 			cfg.ShutdownTimeout = 30 * time.Second
 		})
 		running := e.run(nil)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
 // recoverRuns rebuilds, after a restart, the set of runs this pool has in
@@ -178,7 +180,7 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 // adopt tracks the task of a run submitted before this worker started. The
 // run's job is rendered again to know its AWS credentials.
 func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.WorkPool, tmpl jobTemplate) bool {
-	cluster, arn, err := awsecs.ParseIdentifier(run.InfrastructurePID)
+	cluster, arn, err := launch.ParseIdentifier(run.InfrastructurePID)
 	if err != nil {
 		return false
 	}
@@ -189,12 +191,12 @@ func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.W
 		}
 	}
 	job := w.job(run, dep, pool, tmpl)
-	creds := awsecs.Credentials{}
+	creds := awsclient.Credentials{}
 	container := ecsjob.DefaultContainerName
 	// Only the credentials and the container name are wanted: a job that no
 	// longer validates (its pool template changed since) still has them.
 	if prepared, _ := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {
-		if c, cerr := awsecs.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
+		if c, cerr := awsclient.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
 			creds = c
 		}
 		if prepared.Plan != nil && prepared.Plan.ContainerName != "" {
@@ -207,7 +209,7 @@ func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.W
 		return false
 	}
 	defer release()
-	w.track(run.ID, run.InfrastructurePID, awsecs.TaskRef{Cluster: cluster, TaskARN: arn, FlowRunID: run.ID, ContainerName: container}, b, nil, false)
+	w.track(run.ID, run.InfrastructurePID, tracking.TaskRef{Cluster: cluster, TaskARN: arn, FlowRunID: run.ID, ContainerName: container}, b, nil, false)
 	if run.StateType == prefect.StateRunning {
 		w.mu.Lock()
 		if tr := w.runs[run.ID]; tr != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -27,7 +27,7 @@ func TestEventStreamTriggersPolls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory := awsecs.NewClientFactory(awsecs.FactoryOptions{BaseEndpoint: as.URL()})
+	factory := awsclient.NewFactory(awsclient.FactoryOptions{BaseEndpoint: as.URL()})
 	flow := ps.CreateFlow("etl")
 	dep := ps.CreateDeployment(flow["id"].(string), "adhoc", "ecs-pool", "", map[string]any{
 		"cluster":         "flows",

@@ -9,12 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
 // submit takes one scheduled run from claim to a running ECS task. Once
@@ -160,7 +162,7 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		fail("%v", err)
 		return
 	}
-	creds, err := awsecs.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
+	creds, err := awsclient.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
 	if err != nil {
 		fail("aws_credentials: %v", err)
 		return
@@ -192,7 +194,7 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		w.runLog(run.ID, prefect.LevelWarning, warn.String())
 	}
 	plan := prepared.Plan
-	replaceString(plan.TaskDefinition, ecsjob.MarkRegion, b.clients.Region)
+	launch.FillRegion(plan.TaskDefinition, b.clients.Region)
 
 	// The claim label lets any worker resume this submission with the same
 	// client token later, whatever state the run has moved to; without it
@@ -208,7 +210,7 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		return
 	}
 
-	launched, err := b.launcher.Launch(ctx, plan, awsecs.ClientToken(run.ID, claimID))
+	launched, err := b.launcher.Launch(ctx, plan, launch.ClientToken(run.ID, claimID))
 	if err != nil {
 		deferOrFail(err)
 		return
@@ -220,7 +222,7 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 	for _, warn := range launched.Warnings {
 		w.runLog(run.ID, prefect.LevelWarning, warn)
 	}
-	w.track(run.ID, launched.Identifier, awsecs.TaskRef{Cluster: launched.ClusterARN, TaskARN: launched.TaskARN, FlowRunID: run.ID, ContainerName: plan.ContainerName}, b, launched, plan.AutoDeregister)
+	w.track(run.ID, launched.Identifier, tracking.TaskRef{Cluster: launched.ClusterARN, TaskARN: launched.TaskARN, FlowRunID: run.ID, ContainerName: plan.ContainerName}, b, launched, plan.AutoDeregister)
 	rctx, cancel := w.outlive(ctx)
 	w.recordTask(rctx, run.ID, launched.Identifier)
 	cancel()
@@ -258,8 +260,8 @@ func mayHaveLaunched(err error) bool {
 	if _, ok := errors.AsType[*prefect.APIError](err); ok {
 		return false // Prefect refused the request itself
 	}
-	switch awsecs.KindOf(err) {
-	case awsecs.KindTransient, awsecs.KindThrottled:
+	switch awsclient.KindOf(err) {
+	case awsclient.KindTransient, awsclient.KindThrottled:
 		return true
 	}
 	return false
@@ -303,7 +305,7 @@ func (w *Worker) job(run prefect.FlowRun, deployment *prefect.Deployment, pool *
 			WorkerName: w.cfg.Name, WorkerID: workerID,
 			BaseEnv: w.baseEnv(), Version: buildinfo.String(),
 		},
-		Context: ecsjob.Context{
+		Context: ecsjob.RunContext{
 			WorkPoolName: pool.Name,
 			DeploymentID: run.DeploymentID,
 			FlowID:       run.FlowID,
@@ -418,29 +420,6 @@ func scheduledTime(run prefect.FlowRun) time.Time {
 		return run.NextScheduledStartTime.Time
 	}
 	return run.ExpectedStartTime.Time
-}
-
-// replaceString replaces a marker string wherever it stands in v.
-func replaceString(v any, marker, value string) {
-	switch t := v.(type) {
-	case *jsonv.Object:
-		for _, k := range t.Keys() {
-			e, _ := t.Get(k)
-			if e == marker {
-				t.Set(k, value)
-				continue
-			}
-			replaceString(e, marker, value)
-		}
-	case []any:
-		for i, e := range t {
-			if e == marker {
-				t[i] = value
-				continue
-			}
-			replaceString(e, marker, value)
-		}
-	}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

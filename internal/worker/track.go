@@ -10,8 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/tasklogs"
+	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
 // logLinesForwarded is how many lines of a task that never ran are copied
@@ -20,7 +22,7 @@ import (
 const logLinesForwarded = 50
 
 // track starts following a run's task.
-func (w *Worker) track(runID, identifier string, ref awsecs.TaskRef, b *backend, launched *awsecs.Launched, deregister bool) {
+func (w *Worker) track(runID, identifier string, ref tracking.TaskRef, b *backend, launched *launch.Launched, deregister bool) {
 	tr := &trackedRun{flowRunID: runID, identifier: identifier, ref: ref, backend: b, deregister: deregister, submittedAt: w.cfg.Now()}
 	if launched != nil && launched.Registered {
 		tr.registered = launched.TaskDefinitionARN
@@ -70,12 +72,12 @@ const updateShards = 16
 
 // handleUpdates reports task changes to Prefect until ctx ends.
 func (w *Worker) handleUpdates(ctx context.Context, b *backend) {
-	var shards [updateShards]chan awsecs.TaskUpdate
+	var shards [updateShards]chan tracking.TaskUpdate
 	var wg sync.WaitGroup
 	for i := range shards {
-		shards[i] = make(chan awsecs.TaskUpdate, 64)
+		shards[i] = make(chan tracking.TaskUpdate, 64)
 		wg.Add(1)
-		go func(in <-chan awsecs.TaskUpdate) {
+		go func(in <-chan tracking.TaskUpdate) {
 			defer wg.Done()
 			for u := range in {
 				w.onUpdate(ctx, u)
@@ -107,7 +109,7 @@ func (w *Worker) handleUpdates(ctx context.Context, b *backend) {
 	}
 }
 
-func (w *Worker) onUpdate(ctx context.Context, u awsecs.TaskUpdate) {
+func (w *Worker) onUpdate(ctx context.Context, u tracking.TaskUpdate) {
 	tr := w.trackedByTask(u.Ref.TaskARN)
 	if tr == nil {
 		return
@@ -152,7 +154,7 @@ func (w *Worker) markInfrastructurePending(ctx context.Context, runID, status st
 // and, for a task that never ran, its last log lines), a cancellation that
 // the flow never got to handle, or nothing when the flow reported its own
 // final state.
-func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpdate) error {
+func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u tracking.TaskUpdate) error {
 	d := u.Diagnosis
 	if tr.run != nil {
 		code := -1
@@ -210,7 +212,7 @@ func (w *Worker) onStopped(ctx context.Context, tr *trackedRun, u awsecs.TaskUpd
 // settle reports a stopped task to Prefect. When Prefect cannot be reached
 // the stop is kept and retried (settleLoop), and the task stays on record:
 // a stop is never dropped for an outage.
-func (w *Worker) settle(ctx context.Context, tr *trackedRun, u awsecs.TaskUpdate) {
+func (w *Worker) settle(ctx context.Context, tr *trackedRun, u tracking.TaskUpdate) {
 	if err := w.onStopped(ctx, tr, u); err != nil && ctx.Err() == nil {
 		w.mu.Lock()
 		w.unsettled[tr.flowRunID] = unsettledStop{tr: tr, update: u}
@@ -230,7 +232,7 @@ func (w *Worker) settle(ctx context.Context, tr *trackedRun, u awsecs.TaskUpdate
 
 type unsettledStop struct {
 	tr     *trackedRun
-	update awsecs.TaskUpdate
+	update tracking.TaskUpdate
 }
 
 // settleLoop retries the stops Prefect could not be told about.
@@ -260,12 +262,12 @@ func (w *Worker) forwardLogs(ctx context.Context, tr *trackedRun, task ecstypes.
 		perms.Note("ecs:DescribeTaskDefinition", "", err)
 		return
 	}
-	src, ok := awsecs.LogSourceFor(*out.TaskDefinition, tr.ref.ContainerName, tr.ref.TaskARN)
+	src, ok := tasklogs.SourceFor(*out.TaskDefinition, tr.ref.ContainerName, tr.ref.TaskARN)
 	if !ok {
 		return
 	}
 	lines, err := tr.backend.logs.Tail(ctx, src, logLinesForwarded)
-	if errors.Is(err, awsecs.ErrLogsUnreadable) {
+	if errors.Is(err, tasklogs.ErrUnreadable) {
 		w.runLog(tr.flowRunID, prefect.LevelInfo, fmt.Sprintf("The task's log (%s, %s) could not be read: the worker's AWS identity may not use logs:GetLogEvents on that log group.", src.Group, src.Stream))
 		return
 	}

@@ -9,16 +9,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsecs"
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
 // Worker serves one work pool.
 type Worker struct {
 	cfg     Config
 	api     *prefect.Client
-	aws     *awsecs.ClientFactory
+	aws     *awsclient.Factory
 	log     *slog.Logger
 	metrics *Metrics
 	runLogs *runLogger
@@ -64,7 +65,7 @@ type Worker struct {
 type trackedRun struct {
 	flowRunID  string
 	identifier string
-	ref        awsecs.TaskRef
+	ref        tracking.TaskRef
 	backend    *backend
 	registered string // task definition ARN registered for this run, if any
 	deregister bool   // auto_deregister_task_definition
@@ -82,7 +83,7 @@ type trackedRun struct {
 }
 
 // New makes a worker; Run starts it.
-func New(cfg Config, api *prefect.Client, aws *awsecs.ClientFactory) (*Worker, error) {
+func New(cfg Config, api *prefect.Client, aws *awsclient.Factory) (*Worker, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}

@@ -668,7 +668,7 @@ func (s *Server) prepareLocked(form url.Values, st *cfnStack) (*cfnTemplate, map
 		return nil, nil, nil, nil, e
 	}
 	caps := memberList(form, "Capabilities")
-	if need := t.requiredCapability(); need != "" && !slices.Contains(caps, need) && !(need == "CAPABILITY_IAM" && slices.Contains(caps, "CAPABILITY_NAMED_IAM")) {
+	if need := t.requiredCapability(); need != "" && !slices.Contains(caps, need) && !(need == "CAPABILITY_IAM" && slices.Contains(caps, "CAPABILITY_NAMED_IAM")) { //nolint:staticcheck // QF1001: the exception reads as one
 		return nil, nil, nil, nil, newErr(400, "InsufficientCapabilitiesException", "Requires capabilities : [%s]", need)
 	}
 	var prev map[string]paramValue

@@ -409,8 +409,8 @@ func (s *Server) checkParamLocked(d cfnParamDef, v string) *apiError {
 			return fail("Parameter '%s' must contain at most %d characters", d.name, d.maxLen)
 		}
 	}
-	switch {
-	case d.typ == "Number":
+	switch d.typ {
+	case "Number":
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			return newErr(400, "ValidationError", "Parameter '%s' must be a number.", d.name)
@@ -421,11 +421,11 @@ func (s *Server) checkParamLocked(d cfnParamDef, v string) *apiError {
 		if d.maxVal != nil && f > *d.maxVal {
 			return fail("Parameter '%s' must be a number not greater than %v", d.name, *d.maxVal)
 		}
-	case d.typ == "AWS::EC2::VPC::Id":
+	case "AWS::EC2::VPC::Id":
 		if s.ec2.vpc(v) == nil {
 			return newErr(400, "ValidationError", "Parameter value %s for parameter name %s does not exist. Rollback requested by user.", v, d.name)
 		}
-	case d.typ == "List<AWS::EC2::Subnet::Id>" || d.typ == "AWS::EC2::Subnet::Id":
+	case "List<AWS::EC2::Subnet::Id>", "AWS::EC2::Subnet::Id":
 		for _, x := range values {
 			if s.ec2.subnet(x) == nil {
 				return newErr(400, "ValidationError", "Parameter value %s for parameter name %s does not exist. Rollback requested by user.", x, d.name)

@@ -537,7 +537,7 @@ func (s *Server) ec2DescribeSecurityGroups(r *request) (any, *apiError) {
 	}
 	var out []ec2SecurityGroupXML
 	for _, sg := range s.ec2.sgs {
-		if len(ids) > 0 && !slices.Contains(ids, sg.id) || len(names) > 0 && !(slices.Contains(names, sg.name) && sg.vpcID == defVPC) {
+		if len(ids) > 0 && !slices.Contains(ids, sg.id) || len(names) > 0 && (!slices.Contains(names, sg.name) || sg.vpcID != defVPC) {
 			continue
 		}
 		ok, e := matchFilters(ec2Filters(r.form), map[string]string{

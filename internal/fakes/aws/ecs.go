@@ -132,7 +132,7 @@ func validClusterName(n string) bool {
 // and container names.
 func isNameChars(n string) bool {
 	for _, c := range n {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') { //nolint:staticcheck // QF1001: a character set reads as the set
 			return false
 		}
 	}

@@ -523,7 +523,7 @@ func (s *Server) eventJSONLocked(t *task) string {
 	var detail map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.UseNumber()
-	dec.Decode(&detail)
+	_ = dec.Decode(&detail) // raw was marshalled just above: it decodes
 	for _, k := range eventTimeKeys {
 		if n, ok := detail[k].(json.Number); ok {
 			f, _ := n.Float64()

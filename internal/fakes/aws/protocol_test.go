@@ -68,7 +68,9 @@ func post(t *testing.T, s *awsfake.Server, target, body string) (int, map[string
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
-	json.Unmarshal(raw, &out)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s: the answer is not JSON (%v): %s", target, err, raw)
+	}
 	return resp.StatusCode, out
 }
 

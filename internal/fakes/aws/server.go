@@ -187,8 +187,10 @@ func New(opts Options) *Server {
 // URL is the base endpoint to give the SDK clients.
 func (s *Server) URL() string { return s.base }
 
-// Region and AccountID are the values ARNs are made of.
-func (s *Server) Region() string    { return s.opts.Region }
+// Region is the region the server's ARNs are made of.
+func (s *Server) Region() string { return s.opts.Region }
+
+// AccountID is the account the server's ARNs are made of.
 func (s *Server) AccountID() string { return s.opts.AccountID }
 
 // Handler serves the AWS wire protocols.

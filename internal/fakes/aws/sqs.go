@@ -344,7 +344,7 @@ func validMessageBody(b string) bool {
 		return false
 	}
 	for _, r := range b {
-		if !(r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) {
+		if !(r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) { //nolint:staticcheck // QF1001: XML's Char production, as written in the spec
 			return false
 		}
 	}

@@ -31,7 +31,7 @@ func (s *Server) Listen(addr string) (string, error) {
 	}
 	srv := &http.Server{Handler: s.Handler()}
 	s.base = "http://" + ln.Addr().String()
-	s.closeHTTP = func() { srv.Close() }
-	go srv.Serve(ln)
+	s.closeHTTP = func() { _ = srv.Close() }
+	go func() { _ = srv.Serve(ln) }() // it returns http.ErrServerClosed once closeHTTP ran
 	return s.base, nil
 }

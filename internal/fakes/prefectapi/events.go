@@ -147,7 +147,7 @@ func (s *Server) wsAuth(ctx context.Context, conn *websocket.Conn, headerOnly bo
 	}
 	if msg["type"] != "auth" {
 		s.violate("websocket: first message must be {\"type\": \"auth\", ...}, got %v", msg)
-		conn.Close(websocket.StatusPolicyViolation, "Expected 'auth' message")
+		_ = conn.Close(websocket.StatusPolicyViolation, "Expected 'auth' message") // the client may be gone already
 		return false
 	}
 	token, _ := msg["token"].(string)
@@ -156,7 +156,7 @@ func (s *Server) wsAuth(ctx context.Context, conn *websocket.Conn, headerOnly bo
 		want = s.opts.APIKey
 	}
 	if want != "" && token != want {
-		conn.Close(websocket.StatusPolicyViolation, "Invalid token")
+		_ = conn.Close(websocket.StatusPolicyViolation, "Invalid token")
 		return false
 	}
 	return writeJSON(ctx, conn, map[string]any{"type": "auth_success"}) == nil
@@ -169,7 +169,7 @@ func (s *Server) acceptPrefectSocket(w http.ResponseWriter, r *http.Request, req
 	}
 	if requireSubprotocol && conn.Subprotocol() != "prefect" {
 		s.violate("%s: websocket without the \"prefect\" subprotocol", r.URL.Path)
-		conn.Close(websocket.StatusProtocolError, "")
+		_ = conn.Close(websocket.StatusProtocolError, "")
 		return nil
 	}
 	return conn
@@ -239,12 +239,12 @@ func (s *Server) eventsOut(w http.ResponseWriter, r *http.Request, _ map[string]
 	filter, _ := msg["filter"].(map[string]any)
 	if msg["type"] != "filter" {
 		s.violate("/events/out: expected a {\"type\": \"filter\"} message, got %v", msg["type"])
-		conn.Close(websocket.StatusPolicyViolation, "Expected 'filter' message")
+		_ = conn.Close(websocket.StatusPolicyViolation, "Expected 'filter' message")
 		return
 	}
 	if _, line := s.contract.validate("EventFilter", filter); line != "" {
 		s.violate("/events/out: filter does not match EventFilter: %s", line)
-		conn.Close(websocket.StatusPolicyViolation, "Invalid filter")
+		_ = conn.Close(websocket.StatusPolicyViolation, "Invalid filter")
 		return
 	}
 	filter, _ = plain(filter).(map[string]any)
@@ -278,7 +278,7 @@ func (s *Server) eventsOut(w http.ResponseWriter, r *http.Request, _ map[string]
 			return
 		case ev, ok := <-sub.ch:
 			if !ok {
-				conn.Close(websocket.StatusGoingAway, "server closing")
+				_ = conn.Close(websocket.StatusGoingAway, "server closing")
 				return
 			}
 			if writeJSON(ctx, conn, map[string]any{"type": "event", "event": ev}) != nil {

@@ -52,11 +52,6 @@ type resp struct {
 	header http.Header
 }
 
-func (r resp) obj() map[string]any {
-	m, _ := r.body.(map[string]any)
-	return m
-}
-
 func (r resp) list() []any {
 	l, _ := r.body.([]any)
 	return l

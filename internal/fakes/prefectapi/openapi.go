@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"regexp"
@@ -229,7 +230,7 @@ func canonicalUUID(s string) (string, bool) {
 		return "", false
 	}
 	for _, r := range h {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') { //nolint:staticcheck // QF1001: a character set reads as the set
 			return "", false
 		}
 	}
@@ -295,8 +296,8 @@ func (c *contract) validate(key string, v any, loc ...any) ([]fieldError, string
 	if err == nil {
 		return nil, ""
 	}
-	verr, ok := err.(*jsonschema.ValidationError)
-	if !ok {
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
 		return []fieldError{{Loc: loc, Msg: err.Error(), Type: "value_error"}}, err.Error()
 	}
 	p := message.NewPrinter(language.English)

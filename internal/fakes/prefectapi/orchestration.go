@@ -173,7 +173,7 @@ func (s *Server) applyRules(r *flowRun, proposed *runState, now time.Time) (outc
 		}
 	}
 	// HandleResumingPausedFlows
-	if from == "PAUSED" && !(to == "RUNNING" || to == "SCHEDULED" || terminalTypes[to]) {
+	if from == "PAUSED" && !(to == "RUNNING" || to == "SCHEDULED" || terminalTypes[to]) { //nolint:staticcheck // QF1001: the allowed targets, as Prefect's rule lists them
 		return reject(fmt.Sprintf("This run cannot transition to the %s state from the %s state.", to, from))
 	}
 	// CopyScheduledTime

@@ -2,6 +2,7 @@ package prefectapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -575,8 +576,8 @@ func compileVariables(vars map[string]any, ignoreRequired bool) (*jsonschema.Sch
 }
 
 func validationFailure(err error) string {
-	verr, ok := err.(*jsonschema.ValidationError)
-	if !ok {
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
 		return err.Error()
 	}
 	leaf := usefulLeaves(leaves(verr))[0]

@@ -695,7 +695,7 @@ func (s *Server) readRequest(c *call) *reply {
 		ct := r.Header.Get("Content-Type")
 		if ct == "" {
 			s.violate("%s: no Content-Type on a JSON body (send application/json)", where)
-		} else if mt, _, err := mime.ParseMediaType(ct); err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		} else if mt, _, err := mime.ParseMediaType(ct); err != nil || !(mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) { //nolint:staticcheck // QF1001: the accepted media types read as a list
 			s.violate("%s: Content-Type %q on a JSON body (send application/json)", where, ct)
 			return validationReply([]fieldError{{Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from", Type: "model_attributes_type", Input: string(raw)}}, string(raw))
 		}
