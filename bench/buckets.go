@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 )
 
 // bucket is a token bucket as both the fake and the budget describe it.
@@ -17,7 +17,7 @@ type bucket struct {
 
 // fakeThrottle is given to the fake AWS explicitly, so that the bounds the
 // bench computes are, by construction, those of the buckets the fake
-// enforced. The values are the fake's defaults (internal/fakes/aws/
+// enforced. The values are the fake's defaults (internal/fakes/awsfake/
 // throttle.go), themselves AWS's documented ECS and Fargate limits.
 var fakeThrottle = map[string]awsfake.Bucket{
 	awsfake.ThrottleFargateRunTask:       {Burst: 20, Refill: 20},

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
 	"github.com/ecsworker/ecsworker/internal/worker"
@@ -58,7 +58,7 @@ func pythonLike(c worker.Config) worker.Config {
 // sim is one scenario's world.
 type sim struct {
 	sc      Scenario
-	prefect *prefectapi.Server
+	prefect *prefectfake.Server
 	aws     *awsfake.Server
 	awsRT   *delayed
 	pfLat   *latency
@@ -86,7 +86,7 @@ func newSim(sc Scenario) (*sim, error) {
 		created: map[string]time.Time{}, submitted: map[string]bool{}, crashed: map[string]bool{}}
 	// Response checks cost the fake CPU that says nothing of the worker;
 	// requests are still checked against Prefect's schemas.
-	s.prefect = prefectapi.New(prefectapi.Options{SkipResponseCheck: true, Seed: sc.Seed + 2})
+	s.prefect = prefectfake.New(prefectfake.Options{SkipResponseCheck: true, Seed: sc.Seed + 2})
 	s.aws = awsfake.New(awsfake.Options{Script: taskOutcome, Throttle: fakeThrottle, Seed: sc.Seed + 3})
 	s.aws.CreateCluster(cluster)
 	s.awsRT = &delayed{next: s.aws.HTTPClient().Transport, delay: awsLat}

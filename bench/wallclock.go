@@ -21,8 +21,8 @@ import (
 	"syscall"
 	"time"
 
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
 // The wall-clock scenarios run the worker as its own process, the
@@ -33,7 +33,7 @@ import (
 
 // wallEnv is the two fakes on loopback and what the bench watches of them.
 type wallEnv struct {
-	prefect *prefectapi.Server
+	prefect *prefectfake.Server
 	aws     *awsfake.Server
 	pfURL   string // PREFECT_API_URL
 	awsURL  string
@@ -63,7 +63,7 @@ func newWallEnv(awsLatency, prefectLatency string, seed uint64, tmp string) (*wa
 	if err := e.setPrefectLatency(prefectLatency, seed+1); err != nil {
 		return nil, err
 	}
-	e.prefect = prefectapi.New(prefectapi.Options{SkipResponseCheck: true})
+	e.prefect = prefectfake.New(prefectfake.Options{SkipResponseCheck: true})
 	// Pacing is measured in fake time; here nothing should hold the worker
 	// back from having every run in flight.
 	e.aws = awsfake.New(awsfake.Options{Script: taskOutcome, DisableThrottling: true})

@@ -8,7 +8,7 @@
 // internal/diagnosis, internal/tasklogs) is built on it and reaches AWS
 // only through the interfaces below, which the aws-sdk-go-v2 clients
 // satisfy and which tests point at the AWS test server in
-// internal/fakes/aws.
+// internal/fakes/awsfake.
 package awsclient
 
 import (

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
@@ -120,7 +120,7 @@ type harness struct {
 	t       *testing.T
 	sc      scenario
 	runs    int
-	prefect *prefectapi.Server
+	prefect *prefectfake.Server
 	aws     *awsfake.Server
 	deploy  string
 	leaks   *leakScanner
@@ -156,7 +156,7 @@ func newHarness(t *testing.T, sc scenario, seed uint64, runs int) *harness {
 	h.leaks = newLeakScanner(prefectAPIKey, awsSecretKey)
 	h.logger = slog.New(slog.NewTextHandler(h.leaks, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	h.prefect = prefectapi.New(prefectapi.Options{
+	h.prefect = prefectfake.New(prefectfake.Options{
 		APIKey: prefectAPIKey, Seed: seed | 1,
 		OnViolation: func(v string) { t.Errorf("Prefect API contract violation: %s", v) },
 	})
@@ -651,28 +651,28 @@ func (h *harness) prefectFaultMenu(rng *rand.Rand, calm <-chan struct{}) []func(
 	path := func() string { return paths[rng.IntN(len(paths))] }
 	return []func(){
 		// Bursts of the answers Prefect's client retries.
-		func() { p.InjectFault(prefectapi.Fault{Status: 503, Count: 1 + rng.IntN(30)}) },
-		func() { p.InjectFault(prefectapi.Fault{Status: 429, RetryAfter: "3", Count: 1 + rng.IntN(10)}) },
-		func() { p.InjectFault(prefectapi.Fault{Path: path(), Status: 502, Count: 1 + rng.IntN(8)}) },
+		func() { p.InjectFault(prefectfake.Fault{Status: 503, Count: 1 + rng.IntN(30)}) },
+		func() { p.InjectFault(prefectfake.Fault{Status: 429, RetryAfter: "3", Count: 1 + rng.IntN(10)}) },
+		func() { p.InjectFault(prefectfake.Fault{Path: path(), Status: 502, Count: 1 + rng.IntN(8)}) },
 		// Answers it does not retry: the worker has to.
-		func() { p.InjectFault(prefectapi.Fault{Path: path(), Status: 500, Count: 1 + rng.IntN(4)}) },
+		func() { p.InjectFault(prefectfake.Fault{Path: path(), Status: 500, Count: 1 + rng.IntN(4)}) },
 		func() {
-			p.InjectFault(prefectapi.Fault{Method: http.MethodPost, Path: "/flow_runs/{id}/set_state", Status: 500, Count: 1 + rng.IntN(3)})
+			p.InjectFault(prefectfake.Fault{Method: http.MethodPost, Path: "/flow_runs/{id}/set_state", Status: 500, Count: 1 + rng.IntN(3)})
 		},
 		func() {
-			p.InjectFault(prefectapi.Fault{Method: http.MethodPatch, Path: "/flow_runs/{id}", Status: 500, Count: 1 + rng.IntN(3)})
+			p.InjectFault(prefectfake.Fault{Method: http.MethodPatch, Path: "/flow_runs/{id}", Status: 500, Count: 1 + rng.IntN(3)})
 		},
 		// Stalls that only the client timeout ends.
-		func() { p.InjectFault(prefectapi.Fault{Path: path(), Hang: true, Count: 1 + rng.IntN(4)}) },
+		func() { p.InjectFault(prefectfake.Fault{Path: path(), Hang: true, Count: 1 + rng.IntN(4)}) },
 		func() {
-			p.InjectFault(prefectapi.Fault{Delay: time.Duration(1+rng.IntN(25)) * time.Second, Count: 1 + rng.IntN(10)})
+			p.InjectFault(prefectfake.Fault{Delay: time.Duration(1+rng.IntN(25)) * time.Second, Count: 1 + rng.IntN(10)})
 		},
 		// The server acts, the answer is lost: only idempotent retries
 		// keep a claim, a task record or a log batch from counting twice.
 		func() { h.planLoss(rng, "prefect:set_state", "prefect:flow_run", "prefect:logs") },
 		// A full outage, then the server comes back.
 		func() {
-			p.InjectFault(prefectapi.Fault{Status: 503})
+			p.InjectFault(prefectfake.Fault{Status: 503})
 			hold(time.Duration(20+rng.IntN(160))*time.Second, calm)
 			p.ClearFaults()
 		},

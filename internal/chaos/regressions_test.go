@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
 // Each test in this file replays, step by step, a bug the chaos scenarios
@@ -83,7 +83,7 @@ func TestResumeOutlastsATransientDeploymentReadError(t *testing.T) {
 		}
 
 		// Prefect cannot serve the deployment for two minutes.
-		h.prefect.InjectFault(prefectapi.Fault{Method: http.MethodGet, Path: "/deployments/{id}", Status: 503})
+		h.prefect.InjectFault(prefectfake.Fault{Method: http.MethodGet, Path: "/deployments/{id}", Status: 503})
 		time.Sleep(startupGrace + 10*time.Second)
 		h.start("chaos-worker-2")
 		time.Sleep(2 * time.Minute)
@@ -156,7 +156,7 @@ func TestRunsInFlightAreAdoptedAfterAStartDuringAnOutage(t *testing.T) {
 		h.waitFor("worker 1 to record the task and die", 2*time.Minute, first.isKilled)
 
 		// Its replacement starts while Prefect is down, for a minute.
-		h.prefect.InjectFault(prefectapi.Fault{Status: 503})
+		h.prefect.InjectFault(prefectfake.Fault{Status: 503})
 		h.start("chaos-worker-1")
 		time.Sleep(time.Minute)
 		h.prefect.ClearFaults()
@@ -192,7 +192,7 @@ func TestATaskStoppingDuringAPrefectOutageIsReported(t *testing.T) {
 		// is killed.
 		started := h.tasksByRun()[id][0].StartedAt
 		time.Sleep(time.Until(started.Add(2*time.Minute - 20*time.Second)))
-		h.prefect.InjectFault(prefectapi.Fault{Status: 503})
+		h.prefect.InjectFault(prefectfake.Fault{Status: 503})
 		time.Sleep(2 * time.Minute)
 		h.prefect.ClearFaults()
 
@@ -219,7 +219,7 @@ func TestATaskKnownOnlyToADeadWorkerIsFound(t *testing.T) {
 			h.prefect.Close()
 		}()
 		id := h.addRun(&behaviour{neverStarts: true, timeToRunning: 3 * time.Minute}, time.Time{})
-		h.prefect.InjectFault(prefectapi.Fault{Method: http.MethodPatch, Path: "/flow_runs/{id}", Status: 500})
+		h.prefect.InjectFault(prefectfake.Fault{Method: http.MethodPatch, Path: "/flow_runs/{id}", Status: 500})
 		first := h.start("chaos-worker-1")
 		h.waitFor("the task to provision", 2*time.Minute, func() bool {
 			name, _ := h.prefect.FlowRun(id)["state_name"].(string)

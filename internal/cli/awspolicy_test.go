@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -23,7 +23,7 @@ const (
 
 // policyEnv is the Prefect API test server with a pool of deployments.
 type policyEnv struct {
-	s     *prefectapi.Server
+	s     *prefectfake.Server
 	t     *testing.T
 	flows map[string]string
 }
@@ -32,7 +32,7 @@ type policyEnv struct {
 // against Prefect's OpenAPI schema, and points the CLI at it.
 func newPolicyEnv(t *testing.T) *policyEnv {
 	t.Helper()
-	e := &policyEnv{s: prefectapi.NewTestServer(t, prefectapi.Options{}), t: t, flows: map[string]string{}}
+	e := &policyEnv{s: prefectfake.NewTestServer(t, prefectfake.Options{}), t: t, flows: map[string]string{}}
 	t.Setenv("PREFECT_HOME", t.TempDir())
 	t.Setenv("PREFECT_API_URL", e.s.URL())
 	t.Setenv("PREFECT_API_KEY", "")

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
 // asTerminal makes the CLI take any standard input for a terminal, as if
@@ -89,7 +89,7 @@ func TestConfirm(t *testing.T) {
 // TestWorkPoolDeleteAsks runs delete through Main as a person at a
 // terminal would: the answer decides.
 func TestWorkPoolDeleteAsks(t *testing.T) {
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	t.Setenv("PREFECT_HOME", t.TempDir())
 	t.Setenv("PREFECT_API_URL", s.URL())
 	t.Setenv("PREFECT_API_KEY", "")

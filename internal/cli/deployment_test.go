@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/sandbox"
@@ -57,9 +57,9 @@ func runDeploymentCmd(t *testing.T, stdin string, args ...string) deploymentResu
 // deploymentEnv is the Prefect API test server with an ecs pool (the
 // default template), the flow "etl" and its deployment "nightly", which
 // declares the parameters name (default "world") and count.
-func deploymentEnv(t *testing.T) (s *prefectapi.Server, deploymentID string) {
+func deploymentEnv(t *testing.T) (s *prefectfake.Server, deploymentID string) {
 	t.Helper()
-	s = prefectapi.NewTestServer(t, prefectapi.Options{})
+	s = prefectfake.NewTestServer(t, prefectfake.Options{})
 	t.Setenv("PREFECT_HOME", t.TempDir())
 	t.Setenv("PREFECT_API_URL", s.URL())
 	t.Setenv("PREFECT_API_KEY", "")

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
 func newDevCmd(stdio IO) *cobra.Command {
@@ -60,7 +60,7 @@ or the AWS CLI at it with AWS_ENDPOINT_URL. Nothing reaches AWS.`,
 }
 
 func newDevPrefectAPICmd(stdio IO) *cobra.Command {
-	var opts prefectapi.Options
+	var opts prefectfake.Options
 	var port int
 	cmd := &cobra.Command{
 		Use:   "prefect-api",
@@ -71,7 +71,7 @@ func newDevPrefectAPICmd(stdio IO) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.OnViolation = func(v string) { fmt.Fprintf(stdio.Err, "contract violation: %s\n", v) }
-			srv := prefectapi.New(opts)
+			srv := prefectfake.New(opts)
 			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 			if err != nil {
 				return &codedError{code: exitError, err: fmt.Errorf("listen on 127.0.0.1:%d: %w (choose another --port)", port, err)}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/doctor"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 

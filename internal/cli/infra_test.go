@@ -20,8 +20,8 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/infra"
 )
 
@@ -56,14 +56,14 @@ func (c *infraTestClock) Sleep(ctx context.Context, d time.Duration) error {
 
 type infraTestEnv struct {
 	aws     *awsfake.Server
-	prefect *prefectapi.Server
+	prefect *prefectfake.Server
 	vpc     string
 	subnets []string
 }
 
 const infraTestKey = "pnu_infra_secret_key_42"
 
-func newInfraEnv(t *testing.T, prefectOpts prefectapi.Options) *infraTestEnv {
+func newInfraEnv(t *testing.T, prefectOpts prefectfake.Options) *infraTestEnv {
 	t.Helper()
 	clk := &infraTestClock{t: time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC)}
 	prev := infraClock
@@ -81,7 +81,7 @@ func newInfraEnv(t *testing.T, prefectOpts prefectapi.Options) *infraTestEnv {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("ECSWORKER_IMAGE", "")
-	p := prefectapi.NewTestServer(t, prefectOpts)
+	p := prefectfake.NewTestServer(t, prefectOpts)
 	t.Setenv("PREFECT_HOME", t.TempDir())
 	t.Setenv("PREFECT_PROFILE", "")
 	t.Setenv("PREFECT_API_URL", p.URL())
@@ -143,7 +143,7 @@ func mustContain(t *testing.T, what, got string, wants ...string) {
 }
 
 func TestInfraServiceLifecycle(t *testing.T) {
-	e := newInfraEnv(t, prefectapi.Options{APIKey: infraTestKey})
+	e := newInfraEnv(t, prefectfake.Options{APIKey: infraTestKey})
 	tmpl := defaultTemplateMap(t)
 	props := tmpl["variables"].(map[string]any)["properties"].(map[string]any)
 	props["execution_role_arn"].(map[string]any)["default"] = "arn:aws:iam::123456789012:role/mine"
@@ -258,7 +258,7 @@ func TestInfraServiceLifecycle(t *testing.T) {
 }
 
 func TestInfraDeployFailure(t *testing.T) {
-	e := newInfraEnv(t, prefectapi.Options{})
+	e := newInfraEnv(t, prefectfake.Options{})
 	e.aws.FailNextStack("WorkerService", "Resource handler returned message: \"ECS Deployment Circuit Breaker was triggered\"")
 	r := runInfra(t, "", e.serviceArgs("etl")...)
 	if r.code != 1 {
@@ -300,7 +300,7 @@ func TestInfraDeployFailure(t *testing.T) {
 }
 
 func TestInfraRefusesBeforeTouchingAWS(t *testing.T) {
-	e := newInfraEnv(t, prefectapi.Options{})
+	e := newInfraEnv(t, prefectfake.Options{})
 	tests := map[string]struct {
 		args  []string
 		stdin string
@@ -337,7 +337,7 @@ func TestInfraRefusesBeforeTouchingAWS(t *testing.T) {
 }
 
 func TestInfraPreDeployChecks(t *testing.T) {
-	e := newInfraEnv(t, prefectapi.Options{})
+	e := newInfraEnv(t, prefectfake.Options{})
 	other := e.aws.AddVPC("10.9.0.0/16")
 	foreign := e.aws.AddSubnet(other, "10.9.1.0/24", "")
 	tests := map[string]struct {
@@ -374,7 +374,7 @@ func TestInfraPreDeployChecks(t *testing.T) {
 }
 
 func TestInfraSecretsAndOptions(t *testing.T) {
-	e := newInfraEnv(t, prefectapi.Options{AuthString: "admin:s3cret-pass"})
+	e := newInfraEnv(t, prefectfake.Options{AuthString: "admin:s3cret-pass"})
 	e.prefect.CreateWorkPool("selfhosted", "ecs", defaultTemplateMap(t))
 
 	// The auth string of the Prefect configuration becomes the stack's secret.
@@ -447,7 +447,7 @@ func TestInfraSecretsAndOptions(t *testing.T) {
 }
 
 func TestInfraDeployEvents(t *testing.T) {
-	e := newInfraEnv(t, prefectapi.Options{})
+	e := newInfraEnv(t, prefectfake.Options{})
 	e.prefect.CreateWorkPool("ext", "ecs", defaultTemplateMap(t))
 	r := runInfra(t, "", "infra", "deploy-events", "--work-pool", "ext", "--cluster", "prod")
 	if r.code != 0 {
@@ -466,7 +466,7 @@ func TestInfraDeployEvents(t *testing.T) {
 }
 
 func TestInfraLeavesOtherStacksAlone(t *testing.T) {
-	e := newInfraEnv(t, prefectapi.Options{})
+	e := newInfraEnv(t, prefectfake.Options{})
 	cfn := cloudformation.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(e.aws.URL()),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "x", "")})
 	if _, err := cfn.CreateStack(context.Background(), &cloudformation.CreateStackInput{StackName: aws.String("theirs"),

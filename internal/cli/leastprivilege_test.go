@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/doctor"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
 // The policy aws-policy prints is enough: a worker whose identity has
 // exactly that policy, and nothing else, runs every deployment of the pool
 // without one refused call, and doctor finds nothing to fix.
 func TestWorkerUnderTheAWSPolicyOutput(t *testing.T) {
-	p := prefectServer(t, prefectapi.Options{})
+	p := prefectServer(t, prefectfake.Options{})
 	a := awsServer(t)
 	a.CreateRole("ecsTaskExecutionRole", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
 	flow := p.CreateFlow("etl")

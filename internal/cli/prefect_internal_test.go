@@ -9,12 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
 func TestPrefectAPIConnect(t *testing.T) {
-	srv := prefectapi.NewTestServer(t, prefectapi.Options{APIKey: "pnu_k"})
+	srv := prefectfake.NewTestServer(t, prefectfake.Options{APIKey: "pnu_k"})
 	t.Setenv("PREFECT_HOME", t.TempDir())
 	t.Setenv("PREFECT_API_KEY", "pnu_k")
 	t.Setenv("PREFECT_API_URL", "")

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
 func TestPrefectAPIURLFlagIsNamed(t *testing.T) {
@@ -40,7 +40,7 @@ func TestPrefectAPIURLFlagIsNamed(t *testing.T) {
 // TestPrefectAPIClientWarnings: the client's warnings reach the command's
 // stderr (it used to log nowhere), and its secrets do not.
 func TestPrefectAPIClientWarnings(t *testing.T) {
-	prefectServer(t, prefectapi.Options{APIKey: "pnu_cli_key"})
+	prefectServer(t, prefectfake.Options{APIKey: "pnu_cli_key"})
 	t.Setenv("PREFECT_CLIENT_CUSTOM_HEADERS", `{"User-Agent": "mine", "X-Proxy": "proxy-secret"}`)
 	r := run(t, "", "work-pool", "ls")
 	if r.code != 0 || !strings.Contains(r.err, `level=WARN msg="ignoring a custom header that the Prefect client manages itself" header=User-Agent`) {
@@ -54,8 +54,8 @@ func TestPrefectAPIClientWarnings(t *testing.T) {
 // TestPrefectAPIDeepErrorBody: a 404 of six million "[" and "]" ended
 // `work-pool ls` with "fatal error: stack overflow".
 func TestPrefectAPIDeepErrorBody(t *testing.T) {
-	s := prefectServer(t, prefectapi.Options{})
-	s.InjectFault(prefectapi.Fault{Path: "/work_pools/filter", Status: 404,
+	s := prefectServer(t, prefectfake.Options{})
+	s.InjectFault(prefectfake.Fault{Path: "/work_pools/filter", Status: 404,
 		Body: strings.Repeat("[", 6_000_000) + strings.Repeat("]", 6_000_000)})
 	r := run(t, "", "work-pool", "ls")
 	if r.code != 1 || !strings.Contains(r.err, "404 Not Found: a JSON body of 1048576 bytes nested too deeply to read") ||
@@ -65,7 +65,7 @@ func TestPrefectAPIDeepErrorBody(t *testing.T) {
 }
 
 func TestInputLimits(t *testing.T) {
-	prefectServer(t, prefectapi.Options{})
+	prefectServer(t, prefectfake.Options{})
 	dir := t.TempDir()
 	deep := filepath.Join(dir, "deep.json")
 	if err := os.WriteFile(deep, []byte(strings.Repeat("[", 6_000_000)+strings.Repeat("]", 6_000_000)), 0o600); err != nil {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -225,7 +225,7 @@ func TestRenderMasksProfileKey(t *testing.T) {
 // masked wherever the template puts them.
 func TestRenderMasksBlockSecrets(t *testing.T) {
 	renderEnv(t)
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	t.Setenv("PREFECT_API_URL", s.URL())
 	if err := os.Unsetenv("PREFECT_API_KEY"); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 )
 
 // pruneEnv points the AWS SDK at the AWS test server, with static

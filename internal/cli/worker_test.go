@@ -7,15 +7,15 @@ import (
 	"testing"
 	"time"
 
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
 // TestWorkerRunOnce runs `ecsworker worker start --run-once` as a user
 // would, against the test servers over loopback, with AWS reached through
 // AWS_ENDPOINT_URL and the standard credential chain.
 func TestWorkerRunOnce(t *testing.T) {
-	p := prefectServer(t, prefectapi.Options{APIKey: "pnu_worker_key_123"})
+	p := prefectServer(t, prefectfake.Options{APIKey: "pnu_worker_key_123"})
 	a := awsServer(t)
 
 	flow := p.CreateFlow("etl")
@@ -64,7 +64,7 @@ func TestWorkerRunOnce(t *testing.T) {
 }
 
 func TestPruneTaskDefinitions(t *testing.T) {
-	p := prefectServer(t, prefectapi.Options{})
+	p := prefectServer(t, prefectfake.Options{})
 	a := awsServer(t)
 	flow := p.CreateFlow("etl")
 	dep := p.CreateDeployment(flow["id"].(string), "nightly", "ecs-pool", "", map[string]any{"cluster": "flows", "family": "etl"})
@@ -119,7 +119,7 @@ func awsServer(t *testing.T) *awsfake.Server {
 // Health and metrics on one address share one listener (it used to fail
 // with "address already in use"), however the address is spelled.
 func TestHealthAndMetricsOnOneAddress(t *testing.T) {
-	prefectServer(t, prefectapi.Options{})
+	prefectServer(t, prefectfake.Options{})
 	awsServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

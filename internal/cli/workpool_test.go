@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/cli"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
 // prefectServer starts the Prefect API test server and points the CLI at it.
-func prefectServer(t *testing.T, opts prefectapi.Options) *prefectapi.Server {
+func prefectServer(t *testing.T, opts prefectfake.Options) *prefectfake.Server {
 	t.Helper()
-	s := prefectapi.NewTestServer(t, opts)
+	s := prefectfake.NewTestServer(t, opts)
 	t.Setenv("PREFECT_HOME", t.TempDir())
 	t.Setenv("PREFECT_API_URL", s.URL())
 	t.Setenv("PREFECT_API_KEY", opts.APIKey)
@@ -24,7 +24,7 @@ func prefectServer(t *testing.T, opts prefectapi.Options) *prefectapi.Server {
 }
 
 func TestWorkPoolLifecycle(t *testing.T) {
-	s := prefectServer(t, prefectapi.Options{CSRF: true, AuthString: "admin:s3cret-pass"})
+	s := prefectServer(t, prefectfake.Options{CSRF: true, AuthString: "admin:s3cret-pass"})
 
 	r := run(t, "", "work-pool", "create", "ecs-pool", "--description", "flows on ECS")
 	if r.code != 0 || !strings.Contains(r.err, `Created work pool "ecs-pool"`) || !strings.Contains(r.stdout, "Type:") {
@@ -109,7 +109,7 @@ func TestWorkPoolLifecycle(t *testing.T) {
 // /dev/null, a character device but no terminal. It used to be asked for
 // confirmation, read "no" and fail with "not deleted", without a hint.
 func TestWorkPoolDeleteFromCron(t *testing.T) {
-	s := prefectServer(t, prefectapi.Options{})
+	s := prefectServer(t, prefectfake.Options{})
 	s.CreateWorkPool("nightly", "ecs", nil)
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
@@ -146,7 +146,7 @@ func TestWorkPoolWithoutAPI(t *testing.T) {
 }
 
 func TestWorkPoolUnauthorized(t *testing.T) {
-	s := prefectServer(t, prefectapi.Options{APIKey: "pnu_right"})
+	s := prefectServer(t, prefectfake.Options{APIKey: "pnu_right"})
 	t.Setenv("PREFECT_API_KEY", "pnu_wrong_key")
 	_ = s
 	r := run(t, "", "work-pool", "ls")
@@ -159,7 +159,7 @@ func TestWorkPoolUnauthorized(t *testing.T) {
 }
 
 func TestRenderFromAPI(t *testing.T) {
-	s := prefectServer(t, prefectapi.Options{})
+	s := prefectServer(t, prefectfake.Options{})
 	if r := run(t, "", "work-pool", "create", "ecs-pool"); r.code != 0 {
 		t.Fatalf("create: %+v", r)
 	}
@@ -197,7 +197,7 @@ func TestRenderFromAPI(t *testing.T) {
 // A pool name Prefect would refuse is refused before any call, with the
 // rule, instead of the server's raw 422.
 func TestWorkPoolNamesAreCheckedLocally(t *testing.T) {
-	s := prefectServer(t, prefectapi.Options{})
+	s := prefectServer(t, prefectfake.Options{})
 	for _, args := range [][]string{{"create", "a/b"}, {"inspect", "a%b"}, {"update", "a>b", "--description", "x"}, {"delete", "a<b", "--yes"}} {
 		r := run(t, "", append([]string{"work-pool"}, args...)...)
 		if r.code != 2 || !strings.Contains(r.err, "Prefect refuses") {

@@ -6,7 +6,7 @@
 // recognises by their tags.
 //
 // AWS is reached only through the narrow interfaces of aws.go, which the
-// aws-sdk-go-v2 clients satisfy and tests point at internal/fakes/aws.
+// aws-sdk-go-v2 clients satisfy and tests point at internal/fakes/awsfake.
 package infra
 
 import (

@@ -22,6 +22,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/ecsshape"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -125,7 +126,7 @@ func NewLauncher(clients *awsclient.Clients, tds *taskdef.Registry, opts Options
 		opts.NetworkCacheTTL = 5 * time.Minute
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = awsclient.Sleep
+		opts.Sleep = backoff.Sleep
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -306,13 +307,13 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsjob.Plan, token string) 
 			continue
 		case awsclient.IsThrottle(err) && throttles < l.opts.ThrottleRetries:
 			throttles++
-			if err := l.opts.Sleep(ctx, awsclient.BackoffDelay(throttles, l.opts.ThrottleBackoff.Base, l.opts.ThrottleBackoff.Max)); err != nil {
+			if err := l.opts.Sleep(ctx, backoff.Delay(throttles, l.opts.ThrottleBackoff.Base, l.opts.ThrottleBackoff.Max)); err != nil {
 				return nil, fmt.Errorf("RunTask: %w", err)
 			}
 			continue
 		case awsclient.IsCapacity(err) && capacity < l.opts.CapacityRetries:
 			capacity++
-			if err := l.opts.Sleep(ctx, awsclient.BackoffDelay(capacity, l.opts.CapacityBackoff.Base, l.opts.CapacityBackoff.Max)); err != nil {
+			if err := l.opts.Sleep(ctx, backoff.Delay(capacity, l.opts.CapacityBackoff.Base, l.opts.CapacityBackoff.Max)); err != nil {
 				return nil, fmt.Errorf("RunTask: %w", err)
 			}
 			continue

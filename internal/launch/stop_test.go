@@ -7,7 +7,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/diagnosis"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/launch"
 )
 

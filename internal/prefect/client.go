@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/redact"
 )
@@ -187,9 +188,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		ua:         UserAgent(defaultVersion()),
 		log:        slog.New(slog.DiscardHandler),
 		now:        time.Now,
-		sleep:      sleepCtx,
+		sleep:      backoff.Sleep,
 		jitter:     rand.Float64,
-		csrfClient: newUUID(),
+		csrfClient: NewUUID(),
 		retry:      map[int]bool{},
 
 		maxResponse: maxResponseBytes,
@@ -276,20 +277,6 @@ func newTransport(cfg Config) (*http.Transport, error) {
 		tr.TLSClientConfig = tc
 	}
 	return tr, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Config returns the client's settings.
@@ -579,7 +566,7 @@ func (c *Client) retryableTransport(te *TransportError) bool {
 
 // backoff is Prefect's 2^n seconds with a symmetric jitter.
 func (c *Client) backoff(retry int) time.Duration {
-	secs := math.Pow(2, float64(min(retry, 10)))
+	secs := backoff.Doubling(retry+1, time.Second, 1024*time.Second).Seconds()
 	if j := c.cfg.RetryJitter; j > 0 {
 		lo := secs * math.Max(0, 1-j)
 		hi := secs * (1 + j)

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
-// These tests run the client over HTTP against prefectapi, which checks
+// These tests run the client over HTTP against prefectfake, which checks
 // every request and response against Prefect's OpenAPI schema and fails the
 // test on any mismatch.
 
@@ -43,7 +43,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 type env struct {
-	srv    *prefectapi.Server
+	srv    *prefectfake.Server
 	client *prefect.Client
 	sleeps *sleeps
 	clock  *fakeClock
@@ -51,13 +51,13 @@ type env struct {
 
 // start runs a fake server and a client for it. cfg's APIURL is filled in;
 // retries wait without sleeping.
-func start(t *testing.T, opts prefectapi.Options, cfg prefect.Config, copts ...prefect.Option) *env {
+func start(t *testing.T, opts prefectfake.Options, cfg prefect.Config, copts ...prefect.Option) *env {
 	t.Helper()
 	clock := newFakeClock()
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}
-	srv := prefectapi.NewTestServer(t, opts)
+	srv := prefectfake.NewTestServer(t, opts)
 	cfg.APIURL = srv.URL()
 	if opts.Cloud {
 		cfg.CloudAPIURL = strings.TrimSuffix(srv.URL(), srv.APIPath()) + "/api"
@@ -90,7 +90,7 @@ const ecsTemplate = `{"job_configuration":{"command":"{{ command }}","task_defin
 
 func TestIntegrationHealthAndVersions(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{ServerVersion: "3.8.3"}, prefect.Config{})
+	e := start(t, prefectfake.Options{ServerVersion: "3.8.3"}, prefect.Config{})
 	ctx := context.Background()
 	if err := e.client.Health(ctx); err != nil {
 		t.Error(err)
@@ -105,7 +105,7 @@ func TestIntegrationHealthAndVersions(t *testing.T) {
 
 func TestIntegrationWorkPools(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefect.Config{})
 	ctx := context.Background()
 	c := e.client
 	desc := "ECS pool"
@@ -195,11 +195,11 @@ func TestIntegrationWorkPools(t *testing.T) {
 
 func TestIntegrationWorkersAndQueues(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefect.Config{})
 	ctx := context.Background()
 	c := e.client
 	e.srv.CreateWorkPool("pool", "ecs", nil)
-	e.srv.CreateWorkQueue("pool", "high", prefectapi.QueueOptions{Priority: 1})
+	e.srv.CreateWorkQueue("pool", "high", prefectfake.QueueOptions{Priority: 1})
 
 	id, err := c.Heartbeat(ctx, "pool", prefect.WorkerHeartbeat{Name: "ECSWorker a", HeartbeatIntervalSeconds: 30})
 	if err != nil || id != "" {
@@ -211,7 +211,7 @@ func TestIntegrationWorkersAndQueues(t *testing.T) {
 		t.Fatalf("heartbeat id %q, err %v", id, err)
 	}
 	// An older server refuses return_id with 422: resent without it.
-	e.srv.InjectFault(prefectapi.Fault{Method: "POST", Path: "/work_pools/{work_pool_name}/workers/heartbeat", Status: 422,
+	e.srv.InjectFault(prefectfake.Fault{Method: "POST", Path: "/work_pools/{work_pool_name}/workers/heartbeat", Status: 422,
 		Body:  `{"exception_message":"Invalid request received.","exception_detail":[{"loc":["body","return_id"],"msg":"Extra inputs are not permitted","type":"extra_forbidden"}]}`,
 		Count: 1})
 	meta := jsonv.ObjectOf("integrations", []any{jsonv.ObjectOf("name", "ecsworker", "version", "1.2.3")})
@@ -267,7 +267,7 @@ func TestIntegrationWorkersAndQueues(t *testing.T) {
 
 func TestIntegrationFlowRunLifecycle(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{}, prefect.WithWorker("ECSWorker x", ""))
+	e := start(t, prefectfake.Options{}, prefect.Config{}, prefect.WithWorker("ECSWorker x", ""))
 	ctx := context.Background()
 	c := e.client
 	if _, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
@@ -481,7 +481,7 @@ func mustGet(o *jsonv.Object, k string) any {
 
 func TestIntegrationLogsAndEvents(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefect.Config{})
 	ctx := context.Background()
 	c := e.client
 	f := e.srv.CreateFlow("f")
@@ -526,7 +526,7 @@ func TestIntegrationLogsAndEvents(t *testing.T) {
 
 func TestIntegrationBlocksVariablesResolver(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefect.Config{})
 	ctx := context.Background()
 	c := e.client
 	credsID := e.srv.SetBlockDocument("aws-credentials", "prod creds", map[string]any{
@@ -596,9 +596,9 @@ func TestIntegrationErrors(t *testing.T) {
 	}
 	readPool := func(ctx context.Context, c *prefect.Client) error { _, err := c.ReadWorkPool(ctx, "pool"); return err }
 	tests := map[string]struct {
-		server prefectapi.Options
+		server prefectfake.Options
 		cfg    prefect.Config
-		faults []prefectapi.Fault
+		faults []prefectfake.Fault
 		do     func(ctx context.Context, c *prefect.Client) error
 		// wantErr: "" means success.
 		wantErr   string
@@ -607,35 +607,35 @@ func TestIntegrationErrors(t *testing.T) {
 		check     func(t *testing.T, r result)
 	}{
 		"401 bearer: wrong key": {
-			server: prefectapi.Options{APIKey: "pnu_right"}, cfg: prefect.Config{APIKey: "pnu_wrongkey"},
+			server: prefectfake.Options{APIKey: "pnu_right"}, cfg: prefect.Config{APIKey: "pnu_wrongkey"},
 			do: readPool, wantIs: prefect.ErrUnauthorized,
 			wantErr: `read work pool "pool": GET /work_pools/pool: 401 Unauthorized: Invalid authentication credentials (the server refused the credentials: check PREFECT_API_KEY`,
 		},
 		"401 bearer: no key": {
-			server: prefectapi.Options{APIKey: "pnu_right"},
+			server: prefectfake.Options{APIKey: "pnu_right"},
 			do:     readPool, wantIs: prefect.ErrUnauthorized, wantErr: "none are set: set PREFECT_API_KEY",
 		},
 		"bearer: right key": {
-			server: prefectapi.Options{APIKey: "pnu_right"}, cfg: prefect.Config{APIKey: "pnu_right"}, do: readPool,
+			server: prefectfake.Options{APIKey: "pnu_right"}, cfg: prefect.Config{APIKey: "pnu_right"}, do: readPool,
 		},
 		"401 basic: wrong auth string": {
-			server: prefectapi.Options{AuthString: "admin:right"}, cfg: prefect.Config{AuthString: "admin:wrongpass"},
+			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefect.Config{AuthString: "admin:wrongpass"},
 			do: readPool, wantIs: prefect.ErrUnauthorized,
 			wantErr: "401 Unauthorized: Unauthorized (the server refused the credentials: check PREFECT_API_AUTH_STRING",
 		},
 		"401 basic: a key is not enough": {
-			server: prefectapi.Options{AuthString: "admin:right"}, cfg: prefect.Config{APIKey: "pnu_key"},
+			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefect.Config{APIKey: "pnu_key"},
 			do: readPool, wantIs: prefect.ErrUnauthorized,
 		},
 		"basic: right auth string wins over a key": {
-			server: prefectapi.Options{AuthString: "admin:right"}, cfg: prefect.Config{AuthString: "admin:right", APIKey: "pnu_key"}, do: readPool,
+			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefect.Config{AuthString: "admin:right", APIKey: "pnu_key"}, do: readPool,
 		},
 		"basic: health needs no credentials": {
-			server: prefectapi.Options{AuthString: "admin:right"},
+			server: prefectfake.Options{AuthString: "admin:right"},
 			do:     func(ctx context.Context, c *prefect.Client) error { return c.Health(ctx) },
 		},
 		"403 CSRF: client without CSRF support": {
-			server: prefectapi.Options{CSRF: true}, cfg: prefect.Config{CSRFEnabled: false},
+			server: prefectfake.Options{CSRF: true}, cfg: prefect.Config{CSRFEnabled: false},
 			do: func(ctx context.Context, c *prefect.Client) error {
 				_, err := c.Heartbeat(ctx, "pool", prefect.WorkerHeartbeat{Name: "w"})
 				return err
@@ -689,7 +689,7 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"429 with Retry-After: retried and honoured": {
 			cfg:    prefect.Config{MaxRetries: 5},
-			faults: []prefectapi.Fault{{Method: "GET", Path: "/work_pools/pool", Status: 429, RetryAfter: "3", Count: 2}},
+			faults: []prefectfake.Fault{{Method: "GET", Path: "/work_pools/pool", Status: 429, RetryAfter: "3", Count: 2}},
 			do:     readPool,
 			check: func(t *testing.T, r result) {
 				if !slices.Equal(r.waits, []time.Duration{3 * time.Second, 3 * time.Second}) || r.calls["GET /work_pools/{name}"] != 3 {
@@ -699,7 +699,7 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"429 with an HTTP-date Retry-After": {
 			cfg: prefect.Config{MaxRetries: 5},
-			faults: []prefectapi.Fault{{Method: "GET", Path: "/work_pools/{name}", Status: 429,
+			faults: []prefectfake.Fault{{Method: "GET", Path: "/work_pools/{name}", Status: 429,
 				RetryAfter: testNow.Add(42 * time.Second).Format(http.TimeFormat), Count: 1}},
 			do: readPool,
 			check: func(t *testing.T, r result) {
@@ -710,7 +710,7 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"429 beyond the retry budget": {
 			cfg:    prefect.Config{MaxRetries: 1},
-			faults: []prefectapi.Fault{{Path: "/work_pools/pool", Status: 429, RetryAfter: "1"}},
+			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Status: 429, RetryAfter: "1"}},
 			do:     readPool, wantErr: "429 Too Many Requests", transient: true,
 			check: func(t *testing.T, r result) {
 				var ae *prefect.APIError
@@ -721,7 +721,7 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"503 retried with backoff": {
 			cfg:    prefect.Config{MaxRetries: 5},
-			faults: []prefectapi.Fault{{Path: "/work_pools/*", Status: 503, Count: 2}},
+			faults: []prefectfake.Fault{{Path: "/work_pools/*", Status: 503, Count: 2}},
 			do:     readPool,
 			check: func(t *testing.T, r result) {
 				if !slices.Equal(r.waits, []time.Duration{2 * time.Second, 4 * time.Second}) {
@@ -731,7 +731,7 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"502 until retries run out": {
 			cfg:    prefect.Config{MaxRetries: 2},
-			faults: []prefectapi.Fault{{Path: "/work_pools/pool", Status: 502, Body: "<html><title>502 Bad Gateway</title></html>"}},
+			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Status: 502, Body: "<html><title>502 Bad Gateway</title></html>"}},
 			do:     readPool, transient: true,
 			wantErr: `read work pool "pool": GET /work_pools/pool: 502 Bad Gateway: HTML page: 502 Bad Gateway`,
 			check: func(t *testing.T, r result) {
@@ -742,7 +742,7 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"500 returned to the caller": {
 			cfg:    prefect.Config{MaxRetries: 5},
-			faults: []prefectapi.Fault{{Path: "/work_pools/pool", Status: 500, Count: 1}},
+			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Status: 500, Count: 1}},
 			do:     readPool, transient: true,
 			wantErr: "500 Internal Server Error: Internal Server Error",
 			check: func(t *testing.T, r result) {
@@ -753,12 +753,12 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"500 retried when listed in the extra codes": {
 			cfg:    prefect.Config{MaxRetries: 5, ExtraRetryCodes: []int{500}},
-			faults: []prefectapi.Fault{{Path: "/work_pools/pool", Status: 500, Count: 1}},
+			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Status: 500, Count: 1}},
 			do:     readPool,
 		},
 		"hanging server: timeout": {
 			cfg:    prefect.Config{MaxRetries: 1, Timeout: 100 * time.Millisecond},
-			faults: []prefectapi.Fault{{Path: "/work_pools/pool", Hang: true}},
+			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Hang: true}},
 			do:     readPool, transient: true,
 			wantErr: `read work pool "pool": GET http://`,
 			check: func(t *testing.T, r result) {
@@ -773,16 +773,16 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"slow answer within the timeout": {
 			cfg:    prefect.Config{Timeout: 5 * time.Second},
-			faults: []prefectapi.Fault{{Path: "/work_pools/pool", Delay: 20 * time.Millisecond, Count: 1}},
+			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Delay: 20 * time.Millisecond, Count: 1}},
 			do:     readPool,
 		},
 		"bad JSON": {
-			faults: []prefectapi.Fault{{Method: "GET", Path: "/work_pools/pool", Status: 200, Body: `{"id": "x", "name": `}},
+			faults: []prefectfake.Fault{{Method: "GET", Path: "/work_pools/pool", Status: 200, Body: `{"id": "x", "name": `}},
 			do:     readPool, wantIs: prefect.ErrInvalidResponse,
 			wantErr: `read work pool "pool": GET /work_pools/pool: the server answered 200 OK with a body that is not the expected JSON`,
 		},
 		"bad JSON in a list": {
-			faults: []prefectapi.Fault{{Method: "POST", Path: "/flow_runs/filter", Status: 200, Body: `[{"id": 1}]`}},
+			faults: []prefectfake.Fault{{Method: "POST", Path: "/flow_runs/filter", Status: 200, Body: `[{"id": 1}]`}},
 			do: func(ctx context.Context, c *prefect.Client) error {
 				_, err := c.FilterFlowRuns(ctx, prefect.FlowRunFilter{})
 				return err
@@ -834,11 +834,11 @@ func TestIntegrationErrors(t *testing.T) {
 // is applied once, with the transition id of the first attempt.
 func TestIntegrationSetStateRetry(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{MaxRetries: 5})
+	e := start(t, prefectfake.Options{}, prefect.Config{MaxRetries: 5})
 	f := e.srv.CreateFlow("f")
 	d := e.srv.CreateDeployment(f["id"].(string), "d", "pool", "", nil)
 	runID := e.srv.CreateFlowRun(d["id"].(string), nil, time.Time{})["id"].(string)
-	e.srv.InjectFault(prefectapi.Fault{Method: "POST", Path: "/flow_runs/{id}/set_state", Status: 502, Count: 1})
+	e.srv.InjectFault(prefectfake.Fault{Method: "POST", Path: "/flow_runs/{id}/set_state", Status: 502, Count: 1})
 	res, err := e.client.SetFlowRunState(context.Background(), runID, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending"}, false)
 	if err != nil || res.Status != prefect.StatusAccept {
 		t.Fatalf("result %+v, err %v", res, err)
@@ -864,7 +864,7 @@ func TestIntegrationCSRF(t *testing.T) {
 	}
 	t.Run("token fetched once for many requests", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectapi.Options{CSRF: true}, prefect.Config{CSRFEnabled: true})
+		e := start(t, prefectfake.Options{CSRF: true}, prefect.Config{CSRFEnabled: true})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		for range 3 {
 			if err := heartbeat(e); err != nil {
@@ -880,7 +880,7 @@ func TestIntegrationCSRF(t *testing.T) {
 	})
 	t.Run("expired token renewed before use", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectapi.Options{CSRF: true, CSRFTokenTTL: time.Hour}, prefect.Config{CSRFEnabled: true})
+		e := start(t, prefectfake.Options{CSRF: true, CSRFTokenTTL: time.Hour}, prefect.Config{CSRFEnabled: true})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		if err := heartbeat(e); err != nil {
 			t.Fatal(err)
@@ -899,7 +899,7 @@ func TestIntegrationCSRF(t *testing.T) {
 		// The server's clock runs ahead of the client's, so the token the
 		// client believes valid has expired on the server.
 		serverClock := newFakeClock()
-		e := start(t, prefectapi.Options{CSRF: true, CSRFTokenTTL: time.Hour, Now: serverClock.Now}, prefect.Config{CSRFEnabled: true})
+		e := start(t, prefectfake.Options{CSRF: true, CSRFTokenTTL: time.Hour, Now: serverClock.Now}, prefect.Config{CSRFEnabled: true})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		if err := heartbeat(e); err != nil {
 			t.Fatal(err)
@@ -918,7 +918,7 @@ func TestIntegrationCSRF(t *testing.T) {
 	})
 	t.Run("server without CSRF: asked once, then never", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectapi.Options{CSRF: false}, prefect.Config{CSRFEnabled: true})
+		e := start(t, prefectfake.Options{CSRF: false}, prefect.Config{CSRFEnabled: true})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		for range 2 {
 			if err := heartbeat(e); err != nil {
@@ -931,9 +931,9 @@ func TestIntegrationCSRF(t *testing.T) {
 	})
 	t.Run("token endpoint failing is an error naming it", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectapi.Options{CSRF: true}, prefect.Config{CSRFEnabled: true, MaxRetries: 0})
+		e := start(t, prefectfake.Options{CSRF: true}, prefect.Config{CSRFEnabled: true, MaxRetries: 0})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
-		e.srv.InjectFault(prefectapi.Fault{Path: "/csrf-token", Status: 500, Count: 1})
+		e.srv.InjectFault(prefectfake.Fault{Path: "/csrf-token", Status: 500, Count: 1})
 		err := heartbeat(e)
 		if err == nil || !strings.Contains(err.Error(), "fetch a CSRF token: GET /csrf-token") || !prefect.IsTransient(err) {
 			t.Errorf("error %v", err)
@@ -946,13 +946,13 @@ func TestIntegrationCSRF(t *testing.T) {
 
 func TestIntegrationCloud(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{Cloud: true, APIKey: "pnu_cloudkey"}, prefect.Config{APIKey: "pnu_cloudkey", CSRFEnabled: true})
+	e := start(t, prefectfake.Options{Cloud: true, APIKey: "pnu_cloudkey"}, prefect.Config{APIKey: "pnu_cloudkey", CSRFEnabled: true})
 	ctx := context.Background()
 	c := e.client
 	if !c.IsCloud() || !c.Config().IsCloud() {
 		t.Fatal("client does not see Cloud")
 	}
-	if ui := c.Config().UIURL(); !strings.HasSuffix(ui, "/account/"+prefectapi.DefaultAccountID+"/workspace/"+prefectapi.DefaultWorkspaceID) {
+	if ui := c.Config().UIURL(); !strings.HasSuffix(ui, "/account/"+prefectfake.DefaultAccountID+"/workspace/"+prefectfake.DefaultWorkspaceID) {
 		t.Errorf("UI URL %q", ui)
 	}
 	if _, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
@@ -467,7 +467,7 @@ func TestLoadConfigNamesWhereTheURLCameFrom(t *testing.T) {
 
 	// A profile's URL without /api: the client's errors point at the
 	// profile, where the fix goes.
-	srv := prefectapi.NewTestServer(t, prefectapi.Options{})
+	srv := prefectfake.NewTestServer(t, prefectfake.Options{})
 	root := strings.TrimSuffix(srv.URL(), "/api")
 	home := writeProfiles(t, "active = \"w\"\n[profiles.w]\nPREFECT_API_URL = \""+root+"\"\n")
 	profile := filepath.Join(home, "profiles.toml")

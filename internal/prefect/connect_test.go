@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
@@ -45,9 +45,9 @@ func (l *logBuffer) logger() *slog.Logger {
 // the first MiB of an error body and says what it is.
 func TestDeepErrorBody(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefect.Config{})
 	deep := strings.Repeat("[", 6_000_000) + strings.Repeat("]", 6_000_000)
-	e.srv.InjectFault(prefectapi.Fault{Method: "POST", Path: "/work_pools/filter", Status: 404, Body: deep})
+	e.srv.InjectFault(prefectfake.Fault{Method: "POST", Path: "/work_pools/filter", Status: 404, Body: deep})
 	_, err := e.client.ListWorkPools(context.Background(), prefect.WorkPoolFilter{})
 	if !errors.Is(err, prefect.ErrNotFound) {
 		t.Fatalf("error %v", err)
@@ -66,7 +66,7 @@ func TestDeepErrorBody(t *testing.T) {
 	// A long error page is cut too, and still explained.
 	e.srv.ClearFaults()
 	page := "<html><head><title>502 Bad Gateway</title></head><body>" + strings.Repeat("x", 3<<20) + "</body></html>"
-	e.srv.InjectFault(prefectapi.Fault{Method: "GET", Path: "/work_pools/p", Status: 404, Body: page})
+	e.srv.InjectFault(prefectfake.Fault{Method: "GET", Path: "/work_pools/p", Status: 404, Body: page})
 	_, err = e.client.ReadWorkPool(context.Background(), "p")
 	if err == nil || !strings.Contains(err.Error(), "HTML page: 502 Bad Gateway") || !strings.Contains(err.Error(), "only its start was read") {
 		t.Errorf("error %v", err)
@@ -95,7 +95,7 @@ func redirector(t *testing.T, tls bool, status int, target func() string) *httpt
 // authRecorder runs the Prefect test server behind a handler that notes
 // every request it gets, and which of them carried credentials.
 type authRecorder struct {
-	srv *prefectapi.Server
+	srv *prefectfake.Server
 	ts  *httptest.Server
 
 	mu       sync.Mutex
@@ -103,9 +103,9 @@ type authRecorder struct {
 	leaked   []string
 }
 
-func newAuthRecorder(t *testing.T, opts prefectapi.Options) *authRecorder {
+func newAuthRecorder(t *testing.T, opts prefectfake.Options) *authRecorder {
 	t.Helper()
-	a := &authRecorder{srv: prefectapi.New(opts)}
+	a := &authRecorder{srv: prefectfake.New(opts)}
 	a.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.requests = append(a.requests, r.Method+" "+r.URL.Path)
@@ -162,7 +162,7 @@ func TestRedirectsStayWithinTheOrigin(t *testing.T) {
 
 	t.Run("another port of the same host", func(t *testing.T) {
 		t.Parallel()
-		other := newAuthRecorder(t, prefectapi.Options{APIKey: key, CSRF: true})
+		other := newAuthRecorder(t, prefectfake.Options{APIKey: key, CSRF: true})
 		front := redirector(t, false, http.StatusTemporaryRedirect, func() string { return other.ts.URL })
 		c, sl := newTestClient(t, prefect.Config{APIURL: front.URL + "/api", APIKey: key, CSRFEnabled: true,
 			CustomHeaders: headers, MaxRetries: 3})
@@ -185,7 +185,7 @@ func TestRedirectsStayWithinTheOrigin(t *testing.T) {
 	})
 	t.Run("https to http", func(t *testing.T) {
 		t.Parallel()
-		other := newAuthRecorder(t, prefectapi.Options{APIKey: key})
+		other := newAuthRecorder(t, prefectfake.Options{APIKey: key})
 		front := redirector(t, true, http.StatusTemporaryRedirect, func() string { return other.ts.URL })
 		c, _ := newTestClient(t, prefect.Config{APIURL: front.URL + "/api", APIKey: key, TLSInsecureSkipVerify: true,
 			CustomHeaders: headers})
@@ -197,7 +197,7 @@ func TestRedirectsStayWithinTheOrigin(t *testing.T) {
 	})
 	t.Run("within the origin: followed with credentials", func(t *testing.T) {
 		t.Parallel()
-		api := newAuthRecorder(t, prefectapi.Options{APIKey: key})
+		api := newAuthRecorder(t, prefectfake.Options{APIKey: key})
 		api.srv.CreateWorkPool("moved", "ecs", nil)
 		// A proxy path that redirects to the API on the same server.
 		mux := http.NewServeMux()
@@ -221,12 +221,12 @@ func TestCheck(t *testing.T) {
 	t.Run("healthy servers", func(t *testing.T) {
 		t.Parallel()
 		for name, tc := range map[string]struct {
-			srv prefectapi.Options
+			srv prefectfake.Options
 			cfg prefect.Config
 		}{
 			"open":        {},
-			"auth string": {srv: prefectapi.Options{AuthString: "admin:pw"}, cfg: prefect.Config{AuthString: "admin:pw"}},
-			"cloud":       {srv: prefectapi.Options{Cloud: true, APIKey: "pnu_k"}, cfg: prefect.Config{APIKey: "pnu_k"}},
+			"auth string": {srv: prefectfake.Options{AuthString: "admin:pw"}, cfg: prefect.Config{AuthString: "admin:pw"}},
+			"cloud":       {srv: prefectfake.Options{Cloud: true, APIKey: "pnu_k"}, cfg: prefect.Config{APIKey: "pnu_k"}},
 		} {
 			e := start(t, tc.srv, tc.cfg)
 			if err := e.client.Check(ctx); err != nil {
@@ -260,7 +260,7 @@ func TestCheck(t *testing.T) {
 
 	t.Run("API URL without /api", func(t *testing.T) {
 		t.Parallel()
-		srv := prefectapi.NewTestServer(t, prefectapi.Options{})
+		srv := prefectfake.NewTestServer(t, prefectfake.Options{})
 		root := strings.TrimSuffix(srv.URL(), "/api")
 		c, _ := newTestClient(t, prefect.Config{APIURL: root})
 		err := c.Check(ctx)
@@ -285,27 +285,27 @@ func TestCheck(t *testing.T) {
 	})
 	t.Run("wrong API key", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectapi.Options{APIKey: "pnu_right"}, prefect.Config{APIKey: "pnu_wrong_key"})
+		e := start(t, prefectfake.Options{APIKey: "pnu_right"}, prefect.Config{APIKey: "pnu_wrong_key"})
 		checkErr(t, e.client.Check(ctx), want{problem: "the server refused the credentials (GET /health answered 401 Unauthorized",
 			fix: "check PREFECT_API_KEY", is: prefect.ErrUnauthorized}, "pnu_wrong_key")
 	})
 	t.Run("wrong auth string", func(t *testing.T) {
 		t.Parallel()
 		// /health needs no credentials here: /hello is what catches it.
-		e := start(t, prefectapi.Options{AuthString: "admin:right"}, prefect.Config{AuthString: "admin:wrong-pw"})
+		e := start(t, prefectfake.Options{AuthString: "admin:right"}, prefect.Config{AuthString: "admin:wrong-pw"})
 		checkErr(t, e.client.Check(ctx), want{problem: "GET /hello answered 401 Unauthorized", fix: "check PREFECT_API_AUTH_STRING",
 			is: prefect.ErrUnauthorized}, "wrong-pw")
 	})
 	t.Run("no credentials", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectapi.Options{Cloud: true, APIKey: "pnu_k"}, prefect.Config{})
+		e := start(t, prefectfake.Options{Cloud: true, APIKey: "pnu_k"}, prefect.Config{})
 		checkErr(t, e.client.Check(ctx), want{problem: "401", fix: "set PREFECT_API_KEY (Prefect Cloud) or PREFECT_API_AUTH_STRING"})
 	})
 	t.Run("wrong Cloud workspace", func(t *testing.T) {
 		t.Parallel()
-		srv := prefectapi.NewTestServer(t, prefectapi.Options{Cloud: true, APIKey: "pnu_k"})
+		srv := prefectfake.NewTestServer(t, prefectfake.Options{Cloud: true, APIKey: "pnu_k"})
 		base := strings.TrimSuffix(srv.URL(), srv.APIPath())
-		wrong := base + "/api/accounts/" + prefectapi.DefaultAccountID + "/workspaces/00000000-0000-4000-8000-000000000000"
+		wrong := base + "/api/accounts/" + prefectfake.DefaultAccountID + "/workspaces/00000000-0000-4000-8000-000000000000"
 		c, _ := newTestClient(t, prefect.Config{APIURL: wrong, APIKey: "pnu_k", CloudAPIURL: base + "/api"})
 		checkErr(t, c.Check(ctx), want{problem: "404", fix: "the account or workspace in PREFECT_API_URL is wrong"})
 	})
@@ -326,7 +326,7 @@ func TestCheck(t *testing.T) {
 	})
 	t.Run("untrusted certificate", func(t *testing.T) {
 		t.Parallel()
-		ts := httptest.NewUnstartedServer(prefectapi.New(prefectapi.Options{}).Handler())
+		ts := httptest.NewUnstartedServer(prefectfake.New(prefectfake.Options{}).Handler())
 		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 		ts.StartTLS()
 		t.Cleanup(ts.Close)
@@ -342,13 +342,13 @@ func TestCheck(t *testing.T) {
 	})
 	t.Run("https to a plain HTTP server", func(t *testing.T) {
 		t.Parallel()
-		srv := prefectapi.NewTestServer(t, prefectapi.Options{})
+		srv := prefectfake.NewTestServer(t, prefectfake.Options{})
 		c, _ := newTestClient(t, prefect.Config{APIURL: strings.Replace(srv.URL(), "http://", "https://", 1), MaxRetries: 3})
 		checkErr(t, c.Check(ctx), want{problem: "does not speak TLS", fix: "use http:// instead of https:// in PREFECT_API_URL"})
 	})
 	t.Run("http to an HTTPS server", func(t *testing.T) {
 		t.Parallel()
-		ts := httptest.NewUnstartedServer(prefectapi.New(prefectapi.Options{}).Handler())
+		ts := httptest.NewUnstartedServer(prefectfake.New(prefectfake.Options{}).Handler())
 		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 		ts.StartTLS()
 		t.Cleanup(ts.Close)
@@ -374,8 +374,8 @@ func TestCheck(t *testing.T) {
 		t.Parallel()
 		var logs logBuffer
 		clock := newFakeClock()
-		srv := prefectapi.NewTestServer(t, prefectapi.Options{Now: clock.Now})
-		srv.InjectFault(prefectapi.Fault{Path: "/health", Status: 503, Count: 4})
+		srv := prefectfake.NewTestServer(t, prefectfake.Options{Now: clock.Now})
+		srv.InjectFault(prefectfake.Fault{Path: "/health", Status: 503, Count: 4})
 		// Each wait moves the clock: the fourth failed attempt, 14 s after
 		// the first, is the first to meet both thresholds (3 attempts,
 		// 10 s); the fifth attempt, at 30 s, succeeds.
@@ -455,7 +455,7 @@ func TestNameValidators(t *testing.T) {
 	}
 
 	// The client refuses such a name before the server sees it.
-	e := start(t, prefectapi.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefect.Config{})
 	_, err := e.client.CreateWorkPool(context.Background(), prefect.WorkPoolCreate{Name: "bad/name", Type: "ecs"})
 	var ne *prefect.NameError
 	if !errors.As(err, &ne) || ne.Value != "bad/name" {
@@ -468,7 +468,7 @@ func TestNameValidators(t *testing.T) {
 
 func TestJSONDepthInAnswers(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefect.Config{})
 	ctx := context.Background()
 	if _, err := e.client.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
@@ -15,7 +15,7 @@ import (
 // and response against Prefect's OpenAPI schema.
 func TestIntegrationListDeployments(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectapi.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefect.Config{})
 	ctx := context.Background()
 	e.srv.CreateWorkPool("ecs-pool", "ecs", nil)
 	e.srv.CreateWorkPool("other", "ecs", nil)

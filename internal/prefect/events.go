@@ -46,7 +46,7 @@ func (c *Client) EmitEvents(ctx context.Context, events []Event) error {
 	for i, e := range events {
 		id := e.ID
 		if id == "" {
-			id = newUUID()
+			id = NewUUID()
 		}
 		occurred := e.Occurred
 		if occurred.IsZero() {

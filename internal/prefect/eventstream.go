@@ -506,7 +506,7 @@ func decodeEvent(data []byte) (Event, error) {
 // wireEventOut is an event as sent, filling in the id and the time.
 func (c *Client) wireEventOut(e Event) eventBody {
 	if e.ID == "" {
-		e.ID = newUUID()
+		e.ID = NewUUID()
 	}
 	if e.Occurred.IsZero() {
 		e.Occurred = c.now()

@@ -184,7 +184,7 @@ func (e *EventEmitter) setTransport() {
 // After Close it returns ErrEmitterClosed.
 func (e *EventEmitter) Emit(ev Event) error {
 	if ev.ID == "" {
-		ev.ID = newUUID()
+		ev.ID = NewUUID()
 	}
 	if ev.Occurred.IsZero() {
 		ev.Occurred = e.c.now()

@@ -16,7 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
@@ -43,13 +43,13 @@ func esContext(t *testing.T) context.Context {
 }
 
 // esPool creates a pool with a deployment and returns their ids.
-func esPool(s *prefectapi.Server, pool string) (poolID, deploymentID string) {
+func esPool(s *prefectfake.Server, pool string) (poolID, deploymentID string) {
 	poolID = s.CreateWorkPool(pool, "ecs", nil)["id"].(string)
 	flowID := s.CreateFlow("flow")["id"].(string)
 	return poolID, s.CreateDeployment(flowID, "dep-"+pool, pool, "", nil)["id"].(string)
 }
 
-func esRun(s *prefectapi.Server, deploymentID string) string {
+func esRun(s *prefectfake.Server, deploymentID string) string {
 	return s.CreateFlowRun(deploymentID, nil, time.Time{})["id"].(string)
 }
 
@@ -64,7 +64,7 @@ func esNext(t *testing.T, ctx context.Context, sub *prefect.EventSubscription) p
 
 func TestSubscribeEventsFiltersAndOrders(t *testing.T) {
 	t.Parallel()
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	c := esClient(t, s.URL(), prefect.Config{})
 	ctx := esContext(t)
 	poolA, depA := esPool(s, "pool-a")
@@ -115,7 +115,7 @@ func TestSubscribeEventsFiltersAndOrders(t *testing.T) {
 
 func TestSubscribeEventsNextContextAndEnd(t *testing.T) {
 	t.Parallel()
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	c := esClient(t, s.URL(), prefect.Config{})
 	ctx := esContext(t)
 	_, dep := esPool(s, "pool")
@@ -148,7 +148,7 @@ func TestSubscribeEventsNextContextAndEnd(t *testing.T) {
 
 func TestSubscribeEventsCloseEndsNext(t *testing.T) {
 	t.Parallel()
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	c := esClient(t, s.URL(), prefect.Config{})
 	ctx := esContext(t)
 	sub, err := c.SubscribeEvents(ctx, prefect.EventFilter{Names: []string{prefect.EventFlowRunCancelling}})
@@ -171,7 +171,7 @@ func TestSubscribeEventsCloseEndsNext(t *testing.T) {
 
 func TestSubscribeEventsReconnectSkipsRepeats(t *testing.T) {
 	t.Parallel()
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	c := esClient(t, s.URL(), prefect.Config{})
 	ctx := esContext(t)
 	pool, dep := esPool(s, "pool")
@@ -215,20 +215,20 @@ func TestSubscribeEventsReconnectSkipsRepeats(t *testing.T) {
 func TestSubscribeEventsAuth(t *testing.T) {
 	t.Parallel()
 	cases := map[string]struct {
-		opts  prefectapi.Options
+		opts  prefectfake.Options
 		good  prefect.Config
 		bad   prefect.Config
 		wrong string
 	}{
-		"auth string": {prefectapi.Options{AuthString: "admin:s3cret"},
+		"auth string": {prefectfake.Options{AuthString: "admin:s3cret"},
 			prefect.Config{AuthString: "admin:s3cret"}, prefect.Config{AuthString: "admin:wr0ng-secret"}, "wr0ng-secret"},
-		"api key": {prefectapi.Options{APIKey: "pnu_good"},
+		"api key": {prefectfake.Options{APIKey: "pnu_good"},
 			prefect.Config{APIKey: "pnu_good"}, prefect.Config{APIKey: "pnu_wr0ng"}, "pnu_wr0ng"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s := prefectapi.NewTestServer(t, tc.opts)
+			s := prefectfake.NewTestServer(t, tc.opts)
 			ctx := esContext(t)
 			_, dep := esPool(s, "pool")
 			c := esClient(t, s.URL(), tc.good)
@@ -260,16 +260,16 @@ func TestSubscribeEventsAuth(t *testing.T) {
 func TestSubscribeEventsUnavailable(t *testing.T) {
 	t.Parallel()
 	for _, status := range []int{http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusOK} {
-		s := prefectapi.NewTestServer(t, prefectapi.Options{})
-		s.InjectFault(prefectapi.Fault{Path: "/events/out", Status: status})
+		s := prefectfake.NewTestServer(t, prefectfake.Options{})
+		s.InjectFault(prefectfake.Fault{Path: "/events/out", Status: status})
 		c := esClient(t, s.URL(), prefect.Config{})
 		_, err := c.SubscribeEvents(esContext(t), prefect.EventFilter{})
 		if !errors.Is(err, prefect.ErrEventsUnavailable) || prefect.IsTransient(err) {
 			t.Errorf("%d: %v", status, err)
 		}
 	}
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
-	s.InjectFault(prefectapi.Fault{Path: "/events/out", Status: http.StatusServiceUnavailable})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
+	s.InjectFault(prefectfake.Fault{Path: "/events/out", Status: http.StatusServiceUnavailable})
 	c := esClient(t, s.URL(), prefect.Config{})
 	_, err := c.SubscribeEvents(esContext(t), prefect.EventFilter{})
 	if errors.Is(err, prefect.ErrEventsUnavailable) || !prefect.IsTransient(err) {
@@ -324,7 +324,7 @@ func TestEventFilterMatches(t *testing.T) {
 }
 
 // esWorker reads what the worker's events describe from the server.
-func esWorker(t *testing.T, ctx context.Context, c *prefect.Client, s *prefectapi.Server) (prefect.WorkerEventSource, *prefect.FlowRun, *prefect.Deployment, *prefect.Flow) {
+func esWorker(t *testing.T, ctx context.Context, c *prefect.Client, s *prefectfake.Server) (prefect.WorkerEventSource, *prefect.FlowRun, *prefect.Deployment, *prefect.Flow) {
 	t.Helper()
 	_, depID := esPool(s, "pool")
 	runID := esRun(s, depID)
@@ -349,7 +349,7 @@ func esWorker(t *testing.T, ctx context.Context, c *prefect.Client, s *prefectap
 
 func TestEventEmitterWebSocket(t *testing.T) {
 	t.Parallel()
-	s := prefectapi.NewTestServer(t, prefectapi.Options{AuthString: "admin:pass"})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{AuthString: "admin:pass"})
 	c := esClient(t, s.URL(), prefect.Config{AuthString: "admin:pass"})
 	ctx := esContext(t)
 	w, run, dep, flow := esWorker(t, ctx, c, s)
@@ -428,8 +428,8 @@ func TestEventEmitterWebSocket(t *testing.T) {
 func TestEventEmitterFallsBackToPost(t *testing.T) {
 	t.Parallel()
 	for _, status := range []int{http.StatusNotFound, http.StatusServiceUnavailable} {
-		s := prefectapi.NewTestServer(t, prefectapi.Options{CSRF: true})
-		s.InjectFault(prefectapi.Fault{Path: "/events/in", Status: status})
+		s := prefectfake.NewTestServer(t, prefectfake.Options{CSRF: true})
+		s.InjectFault(prefectfake.Fault{Path: "/events/in", Status: status})
 		c := esClient(t, s.URL(), prefect.Config{CSRFEnabled: true})
 		ctx := esContext(t)
 		e, err := c.NewEventEmitter(ctx)
@@ -469,9 +469,9 @@ func TestEventEmitterFallsBackToPost(t *testing.T) {
 
 func TestEventEmitterServerWithoutEvents(t *testing.T) {
 	t.Parallel()
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
-	s.InjectFault(prefectapi.Fault{Path: "/events/in", Status: http.StatusNotFound})
-	s.InjectFault(prefectapi.Fault{Method: "POST", Path: "/events", Status: http.StatusNotFound})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
+	s.InjectFault(prefectfake.Fault{Path: "/events/in", Status: http.StatusNotFound})
+	s.InjectFault(prefectfake.Fault{Method: "POST", Path: "/events", Status: http.StatusNotFound})
 	c := esClient(t, s.URL(), prefect.Config{})
 	e, err := c.NewEventEmitter(esContext(t))
 	if err != nil {
@@ -492,9 +492,9 @@ func TestEventEmitterServerWithoutEvents(t *testing.T) {
 
 func TestEventEmitterCloseIsBounded(t *testing.T) {
 	t.Parallel()
-	s := prefectapi.NewTestServer(t, prefectapi.Options{})
-	s.InjectFault(prefectapi.Fault{Path: "/events/in", Status: http.StatusNotFound})
-	s.InjectFault(prefectapi.Fault{Method: "POST", Path: "/events", Hang: true})
+	s := prefectfake.NewTestServer(t, prefectfake.Options{})
+	s.InjectFault(prefectfake.Fault{Path: "/events/in", Status: http.StatusNotFound})
+	s.InjectFault(prefectfake.Fault{Method: "POST", Path: "/events", Hang: true})
 	c := esClient(t, s.URL(), prefect.Config{Timeout: time.Minute})
 	e, err := c.NewEventEmitter(esContext(t), prefect.WithEventBuffer(2), prefect.WithEventFlushTimeout(100*time.Millisecond))
 	if err != nil {

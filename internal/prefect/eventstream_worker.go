@@ -61,13 +61,13 @@ func (w WorkerEventSource) Resource() map[string]string {
 // WorkerStartedEvent is prefect.worker.started, related to the work pool.
 // It has a fresh id, for WorkerStoppedEvent to follow.
 func WorkerStartedEvent(w WorkerEventSource) Event {
-	return Event{ID: newUUID(), Event: EventWorkerStarted, Resource: w.Resource(), Related: w.poolRelated(nil)}
+	return Event{ID: NewUUID(), Event: EventWorkerStarted, Resource: w.Resource(), Related: w.poolRelated(nil)}
 }
 
 // WorkerStoppedEvent is prefect.worker.stopped, following the started
 // event startedID ("" for none).
 func WorkerStoppedEvent(w WorkerEventSource, startedID string) Event {
-	return Event{ID: newUUID(), Event: EventWorkerStopped, Resource: w.Resource(), Related: w.poolRelated(nil),
+	return Event{ID: NewUUID(), Event: EventWorkerStopped, Resource: w.Resource(), Related: w.poolRelated(nil),
 		Follows: startedID}
 }
 
@@ -77,7 +77,7 @@ func WorkerStoppedEvent(w WorkerEventSource, startedID string) Event {
 // the work pool, in the Python worker's order. It has a fresh id, for
 // ExecutedFlowRunEvent to follow.
 func SubmittedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *Deployment, flow *Flow) Event {
-	return Event{ID: newUUID(), Event: EventWorkerSubmittedFlowRun, Resource: w.Resource(),
+	return Event{ID: NewUUID(), Event: EventWorkerSubmittedFlowRun, Resource: w.Resource(),
 		Related: w.poolRelated(flowRunRelated(run, deployment, flow))}
 }
 
@@ -95,7 +95,7 @@ func ExecutedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *Deploym
 			r["prefect.infrastructure.status-code"] = strconv.Itoa(statusCode)
 		}
 	}
-	return Event{ID: newUUID(), Event: EventWorkerExecutedFlowRun, Resource: w.Resource(), Related: related,
+	return Event{ID: NewUUID(), Event: EventWorkerExecutedFlowRun, Resource: w.Resource(), Related: related,
 		Follows: submittedID}
 }
 

@@ -215,7 +215,7 @@ func (s StateCreate) body(flowRunID string) *jsonv.Object {
 	}
 	tid := s.TransitionID
 	if tid == "" {
-		tid = newUUID()
+		tid = NewUUID()
 	}
 	details.Set("transition_id", tid)
 	if !s.ScheduledTime.IsZero() {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/backoff"
 )
 
 func TestBackoffJitterBounds(t *testing.T) {
@@ -94,10 +96,10 @@ func TestSleepCtxStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	// A cancelled context must end the wait at once, however long it is.
-	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+	if err := backoff.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("err %v", err)
 	}
-	if err := sleepCtx(context.Background(), 0); err != nil {
+	if err := backoff.Sleep(context.Background(), 0); err != nil {
 		t.Errorf("zero wait: %v", err)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
@@ -77,7 +77,7 @@ func TestPollScheduledRunsWithLargeParameters(t *testing.T) {
 		totalClaim = bigRuns + smallRuns
 	)
 	rec := &pollRecorder{}
-	e := start(t, prefectapi.Options{}, prefect.Config{},
+	e := start(t, prefectfake.Options{}, prefect.Config{},
 		prefect.WithSizeLimits(maxResp, budget, perRun, maxResp), prefect.WithHTTPClient(&http.Client{Transport: rec}))
 	ctx := context.Background()
 	c := e.client
@@ -221,7 +221,7 @@ func TestPollScheduledRunsWithLargeParameters(t *testing.T) {
 func TestPollScheduledRunsGrowsBack(t *testing.T) {
 	t.Parallel()
 	rec := &pollRecorder{}
-	e := start(t, prefectapi.Options{}, prefect.Config{},
+	e := start(t, prefectfake.Options{}, prefect.Config{},
 		prefect.WithSizeLimits(64<<20, 100_000, 90_000, 1<<20), prefect.WithHTTPClient(&http.Client{Transport: rec}))
 	ctx := context.Background()
 	c := e.client

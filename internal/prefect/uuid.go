@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// newUUID returns a random (version 4) UUID, as Prefect uses for
+// NewUUID returns a random (version 4) UUID, as Prefect uses for
 // transition ids, CSRF client ids and event ids.
-func newUUID() string {
+func NewUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	b[6] = b[6]&0x0f | 0x40

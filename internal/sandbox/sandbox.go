@@ -30,8 +30,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/redact"
 	"github.com/ecsworker/ecsworker/internal/worker"
@@ -203,7 +203,7 @@ type sandbox struct {
 	human   io.Writer // the report and progress for people
 	data    io.Writer // Out: the JSON summary
 
-	prefect     *prefectapi.Server
+	prefect     *prefectfake.Server
 	prefectHTTP *http.Server
 	prefectURL  string
 	aws         *awsfake.Server
@@ -261,7 +261,7 @@ func (s *sandbox) scale(d time.Duration) time.Duration {
 }
 
 func (s *sandbox) setUp(ctx context.Context) error {
-	s.prefect = prefectapi.New(prefectapi.Options{OnViolation: s.violations.add})
+	s.prefect = prefectfake.New(prefectfake.Options{OnViolation: s.violations.add})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start the Prefect API test server: %w", err)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 )
 
 // Scenario is one kind of demo flow run: what the simulated ECS does with

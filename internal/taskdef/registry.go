@@ -20,6 +20,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/ecsshape"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -131,7 +132,7 @@ func NewRegistry(api awsclient.ECSAPI, opts Options) *Registry {
 		opts.MaxBackoff = 20 * time.Second
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = awsclient.Sleep
+		opts.Sleep = backoff.Sleep
 	}
 	return &Registry{api: api, opts: opts,
 		cache:  awsclient.NewLRU[string, tdCacheEntry](opts.CacheSize),
@@ -259,7 +260,7 @@ func (t *Registry) ensure(ctx context.Context, td *jsonv.Object, family, hash st
 			}
 			return ensureResult{}, le
 		}
-		if err := t.opts.Sleep(ctx, awsclient.BackoffDelay(attempt, t.opts.Backoff, t.opts.MaxBackoff)); err != nil {
+		if err := t.opts.Sleep(ctx, backoff.Delay(attempt, t.opts.Backoff, t.opts.MaxBackoff)); err != nil {
 			return ensureResult{}, err
 		}
 		// Another worker may have registered it meanwhile: ECS's "too many

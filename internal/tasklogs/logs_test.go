@@ -19,7 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
 )
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/backoff"
 )
 
 // FlowRunTag is the task tag the worker sets to the flow run's id.
@@ -123,7 +123,7 @@ func (c *EventConsumer) Run(ctx context.Context, deliver func(TaskEvent)) error 
 			}
 			failures++
 			c.log.Warn("receiving ECS task events failed; retrying", "error", err, "attempt", failures)
-			if !watchSleep(ctx, watchBackoff(failures, c.opts.MaxBackoff)) {
+			if backoff.Sleep(ctx, backoff.Delay(failures, time.Second, c.opts.MaxBackoff)) != nil {
 				return nil
 			}
 			continue
@@ -208,7 +208,7 @@ func (c *EventConsumer) queueURL(ctx context.Context) (string, error) {
 			return "", ctx.Err()
 		}
 		c.log.Warn("finding the ECS events queue failed; retrying", "error", err, "attempt", attempt)
-		if !watchSleep(ctx, watchBackoff(attempt, c.opts.MaxBackoff)) {
+		if backoff.Sleep(ctx, backoff.Delay(attempt, time.Second, c.opts.MaxBackoff)) != nil {
 			return "", ctx.Err()
 		}
 	}
@@ -437,27 +437,4 @@ func strOrNil(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// watchBackoff is the wait before retry n (1-based) of a failed AWS call:
-// doubling from one second, capped, with jitter so that workers that failed
-// together do not retry together.
-func watchBackoff(n int, limit time.Duration) time.Duration {
-	d := time.Second << min(n-1, 16)
-	if d > limit || d <= 0 {
-		d = limit
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// watchSleep waits d or until ctx is done; it reports whether d elapsed.
-func watchSleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

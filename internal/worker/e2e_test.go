@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/worker"
@@ -48,7 +48,7 @@ func (t inProcess) RoundTrip(r *http.Request) (resp *http.Response, err error) {
 
 type env struct {
 	t       *testing.T
-	prefect *prefectapi.Server
+	prefect *prefectfake.Server
 	aws     *awsfake.Server
 	api     *prefect.Client
 	factory *awsclient.Factory
@@ -91,7 +91,7 @@ func outcomes(ti awsfake.TaskInfo) awsfake.Outcome {
 func newEnv(t *testing.T, jobVariables map[string]any) *env {
 	t.Helper()
 	e := &env{t: t, script: outcomes}
-	e.prefect = prefectapi.New(prefectapi.Options{OnViolation: func(v string) { t.Errorf("Prefect API contract violation: %s", v) }})
+	e.prefect = prefectfake.New(prefectfake.Options{OnViolation: func(v string) { t.Errorf("Prefect API contract violation: %s", v) }})
 	e.aws = awsfake.New(awsfake.Options{Script: func(ti awsfake.TaskInfo) awsfake.Outcome { return e.script(ti) }})
 	t.Cleanup(e.aws.Close)
 	t.Cleanup(e.prefect.Close)
@@ -403,7 +403,7 @@ func TestRestartResumesWithoutDuplicates(t *testing.T) {
 		e := newEnv(t, map[string]any{"image": "etl:long"})
 		// The first worker dies between RunTask and recording the task on
 		// the run: the pid update never gets through.
-		e.prefect.InjectFault(prefectapi.Fault{Method: "PATCH", Path: "/flow_runs/*", Status: 503, Count: 0})
+		e.prefect.InjectFault(prefectfake.Fault{Method: "PATCH", Path: "/flow_runs/*", Status: 503, Count: 0})
 		cfg := e.config("w1")
 		cfg.ShutdownTimeout = time.Second
 		stop := e.start(cfg)
@@ -452,7 +452,7 @@ func TestPrefectOutageDoesNotLoseRuns(t *testing.T) {
 		e := newEnv(t, nil)
 		stop := e.start(e.config("w1"))
 		defer stop()
-		e.prefect.InjectFault(prefectapi.Fault{Status: 503, Count: 40})
+		e.prefect.InjectFault(prefectfake.Fault{Status: 503, Count: 40})
 		id := e.run(nil)
 		e.waitFor("the run's task", 10*time.Minute, func() bool { return e.prefect.FlowRun(id)["infrastructure_pid"] != nil })
 		if n := len(e.tasksOf(id)); n != 1 {
@@ -530,7 +530,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 
 		// Prefect goes away: heartbeats fail and the health check says so.
-		e.prefect.InjectFault(prefectapi.Fault{Status: 503})
+		e.prefect.InjectFault(prefectfake.Fault{Status: 503})
 		time.Sleep(2 * time.Minute) // fake time: a few heartbeat intervals
 		synctest.Wait()
 		rec = httptest.NewRecorder()

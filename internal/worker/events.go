@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -47,7 +48,7 @@ func (w *Worker) taskEventsLoop(ctx context.Context) {
 		}
 		// A refused SQS action was reported once with what it costs;
 		// ask again once the refusal is old, in case it was granted.
-		if !sleep(ctx, w.cfg.PermissionRecheck) {
+		if backoff.Sleep(ctx, w.cfg.PermissionRecheck) != nil {
 			return
 		}
 	}
@@ -65,7 +66,7 @@ const (
 // run entering Cancelling triggers the cancellation pass. Interval polling
 // carries on regardless, so losing the stream costs only latency.
 func (w *Worker) eventStreamLoop(ctx context.Context) {
-	backoff := time.Second
+	wait := time.Second
 	var sub *prefect.EventSubscription
 	defer func() {
 		if sub != nil {
@@ -75,7 +76,7 @@ func (w *Worker) eventStreamLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		pool, _ := w.snapshot()
 		if pool == nil {
-			if !sleep(ctx, w.cfg.HeartbeatInterval) {
+			if backoff.Sleep(ctx, w.cfg.HeartbeatInterval) != nil {
 				return
 			}
 			continue
@@ -97,15 +98,15 @@ func (w *Worker) eventStreamLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			w.log.Debug("event stream unavailable; retrying", "err", err, "in", backoff)
+			w.log.Debug("event stream unavailable; retrying", "err", err, "in", wait)
 			sub = nil
-			if !sleep(ctx, backoff) {
+			if backoff.Sleep(ctx, wait) != nil {
 				return
 			}
-			backoff = min(2*backoff, 30*time.Second)
+			wait = min(2*wait, 30*time.Second)
 			continue
 		}
-		backoff = time.Second
+		wait = time.Second
 		for {
 			ev, err := sub.Next(ctx)
 			if err != nil {

@@ -12,8 +12,8 @@ import (
 	"log/slog"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
 
@@ -302,7 +302,7 @@ func TestShutdownWithPrefectAndAWSDown(t *testing.T) {
 		}
 		time.Sleep(20 * time.Second)
 		synctest.Wait()
-		e.prefect.InjectFault(prefectapi.Fault{Hang: true})
+		e.prefect.InjectFault(prefectfake.Fault{Hang: true})
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		start := time.Now()

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	awsfake "github.com/ecsworker/ecsworker/internal/fakes/aws"
-	"github.com/ecsworker/ecsworker/internal/fakes/prefectapi"
+	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
@@ -20,7 +20,7 @@ import (
 // picked up because its Scheduled event triggers a poll. The test waits on
 // the worker's notifications, with a deadline, never on a timer.
 func TestEventStreamTriggersPolls(t *testing.T) {
-	ps := prefectapi.NewTestServer(t, prefectapi.Options{})
+	ps := prefectfake.NewTestServer(t, prefectfake.Options{})
 	as := awsfake.NewTestServer(t, awsfake.Options{})
 	as.CreateCluster("flows")
 	api, err := prefect.New(prefect.Config{APIURL: ps.URL(), Timeout: 10 * time.Second, MaxRetries: 2})
@@ -81,7 +81,7 @@ func waitFor(t *testing.T, events <-chan string, want string) {
 	}
 }
 
-func hasEvent(ps *prefectapi.Server, name string) bool {
+func hasEvent(ps *prefectfake.Server, name string) bool {
 	for _, e := range ps.Events() {
 		if e["event"] == name {
 			return true

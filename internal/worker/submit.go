@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
@@ -53,7 +54,7 @@ func (w *Worker) submit(ctx context.Context, run prefect.FlowRun) {
 // ECS client token is derived from.
 func (w *Worker) claim(ctx context.Context, run prefect.FlowRun) (string, bool) {
 	for attempt := 0; attempt < 10; attempt++ {
-		tid := newUUID()
+		tid := prefect.NewUUID()
 		res, err := w.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", TransitionID: tid}, false)
 		if err != nil {
 			// The server may have taken the proposal before the
@@ -77,7 +78,7 @@ func (w *Worker) claim(ctx context.Context, run prefect.FlowRun) (string, bool) 
 		case prefect.StatusWait:
 			w.metrics.claims.WithLabelValues("wait").Inc()
 			delay := time.Duration(res.Details.DelaySeconds) * time.Second
-			if !sleep(ctx, delay) {
+			if backoff.Sleep(ctx, delay) != nil {
 				return "", false
 			}
 		case prefect.StatusReject:
@@ -401,7 +402,7 @@ func (w *Worker) recordTask(ctx context.Context, runID, identifier string) {
 		defer w.bg.Done()
 		delay := 5 * time.Second
 		for attempt := 0; attempt < 60; attempt++ {
-			if !sleep(w.bgCtx, delay) {
+			if backoff.Sleep(w.bgCtx, delay) != nil {
 				return
 			}
 			err := w.api.SetInfrastructurePID(w.bgCtx, runID, identifier)
@@ -420,17 +421,6 @@ func scheduledTime(run prefect.FlowRun) time.Time {
 		return run.NextScheduledStartTime.Time
 	}
 	return run.ExpectedStartTime.Time
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func firstNonEmpty(s ...string) string {

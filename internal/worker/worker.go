@@ -2,8 +2,6 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync"
@@ -88,7 +86,7 @@ func New(cfg Config, api *prefect.Client, aws *awsclient.Factory) (*Worker, erro
 		return nil, err
 	}
 	if cfg.Name == "" {
-		cfg.Name = "ECSWorker " + newUUID()
+		cfg.Name = "ECSWorker " + prefect.NewUUID()
 	}
 	w := &Worker{
 		cfg:       cfg,
@@ -256,13 +254,4 @@ const maxSubmissions = 128
 // network being down, as opposed to bad credentials or a bad request.
 func transient(err error) bool {
 	return prefect.IsTransient(err) || errors.Is(err, context.DeadlineExceeded)
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
