@@ -89,9 +89,11 @@ func TestGetScheduledFlowRuns(t *testing.T) {
 			want:  "",
 		},
 		"paused queue gives nothing": {
-			setup: func(w world) { w.s.CreateWorkQueue("p", "default", prefectfake.QueueOptions{Priority: 2, Paused: true}) },
-			body:  map[string]any{"scheduled_before": before(time.Hour)},
-			want:  "high+5 low-120",
+			setup: func(w world) {
+				w.s.CreateWorkQueue("p", "default", prefectfake.QueueOptions{Priority: 2, Paused: true})
+			},
+			body: map[string]any{"scheduled_before": before(time.Hour)},
+			want: "high+5 low-120",
 		},
 		"queue concurrency counts PENDING and RUNNING": {
 			setup: func(w world) {
