@@ -5,6 +5,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/launch"
+	"github.com/ecsworker/ecsworker/internal/submission"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -16,10 +17,10 @@ import (
 type backend struct {
 	key      string // awsclient.Credentials.Fingerprint
 	clients  *awsclient.Clients
-	tds      *taskdef.Registry
-	launcher *launch.Launcher
-	tracker  *tracking.Tracker
-	logs     *tasklogs.Reader
+	tds      taskDefinitions
+	launcher submission.Launcher
+	tracker  taskTracker
+	logs     logTail
 	stop     context.CancelFunc // ends its tracker and update handler
 
 	// Guarded by Worker.mu: a backend with neither users nor tracked runs
@@ -52,7 +53,7 @@ func (w *Worker) backendFor(ctx context.Context, creds awsclient.Credentials) (b
 	}
 	w.mu.Unlock()
 
-	clients, err := w.aws.For(ctx, creds)
+	made, err := w.newBackend(ctx, creds)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,17 +64,8 @@ func (w *Worker) backendFor(ctx context.Context, creds awsclient.Credentials) (b
 		return b, func() { w.releaseBackend(b) }, nil
 	}
 	w.evictIdleBackendLocked()
-	tdOpts := w.cfg.TaskDefinitionOptions
-	tdOpts.Permissions = clients.Permissions
-	tds := taskdef.NewRegistry(clients.ECS, tdOpts)
-	b = &backend{
-		key:      key,
-		clients:  clients,
-		tds:      tds,
-		launcher: launch.NewLauncher(clients, tds, launch.Options{}),
-		tracker:  tracking.NewTracker(clients.ECS, tracking.Options{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now, Permissions: clients.Permissions}),
-		logs:     tasklogs.NewReader(clients.Logs, clients.Permissions),
-	}
+	b = made
+	b.key = key
 	w.backends[key] = b
 	w.hold(b)
 	if w.bgCtx != nil {
@@ -118,4 +110,23 @@ func (w *Worker) evictIdleBackendLocked() {
 	if victim.stop != nil {
 		victim.stop()
 	}
+}
+
+// awsBackend makes the AWS side of one set of credentials from the
+// worker's client factory (Worker.newBackend; tests replace it).
+func (w *Worker) awsBackend(ctx context.Context, creds awsclient.Credentials) (*backend, error) {
+	clients, err := w.aws.For(ctx, creds)
+	if err != nil {
+		return nil, err
+	}
+	tdOpts := w.cfg.TaskDefinitionOptions
+	tdOpts.Permissions = clients.Permissions
+	tds := taskdef.NewRegistry(clients.ECS, tdOpts)
+	return &backend{
+		clients:  clients,
+		tds:      tds,
+		launcher: launch.NewLauncher(clients, tds, launch.Options{}),
+		tracker:  tracking.NewTracker(clients.ECS, tracking.Options{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now, Permissions: clients.Permissions}),
+		logs:     tasklogs.NewReader(clients.Logs, clients.Permissions),
+	}, nil
 }

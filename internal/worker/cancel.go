@@ -85,12 +85,16 @@ func (w *Worker) cancelRun(ctx context.Context, run prefect.FlowRun) {
 	if refused != nil {
 		// Asking every pass would not stop it either: the run is what
 		// the user asked to cancel, its task ends by itself.
-		w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled, but its ECS task could not be stopped (the worker's AWS identity may not use ecs:StopTask): the task runs until it ends by itself.")
+		// A failed report leaves the run Cancelling: the next pass (or
+		// the task's stop) reports it again; forceState logged why.
+		_ = w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled, but its ECS task could not be stopped (the worker's AWS identity may not use ecs:StopTask): the task runs until it ends by itself.")
 		w.notify("cancelled", run.ID)
 		return
 	}
 	w.log.Info("stopped the task of a flow run cancelled before it started", "flow_run", run.ID, "outcome", res.Outcome)
-	w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled by ecsworker: its ECS task was stopped before the flow started.")
+	// Unreported, the run stays Cancelling and its task's stop, which the
+	// tracker sees, reports it again.
+	_ = w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled by ecsworker: its ECS task was stopped before the flow started.")
 	w.metrics.cancellations.Inc()
 	w.notify("cancelled", run.ID)
 }

@@ -35,7 +35,7 @@ func (t inProcess) RoundTrip(r *http.Request) (resp *http.Response, err error) {
 	// aborts; over a socket that is a dropped connection.
 	defer func() {
 		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
+			if err, ok := v.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
 				panic(v)
 			}
 			resp, err = nil, errors.New("connection reset by peer")

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 )
@@ -45,7 +46,7 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.polls, m.claims, m.submissions, m.submitting, m.inFlight, m.runTasks,
 		m.scheduledToRunTask, m.stops, m.crashes, m.cancellations,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -142,7 +142,7 @@ func (w *Worker) crashUnreadable(ctx context.Context, u prefect.UnreadableRun) {
 		return
 	}
 	defer w.endSubmission(u.ID)
-	if _, ok := w.claim(ctx, prefect.FlowRun{ID: u.ID}); !ok {
+	if _, err := w.claimer().Claim(ctx, u.ID); err != nil {
 		return
 	}
 	msg := "Failed to submit flow run to infrastructure: " + u.Err.Error()

@@ -9,6 +9,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/submission"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -118,19 +119,6 @@ func (w *Worker) adoptOrphanedTasks(ctx context.Context, runs []prefect.FlowRun,
 	return n
 }
 
-// claimOf returns the claim a run's task was (or is to be) launched for:
-// the claim label the worker records before RunTask or, for a run still
-// in the Pending state of its claim, that state's transition id.
-func claimOf(run prefect.FlowRun) (string, bool) {
-	if c := run.Labels.GetString(claimLabel); c != "" {
-		return c, true
-	}
-	if run.State != nil && run.State.Type == prefect.StatePending && run.State.Name == "Pending" && run.State.StateDetails.TransitionID != "" {
-		return run.State.StateDetails.TransitionID, true
-	}
-	return "", false
-}
-
 // resumeOrphans resumes the submission of claimed runs that have no task on
 // record (PENDING in any sub-state, or RUNNING because the flow started
 // before the task could be recorded) and whose state is older than
@@ -144,7 +132,7 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 			w.cfg.Now().Sub(run.State.Timestamp.Time) < w.cfg.StartupGrace {
 			continue
 		}
-		claim, ok := claimOf(run)
+		claim, ok := submission.ClaimOf(run)
 		if !ok {
 			continue
 		}
@@ -161,7 +149,8 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 				d, err := w.api.ReadDeployment(w.subCtx, run.DeploymentID)
 				switch {
 				case errors.Is(err, prefect.ErrNotFound):
-					w.forceState(w.subCtx, run.ID, prefect.StateCancelled, "Cancelled", fmt.Sprintf("Deployment %s no longer exists, cancelled run.", run.DeploymentID))
+					// Unreported, the run stays claimed for the next sweep.
+					_ = w.forceState(w.subCtx, run.ID, prefect.StateCancelled, "Cancelled", fmt.Sprintf("Deployment %s no longer exists, cancelled run.", run.DeploymentID))
 					return
 				case err != nil:
 					// Its task may be running; the next sweep tries again.
@@ -190,7 +179,7 @@ func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.W
 			dep = d
 		}
 	}
-	job := w.job(run, dep, pool, tmpl)
+	job := submission.Job(w.renderInput(run, dep, nil, pool, tmpl))
 	creds := awsclient.Credentials{}
 	container := ecsjob.DefaultContainerName
 	// Only the credentials and the container name are wanted: a job that no

@@ -13,7 +13,7 @@ import (
 // logs in Prefect, in batches (as Prefect's own handler does every 2 s), so
 // that users see them in the UI next to the flow's own logs.
 type runLogger struct {
-	api *prefect.Client
+	api logsAPI
 	log *slog.Logger
 	now func() time.Time
 
@@ -29,7 +29,7 @@ const (
 	runLogMax      = 10000 // beyond this, the oldest records are dropped
 )
 
-func newRunLogger(api *prefect.Client, log *slog.Logger, now func() time.Time) *runLogger {
+func newRunLogger(api logsAPI, log *slog.Logger, now func() time.Time) *runLogger {
 	return &runLogger{api: api, log: log, now: now}
 }
 

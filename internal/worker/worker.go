@@ -15,12 +15,15 @@ import (
 
 // Worker serves one work pool.
 type Worker struct {
-	cfg     Config
-	api     *prefect.Client
-	aws     *awsclient.Factory
-	log     *slog.Logger
-	metrics *Metrics
-	runLogs *runLogger
+	cfg Config
+	api Prefect
+	aws AWS
+	// newBackend makes the AWS side of a set of credentials
+	// (awsBackend); unit tests give fakes.
+	newBackend func(context.Context, awsclient.Credentials) (*backend, error)
+	log        *slog.Logger
+	metrics    *Metrics
+	runLogs    *runLogger
 
 	mu       sync.Mutex
 	pool     *prefect.WorkPool
@@ -81,7 +84,7 @@ type trackedRun struct {
 }
 
 // New makes a worker; Run starts it.
-func New(cfg Config, api *prefect.Client, aws *awsclient.Factory) (*Worker, error) {
+func New(cfg Config, api Prefect, aws AWS) (*Worker, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -111,6 +114,7 @@ func New(cfg Config, api *prefect.Client, aws *awsclient.Factory) (*Worker, erro
 		slots = maxSubmissions
 	}
 	w.slots = make(chan struct{}, slots)
+	w.newBackend = w.awsBackend
 	if b := aws.Budget(); b != nil {
 		w.metrics.Registry.MustRegister(newBudgetCollector(b))
 	}

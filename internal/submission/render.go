@@ -1,0 +1,160 @@
+package submission
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+)
+
+// Input is what rendering a run's job needs: the run and what it came
+// from, and what the worker adds.
+type Input struct {
+	Run        prefect.FlowRun
+	Deployment *prefect.Deployment // nil for a run without one
+	Flow       *prefect.Flow       // nil when it could not be read
+	PoolName   string              // the pool the worker serves
+	Pool       *prefect.WorkPool   // as of the worker's last sync
+	Template   *jobtemplate.Template
+
+	WorkerName, WorkerID string
+	// BaseEnv is the Prefect configuration the flow run inherits (BaseEnv).
+	BaseEnv      *jsonv.Object
+	DefaultImage string
+	Version      string
+	Resolver     jobtemplate.Resolver
+}
+
+// Job assembles the job pipeline's input for a run.
+func Job(in Input) ecsjob.Job {
+	job := ecsjob.Job{
+		Template:         in.Template,
+		FlowRunVariables: in.Run.JobVariables,
+		FlowRun: &jobtemplate.FlowRunContext{
+			FlowRun: in.Run.Raw, WorkPool: in.Pool.Raw,
+			WorkerName: in.WorkerName, WorkerID: in.WorkerID,
+			BaseEnv: in.BaseEnv, Version: in.Version,
+		},
+		Context: ecsjob.RunContext{
+			WorkPoolName: in.Pool.Name,
+			DeploymentID: in.Run.DeploymentID,
+			FlowID:       in.Run.FlowID,
+			DefaultImage: in.DefaultImage,
+		},
+		Render: jobtemplate.RenderOptions{Resolver: in.Resolver},
+	}
+	if in.Deployment != nil {
+		job.DeploymentVariables = in.Deployment.JobVariables
+		job.FlowRun.Deployment = in.Deployment.Raw
+	}
+	if in.Flow != nil {
+		job.FlowRun.Flow = in.Flow.Raw
+	}
+	return job
+}
+
+// Rendered is a run's job, ready to launch.
+type Rendered struct {
+	Job         ecsjob.Job
+	Prepared    *ecsjob.Prepared
+	Credentials awsclient.Credentials
+}
+
+// Render runs the job pipeline for a run and reads the AWS credentials its
+// job names. Every failure is a Crash: rendering again gives the same.
+func Render(ctx context.Context, in Input) (*Rendered, error) {
+	if in.Template == nil || in.Pool == nil {
+		return nil, Crashf(StepRender, "the work pool's base job template cannot be read; fix it with 'ecsworker work-pool update %s --base-job-template FILE'.", in.PoolName)
+	}
+	r := &Rendered{Job: Job(in)}
+	var err error
+	if r.Prepared, err = ecsjob.Prepare(ctx, r.Job); err != nil {
+		return nil, Crashed(StepRender, err)
+	}
+	if r.Credentials, err = awsclient.CredentialsFromBlock(r.Prepared.JobConfiguration.GetObject("aws_credentials")); err != nil {
+		return nil, Crashf(StepRender, "aws_credentials: %w", err)
+	}
+	return r, nil
+}
+
+// Recheck renders the job again knowing the existing task definition it
+// names, for the checks that need that definition.
+func (r *Rendered) Recheck(ctx context.Context, taskDefinition *jsonv.Object) error {
+	r.Job.Context.ExistingTaskDefinition = taskDefinition
+	p, err := ecsjob.Prepare(ctx, r.Job)
+	if err != nil {
+		return Crashed(StepRender, err)
+	}
+	r.Prepared = p
+	return nil
+}
+
+// BaseEnv is the Prefect configuration a flow run inherits from its
+// worker, as Prefect's workers pass their explicitly set settings: every
+// PREFECT_* variable of environ, with the API settings the worker actually
+// uses.
+func BaseEnv(environ []string, api prefect.Config) *jsonv.Object {
+	values := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "PREFECT_") && !strings.HasPrefix(k, "PREFECT__") && v != "" {
+			values[k] = v
+		}
+	}
+	values["PREFECT_API_URL"] = api.APIURL
+	if api.APIKey != "" {
+		values["PREFECT_API_KEY"] = api.APIKey
+	}
+	if api.AuthString != "" {
+		values["PREFECT_API_AUTH_STRING"] = api.AuthString
+	}
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	env := jsonv.NewObject()
+	for _, k := range names {
+		env.Set(k, values[k])
+	}
+	return env
+}
+
+// ScheduledTime is when the run was due.
+func ScheduledTime(run prefect.FlowRun) time.Time {
+	if !run.NextScheduledStartTime.IsZero() {
+		return run.NextScheduledStartTime.Time
+	}
+	return run.ExpectedStartTime.Time
+}
+
+// EventSubjects keeps of a run, its deployment and its flow only what the
+// executed-flow-run event names: a worker follows thousands of runs, and
+// their full API objects (job variables, parameters, schemas) would cost
+// tens of kilobytes each for as long as the task runs.
+func EventSubjects(run *prefect.FlowRun, dep *prefect.Deployment, flow *prefect.Flow) (*prefect.FlowRun, *prefect.Deployment, *prefect.Flow) {
+	r := &prefect.FlowRun{ID: run.ID, Name: run.Name, Tags: run.Tags}
+	var d *prefect.Deployment
+	if dep != nil {
+		d = &prefect.Deployment{ID: dep.ID, Name: dep.Name, Tags: dep.Tags}
+		if dep.Raw != nil {
+			d.Raw = jsonv.NewObject()
+			for _, k := range []string{"branch", "base", "root", "version_id", "version_info"} {
+				if v, ok := dep.Raw.Get(k); ok {
+					d.Raw.Set(k, jsonv.Clone(v))
+				}
+			}
+		}
+	}
+	var f *prefect.Flow
+	if flow != nil {
+		f = &prefect.Flow{ID: flow.ID, Name: flow.Name, Tags: flow.Tags}
+	}
+	return r, d, f
+}

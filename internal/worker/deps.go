@@ -1,0 +1,90 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/submission"
+	"github.com/ecsworker/ecsworker/internal/tasklogs"
+	"github.com/ecsworker/ecsworker/internal/tracking"
+)
+
+// What the worker consumes, declared here by what it uses: *prefect.Client
+// and *awsclient.Factory in production, in-process fakes in unit tests.
+
+// Prefect is everything the worker asks of the Prefect API.
+type Prefect interface {
+	poolAPI
+	runsAPI
+	submission.Prefect
+	logsAPI
+	eventsAPI
+}
+
+// poolAPI keeps the work pool and the worker's registration.
+type poolAPI interface {
+	ReadWorkPool(ctx context.Context, name string) (*prefect.WorkPool, error)
+	CreateWorkPool(ctx context.Context, p prefect.WorkPoolCreate) (*prefect.WorkPool, error)
+	UpdateWorkPool(ctx context.Context, name string, u prefect.WorkPoolUpdate) error
+	Heartbeat(ctx context.Context, pool string, hb prefect.WorkerHeartbeat) (string, error)
+	FilterWorkers(ctx context.Context, pool string, f prefect.WorkerFilter) ([]prefect.Worker, error)
+	SetWorker(name, id string)
+	IsCloud() bool
+}
+
+// runsAPI finds and reads the pool's runs.
+type runsAPI interface {
+	PollScheduledFlowRuns(ctx context.Context, pool string, queues []string, scheduledBefore time.Time, limit int) (prefect.ScheduledRuns, error)
+	ListFlowRuns(ctx context.Context, f prefect.FlowRunFilter) ([]prefect.FlowRun, error)
+	ReadDeployment(ctx context.Context, id string) (*prefect.Deployment, error)
+	ReadFlow(ctx context.Context, id string) (*prefect.Flow, error)
+	SetInfrastructurePID(ctx context.Context, id, pid string) error
+	// Config and TemplateResolver are what a run's job is rendered with:
+	// the API settings the flow inherits, and block references.
+	Config() prefect.Config
+	TemplateResolver() jobtemplate.Resolver
+}
+
+// logsAPI receives the worker's messages about a run.
+type logsAPI interface {
+	CreateLogs(ctx context.Context, logs []prefect.LogCreate) error
+}
+
+// eventsAPI is Prefect's event stream, both ways.
+type eventsAPI interface {
+	NewEventEmitter(ctx context.Context, opts ...prefect.EventEmitterOption) (*prefect.EventEmitter, error)
+	SubscribeEvents(ctx context.Context, filter prefect.EventFilter) (*prefect.EventSubscription, error)
+}
+
+// AWS makes the AWS clients of one set of credentials.
+type AWS interface {
+	For(ctx context.Context, creds awsclient.Credentials) (*awsclient.Clients, error)
+	// Budget and Monitor may be nil: no call budget, no /health check of
+	// AWS.
+	Budget() *awsclient.Budget
+	Monitor() *awsclient.CallMonitor
+}
+
+// taskDefinitions reads and forgets task definitions (taskdef.Registry).
+type taskDefinitions interface {
+	Describe(ctx context.Context, arn string) (*jsonv.Object, error)
+	Invalidate(arn string)
+}
+
+// taskTracker follows tasks to their end (tracking.Tracker).
+type taskTracker interface {
+	Track(ref tracking.TaskRef)
+	Forget(taskARN string)
+	Observe(ev tracking.TaskEvent) bool
+	Updates() <-chan tracking.TaskUpdate
+	Run(ctx context.Context) error
+}
+
+// logTail reads a container's last log lines (tasklogs.Reader).
+type logTail interface {
+	Tail(ctx context.Context, src tasklogs.Source, n int) ([]tasklogs.Line, error)
+}
