@@ -6,11 +6,8 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
-	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/submission"
-	"github.com/ecsworker/ecsworker/internal/tasklogs"
-	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
 // What the worker consumes, declared here by what it uses: *prefect.Client
@@ -67,24 +64,4 @@ type AWS interface {
 	// AWS.
 	Budget() *awsclient.Budget
 	Monitor() *awsclient.CallMonitor
-}
-
-// taskDefinitions reads and forgets task definitions (taskdef.Registry).
-type taskDefinitions interface {
-	Describe(ctx context.Context, arn string) (*jsonv.Object, error)
-	Invalidate(arn string)
-}
-
-// taskTracker follows tasks to their end (tracking.Tracker).
-type taskTracker interface {
-	Track(ref tracking.TaskRef)
-	Forget(taskARN string)
-	Observe(ev tracking.TaskEvent) bool
-	Updates() <-chan tracking.TaskUpdate
-	Run(ctx context.Context) error
-}
-
-// logTail reads a container's last log lines (tasklogs.Reader).
-type logTail interface {
-	Tail(ctx context.Context, src tasklogs.Source, n int) ([]tasklogs.Line, error)
 }

@@ -8,37 +8,24 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
-	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
-
-// jobTemplate is the parsed pool template type, named here to keep
-// signatures short.
-type jobTemplate = *jobtemplate.Template
 
 // taskEventsLoop consumes ECS task state change events from SQS (the queue
 // the Python observer reads) and feeds them to the trackers: the fast path,
 // with DescribeTasks polling as the safety net.
 func (w *Worker) taskEventsLoop(ctx context.Context) {
-	b, release, err := w.backendFor(ctx, awsclient.Credentials{})
+	b, release, err := w.runs.Backend(ctx, awsclient.Credentials{})
 	if err != nil {
 		w.log.Warn("task events queue disabled: no AWS clients for the worker's own credentials", "err", err)
 		return
 	}
 	defer release()
-	perms := b.clients.Permissions
-	consumer := tracking.NewEventConsumer(b.clients.SQS, w.cfg.EventsQueue, tracking.EventOptions{Logger: w.log, Permissions: perms})
+	perms := b.Clients.Permissions
+	consumer := tracking.NewEventConsumer(b.Clients.SQS, w.cfg.EventsQueue, tracking.EventOptions{Logger: w.log, Permissions: perms})
 	for {
-		err = consumer.Run(ctx, func(ev tracking.TaskEvent) {
-			arn := ""
-			if ev.Task.TaskArn != nil {
-				arn = *ev.Task.TaskArn
-			}
-			if tr := w.trackedByTask(arn); tr != nil {
-				tr.backend.tracker.Observe(ev)
-			}
-		})
+		err = consumer.Run(ctx, w.runs.Observe)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -126,19 +113,4 @@ func (w *Worker) eventStreamLoop(ctx context.Context) {
 func (w *Worker) eventSource() prefect.WorkerEventSource {
 	pool, _ := w.snapshot()
 	return prefect.WorkerEventSource{Name: w.cfg.Name, Type: Type, Version: buildinfo.String(), Pool: pool}
-}
-
-// emit sends one of the worker's own events (the ones Prefect's UI and
-// automations know from the Python worker); a server without events is
-// not an error.
-func (w *Worker) emit(ev prefect.Event) {
-	w.mu.Lock()
-	em := w.emitter
-	w.mu.Unlock()
-	if em == nil {
-		return
-	}
-	if err := em.Emit(ev); err != nil {
-		w.log.Debug("could not emit a worker event", "event", ev.Event, "err", err)
-	}
 }

@@ -56,7 +56,7 @@ func (w *Worker) pollOnce(ctx context.Context) {
 		return
 	}
 	w.metrics.polls.Inc()
-	defer w.notify("polled", "")
+	defer w.report.Notify("polled", "")
 	for _, u := range page.Unreadable {
 		w.crashUnreadable(ctx, u)
 	}
@@ -90,10 +90,10 @@ func (w *Worker) pollOnce(ctx context.Context) {
 func (w *Worker) startSubmission(id string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.inflight[id] || w.runs[id] != nil {
+	if w.submitting[id] || w.runs.Following(id) {
 		return false
 	}
-	if w.cfg.MaxInFlight > 0 && len(w.runs)+len(w.inflight) >= w.cfg.MaxInFlight {
+	if w.cfg.MaxInFlight > 0 && w.runs.Len()+len(w.submitting) >= w.cfg.MaxInFlight {
 		return false
 	}
 	select {
@@ -101,18 +101,18 @@ func (w *Worker) startSubmission(id string) bool {
 	default:
 		return false
 	}
-	w.inflight[id] = true
+	w.submitting[id] = true
 	w.metrics.submitting.Inc()
 	return true
 }
 
 func (w *Worker) endSubmission(id string) {
 	w.mu.Lock()
-	if !w.inflight[id] {
+	if !w.submitting[id] {
 		w.mu.Unlock()
 		return
 	}
-	delete(w.inflight, id)
+	delete(w.submitting, id)
 	w.metrics.submitting.Dec()
 	<-w.slots
 	backlog := w.backlog
@@ -123,11 +123,18 @@ func (w *Worker) endSubmission(id string) {
 	}
 }
 
+// isSubmitting reports whether the run is being submitted now.
+func (w *Worker) isSubmitting(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.submitting[id]
+}
+
 // isBusy reports whether no more runs can be taken now.
 func (w *Worker) isBusy() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.cfg.MaxInFlight > 0 && len(w.runs)+len(w.inflight) >= w.cfg.MaxInFlight {
+	if w.cfg.MaxInFlight > 0 && w.runs.Len()+len(w.submitting) >= w.cfg.MaxInFlight {
 		return true
 	}
 	return len(w.slots) == cap(w.slots)
@@ -146,9 +153,9 @@ func (w *Worker) crashUnreadable(ctx context.Context, u prefect.UnreadableRun) {
 		return
 	}
 	msg := "Failed to submit flow run to infrastructure: " + u.Err.Error()
-	w.runLog(u.ID, prefect.LevelError, msg)
-	if w.crash(ctx, u.ID, msg) == nil {
+	w.report.Log(u.ID, prefect.LevelError, msg)
+	if w.report.Crash(ctx, u.ID, msg) == nil {
 		w.metrics.submissions.WithLabelValues("crashed").Inc()
-		w.notify("submission-crashed", u.ID)
+		w.report.Notify("submission-crashed", u.ID)
 	}
 }

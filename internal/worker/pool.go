@@ -69,7 +69,7 @@ func (w *Worker) sync(ctx context.Context) error {
 		w.mu.Unlock()
 		if first {
 			w.api.SetWorker(w.cfg.Name, id)
-			w.runLogs.setWorkerID(id)
+			w.report.SetWorkerID(id)
 		}
 	}
 	return nil

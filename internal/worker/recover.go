@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
-	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/submission"
-	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
 // recoverRuns rebuilds, after a restart, the set of runs this pool has in
@@ -30,7 +26,7 @@ func (w *Worker) recoverRuns(ctx context.Context) {
 	}
 	adopted := 0
 	for _, run := range runs {
-		if run.InfrastructurePID != "" && !w.isTracked(run.ID) && w.adopt(ctx, run, pool, tmpl) {
+		if run.InfrastructurePID != "" && w.runs.Adopt(ctx, run) {
 			adopted++
 		}
 	}
@@ -48,12 +44,6 @@ func (w *Worker) inFlight(ctx context.Context, pool string) ([]prefect.FlowRun, 
 		WorkPoolNames: []string{pool},
 		StateTypes:    []prefect.StateType{prefect.StatePending, prefect.StateRunning, prefect.StateCancelling},
 	})
-}
-
-func (w *Worker) isTracked(runID string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.runs[runID] != nil || w.inflight[runID] || w.unsettled[runID].tr != nil
 }
 
 // sweepLoop keeps the pool's runs in flight looked after whatever happened
@@ -77,46 +67,13 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		if n := w.adoptOrphanedTasks(ctx, runs, pool, tmpl); n > 0 {
+		if n := w.runs.AdoptOrphaned(ctx, pool.Name, runs); n > 0 {
 			w.log.Info("took over the tasks of runs whose worker is gone", "runs", n)
 		}
 		if n := w.resumeOrphans(ctx, runs); n > 0 {
 			w.log.Info("resumed claimed runs that had no task on record", "runs", n)
 		}
 	})
-}
-
-// adoptOrphanedTasks tracks tasks whose runs were submitted by a worker of
-// this pool that is no longer online. Tasks of live workers are left to
-// them, so replicas do not all track everything.
-func (w *Worker) adoptOrphanedTasks(ctx context.Context, runs []prefect.FlowRun, pool *prefect.WorkPool, tmpl jobTemplate) int {
-	var candidates []prefect.FlowRun
-	for _, run := range runs {
-		if run.InfrastructurePID != "" && !w.isTracked(run.ID) && w.cfg.Now().Sub(run.Updated.Time) >= w.cfg.StartupGrace {
-			candidates = append(candidates, run)
-		}
-	}
-	if len(candidates) == 0 {
-		return 0
-	}
-	workers, err := w.api.FilterWorkers(ctx, pool.Name, prefect.WorkerFilter{Statuses: []string{"ONLINE"}})
-	if err != nil {
-		return 0
-	}
-	online := map[string]bool{w.cfg.Name: true}
-	for _, wk := range workers {
-		online[wk.Name] = true
-	}
-	n := 0
-	for _, run := range candidates {
-		if name := run.Labels.GetString("prefect.worker.name"); name != "" && online[name] {
-			continue
-		}
-		if w.adopt(ctx, run, pool, tmpl) {
-			n++
-		}
-	}
-	return n
 }
 
 // resumeOrphans resumes the submission of claimed runs that have no task on
@@ -150,7 +107,7 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 				switch {
 				case errors.Is(err, prefect.ErrNotFound):
 					// Unreported, the run stays claimed for the next sweep.
-					_ = w.forceState(w.subCtx, run.ID, prefect.StateCancelled, "Cancelled", fmt.Sprintf("Deployment %s no longer exists, cancelled run.", run.DeploymentID))
+					w.report.Cancel(w.subCtx, run.ID, fmt.Sprintf("Deployment %s no longer exists, cancelled run.", run.DeploymentID))
 					return
 				case err != nil:
 					// Its task may be running; the next sweep tries again.
@@ -159,52 +116,9 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 				}
 				dep = d
 			}
-			w.runLog(run.ID, prefect.LevelInfo, "Resuming the submission of this claimed flow run, which has no task on record")
+			w.report.Log(run.ID, prefect.LevelInfo, "Resuming the submission of this claimed flow run, which has no task on record")
 			w.launchClaimed(w.subCtx, run, dep, claim)
 		}()
 	}
 	return resumed
-}
-
-// adopt tracks the task of a run submitted before this worker started. The
-// run's job is rendered again to know its AWS credentials.
-func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.WorkPool, tmpl jobTemplate) bool {
-	cluster, arn, err := launch.ParseIdentifier(run.InfrastructurePID)
-	if err != nil {
-		return false
-	}
-	var dep *prefect.Deployment
-	if run.DeploymentID != "" {
-		if d, err := w.api.ReadDeployment(ctx, run.DeploymentID); err == nil {
-			dep = d
-		}
-	}
-	job := submission.Job(w.renderInput(run, dep, nil, pool, tmpl))
-	creds := awsclient.Credentials{}
-	container := ecsjob.DefaultContainerName
-	// Only the credentials and the container name are wanted: a job that no
-	// longer validates (its pool template changed since) still has them.
-	if prepared, _ := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {
-		if c, cerr := awsclient.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
-			creds = c
-		}
-		if prepared.Plan != nil && prepared.Plan.ContainerName != "" {
-			container = prepared.Plan.ContainerName
-		}
-	}
-	b, release, err := w.backendFor(ctx, creds)
-	if err != nil {
-		w.log.Warn("cannot follow the task of a run in flight", "flow_run", run.ID, "err", err)
-		return false
-	}
-	defer release()
-	w.track(run.ID, run.InfrastructurePID, tracking.TaskRef{Cluster: cluster, TaskARN: arn, FlowRunID: run.ID, ContainerName: container}, b, nil, false)
-	if run.StateType == prefect.StateRunning {
-		w.mu.Lock()
-		if tr := w.runs[run.ID]; tr != nil {
-			tr.started = true
-		}
-		w.mu.Unlock()
-	}
-	return true
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -21,14 +22,14 @@ import (
 // the run is claimed, every failure ends in a Crashed state that says
 // what went wrong: a claimed run is never left without a task.
 func (w *Worker) submit(ctx context.Context, run prefect.FlowRun) {
-	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Worker '%s' submitting flow run '%s'", w.cfg.Name, run.ID))
+	w.report.Log(run.ID, prefect.LevelInfo, fmt.Sprintf("Worker '%s' submitting flow run '%s'", w.cfg.Name, run.ID))
 	deployment, ok := w.deploymentOf(ctx, run)
 	if !ok {
 		return
 	}
 	claimID, err := w.claimer().Claim(ctx, run.ID)
 	if err != nil {
-		w.notify("not-claimed", run.ID)
+		w.report.Notify("not-claimed", run.ID)
 		return
 	}
 	w.launchClaimed(ctx, run, deployment, claimID)
@@ -44,11 +45,11 @@ func (w *Worker) deploymentOf(ctx context.Context, run prefect.FlowRun) (*prefec
 	d, err := w.api.ReadDeployment(ctx, run.DeploymentID)
 	switch {
 	case errors.Is(err, prefect.ErrNotFound):
-		// forceState logs a failure; the run then stays scheduled and the
-		// next poll finds the deployment still missing.
-		_ = w.forceState(ctx, run.ID, prefect.StateCancelled, "Cancelled", fmt.Sprintf("Deployment %s no longer exists, cancelled run.", run.DeploymentID))
+		// A failed report leaves the run scheduled; the next poll finds
+		// the deployment still missing.
+		w.report.Cancel(ctx, run.ID, fmt.Sprintf("Deployment %s no longer exists, cancelled run.", run.DeploymentID))
 		w.metrics.submissions.WithLabelValues("deployment_missing").Inc()
-		w.notify("deployment-missing", run.ID)
+		w.report.Notify("deployment-missing", run.ID)
 		return nil, false
 	case err != nil:
 		w.log.Warn("could not read the run's deployment; the run stays scheduled for the next poll", "flow_run", run.ID, "err", err)
@@ -89,7 +90,7 @@ func (w *Worker) launchSteps(ctx context.Context, run prefect.FlowRun, deploymen
 	if err != nil {
 		return err
 	}
-	b, release, err := w.backendFor(ctx, rendered.Credentials)
+	b, release, err := w.runs.Backend(ctx, rendered.Credentials)
 	if err != nil {
 		return submission.Crashf(submission.StepRender, "AWS clients: %w", err)
 	}
@@ -98,12 +99,12 @@ func (w *Worker) launchSteps(ctx context.Context, run prefect.FlowRun, deploymen
 		return err
 	}
 	for _, warn := range rendered.Prepared.Warnings {
-		w.runLog(run.ID, prefect.LevelWarning, warn.String())
+		w.report.Log(run.ID, prefect.LevelWarning, warn.String())
 	}
 	plan := rendered.Prepared.Plan
-	launch.FillRegion(plan.TaskDefinition, b.clients.Region)
+	launch.FillRegion(plan.TaskDefinition, b.Clients.Region)
 
-	launched, err := submission.Launch(ctx, w.api, b.launcher, submission.Claimed{
+	launched, err := submission.Launch(ctx, w.api, b.Launcher, submission.Claimed{
 		RunID: run.ID, ClaimID: claimID, WorkerName: w.cfg.Name, WorkerType: Type, Pool: pool,
 	}, plan)
 	if err != nil {
@@ -130,14 +131,29 @@ func (w *Worker) renderInput(run prefect.FlowRun, deployment *prefect.Deployment
 // checkTaskDefinition runs the checks that need the existing task
 // definition a job names. Without ecs:DescribeTaskDefinition they are left
 // to RunTask.
-func (w *Worker) checkTaskDefinition(ctx context.Context, b *backend, r *submission.Rendered) error {
+// jobOf is a run's job as the worker renders it now (inflight.Options.Job).
+func (w *Worker) jobOf(ctx context.Context, run prefect.FlowRun) (ecsjob.Job, bool) {
+	pool, tmpl := w.snapshot()
+	if pool == nil || tmpl == nil {
+		return ecsjob.Job{}, false
+	}
+	var dep *prefect.Deployment
+	if run.DeploymentID != "" {
+		if d, err := w.api.ReadDeployment(ctx, run.DeploymentID); err == nil {
+			dep = d
+		}
+	}
+	return submission.Job(w.renderInput(run, dep, nil, pool, tmpl)), true
+}
+
+func (w *Worker) checkTaskDefinition(ctx context.Context, b *inflight.Backend, r *submission.Rendered) error {
 	arn := r.Prepared.Plan.TaskDefinitionARN
-	if arn == "" || !b.clients.Permissions.Usable("ecs:DescribeTaskDefinition", "") {
+	if arn == "" || !b.Clients.Permissions.Usable("ecs:DescribeTaskDefinition", "") {
 		return nil
 	}
-	td, err := b.tds.Describe(ctx, arn)
+	td, err := b.TaskDefinitions.Describe(ctx, arn)
 	switch {
-	case b.clients.Permissions.Note("ecs:DescribeTaskDefinition", "", err):
+	case b.Clients.Permissions.Note("ecs:DescribeTaskDefinition", "", err):
 		return nil
 	case err != nil:
 		return submission.Crashf(submission.StepRender, "read task definition %s: %w", arn, err)
@@ -147,29 +163,25 @@ func (w *Worker) checkTaskDefinition(ctx context.Context, b *backend, r *submiss
 
 // record is the last step: the task is followed, put on record in
 // Prefect, and announced in the run's logs and events.
-func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, flow *prefect.Flow, b *backend, launched *launch.Launched, plan *ecsjob.Plan) {
+func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, flow *prefect.Flow, b *inflight.Backend, launched *launch.Launched, plan *ecsjob.Plan) {
 	w.metrics.runTasks.Inc()
 	if due := submission.ScheduledTime(run); !due.IsZero() {
 		w.metrics.scheduledToRunTask.Observe(w.cfg.Now().Sub(due).Seconds())
 	}
 	for _, warn := range launched.Warnings {
-		w.runLog(run.ID, prefect.LevelWarning, warn)
+		w.report.Log(run.ID, prefect.LevelWarning, warn)
 	}
-	w.track(run.ID, launched.Identifier, tracking.TaskRef{Cluster: launched.ClusterARN, TaskARN: launched.TaskARN, FlowRunID: run.ID, ContainerName: plan.ContainerName}, b, launched, plan.AutoDeregister)
+	w.runs.Track(run.ID, launched.Identifier, tracking.TaskRef{Cluster: launched.ClusterARN, TaskARN: launched.TaskARN, FlowRunID: run.ID, ContainerName: plan.ContainerName}, b, launched, plan.AutoDeregister)
 	rctx, cancel := w.outlive(ctx)
 	w.recordTask(rctx, run.ID, launched.Identifier)
 	cancel()
-	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Created ECS task %s (task definition %s)", launched.TaskARN, launched.TaskDefinitionARN))
+	w.report.Log(run.ID, prefect.LevelInfo, fmt.Sprintf("Created ECS task %s (task definition %s)", launched.TaskARN, launched.TaskDefinitionARN))
 	submitted := prefect.SubmittedFlowRunEvent(w.eventSource(), &run, deployment, flow)
-	w.emit(submitted)
+	w.report.Emit(submitted)
 	r, d, f := submission.EventSubjects(&run, deployment, flow)
-	w.mu.Lock()
-	if tr := w.runs[run.ID]; tr != nil {
-		tr.run, tr.deployment, tr.flow, tr.submittedEvent = r, d, f, submitted.ID
-	}
-	w.mu.Unlock()
+	w.runs.Submitted(run.ID, r, d, f, submitted.ID)
 	w.metrics.submissions.WithLabelValues("submitted").Inc()
-	w.notify("submitted", run.ID)
+	w.report.Notify("submitted", run.ID)
 }
 
 // failed settles a claimed run whose launch failed, by the failure's
@@ -182,9 +194,9 @@ func (w *Worker) failed(ctx context.Context, run prefect.FlowRun, err error) {
 		claimed = run.State.Timestamp.Time
 	}
 	if submission.KindOf(err) == submission.Retry && w.cfg.Now().Sub(claimed) < maxDeferral {
-		w.runLog(run.ID, prefect.LevelWarning, fmt.Sprintf("Could not start the ECS task yet (%v); the submission is retried with the same client token in about %s.", err, w.cfg.StartupGrace.Round(time.Second)))
+		w.report.Log(run.ID, prefect.LevelWarning, fmt.Sprintf("Could not start the ECS task yet (%v); the submission is retried with the same client token in about %s.", err, w.cfg.StartupGrace.Round(time.Second)))
 		w.metrics.submissions.WithLabelValues("deferred").Inc()
-		w.notify("submission-deferred", run.ID)
+		w.report.Notify("submission-deferred", run.ID)
 		return
 	}
 	if ctx.Err() != nil {
@@ -206,53 +218,17 @@ func (w *Worker) failed(ctx context.Context, run prefect.FlowRun, err error) {
 		return
 	}
 	msg := "Failed to submit flow run to infrastructure: " + err.Error()
-	w.runLog(run.ID, prefect.LevelError, msg)
-	// crash logs a report Prefect did not take; the run then stays
+	w.report.Log(run.ID, prefect.LevelError, msg)
+	// Crash logs a report Prefect did not take; the run then stays
 	// claimed, and the sweep resumes it with the same client token.
-	_ = w.crash(ctx, run.ID, msg)
+	_ = w.report.Crash(ctx, run.ID, msg)
 	w.metrics.submissions.WithLabelValues("crashed").Inc()
-	w.notify("submission-crashed", run.ID)
+	w.report.Notify("submission-crashed", run.ID)
 }
 
 // maxDeferral bounds how long a claimed run waits for AWS to come back
 // before it is reported as crashed.
 const maxDeferral = time.Hour
-
-// crash proposes Crashed. It outlives the submission's context so that a
-// worker being stopped still reports the runs it could not launch. The
-// error is for proposals that did not reach Prefect (worth retrying); a
-// refusal (the run already ended) is an answer, not an error.
-func (w *Worker) crash(ctx context.Context, runID, message string) error {
-	ctx, cancel := w.outlive(ctx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
-	defer cancelTimeout()
-	res, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: message}, false)
-	switch {
-	case errors.Is(err, prefect.ErrNotFound):
-	case err != nil:
-		w.log.Error("could not report the flow run as crashed", "flow_run", runID, "message", message, "err", err)
-		return err
-	case res.Status == prefect.StatusAccept:
-		w.log.Info("reported flow run as crashed", "flow_run", runID, "message", message)
-	default:
-		w.log.Debug("crash report not accepted (the run already ended)", "flow_run", runID, "status", res.Status, "reason", res.Details.Reason)
-	}
-	return nil
-}
-
-func (w *Worker) forceState(ctx context.Context, runID string, typ prefect.StateType, name, message string) error {
-	ctx, cancel := w.outlive(ctx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
-	defer cancelTimeout()
-	if _, err := w.api.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: typ, Name: name, Message: message}, true); err != nil && !errors.Is(err, prefect.ErrNotFound) {
-		w.log.Error("could not set the flow run's state", "flow_run", runID, "state", name, "err", err)
-		return err
-	}
-	w.runLog(runID, prefect.LevelInfo, message)
-	return nil
-}
 
 // recordTask sets the run's infrastructure_pid, retrying in the background
 // while Prefect is unreachable: until it is recorded, only this worker

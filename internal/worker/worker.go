@@ -7,43 +7,32 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
-	"github.com/ecsworker/ecsworker/internal/tracking"
+	"github.com/ecsworker/ecsworker/internal/runreport"
 )
 
 // Worker serves one work pool.
 type Worker struct {
-	cfg Config
-	api Prefect
-	aws AWS
-	// newBackend makes the AWS side of a set of credentials
-	// (awsBackend); unit tests give fakes.
-	newBackend func(context.Context, awsclient.Credentials) (*backend, error)
-	log        *slog.Logger
-	metrics    *Metrics
-	runLogs    *runLogger
+	cfg     Config
+	api     Prefect
+	aws     AWS
+	log     *slog.Logger
+	metrics *Metrics
+	report  *runreport.Reporter
+	runs    *inflight.Runs
 
-	mu       sync.Mutex
-	pool     *prefect.WorkPool
-	tmpl     *jobtemplate.Template
-	workerID string
-	inflight map[string]bool        // flow runs being submitted
-	runs     map[string]*trackedRun // flow runs whose task is followed, by flow run id
-	byTask   map[string]*trackedRun // the same, by task ARN
-	backends map[string]*backend    // per AWS credentials, by fingerprint
-	// backendUse counts backend hand-outs, to find the least recently used.
-	backendUse uint64
-	// unsettled are stopped tasks whose runs Prefect could not be told
-	// about yet, by flow run id.
-	unsettled map[string]unsettledStop
+	mu         sync.Mutex
+	pool       *prefect.WorkPool
+	tmpl       *jobtemplate.Template
+	workerID   string
+	submitting map[string]bool // flow runs being submitted
 	// recovered is set once the runs in flight at start-up were adopted.
 	recovered bool
 
 	health health
 
-	emitter      *prefect.EventEmitter // nil when events cannot be sent
 	startedEvent string
 
 	slots       chan struct{} // concurrent submissions
@@ -62,27 +51,6 @@ type Worker struct {
 	bgCtx context.Context
 }
 
-// trackedRun is a flow run whose ECS task the worker follows.
-type trackedRun struct {
-	flowRunID  string
-	identifier string
-	ref        tracking.TaskRef
-	backend    *backend
-	registered string // task definition ARN registered for this run, if any
-	deregister bool   // auto_deregister_task_definition
-	started    bool   // the task reached RUNNING
-	// markedPending is set once the run was marked InfrastructurePending.
-	markedPending bool
-	lastStatus    string
-	submittedAt   time.Time
-
-	// For the executed-flow-run event; nil for adopted runs.
-	run            *prefect.FlowRun
-	deployment     *prefect.Deployment
-	flow           *prefect.Flow
-	submittedEvent string
-}
-
 // New makes a worker; Run starts it.
 func New(cfg Config, api Prefect, aws AWS) (*Worker, error) {
 	if err := cfg.defaults(); err != nil {
@@ -92,18 +60,14 @@ func New(cfg Config, api Prefect, aws AWS) (*Worker, error) {
 		cfg.Name = "ECSWorker " + prefect.NewUUID()
 	}
 	w := &Worker{
-		cfg:       cfg,
-		api:       api,
-		aws:       aws,
-		log:       cfg.Logger.With("worker", cfg.Name, "pool", cfg.Pool),
-		metrics:   NewMetrics(),
-		inflight:  map[string]bool{},
-		runs:      map[string]*trackedRun{},
-		byTask:    map[string]*trackedRun{},
-		backends:  map[string]*backend{},
-		unsettled: map[string]unsettledStop{},
-		pollNow:   make(chan struct{}, 1),
-		cancelNow: make(chan struct{}, 1),
+		cfg:        cfg,
+		api:        api,
+		aws:        aws,
+		log:        cfg.Logger.With("worker", cfg.Name, "pool", cfg.Pool),
+		metrics:    NewMetrics(),
+		submitting: map[string]bool{},
+		pollNow:    make(chan struct{}, 1),
+		cancelNow:  make(chan struct{}, 1),
 	}
 	// Without --limit, submissions still run at most maxSubmissions at a
 	// time: RunTask's budget admits about 16 a second anyway, and each
@@ -114,19 +78,22 @@ func New(cfg Config, api Prefect, aws AWS) (*Worker, error) {
 		slots = maxSubmissions
 	}
 	w.slots = make(chan struct{}, slots)
-	w.newBackend = w.awsBackend
 	if b := aws.Budget(); b != nil {
 		w.metrics.Registry.MustRegister(newBudgetCollector(b))
 	}
-	w.runLogs = newRunLogger(api, w.log, cfg.Now)
+	w.report = runreport.New(api, runreport.Options{Log: w.log, Now: cfg.Now, Detach: w.outlive, Source: w.eventSource, Notify: cfg.Notify})
+	w.runs = inflight.New(inflight.Options{
+		Worker: cfg.Name, StartupGrace: cfg.StartupGrace, API: api, Report: w.report,
+		Metrics: inflight.Metrics{
+			InFlight: w.metrics.inFlight, Stops: w.metrics.stops, Crashes: w.metrics.crashes, Cancellations: w.metrics.cancellations,
+		},
+		Backends:   w.awsBackend,
+		Submitting: w.isSubmitting,
+		Job:        w.jobOf,
+		Now:        cfg.Now, Log: w.log,
+	})
 	api.SetWorker(cfg.Name, "")
 	return w, nil
-}
-
-func (w *Worker) notify(event, runID string) {
-	if w.cfg.Notify != nil {
-		w.cfg.Notify(event, runID)
-	}
 }
 
 // Name is the worker's name as Prefect shows it.
@@ -167,20 +134,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.OnStarted != nil {
 		w.cfg.OnStarted()
 	}
-	w.runLogs.start(w.bgCtx, &w.bg)
+	w.runs.Start(w.bgCtx, &w.bg)
+	w.report.SendLogs(w.bgCtx, &w.bg)
 	// The stop keeps a tenth of ShutdownTimeout (at most 5s) for telling
 	// Prefect what the submissions left behind: half for the last logs,
 	// half for the last events.
 	reserve := min(w.cfg.ShutdownTimeout/10, 5*time.Second)
 	if em, err := w.api.NewEventEmitter(w.bgCtx, prefect.WithEventFlushTimeout(max(reserve/2, time.Millisecond))); err == nil {
-		w.mu.Lock()
-		w.emitter = em
-		w.mu.Unlock()
+		w.report.SetEmitter(em)
 		started := prefect.WorkerStartedEvent(w.eventSource())
 		w.startedEvent = started.ID
-		w.emit(started)
+		w.report.Emit(started)
 		defer func() {
-			w.emit(prefect.WorkerStoppedEvent(w.eventSource(), w.startedEvent))
+			w.report.Emit(prefect.WorkerStoppedEvent(w.eventSource(), w.startedEvent))
 			_ = em.Close() // within its flush timeout
 		}()
 	} else {
@@ -190,7 +156,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.RunOnce {
 		w.pollOnce(ctx)
 		w.submissions.Wait()
-		w.runLogs.flush(w.subCtx)
+		w.report.FlushLogs(w.subCtx)
 		w.log.Info("worker stopped after one poll (--run-once)")
 		return nil
 	}
@@ -229,7 +195,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-done
 	}
 	logsCtx, cancelLogs := context.WithDeadline(hard, stopping.Add(w.cfg.ShutdownTimeout-reserve/2))
-	w.runLogs.flush(logsCtx)
+	w.report.FlushLogs(logsCtx)
 	cancelLogs()
 	w.log.Info("worker stopped; ECS tasks keep running and a restarted worker adopts them")
 	return nil

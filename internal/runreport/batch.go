@@ -1,4 +1,4 @@
-package worker
+package runreport
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // logs in Prefect, in batches (as Prefect's own handler does every 2 s), so
 // that users see them in the UI next to the flow's own logs.
 type runLogger struct {
-	api logsAPI
+	api LogsAPI
 	log *slog.Logger
 	now func() time.Time
 
@@ -29,7 +29,7 @@ const (
 	runLogMax      = 10000 // beyond this, the oldest records are dropped
 )
 
-func newRunLogger(api logsAPI, log *slog.Logger, now func() time.Time) *runLogger {
+func newRunLogger(api LogsAPI, log *slog.Logger, now func() time.Time) *runLogger {
 	return &runLogger{api: api, log: log, now: now}
 }
 
@@ -91,16 +91,6 @@ func (l *runLogger) flush(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// runLog writes a message to the worker's log and to the flow run's logs.
-func (w *Worker) runLog(runID string, level int, message string) {
-	w.runLogAt(runID, level, message, w.cfg.Now())
-}
-
-func (w *Worker) runLogAt(runID string, level int, message string, at time.Time) {
-	w.log.Log(context.Background(), slogLevel(level), message, "flow_run", runID)
-	w.runLogs.add(runID, level, message, at)
 }
 
 func slogLevel(level int) slog.Level {

@@ -1,0 +1,223 @@
+// Package inflight follows a worker's flow runs from the moment their ECS
+// task exists until Prefect knows how it ended: each task is tracked with
+// the AWS backend of the run's credentials, its changes are reported
+// (InfrastructurePending, a crash with its diagnosis and last log lines, a
+// cancellation the flow never saw), runs cancelled before their flow
+// started get their task stopped, and after a restart, or when another
+// worker is gone, the tasks of runs in flight are adopted.
+package inflight
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/launch"
+	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/runreport"
+	"github.com/ecsworker/ecsworker/internal/tracking"
+)
+
+// API is what following runs asks of Prefect.
+type API interface {
+	ReadFlowRun(ctx context.Context, id string) (*prefect.FlowRun, error)
+	SetFlowRunState(ctx context.Context, id string, s prefect.StateCreate, force bool) (*prefect.OrchestrationResult, error)
+	FilterWorkers(ctx context.Context, pool string, f prefect.WorkerFilter) ([]prefect.Worker, error)
+}
+
+// Metrics are the worker's metrics of runs in flight.
+type Metrics struct {
+	InFlight      prometheus.Gauge
+	Stops         *prometheus.CounterVec // by diagnosed cause
+	Crashes       *prometheus.CounterVec // by cause
+	Cancellations prometheus.Counter
+}
+
+// Options configure Runs. All are required but Now and Log.
+type Options struct {
+	Worker       string        // this worker's name
+	StartupGrace time.Duration // how long a run must be quiet before it is adopted
+	API          API
+	Report       *runreport.Reporter
+	Metrics      Metrics
+	// Backends makes the AWS side of a set of credentials.
+	Backends func(context.Context, awsclient.Credentials) (*Backend, error)
+	// Submitting tells the runs the worker is submitting right now: they
+	// are not adopted.
+	Submitting func(flowRunID string) bool
+	// Job is how the worker renders a run's job; adopting a task needs
+	// its credentials and container name.
+	Job func(ctx context.Context, run prefect.FlowRun) (ecsjob.Job, bool)
+
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Runs are one worker's runs in flight.
+type Runs struct {
+	opts Options
+	rep  *runreport.Reporter
+
+	mu       sync.Mutex
+	runs     map[string]*run     // by flow run id
+	byTask   map[string]*run     // the same, by task ARN
+	backends map[string]*Backend // by credentials fingerprint
+	// backendUse counts backend hand-outs, to find the least recently used.
+	backendUse uint64
+	// unsettled are stopped tasks whose runs Prefect could not be told
+	// about yet, by flow run id.
+	unsettled map[string]unsettledStop
+
+	bgCtx context.Context // set by Start
+	bg    *sync.WaitGroup
+}
+
+// run is a flow run whose ECS task is followed.
+type run struct {
+	flowRunID  string
+	identifier string
+	ref        tracking.TaskRef
+	backend    *Backend
+	registered string // task definition ARN registered for this run, if any
+	deregister bool   // auto_deregister_task_definition
+	started    bool   // the task reached RUNNING
+	// markedPending is set once the run was marked InfrastructurePending.
+	markedPending bool
+	lastStatus    string
+
+	// For the executed-flow-run event; nil for adopted runs.
+	run            *prefect.FlowRun
+	deployment     *prefect.Deployment
+	flow           *prefect.Flow
+	submittedEvent string
+}
+
+// New makes Runs; Start begins following tasks.
+func New(opts Options) *Runs {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Submitting == nil {
+		opts.Submitting = func(string) bool { return false }
+	}
+	return &Runs{
+		opts:      opts,
+		rep:       opts.Report,
+		runs:      map[string]*run{},
+		byTask:    map[string]*run{},
+		backends:  map[string]*Backend{},
+		unsettled: map[string]unsettledStop{},
+	}
+}
+
+// Start makes every backend made from now on follow its tasks, and report
+// their changes,
+// in goroutines that end with ctx; wg counts them.
+func (r *Runs) Start(ctx context.Context, wg *sync.WaitGroup) {
+	r.mu.Lock()
+	r.bgCtx, r.bg = ctx, wg
+	r.mu.Unlock()
+}
+
+// Track starts following a run's task. launched is nil for an adopted
+// task; deregister asks for the task definition registered for the run to
+// go when the task stops.
+func (r *Runs) Track(flowRunID, identifier string, ref tracking.TaskRef, b *Backend, launched *launch.Launched, deregister bool) {
+	tr := &run{flowRunID: flowRunID, identifier: identifier, ref: ref, backend: b, deregister: deregister}
+	if launched != nil && launched.Registered {
+		tr.registered = launched.TaskDefinitionARN
+	}
+	r.mu.Lock()
+	if old := r.runs[flowRunID]; old != nil && r.byTask[old.ref.TaskARN] == old {
+		delete(r.byTask, old.ref.TaskARN)
+		old.backend.tracked--
+	}
+	if prev := r.byTask[ref.TaskARN]; prev != nil {
+		prev.backend.tracked--
+	}
+	r.runs[flowRunID] = tr
+	r.byTask[ref.TaskARN] = tr
+	b.tracked++
+	r.opts.Metrics.InFlight.Set(float64(len(r.runs)))
+	r.mu.Unlock()
+	b.Tracker.Track(ref)
+}
+
+// Submitted keeps, for the executed-flow-run event, what the
+// submitted-flow-run event named (submission.EventSubjects).
+func (r *Runs) Submitted(flowRunID string, fr *prefect.FlowRun, dep *prefect.Deployment, flow *prefect.Flow, eventID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if tr := r.runs[flowRunID]; tr != nil {
+		tr.run, tr.deployment, tr.flow, tr.submittedEvent = fr, dep, flow, eventID
+	}
+}
+
+func (r *Runs) untrack(tr *run) {
+	r.mu.Lock()
+	if r.runs[tr.flowRunID] == tr {
+		delete(r.runs, tr.flowRunID)
+	}
+	if r.byTask[tr.ref.TaskARN] == tr {
+		delete(r.byTask, tr.ref.TaskARN)
+		tr.backend.tracked--
+	}
+	r.opts.Metrics.InFlight.Set(float64(len(r.runs)))
+	r.mu.Unlock()
+	tr.backend.Tracker.Forget(tr.ref.TaskARN)
+}
+
+func (r *Runs) byTaskARN(arn string) *run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byTask[arn]
+}
+
+// Has reports whether the run's task is followed, or its stop is still to
+// be reported.
+func (r *Runs) Has(flowRunID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.runs[flowRunID] != nil || r.unsettled[flowRunID].tr != nil
+}
+
+// Following reports whether the run's task is followed.
+func (r *Runs) Following(flowRunID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.runs[flowRunID] != nil
+}
+
+// Len is how many tasks are followed.
+func (r *Runs) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.runs)
+}
+
+// Observe hands an ECS task state change event to the tracker of the task
+// it is about; events about other tasks are dropped.
+func (r *Runs) Observe(ev tracking.TaskEvent) {
+	arn := ""
+	if ev.Task.TaskArn != nil {
+		arn = *ev.Task.TaskArn
+	}
+	if tr := r.byTaskARN(arn); tr != nil {
+		tr.backend.Tracker.Observe(ev)
+	}
+}
+
+// known reports whether the run is followed, reported or being submitted:
+// it is not to be adopted. The worker's submissions are asked first: a
+// submission tracks its task before it ends.
+func (r *Runs) known(flowRunID string) bool {
+	return r.opts.Submitting(flowRunID) || r.Has(flowRunID)
+}
