@@ -1,48 +1,28 @@
-// Package cli holds the ecsworker command line: one file per command
-// group, each a thin layer that reads flags and files and calls the
-// packages that do the work.
+// Package cli holds the ecsworker command line: Main, which assembles the
+// command tree from the command groups of its subpackages and turns errors
+// into exit codes.
 package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
+	"github.com/ecsworker/ecsworker/internal/cli/awscmd"
+	"github.com/ecsworker/ecsworker/internal/cli/clikit"
+	"github.com/ecsworker/ecsworker/internal/cli/devcmd"
+	"github.com/ecsworker/ecsworker/internal/cli/infracmd"
+	"github.com/ecsworker/ecsworker/internal/cli/poolcmd"
+	"github.com/ecsworker/ecsworker/internal/cli/rendercmd"
+	"github.com/ecsworker/ecsworker/internal/cli/workercmd"
 )
 
 // IO is where a command reads and writes: data on Out, messages on Err.
-type IO struct {
-	In  io.Reader
-	Out io.Writer
-	Err io.Writer
-}
-
-// Exit codes.
-const (
-	exitOK      = 0
-	exitError   = 1 // the command failed
-	exitInvalid = 2 // bad flags, bad input files, or an invalid job configuration
-)
-
-// codedError carries the exit code for an error; its message has already
-// been printed when printed is set.
-type codedError struct {
-	code    int
-	err     error
-	printed bool
-}
-
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
-
-func invalid(format string, args ...any) error {
-	return &codedError{code: exitInvalid, err: fmt.Errorf(format, args...)}
-}
+type IO = clikit.IO
 
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdio IO) int {
@@ -50,21 +30,21 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return exitOK
+		return clikit.ExitOK
 	}
-	var ce *codedError
+	var ce *clikit.CodedError
 	if errors.As(err, &ce) {
-		if !ce.printed {
+		if !ce.Printed {
 			fmt.Fprintln(stdio.Err, "Error: "+ce.Error())
 		}
-		return ce.code
+		return ce.Code
 	}
 	fmt.Fprintln(stdio.Err, "Error: "+err.Error())
 	if isUsageError(err) {
 		fmt.Fprintln(stdio.Err, "Run 'ecsworker --help' for usage.")
-		return exitInvalid
+		return clikit.ExitInvalid
 	}
-	return exitError
+	return clikit.ExitError
 }
 
 // isUsageError recognises cobra's and pflag's errors about the command line itself.
@@ -96,24 +76,24 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 	// Prefect (work-pool, infra and deployment pick their subcommands
 	// themselves):
 	// on version, sandbox or dev they would be accepted and do nothing.
-	api := &apiFlags{}
-	render, worker := newRenderCmd(stdio, api), newWorkerCmd(stdio, api)
-	awsPolicy, doctor := newAWSPolicyCmd(stdio, api), newDoctorCmd(stdio, api)
+	api := &clikit.APIFlags{}
+	render, worker := rendercmd.New(stdio, api), workercmd.New(stdio, api)
+	awsPolicy, doctor := awscmd.NewAWSPolicy(stdio, api), awscmd.NewDoctor(stdio, api)
 	for _, c := range []*cobra.Command{render, worker, awsPolicy, doctor} {
-		api.register(c)
+		api.Register(c)
 	}
 	root.AddCommand(
 		newVersionCmd(stdio),
 		render,
-		newWorkPoolCmd(stdio, api),
-		newDevCmd(stdio),
+		poolcmd.NewWorkPool(stdio, api),
+		devcmd.NewDev(stdio),
 		worker,
-		newTaskDefinitionsCmd(stdio),
-		newSandboxCmd(stdio),
-		newInfraCmd(stdio, api),
+		awscmd.NewTaskDefinitions(stdio),
+		devcmd.NewSandbox(stdio),
+		infracmd.New(stdio, api),
 		awsPolicy,
 		doctor,
-		newDeploymentCmd(stdio, api),
+		poolcmd.NewDeployment(stdio, api),
 	)
 	return root
 }

@@ -1,0 +1,17 @@
+package infracmd
+
+import (
+	"testing"
+
+	"github.com/ecsworker/ecsworker/internal/infra"
+)
+
+// SetClock makes the infra commands wait on c until the test ends.
+func SetClock(t *testing.T, c infra.Clock) {
+	prev := infraClock
+	infraClock = c
+	t.Cleanup(func() { infraClock = prev })
+}
+
+// DefaultWorkerImage is the image deploy-service runs by default.
+var DefaultWorkerImage = defaultWorkerImage
