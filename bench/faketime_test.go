@@ -6,6 +6,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ecsworker/ecsworker/bench/internal/simulation"
+	"github.com/ecsworker/ecsworker/bench/internal/spec"
 )
 
 // TestFakeTime runs the scenarios listed in $BENCH_SPEC (JSON), each in a
@@ -15,21 +18,21 @@ import (
 // versions of the scenarios and checks the harness and the worker's call
 // pattern with them.
 func TestFakeTime(t *testing.T) {
-	spec := os.Getenv("BENCH_SPEC")
+	specJSON := os.Getenv("BENCH_SPEC")
 	scenarios := smokeScenarios()
-	if spec != "" {
-		if err := json.Unmarshal([]byte(spec), &scenarios); err != nil {
+	if specJSON != "" {
+		if err := json.Unmarshal([]byte(specJSON), &scenarios); err != nil {
 			t.Fatalf("BENCH_SPEC: %v", err)
 		}
 	}
-	var results []Result
+	var results []spec.Result
 	for _, sc := range scenarios {
-		var res Result
+		var res spec.Result
 		start := time.Now() // outside the bubble: the wall clock
 		if sc.Clock == "wall" {
-			res = runScenario(sc)
+			res = simulation.Run(sc)
 		} else {
-			synctest.Test(t, func(t *testing.T) { res = runScenario(sc) })
+			synctest.Test(t, func(t *testing.T) { res = simulation.Run(sc) })
 		}
 		res.WallSeconds = time.Since(start).Seconds()
 		results = append(results, res)
@@ -55,35 +58,35 @@ func TestFakeTime(t *testing.T) {
 	}
 }
 
-func smokeScenarios() []Scenario {
-	base := Scenario{AWSLatency: "20ms-60ms", PrefectLatency: "10ms-50ms", LimitSeconds: 900, Seed: 1, Clock: "fake"}
-	with := func(kind, config, trigger string, n int) Scenario {
+func smokeScenarios() []spec.Scenario {
+	base := spec.Scenario{AWSLatency: "20ms-60ms", PrefectLatency: "10ms-50ms", LimitSeconds: 900, Seed: 1, Clock: "fake"}
+	with := func(kind, config, trigger string, n int) spec.Scenario {
 		s := base
 		s.Kind, s.Config, s.Trigger, s.N = kind, config, trigger, n
 		switch kind {
-		case kindSubmit:
+		case spec.KindSubmit:
 			s.TrackWindowSeconds = 30
-		case kindLatency:
+		case spec.KindLatency:
 			s.MeanGapSeconds = 5
-		case kindDeployments, kindRestart:
+		case spec.KindDeployments, spec.KindRestart:
 			s.Clock, s.LimitSeconds = "wall", 60
 		}
 		return s
 	}
-	return []Scenario{
-		with(kindSubmit, configOurs, triggerStream, 40),
-		with(kindSubmit, configPython, triggerPoll, 40),
-		with(kindLatency, configOurs, triggerStream, 10),
-		with(kindLatency, configOurs, triggerPoll, 10),
-		with(kindDeployments, configOurs, triggerStream, 20),
-		with(kindRestart, configOurs, triggerStream, 3),
-		with(kindRestart, configPython, triggerStream, 3),
+	return []spec.Scenario{
+		with(spec.KindSubmit, spec.ConfigOurs, spec.TriggerStream, 40),
+		with(spec.KindSubmit, spec.ConfigPython, spec.TriggerPoll, 40),
+		with(spec.KindLatency, spec.ConfigOurs, spec.TriggerStream, 10),
+		with(spec.KindLatency, spec.ConfigOurs, spec.TriggerPoll, 10),
+		with(spec.KindDeployments, spec.ConfigOurs, spec.TriggerStream, 20),
+		with(spec.KindRestart, spec.ConfigOurs, spec.TriggerStream, 3),
+		with(spec.KindRestart, spec.ConfigPython, spec.TriggerStream, 3),
 	}
 }
 
 // checkSmoke holds the small scenarios to the goals that do not depend on
 // size.
-func checkSmoke(t *testing.T, r Result) (specific bool) {
+func checkSmoke(t *testing.T, r spec.Result) (specific bool) {
 	t.Helper()
 	if r.Error != "" {
 		t.Errorf("%s: %s", r.Name, r.Error)
@@ -92,7 +95,7 @@ func checkSmoke(t *testing.T, r Result) (specific bool) {
 	if r.Crashed > 0 || r.Unfinished > 0 {
 		t.Errorf("%s: %d crashed, %d unfinished; log: %v", r.Name, r.Crashed, r.Unfinished, r.FirstLines)
 	}
-	if r.Scenario.Kind != kindLatency && r.AWSCalls["ecs:RunTask"] != r.Runs {
+	if r.Scenario.Kind != spec.KindLatency && r.AWSCalls["ecs:RunTask"] != r.Runs {
 		t.Errorf("%s: %d RunTask calls for %d runs", r.Name, r.AWSCalls["ecs:RunTask"], r.Runs)
 	}
 	switch r.Name {

@@ -32,25 +32,20 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ecsworker/ecsworker/bench/internal/report"
+	"github.com/ecsworker/ecsworker/bench/internal/spec"
+	"github.com/ecsworker/ecsworker/bench/internal/workerproc"
 )
 
+// options are the command's flags: the settings the report shows, and
+// how the run is carried out.
 type options struct {
-	sizes          []int
-	memSizes       []int
-	deployments    int
-	restartDeps    int
-	latencyRuns    int
-	meanGap        float64
-	awsLatency     string
-	prefectLatency string
-	trackWindow    float64
-	hold           time.Duration
+	report.Settings
 	restartLimit   time.Duration
 	startupSamples int
 	parallel       int
-	seed           uint64
 	out, jsonOut   string
-	quick, noWall  bool
 }
 
 func main() {
@@ -66,37 +61,37 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var o options
 	sizes := fs.String("sizes", "100,1000,10000", "runs scheduled at once in the submission scenarios")
 	memSizes := fs.String("mem-sizes", "1000,10000", "runs in flight for the memory scenarios")
-	fs.IntVar(&o.deployments, "deployments", 500, "distinct deployments arriving at once (task definition registrations)")
-	fs.IntVar(&o.restartDeps, "restart-deployments", 20, "deployments in the worker-restart scenario")
-	fs.IntVar(&o.latencyRuns, "latency-runs", 200, "runs arriving one by one in the latency scenarios")
-	fs.Float64Var(&o.meanGap, "mean-gap", 5, "mean seconds between two runs of the latency scenarios")
-	fs.StringVar(&o.awsLatency, "aws-latency", "20ms-60ms", "latency of each AWS call, MIN-MAX")
-	fs.StringVar(&o.prefectLatency, "prefect-latency", "10ms-50ms", "latency of each Prefect API call, MIN-MAX")
-	fs.Float64Var(&o.trackWindow, "track-window", 60, "seconds of tracking watched once every run is in flight")
-	fs.DurationVar(&o.hold, "hold", 25*time.Second, "how long the worker keeps every run in flight before its memory is read")
+	fs.IntVar(&o.Deployments, "deployments", 500, "distinct deployments arriving at once (task definition registrations)")
+	fs.IntVar(&o.RestartDeployments, "restart-deployments", 20, "deployments in the worker-restart scenario")
+	fs.IntVar(&o.LatencyRuns, "latency-runs", 200, "runs arriving one by one in the latency scenarios")
+	fs.Float64Var(&o.MeanGap, "mean-gap", 5, "mean seconds between two runs of the latency scenarios")
+	fs.StringVar(&o.AWSLatency, "aws-latency", "20ms-60ms", "latency of each AWS call, MIN-MAX")
+	fs.StringVar(&o.PrefectLatency, "prefect-latency", "10ms-50ms", "latency of each Prefect API call, MIN-MAX")
+	fs.Float64Var(&o.TrackWindow, "track-window", 60, "seconds of tracking watched once every run is in flight")
+	fs.DurationVar((*time.Duration)(&o.Hold), "hold", 25*time.Second, "how long the worker keeps every run in flight before its memory is read")
 	fs.DurationVar(&o.restartLimit, "restart-limit", 2*time.Minute, "longest wait for a restarted worker's first poll")
 	fs.IntVar(&o.startupSamples, "startup-samples", 5, "worker starts timed per latency setting")
 	fs.IntVar(&o.parallel, "parallel", runtime.NumCPU(), "fake-time scenarios simulated at once")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of latencies, arrivals and the fakes' ids")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of latencies, arrivals and the fakes' ids")
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "write the report here (empty: do not)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to `FILE` (- for standard output; the summary then goes to standard error)")
-	fs.BoolVar(&o.quick, "quick", false, "small sizes, for CI: under a minute")
-	fs.BoolVar(&o.noWall, "no-wall", false, "skip the wall-clock scenarios (memory, start-up, deployments, restart)")
+	fs.BoolVar(&o.Quick, "quick", false, "small sizes, for CI: under a minute")
+	fs.BoolVar(&o.NoWall, "no-wall", false, "skip the wall-clock scenarios (memory, start-up, deployments, restart)")
 	render := fs.String("render", "", "measure nothing: write the report from the JSON of an earlier run (-json)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if o.quick {
+	if o.Quick {
 		quick := map[string]func(){
 			"sizes":               func() { *sizes = "100" },
 			"mem-sizes":           func() { *memSizes = "200" },
-			"deployments":         func() { o.deployments = 20 },
-			"restart-deployments": func() { o.restartDeps = 5 },
-			"latency-runs":        func() { o.latencyRuns = 40 },
-			"track-window":        func() { o.trackWindow = 30 },
-			"hold":                func() { o.hold = 11 * time.Second },
+			"deployments":         func() { o.Deployments = 20 },
+			"restart-deployments": func() { o.RestartDeployments = 5 },
+			"latency-runs":        func() { o.LatencyRuns = 40 },
+			"track-window":        func() { o.TrackWindow = 30 },
+			"hold":                func() { o.Hold = report.Seconds(11 * time.Second) },
 			"restart-limit":       func() { o.restartLimit = 20 * time.Second },
 			"startup-samples":     func() { o.startupSamples = 3 },
 			// Small sizes say little: no report unless asked for.
@@ -109,14 +104,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var err error
-	if o.sizes, err = intList(*sizes); err != nil {
+	if o.Sizes, err = intList(*sizes); err != nil {
 		return fmt.Errorf("-sizes: %w", err)
 	}
-	if o.memSizes, err = intList(*memSizes); err != nil {
+	if o.MemSizes, err = intList(*memSizes); err != nil {
 		return fmt.Errorf("-mem-sizes: %w", err)
 	}
-	for _, l := range []string{o.awsLatency, o.prefectLatency} {
-		if _, _, err := latencyRange(l); err != nil {
+	for _, l := range []string{o.AWSLatency, o.PrefectLatency} {
+		if _, _, err := spec.LatencyRange(l); err != nil {
 			return err
 		}
 	}
@@ -145,14 +140,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	// The commit is read before building: others may commit while the
 	// bench runs, and the figures are those of what was built.
-	mach := describeMachine(root)
+	mach := report.DescribeMachine(root)
 	logf("building the simulation (go test -c ./bench) and the worker (go build ./cmd/ecsworker) at %s", mach.Commit)
 	testBin := filepath.Join(tmp, "faketime.test")
 	workerBin := filepath.Join(tmp, "ecsworker")
 	if err := goCmd(root, "test", "-c", "-o", testBin, "./bench"); err != nil {
 		return err
 	}
-	if !o.noWall {
+	if !o.NoWall {
 		if err := goCmd(root, "build", "-o", workerBin, "./cmd/ecsworker"); err != nil {
 			return err
 		}
@@ -162,7 +157,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// scenario mostly waits for its token buckets, so it runs alongside
 	// them, and alongside the start-up and memory measurements, which come
 	// once the CPUs are free again.
-	var fake, wall []Scenario
+	var fake, wall []spec.Scenario
 	for _, sc := range plan(o) {
 		if sc.Clock == "wall" {
 			wall = append(wall, sc)
@@ -170,9 +165,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fake = append(fake, sc)
 		}
 	}
-	var results []Result
+	var results []spec.Result
 	var mu sync.Mutex
-	collect := func(rs ...Result) {
+	collect := func(rs ...spec.Result) {
 		mu.Lock()
 		results = append(results, rs...)
 		mu.Unlock()
@@ -180,7 +175,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var background sync.WaitGroup
 	background.Go(func() { collect(runSimulations(testBin, tmp, wall, len(wall)+1, logf)...) })
 	collect(runSimulations(testBin, tmp, fake, o.parallel, logf)...)
-	if !o.noWall {
+	if !o.NoWall {
 		logf("wall clock: start-up and memory of the worker process")
 		rs, err := wallClock(o, workerBin, tmp, logf)
 		if err != nil {
@@ -191,9 +186,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	background.Wait()
 	sortResults(results)
 
-	rep := report{opts: o, results: results, machine: mach, took: time.Since(began)}
-	rep.machine.LoadAverage = loadAverage()
-	b, err := json.MarshalIndent(saved{Machine: rep.machine, Settings: o.settings(), TookSeconds: rep.took.Seconds(), Results: results}, "", "  ")
+	rep := report.Report{Settings: o.Settings, Results: results, Machine: mach, Took: time.Since(began)}
+	rep.Machine.LoadAverage = report.LoadAverage()
+	b, err := json.MarshalIndent(saved{Machine: rep.Machine, Settings: o.Settings, TookSeconds: rep.Took.Seconds(), Results: results}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -212,61 +207,61 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if !filepath.IsAbs(reportPath) {
 			reportPath = filepath.Join(root, reportPath)
 		}
-		if err := os.WriteFile(reportPath, []byte(rep.markdown()), 0o644); err != nil {
+		if err := os.WriteFile(reportPath, []byte(rep.Markdown()), 0o644); err != nil {
 			return err
 		}
 		logf("wrote %s", reportPath)
 	}
 	logf("done")
-	fmt.Fprint(summaryOut, rep.summary(reportPath, dataPath(o.jsonOut)))
+	fmt.Fprint(summaryOut, rep.Summary(reportPath, dataPath(o.jsonOut)))
 	return nil
 }
 
 // plan lists the simulated scenarios, the longest first so that parallel
 // processes finish together.
-func plan(o options) []Scenario {
-	base := Scenario{AWSLatency: o.awsLatency, PrefectLatency: o.prefectLatency, Seed: o.seed, Clock: "fake"}
-	var out []Scenario
-	for _, n := range o.sizes {
-		for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configPython, triggerPoll}} {
+func plan(o options) []spec.Scenario {
+	base := spec.Scenario{AWSLatency: o.AWSLatency, PrefectLatency: o.PrefectLatency, Seed: o.Seed, Clock: "fake"}
+	var out []spec.Scenario
+	for _, n := range o.Sizes {
+		for _, c := range []struct{ config, trigger string }{{spec.ConfigOurs, spec.TriggerStream}, {spec.ConfigPython, spec.TriggerPoll}} {
 			s := base
-			s.Kind, s.Config, s.Trigger, s.N = kindSubmit, c.config, c.trigger, n
-			s.TrackWindowSeconds = o.trackWindow
+			s.Kind, s.Config, s.Trigger, s.N = spec.KindSubmit, c.config, c.trigger, n
+			s.TrackWindowSeconds = o.TrackWindow
 			// Ten times the bound, and at least ten minutes.
-			s.LimitSeconds = max(600, 10*boundFor("ecs:RunTask", n).Seconds)
+			s.LimitSeconds = max(600, 10*spec.BoundFor("ecs:RunTask", n).Seconds)
 			out = append(out, s)
 		}
 	}
-	for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configOurs, triggerPoll}, {configPython, triggerPoll}} {
+	for _, c := range []struct{ config, trigger string }{{spec.ConfigOurs, spec.TriggerStream}, {spec.ConfigOurs, spec.TriggerPoll}, {spec.ConfigPython, spec.TriggerPoll}} {
 		s := base
-		s.Kind, s.Config, s.Trigger, s.N = kindLatency, c.config, c.trigger, o.latencyRuns
-		s.MeanGapSeconds, s.LimitSeconds = o.meanGap, 600
+		s.Kind, s.Config, s.Trigger, s.N = spec.KindLatency, c.config, c.trigger, o.LatencyRuns
+		s.MeanGapSeconds, s.LimitSeconds = o.MeanGap, 600
 		out = append(out, s)
 	}
-	for _, c := range []string{configOurs, configPython} {
+	for _, c := range []string{spec.ConfigOurs, spec.ConfigPython} {
 		s := base
-		s.Kind, s.Config, s.Trigger, s.N = kindRestart, c, triggerStream, o.restartDeps
+		s.Kind, s.Config, s.Trigger, s.N = spec.KindRestart, c, spec.TriggerStream, o.RestartDeployments
 		s.LimitSeconds = 600
 		// Registrations in several families at once: see deployments.
 		s.Clock = "wall"
 		out = append(out, s)
 	}
-	if !o.noWall && o.deployments > 0 {
-		for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configPython, triggerPoll}} {
+	if !o.NoWall && o.Deployments > 0 {
+		for _, c := range []struct{ config, trigger string }{{spec.ConfigOurs, spec.TriggerStream}, {spec.ConfigPython, spec.TriggerPoll}} {
 			s := base
-			s.Kind, s.Config, s.Trigger, s.N = kindDeployments, c.config, c.trigger, o.deployments
+			s.Kind, s.Config, s.Trigger, s.N = spec.KindDeployments, c.config, c.trigger, o.Deployments
 			s.Clock = "wall"
-			s.LimitSeconds = max(120, 3*boundFor("ecs:RegisterTaskDefinition", o.deployments).Seconds)
+			s.LimitSeconds = max(120, 3*spec.BoundFor("ecs:RegisterTaskDefinition", o.Deployments).Seconds)
 			out = append(out, s)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Scenario) int { return costOf(b) - costOf(a) })
+	slices.SortStableFunc(out, func(a, b spec.Scenario) int { return costOf(b) - costOf(a) })
 	return out
 }
 
 // costOf ranks scenarios by the CPU they take to simulate; wall-clock ones
 // take little CPU but long, so they start first.
-func costOf(s Scenario) int {
+func costOf(s spec.Scenario) int {
 	if s.Clock == "wall" {
 		return 1 << 30
 	}
@@ -275,10 +270,10 @@ func costOf(s Scenario) int {
 
 // runSimulations runs each scenario in its own process of the test binary,
 // parallel at a time, from dir.
-func runSimulations(bin, dir string, scenarios []Scenario, parallel int, logf func(string, ...any)) []Result {
+func runSimulations(bin, dir string, scenarios []spec.Scenario, parallel int, logf func(string, ...any)) []spec.Result {
 	var (
 		mu      sync.Mutex
-		results []Result
+		results []spec.Result
 		wg      sync.WaitGroup
 		slots   = make(chan struct{}, parallel)
 	)
@@ -304,11 +299,11 @@ func runSimulations(bin, dir string, scenarios []Scenario, parallel int, logf fu
 	return results
 }
 
-func simulate(bin, dir string, sc Scenario) Result {
-	fail := func(err error) Result {
-		return Result{Scenario: sc, Name: sc.Name(), Clock: sc.Clock, Error: err.Error()}
+func simulate(bin, dir string, sc spec.Scenario) spec.Result {
+	fail := func(err error) spec.Result {
+		return spec.Result{Scenario: sc, Name: sc.Name(), Clock: sc.Clock, Error: err.Error()}
 	}
-	spec, err := json.Marshal([]Scenario{sc})
+	specJSON, err := json.Marshal([]spec.Scenario{sc})
 	if err != nil {
 		return fail(err)
 	}
@@ -327,13 +322,13 @@ func simulate(bin, dir string, sc Scenario) Result {
 	}
 	cmd := exec.Command(bin, "-test.run", "^TestFakeTime$", "-test.timeout", timeout.String(), "-test.count", "1")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BENCH_SPEC="+string(spec), "BENCH_OUT="+out)
+	cmd.Env = append(os.Environ(), "BENCH_SPEC="+string(specJSON), "BENCH_OUT="+out)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
 		return fail(fmt.Errorf("%w: %s", err, lastLines(buf.String(), 20)))
 	}
-	var rs []Result
+	var rs []spec.Result
 	b, err := os.ReadFile(out)
 	if err == nil {
 		err = json.Unmarshal(b, &rs)
@@ -345,31 +340,31 @@ func simulate(bin, dir string, sc Scenario) Result {
 }
 
 // wallClock runs the start-up and memory scenarios.
-func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]Result, error) {
-	e, err := newWallEnv(o.awsLatency, o.prefectLatency, o.seed, tmp)
+func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]spec.Result, error) {
+	e, err := workerproc.NewEnv(o.AWSLatency, o.PrefectLatency, o.Seed, tmp)
 	if err != nil {
 		return nil, err
 	}
-	defer e.close()
-	var out []Result
+	defer e.Close()
+	var out []spec.Result
 	// The first start creates the pool; it is not timed.
-	_ = e.timeStartup(bin, "bench-start", 30*time.Second, 1)
-	for _, lat := range []string{"0", o.prefectLatency} {
-		if err := e.setPrefectLatency(lat, o.seed+1); err != nil {
+	_ = e.TimeStartup(bin, "bench-start", 30*time.Second, 1)
+	for _, lat := range []string{"0", o.PrefectLatency} {
+		if err := e.SetPrefectLatency(lat, o.Seed+1); err != nil {
 			return nil, err
 		}
 		logf("start-up to first poll, Prefect latency %s", lat)
 		began := time.Now()
-		st := e.timeStartup(bin, "bench-start", 30*time.Second, o.startupSamples)
-		out = append(out, Result{Name: "startup/ecsworker/prefect-latency-" + lat, Clock: "wall", Startup: st, WallSeconds: time.Since(began).Seconds()})
+		st := e.TimeStartup(bin, "bench-start", 30*time.Second, o.startupSamples)
+		out = append(out, spec.Result{Name: "startup/ecsworker/prefect-latency-" + lat, Clock: "wall", Startup: st, WallSeconds: time.Since(began).Seconds()})
 	}
-	if err := e.setPrefectLatency(o.prefectLatency, o.seed+1); err != nil {
+	if err := e.SetPrefectLatency(o.PrefectLatency, o.Seed+1); err != nil {
 		return nil, err
 	}
-	for _, n := range o.memSizes {
+	for _, n := range o.MemSizes {
 		logf("memory with %d runs in flight, then a restart", n)
 		began := time.Now()
-		mem, restart := e.memoryRun(bin, n, o.hold, o.restartLimit)
+		mem, restart := e.MemoryRun(bin, n, time.Duration(o.Hold), o.restartLimit)
 		restart.WallSeconds = time.Since(began).Seconds() - mem.WallSeconds
 		if mem.Error != "" {
 			logf("memory-%d: %s", n, mem.Error)
@@ -379,9 +374,9 @@ func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]Result,
 	return out, nil
 }
 
-func sortResults(rs []Result) {
-	order := map[string]int{kindSubmit: 0, kindLatency: 1, kindDeployments: 2, kindRestart: 3, "": 4}
-	slices.SortStableFunc(rs, func(a, b Result) int {
+func sortResults(rs []spec.Result) {
+	order := map[string]int{spec.KindSubmit: 0, spec.KindLatency: 1, spec.KindDeployments: 2, spec.KindRestart: 3, "": 4}
+	slices.SortStableFunc(rs, func(a, b spec.Result) int {
 		if d := order[a.Scenario.Kind] - order[b.Scenario.Kind]; d != 0 {
 			return d
 		}
@@ -438,39 +433,10 @@ func lastLines(s string, n int) string {
 
 // saved is the JSON the bench writes, and -render reads.
 type saved struct {
-	Machine     machine  `json:"machine"`
-	Settings    settings `json:"settings"`
-	TookSeconds float64  `json:"took_seconds"`
-	Results     []Result `json:"results"`
-}
-
-// settings are the options a report needs.
-type settings struct {
-	Sizes              []int   `json:"sizes"`
-	MemSizes           []int   `json:"mem_sizes"`
-	Deployments        int     `json:"deployments"`
-	RestartDeployments int     `json:"restart_deployments"`
-	LatencyRuns        int     `json:"latency_runs"`
-	MeanGap            float64 `json:"mean_gap_seconds"`
-	AWSLatency         string  `json:"aws_latency"`
-	PrefectLatency     string  `json:"prefect_latency"`
-	TrackWindow        float64 `json:"track_window_seconds"`
-	HoldSeconds        float64 `json:"hold_seconds"`
-	Seed               uint64  `json:"seed"`
-	Quick              bool    `json:"quick"`
-	NoWall             bool    `json:"no_wall"`
-}
-
-func (o options) settings() settings {
-	return settings{Sizes: o.sizes, MemSizes: o.memSizes, Deployments: o.deployments, RestartDeployments: o.restartDeps, LatencyRuns: o.latencyRuns,
-		MeanGap: o.meanGap, AWSLatency: o.awsLatency, PrefectLatency: o.prefectLatency, TrackWindow: o.trackWindow,
-		HoldSeconds: o.hold.Seconds(), Seed: o.seed, Quick: o.quick, NoWall: o.noWall}
-}
-
-func (st settings) options() options {
-	return options{sizes: st.Sizes, memSizes: st.MemSizes, deployments: st.Deployments, restartDeps: st.RestartDeployments, latencyRuns: st.LatencyRuns,
-		meanGap: st.MeanGap, awsLatency: st.AWSLatency, prefectLatency: st.PrefectLatency, trackWindow: st.TrackWindow,
-		hold: time.Duration(st.HoldSeconds * float64(time.Second)), seed: st.Seed, quick: st.Quick, noWall: st.NoWall}
+	Machine     report.Machine  `json:"machine"`
+	Settings    report.Settings `json:"settings"`
+	TookSeconds float64         `json:"took_seconds"`
+	Results     []spec.Result   `json:"results"`
 }
 
 // renderFrom writes the report of an earlier run: the figures are that
@@ -484,18 +450,18 @@ func renderFrom(path, out string, stdout io.Writer) error {
 	if err := json.Unmarshal(b, &sv); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	rep := report{opts: sv.Settings.options(), results: sv.Results, machine: sv.Machine, took: time.Duration(sv.TookSeconds * float64(time.Second))}
+	rep := report.Report{Settings: sv.Settings, Results: sv.Results, Machine: sv.Machine, Took: time.Duration(sv.TookSeconds * float64(time.Second))}
 	if out != "" {
 		if !filepath.IsAbs(out) {
 			if root, err := moduleRoot(); err == nil {
 				out = filepath.Join(root, out)
 			}
 		}
-		if err := os.WriteFile(out, []byte(rep.markdown()), 0o644); err != nil {
+		if err := os.WriteFile(out, []byte(rep.Markdown()), 0o644); err != nil {
 			return err
 		}
 	}
-	fmt.Fprint(stdout, rep.summary(out, path))
+	fmt.Fprint(stdout, rep.Summary(out, path))
 	return nil
 }
 

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -16,12 +14,13 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/redact"
+	"github.com/ecsworker/ecsworker/internal/sandbox/sandboxreport"
 )
 
 // Column widths of the live view: the longest scenario name, Prefect
 // state name and ECS status.
 const (
-	scenarioWidth = 19 // cancel-before-start
+	scenarioWidth = sandboxreport.ScenarioWidth
 	stateWidth    = 21 // InfrastructurePending
 	statusWidth   = 14 // DEPROVISIONING
 	diagWidth     = 50
@@ -29,7 +28,7 @@ const (
 
 func (s *sandbox) printHeader() {
 	w := s.human
-	fmt.Fprintf(w, "ecsworker sandbox: %s\n", Banner)
+	fmt.Fprintf(w, "ecsworker sandbox: %s\n", sandboxreport.Banner)
 	fmt.Fprintf(w, "  Everything runs in this process, on 127.0.0.1: nothing reaches AWS or a real Prefect server,\n")
 	fmt.Fprintf(w, "  and none of your AWS or Prefect settings or credentials are read.\n")
 	fmt.Fprintf(w, "  Prefect API (local test server):  %s\n", s.prefectURL)
@@ -253,11 +252,11 @@ func elapsed(since time.Time) string {
 	return fmt.Sprintf("%.1fs", time.Since(since).Seconds())
 }
 
-func (s *sandbox) summarize() Summary {
+func (s *sandbox) summarize() sandboxreport.Summary {
 	calls := s.rec.snapshot()
-	sum := Summary{
+	sum := sandboxreport.Summary{
 		Simulated:      true,
-		Notice:         Banner + ": nothing was sent to AWS or to a real Prefect server",
+		Notice:         sandboxreport.Banner + ": nothing was sent to AWS or to a real Prefect server",
 		PrefectAPIURL:  s.prefectURL,
 		AWSEndpointURL: s.awsURL,
 		WorkPool:       PoolName,
@@ -275,7 +274,7 @@ func (s *sandbox) summarize() Summary {
 		}
 	}
 	for _, r := range s.runs {
-		rs := RunSummary{
+		rs := sandboxreport.RunSummary{
 			Name: r.name, FlowRunID: r.id, Scenario: r.sc.Name, ExpectedState: r.sc.Expect,
 			StateName: r.stateName, Message: r.message, Diagnosis: diagnosis(r, calls), Tasks: r.tasks,
 		}
@@ -311,7 +310,7 @@ func (s *sandbox) summarize() Summary {
 }
 
 // problems lists how a run fell short of its scenario.
-func problems(r *demoRun, rs RunSummary) []string {
+func problems(r *demoRun, rs sandboxreport.RunSummary) []string {
 	if !r.final() {
 		return []string{fmt.Sprintf("did not finish: still %s, want %s", cmp.Or(r.stateType, "unknown"), r.sc.Expect)}
 	}
@@ -336,7 +335,7 @@ func problems(r *demoRun, rs RunSummary) []string {
 
 // ecsRequests picks the requests that launched one run: the first
 // successful run, else the first run that got a task.
-func (s *sandbox) ecsRequests(calls []recordedCall) *ECSRequests {
+func (s *sandbox) ecsRequests(calls []recordedCall) *sandboxreport.ECSRequests {
 	var pick *demoRun
 	for _, r := range s.runs {
 		if r.task != nil && (pick == nil || (r.sc.Name == "success" && pick.sc.Name != "success")) {
@@ -346,7 +345,7 @@ func (s *sandbox) ecsRequests(calls []recordedCall) *ECSRequests {
 	if pick == nil {
 		return nil
 	}
-	out := &ECSRequests{FlowRun: pick.name, Scenario: pick.sc.Name}
+	out := &sandboxreport.ECSRequests{FlowRun: pick.name, Scenario: pick.sc.Name}
 	image, _ := json.Marshal(pick.sc.image())
 	for _, c := range calls {
 		switch {
@@ -382,148 +381,9 @@ func masked(body []byte) json.RawMessage {
 
 func roundMillis(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
-func (s *sandbox) printReport(sum Summary) {
-	w := s.human
-	if req := sum.ECSRequests; req != nil {
-		fmt.Fprintf(w, "ECS requests the worker sent for %s (%s), as the simulated AWS received them; secrets masked:\n\n", req.FlowRun, req.Scenario)
-		if req.RegisterTaskDefinition != nil {
-			fmt.Fprintf(w, "RegisterTaskDefinition\n%s\n\n", req.RegisterTaskDefinition)
-		} else {
-			fmt.Fprintf(w, "RegisterTaskDefinition: none; the run reused a task definition registered for an earlier one\n\n")
-		}
-		if req.RunTask != nil {
-			fmt.Fprintf(w, "RunTask\n%s\n\n", req.RunTask)
-		}
-	}
-
-	fmt.Fprintln(w, "Summary (✓ ended as its scenario expects)")
-	nameW := len("RUN")
-	for _, r := range sum.Runs {
-		nameW = max(nameW, len(r.Name))
-	}
-	row := func(mark, name, scenario, state, task, toRun, diag string) {
-		line := fmt.Sprintf("  %-1s  %-*s  %-*s  %-11s  %-8s  %-10s  %s", mark, nameW, name, scenarioWidth, scenario, state, task, toRun, diag)
-		fmt.Fprintln(w, strings.TrimRight(line, " "))
-	}
-	row(" ", "RUN", "SCENARIO", "FINAL STATE", "TASK", "TO RUNTASK", "DIAGNOSIS")
-	for _, r := range sum.Runs {
-		mark := "✓"
-		if !r.OK {
-			mark = "✗"
-		}
-		state := r.StateName
-		if r.FinalState == "" {
-			state += "?"
-		}
-		task := "-"
-		if r.TaskARN != "" {
-			task = r.TaskARN[strings.LastIndex(r.TaskARN, "/")+1:]
-			task = task[:min(8, len(task))]
-		}
-		toRun := "-"
-		if r.SecondsToRunTask != nil {
-			toRun = fmt.Sprintf("%.2fs", *r.SecondsToRunTask)
-		}
-		row(mark, r.Name, r.Scenario, state, task, toRun, r.Diagnosis)
-	}
-	fmt.Fprintln(w)
-
-	told := false
-	for _, r := range sum.Runs {
-		if r.FinalState == "CRASHED" || r.FinalState == "FAILED" {
-			if !told {
-				fmt.Fprintln(w, "What the worker told Prefect about the runs that crashed:")
-				told = true
-			}
-			fmt.Fprintf(w, "  %s (%s):\n%s\n", r.Name, r.Scenario, wrap(r.Message, "    ", 100))
-		}
-	}
-	if told {
-		fmt.Fprintln(w)
-	}
-
-	fmt.Fprintf(w, "Calls the worker made\n")
-	printCalls(w, "Simulated AWS", sum.AWSCalls, 0)
-	printCalls(w, "Local Prefect API", sum.PrefectCalls, 8)
-	fmt.Fprintln(w)
-
-	if len(sum.WorkerWarnings) > 0 {
-		fmt.Fprintf(w, "Worker warnings (%d):\n", len(sum.WorkerWarnings))
-		for _, l := range sum.WorkerWarnings[:min(10, len(sum.WorkerWarnings))] {
-			fmt.Fprintf(w, "  %s\n", l)
-		}
-		fmt.Fprintln(w)
-	}
-	switch {
-	case s.interrupted:
-		fmt.Fprintf(w, "Interrupted after %.1fs:\n", sum.ElapsedSeconds)
-		for _, m := range sum.Mismatches {
-			fmt.Fprintf(w, "  %s\n", m)
-		}
-	case sum.OK:
-		what := fmt.Sprintf("All %d runs ended as their scenarios expect", len(sum.Runs))
-		if len(sum.Runs) == 1 {
-			what = "The run ended as its scenario expects"
-		}
-		fmt.Fprintf(w, "%s, in %.1fs.\n", what, sum.ElapsedSeconds)
-	default:
-		fmt.Fprintf(w, "%d problem(s), in %.1fs:\n", len(sum.Mismatches), sum.ElapsedSeconds)
-		for _, m := range sum.Mismatches {
-			fmt.Fprintf(w, "  ✗ %s\n", m)
-		}
-	}
-	fmt.Fprintf(w, "That was %s: nothing was sent to AWS or to a real Prefect server.\n", Banner)
-}
-
-// wrap breaks text into lines of at most width columns, each indented.
-func wrap(text, indent string, width int) string {
-	var b strings.Builder
-	line := indent
-	for _, word := range strings.Fields(text) {
-		if len(line) > len(indent) && len(line)+1+len(word) > width {
-			b.WriteString(line + "\n")
-			line = indent
-		}
-		if len(line) > len(indent) {
-			line += " "
-		}
-		line += word
-	}
-	b.WriteString(line)
-	return b.String()
-}
-
-// printCalls lists call counts, most frequent first; limit > 0 folds the
-// tail into one line.
-func printCalls(w io.Writer, what string, calls map[string]int, limit int) {
-	total := 0
-	for _, n := range calls {
-		total += n
-	}
-	keys := slices.SortedFunc(maps.Keys(calls), func(a, b string) int {
-		return cmp.Or(cmp.Compare(calls[b], calls[a]), cmp.Compare(a, b))
-	})
-	fmt.Fprintf(w, "  %s: %d calls\n", what, total)
-	width := 0
-	for _, k := range keys {
-		width = max(width, len(k))
-	}
-	for i, k := range keys {
-		if limit > 0 && i == limit {
-			rest := 0
-			for _, k := range keys[i:] {
-				rest += calls[k]
-			}
-			fmt.Fprintf(w, "    %-*s  %5d\n", width, fmt.Sprintf("(%d other kinds)", len(keys)-i), rest)
-			break
-		}
-		fmt.Fprintf(w, "    %-*s  %5d\n", width, k, calls[k])
-	}
-}
-
 func (s *sandbox) printKeepRunning() {
 	w := s.human
-	fmt.Fprintf(w, "\nThe sandbox keeps running (Ctrl-C stops it). It is still %s. Point ecsworker or any Prefect client at it:\n\n", Banner)
+	fmt.Fprintf(w, "\nThe sandbox keeps running (Ctrl-C stops it). It is still %s. Point ecsworker or any Prefect client at it:\n\n", sandboxreport.Banner)
 	fmt.Fprintf(w, "  export PREFECT_API_URL=%s\n", s.prefectURL)
 	fmt.Fprintf(w, "  export AWS_ENDPOINT_URL=%s\n", s.awsURL)
 	fmt.Fprintf(w, "  # the simulated AWS takes any credentials; the AWS CLI needs some, and v1 reads only AWS_DEFAULT_REGION:\n")

@@ -34,6 +34,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/redact"
+	"github.com/ecsworker/ecsworker/internal/sandbox/sandboxreport"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
 
@@ -47,10 +48,6 @@ const (
 	WorkerName     = "ecsworker-sandbox"
 	Region         = "us-east-1"
 )
-
-// Banner says what the sandbox talks to; it heads and ends the output so
-// that nobody takes a sandbox run for a real one.
-const Banner = "SIMULATED AWS and a LOCAL test Prefect API"
 
 // Speed limits: slower than 0.1 is pointless, and faster than 20 makes
 // the scripted task lifetimes shorter than the engine's polling.
@@ -78,64 +75,11 @@ type Options struct {
 	Speed float64
 }
 
-// Summary is the outcome of a sandbox run.
-type Summary struct {
-	Simulated      bool    `json:"simulated"`
-	Notice         string  `json:"notice"`
-	PrefectAPIURL  string  `json:"prefect_api_url"`
-	AWSEndpointURL string  `json:"aws_endpoint_url"`
-	WorkPool       string  `json:"work_pool"`
-	Deployment     string  `json:"deployment"`
-	Speed          float64 `json:"speed"`
-	ElapsedSeconds float64 `json:"elapsed_seconds"`
-	OK             bool    `json:"ok"`
-	// Interrupted is set when the context ended before the demo did.
-	Interrupted  bool           `json:"interrupted,omitempty"`
-	Runs         []RunSummary   `json:"runs"`
-	Mismatches   []string       `json:"mismatches"`
-	AWSCalls     map[string]int `json:"aws_calls"`
-	PrefectCalls map[string]int `json:"prefect_calls"`
-	// ECSRequests are the requests the worker sent for one run, secrets
-	// masked.
-	ECSRequests *ECSRequests `json:"ecs_requests,omitempty"`
-	// WorkerWarnings are the worker's own warnings and errors, if any.
-	WorkerWarnings []string `json:"worker_warnings,omitempty"`
-}
-
-// RunSummary is one demo flow run.
-type RunSummary struct {
-	Name          string `json:"name"`
-	FlowRunID     string `json:"flow_run_id"`
-	Scenario      string `json:"scenario"`
-	ExpectedState string `json:"expected_state"`
-	FinalState    string `json:"final_state"` // state type, "" when not final
-	StateName     string `json:"state_name"`
-	Message       string `json:"message,omitempty"`
-	Diagnosis     string `json:"diagnosis,omitempty"`
-	Tasks         int    `json:"tasks"`
-	TaskARN       string `json:"task_arn,omitempty"`
-	TaskStatus    string `json:"task_last_status,omitempty"`
-	RunTaskCalls  int    `json:"run_task_calls"`
-	// SecondsToRunTask is from the run's creation to the RunTask call that
-	// started its task; nil when no task started.
-	SecondsToRunTask *float64 `json:"seconds_to_run_task"`
-	OK               bool     `json:"ok"`
-	Problems         []string `json:"problems,omitempty"`
-}
-
-// ECSRequests are the bodies of the ECS calls that launched one run.
-type ECSRequests struct {
-	FlowRun                string          `json:"flow_run"`
-	Scenario               string          `json:"scenario"`
-	RegisterTaskDefinition json.RawMessage `json:"register_task_definition,omitempty"`
-	RunTask                json.RawMessage `json:"run_task,omitempty"`
-}
-
 // Run starts the servers and the worker, plays the demo and reports it. It
 // returns an error when the sandbox could not be set up or ctx ended
 // before the demo did; runs that ended otherwise than expected are in
-// Summary.Mismatches (and Summary.OK is false).
-func Run(ctx context.Context, o Options) (Summary, error) {
+// the Summary's Mismatches (and its OK is false).
+func Run(ctx context.Context, o Options) (sandboxreport.Summary, error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -146,10 +90,10 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		o.Speed = 1
 	}
 	if !(o.Speed >= MinSpeed && o.Speed <= MaxSpeed) { // NaN too
-		return Summary{}, fmt.Errorf("speed %g: choose between %g and %g", o.Speed, float64(MinSpeed), float64(MaxSpeed))
+		return sandboxreport.Summary{}, fmt.Errorf("speed %g: choose between %g and %g", o.Speed, float64(MinSpeed), float64(MaxSpeed))
 	}
 	if o.Runs < 0 {
-		return Summary{}, fmt.Errorf("runs %d: give a positive number of flow runs", o.Runs)
+		return sandboxreport.Summary{}, fmt.Errorf("runs %d: give a positive number of flow runs", o.Runs)
 	}
 	if o.Runs == 0 {
 		o.Runs = len(scenarios)
@@ -169,14 +113,14 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 	defer s.close()
 	if err := s.setUp(ctx); err != nil {
-		return Summary{}, err
+		return sandboxreport.Summary{}, err
 	}
 	s.createRuns()
 	s.printHeader()
 	playErr := s.play(ctx)
 	s.interrupted = playErr != nil
 	sum := s.summarize()
-	s.printReport(sum)
+	sandboxreport.Print(s.human, sum)
 	if o.JSON {
 		b, _ := json.MarshalIndent(sum, "", "  ")
 		fmt.Fprintf(s.data, "%s\n", b)
@@ -591,7 +535,7 @@ func (s *sandbox) keepRunning(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(s.human, "\nStopped. That was %s.\n", Banner)
+			fmt.Fprintf(s.human, "\nStopped. That was %s.\n", sandboxreport.Banner)
 			return
 		case <-tick.C:
 		case <-s.wake:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/sandbox"
+	"github.com/ecsworker/ecsworker/internal/sandbox/sandboxreport"
 )
 
 // TestSandbox runs the whole demo over real loopback sockets, a few times
@@ -37,7 +38,7 @@ func TestSandbox(t *testing.T) {
 		t.Errorf("mismatches: %q\n%s", sum.Mismatches, progress.String())
 	}
 
-	var parsed sandbox.Summary
+	var parsed sandboxreport.Summary
 	if err := json.Unmarshal(out.Bytes(), &parsed); err != nil {
 		t.Fatalf("stdout is not the JSON summary: %v\n%s", err, out.String())
 	}

@@ -1,4 +1,4 @@
-package main
+package spec
 
 import (
 	"fmt"
@@ -15,11 +15,11 @@ type bucket struct {
 	Rate  float64
 }
 
-// fakeThrottle is given to the fake AWS explicitly, so that the bounds the
+// FakeThrottle is given to the fake AWS explicitly, so that the bounds the
 // bench computes are, by construction, those of the buckets the fake
 // enforced. The values are the fake's defaults (internal/fakes/awsfake/
 // throttle.go), themselves AWS's documented ECS and Fargate limits.
-var fakeThrottle = map[string]awsfake.Bucket{
+var FakeThrottle = map[string]awsfake.Bucket{
 	awsfake.ThrottleFargateRunTask:       {Burst: 20, Refill: 20},
 	awsfake.ThrottleFargateTasks:         {Burst: 100, Refill: 20},
 	"ecs:cluster-resource-modify":        {Burst: 100, Refill: 40},
@@ -41,7 +41,7 @@ func fakeBuckets(action string) []bucket {
 	}
 	var out []bucket
 	for _, k := range keys {
-		b := fakeThrottle[k]
+		b := FakeThrottle[k]
 		out = append(out, bucket{Name: k, Burst: float64(b.Burst), Rate: b.Refill})
 	}
 	return out
@@ -84,9 +84,9 @@ func describeBuckets(bs []bucket) string {
 	return strings.Join(parts, "; ")
 }
 
-// boundFor is the least time n calls of action take through the fake's
+// BoundFor is the least time n calls of action take through the fake's
 // buckets and the worker's budget, whichever is tighter.
-func boundFor(action string, n int) *Bound {
+func BoundFor(action string, n int) *Bound {
 	f, c := drainSeconds(n, fakeBuckets(action)), drainSeconds(n, budgetBuckets(action))
 	b := &Bound{Action: action, FakeAWS: f, ClientBudget: c, Seconds: f, By: "fake AWS",
 		FakeBuckets: describeBuckets(fakeBuckets(action)), BudgetBuckets: describeBuckets(budgetBuckets(action))}

@@ -1,4 +1,4 @@
-package main
+package simulation
 
 import (
 	"bufio"
@@ -9,63 +9,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/ecsworker/ecsworker/bench/internal/spec"
 )
 
-// Pieces shared by the fake-time and the wall-clock scenarios.
-
-// latency draws per-call delays from a range, reproducibly for a seed.
-type latency struct {
-	lo, hi time.Duration
-	mu     sync.Mutex
-	rng    *rand.Rand
-}
-
-func newLatency(spec string, seed uint64) (*latency, error) {
-	lo, hi, err := latencyRange(spec)
-	if err != nil {
-		return nil, err
-	}
-	return &latency{lo: lo, hi: hi, rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995))}, nil
-}
-
-func (l *latency) draw() time.Duration {
-	if l == nil || l.hi <= 0 {
-		return 0
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lo + time.Duration(l.rng.Int64N(int64(l.hi-l.lo)+1))
-}
-
-// wait sleeps one drawn delay, or until ctx ends.
-func (l *latency) wait(ctx context.Context) error {
-	d := l.draw()
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// The simulation's plumbing: calls carried to the test servers in
+// process, after a drawn latency, and the worker's log counted.
 
 // delayed is a RoundTripper that waits a network round trip before
 // handing the request on, and counts the tasks of DescribeTasks calls
 // (the fake counts calls, not how many tasks each described).
 type delayed struct {
 	next  http.RoundTripper
-	delay *latency
+	delay *spec.Latency
 
 	mu        sync.Mutex
 	described int
@@ -87,7 +48,7 @@ func (d *delayed) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	if err := d.delay.wait(r.Context()); err != nil {
+	if err := d.delay.Wait(r.Context()); err != nil {
 		return nil, err
 	}
 	return d.next.RoundTrip(r)
@@ -260,13 +221,3 @@ func diff(after, before map[string]int) map[string]int {
 	}
 	return out
 }
-
-func sum(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-func slogLogger(h slog.Handler) *slog.Logger { return slog.New(h) }

@@ -1,64 +1,62 @@
-package main
+package report
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecsworker/ecsworker/bench/internal/spec"
 )
 
 // benchResults makes the results of a bench run with sizes 100 and 1000:
 // every goal met except the submission of 1000 runs, the polling-only
 // latency of the Python-like configuration failed, and a memory figure
 // at the size the memory goal is about.
-func benchResults() (options, []Result) {
-	o := options{sizes: []int{100, 1000}, memSizes: []int{memoryGoalRuns}, deployments: 20, restartDeps: 5, latencyRuns: 40,
-		prefectLatency: "10ms-50ms", quick: true}
-	var rs []Result
-	add := func(sc Scenario, r Result) {
+func benchResults() (Settings, []spec.Result) {
+	o := Settings{Sizes: []int{100, 1000}, MemSizes: []int{memoryGoalRuns}, Deployments: 20, RestartDeployments: 5, LatencyRuns: 40,
+		PrefectLatency: "10ms-50ms", Quick: true}
+	var rs []spec.Result
+	add := func(sc spec.Scenario, r spec.Result) {
 		r.Scenario, r.Name = sc, sc.Name()
 		rs = append(rs, r)
 	}
-	bound := &Bound{Seconds: 5, By: "client budget"}
-	for _, n := range o.sizes {
-		for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configPython, triggerPoll}} {
+	bound := &spec.Bound{Seconds: 5, By: "client budget"}
+	for _, n := range o.Sizes {
+		for _, c := range []struct{ config, trigger string }{{spec.ConfigOurs, spec.TriggerStream}, {spec.ConfigPython, spec.TriggerPoll}} {
 			ratio := 1.05
-			if n == 1000 || c.config == configPython {
+			if n == 1000 || c.config == spec.ConfigPython {
 				ratio = 2
 			}
 			calls := map[string]int{"ecs:RunTask": n, "ecs:RegisterTaskDefinition": 1}
-			if c.config == configPython {
+			if c.config == spec.ConfigPython {
 				calls["ecs:DescribeTaskDefinition"] = n - 1
 			}
-			add(Scenario{Kind: kindSubmit, Config: c.config, Trigger: c.trigger, N: n}, Result{Runs: n, Ratio: ratio, AllRunTasksSeconds: 5 * ratio, Bound: bound,
-				AWSCalls: calls, Registrations: 1, Tracking: &Tracking{PerHundredPerTick: 1, SecondsBetweenLooks: 10}})
+			add(spec.Scenario{Kind: spec.KindSubmit, Config: c.config, Trigger: c.trigger, N: n}, spec.Result{Runs: n, Ratio: ratio, AllRunTasksSeconds: 5 * ratio, Bound: bound,
+				AWSCalls: calls, Registrations: 1, Tracking: &spec.Tracking{PerHundredPerTick: 1, SecondsBetweenLooks: 10}})
 		}
 	}
-	for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configOurs, triggerPoll}, {configPython, triggerPoll}} {
-		r := Result{Latency: &Percentile{P50: 0.2, P99: 1.2}, Subscriptions: 1}
-		if c.config == configPython {
-			r = Result{Error: "exit status 2: panic: boom\ngoroutine 1 [running]:\n..."}
+	for _, c := range []struct{ config, trigger string }{{spec.ConfigOurs, spec.TriggerStream}, {spec.ConfigOurs, spec.TriggerPoll}, {spec.ConfigPython, spec.TriggerPoll}} {
+		r := spec.Result{Latency: &spec.Percentile{P50: 0.2, P99: 1.2}, Subscriptions: 1}
+		if c.config == spec.ConfigPython {
+			r = spec.Result{Error: "exit status 2: panic: boom\ngoroutine 1 [running]:\n..."}
 		}
-		add(Scenario{Kind: kindLatency, Config: c.config, Trigger: c.trigger, N: o.latencyRuns}, r)
+		add(spec.Scenario{Kind: spec.KindLatency, Config: c.config, Trigger: c.trigger, N: o.LatencyRuns}, r)
 	}
-	for _, c := range []string{configOurs, configPython} {
-		add(Scenario{Kind: kindRestart, Config: c, N: o.restartDeps}, Result{RegistrationsPerPhase: []int{5, 0}})
-		add(Scenario{Kind: kindDeployments, Config: c, N: o.deployments}, Result{Runs: 20, Ratio: 1.05, AllRunTasksSeconds: 5.25, Bound: bound, Registrations: 20})
+	for _, c := range []string{spec.ConfigOurs, spec.ConfigPython} {
+		add(spec.Scenario{Kind: spec.KindRestart, Config: c, N: o.RestartDeployments}, spec.Result{RegistrationsPerPhase: []int{5, 0}})
+		add(spec.Scenario{Kind: spec.KindDeployments, Config: c, N: o.Deployments}, spec.Result{Runs: 20, Ratio: 1.05, AllRunTasksSeconds: 5.25, Bound: bound, Registrations: 20})
 	}
 	rs = append(rs,
-		Result{Name: fmt.Sprintf("memory-%d/ecsworker", memoryGoalRuns), Memory: &Memory{PeakRSSMB: 35, LiveHeapMB: 20, PeakLiveHeapMB: 45}},
-		Result{Name: "startup/ecsworker/prefect-latency-0", Startup: &Startup{MedianMS: 20, MaxMS: 30, Samples: []float64{20, 30}}})
+		spec.Result{Name: fmt.Sprintf("memory-%d/ecsworker", memoryGoalRuns), Memory: &spec.Memory{PeakRSSMB: 35, LiveHeapMB: 20, PeakLiveHeapMB: 45}},
+		spec.Result{Name: "startup/ecsworker/prefect-latency-0", Startup: &spec.Startup{MedianMS: 20, MaxMS: 30, Samples: []float64{20, 30}}})
 	return o, rs
 }
 
 func TestSummary(t *testing.T) {
 	o, rs := benchResults()
-	rep := report{opts: o, results: rs, machine: machine{Commit: "abc1234", CPUs: 2}, took: 42 * time.Second}
-	out := rep.summary("", "")
+	rep := Report{Settings: o, Results: rs, Machine: Machine{Commit: "abc1234", CPUs: 2}, Took: 42 * time.Second}
+	out := rep.Summary("", "")
 
 	lines := strings.Split(out, "\n")
 	if !strings.Contains(lines[0], "-quick") || !strings.Contains(lines[0], "abc1234") {
@@ -78,7 +76,7 @@ func TestSummary(t *testing.T) {
 	table = table[1:]
 	// submission, RunTask calls and registrations per size, the restart,
 	// tracking per size, two latencies, deployments, memory, start-up
-	if want := 3*len(o.sizes) + 1 + len(o.sizes) + 2 + 1 + len(o.memSizes) + 1; len(table) != want {
+	if want := 3*len(o.Sizes) + 1 + len(o.Sizes) + 2 + 1 + len(o.MemSizes) + 1; len(table) != want {
 		t.Errorf("%d lines in the table, want %d:\n%s", len(table), want, out)
 	}
 	for _, l := range table {
@@ -130,34 +128,8 @@ func TestSummary(t *testing.T) {
 		}
 	}
 
-	with := rep.summary("/tmp/r.md", "standard output")
+	with := rep.Summary("/tmp/r.md", "standard output")
 	if !strings.Contains(with, "findings: /tmp/r.md") || !strings.Contains(with, "JSON: standard output") {
 		t.Errorf("the summary should name where the report and the JSON went:\n%s", with)
-	}
-}
-
-// TestRenderPrintsTheSummary runs the command on the JSON of an earlier
-// run: the summary on stdout, no JSON, and the report where -out says.
-func TestRenderPrintsTheSummary(t *testing.T) {
-	o, rs := benchResults()
-	b, err := json.Marshal(saved{Machine: machine{Commit: "abc1234"}, Settings: o.settings(), TookSeconds: 42, Results: rs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	data, out := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.md")
-	if err := os.WriteFile(data, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	if err := run([]string{"-render", data, "-out", out}, &stdout, &stderr); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(stdout.String(), "ecsworker bench (-quick") || strings.Contains(stdout.String(), `"results"`) ||
-		!strings.Contains(stdout.String(), "findings: "+out) || !strings.Contains(stdout.String(), "JSON: "+data) {
-		t.Errorf("stdout should be the summary alone:\n%s", stdout.String())
-	}
-	if md, err := os.ReadFile(out); err != nil || !strings.HasPrefix(string(md), "# Benchmarks") {
-		t.Errorf("report not written to -out: %v", err)
 	}
 }

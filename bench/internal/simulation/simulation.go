@@ -1,15 +1,28 @@
-package main
+// Package simulation runs the bench's scenarios with the real worker,
+// Prefect client and AWS SDK clients against the two test servers in one
+// process: in a testing/synctest bubble (the fake clock), or on real
+// timers for what a bubble cannot run (see deployments).
+//
+// In a bubble, timers, sleeps and time.Now are fake, and fake time only
+// moves when every goroutine of the bubble is blocked. Pacing (token
+// buckets, poll intervals, latencies) is therefore exact and costs no wall
+// time, while CPU work takes no fake time at all: these figures say how
+// the worker paces its calls, not how fast a machine runs it.
+package simulation
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"testing/synctest"
 	"time"
 
+	"github.com/ecsworker/ecsworker/bench/internal/spec"
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
@@ -18,26 +31,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
 
-// The fake-time scenarios run the real worker, Prefect client and AWS SDK
-// clients against the two test servers in one testing/synctest bubble:
-// timers, sleeps and time.Now are fake, and fake time only moves when
-// every goroutine of the bubble is blocked. Pacing (token buckets, poll
-// intervals, latencies) is therefore exact and costs no wall time, while
-// CPU work takes no fake time at all: these figures say how the worker
-// paces its calls, not how fast a machine runs it.
-
 const (
 	poolName   = "bench-pool"
-	flowName   = "etl"
-	cluster    = "flows"
 	benchImage = "prefecthq/prefect:3-latest"
 )
-
-// taskOutcome keeps every task running: runs stay in flight, as the
-// memory and tracking figures need.
-func taskOutcome(awsfake.TaskInfo) awsfake.Outcome {
-	return awsfake.Outcome{TimeToRunning: 20 * time.Second, RunsForever: true}
-}
 
 // pythonLike turns a worker configuration into one that calls AWS and
 // Prefect the way the Python worker does (prefect-aws-ecs-worker.md §4.3,
@@ -57,11 +54,11 @@ func pythonLike(c worker.Config) worker.Config {
 
 // sim is one scenario's world.
 type sim struct {
-	sc      Scenario
+	sc      spec.Scenario
 	prefect *prefectfake.Server
 	aws     *awsfake.Server
 	awsRT   *delayed
-	pfLat   *latency
+	pfLat   *spec.Latency
 	flowID  string
 	logs    *logCounter
 	// pfBefore are the Prefect calls counted when the runs were scheduled.
@@ -73,12 +70,12 @@ type sim struct {
 	crashed   map[string]bool
 }
 
-func newSim(sc Scenario) (*sim, error) {
-	awsLat, err := newLatency(sc.AWSLatency, sc.Seed)
+func newSim(sc spec.Scenario) (*sim, error) {
+	awsLat, err := spec.NewLatency(sc.AWSLatency, sc.Seed)
 	if err != nil {
 		return nil, err
 	}
-	pfLat, err := newLatency(sc.PrefectLatency, sc.Seed+1)
+	pfLat, err := spec.NewLatency(sc.PrefectLatency, sc.Seed+1)
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +84,10 @@ func newSim(sc Scenario) (*sim, error) {
 	// Response checks cost the fake CPU that says nothing of the worker;
 	// requests are still checked against Prefect's schemas.
 	s.prefect = prefectfake.New(prefectfake.Options{SkipResponseCheck: true, Seed: sc.Seed + 2})
-	s.aws = awsfake.New(awsfake.Options{Script: taskOutcome, Throttle: fakeThrottle, Seed: sc.Seed + 3})
-	s.aws.CreateCluster(cluster)
+	s.aws = awsfake.New(awsfake.Options{Script: spec.TaskOutcome, Throttle: spec.FakeThrottle, Seed: sc.Seed + 3})
+	s.aws.CreateCluster(spec.Cluster)
 	s.awsRT = &delayed{next: s.aws.HTTPClient().Transport, delay: awsLat}
-	s.flowID = s.prefect.CreateFlow(flowName)["id"].(string)
+	s.flowID = s.prefect.CreateFlow(spec.FlowName)["id"].(string)
 	return s, nil
 }
 
@@ -100,13 +97,7 @@ func (s *sim) close() {
 }
 
 func (s *sim) deployment(name string) string {
-	vars := map[string]any{
-		"cluster": cluster,
-		"aws_credentials": map[string]any{
-			"aws_access_key_id": "AKIDBENCH", "aws_secret_access_key": "bench-secret", "region_name": "us-east-1",
-		},
-	}
-	return s.prefect.CreateDeployment(s.flowID, name, poolName, "", vars)["id"].(string)
+	return s.prefect.CreateDeployment(s.flowID, name, poolName, "", spec.JobVariables(""))["id"].(string)
 }
 
 func (s *sim) newRun(deployment string) string {
@@ -146,10 +137,10 @@ type runningWorker struct {
 func (s *sim) start(name string) (*runningWorker, error) {
 	cfg := worker.Config{
 		Pool: poolName, Name: name, CreatePool: true, DefaultImage: benchImage,
-		Logger: slogLogger(s.logs), Notify: s.notify, ShutdownTimeout: 30 * time.Second,
+		Logger: slog.New(s.logs), Notify: s.notify, ShutdownTimeout: 30 * time.Second,
 	}
-	cfg.EventStream = s.sc.Trigger == triggerStream
-	if s.sc.Config == configPython {
+	cfg.EventStream = s.sc.Trigger == spec.TriggerStream
+	if s.sc.Config == spec.ConfigPython {
 		cfg = pythonLike(cfg)
 	}
 	api, err := prefect.New(prefect.Config{APIURL: "http://prefect.invalid" + s.prefect.APIPath(), Timeout: 30 * time.Second, MaxRetries: 3, RetryJitter: 0.2},
@@ -216,10 +207,10 @@ func (s *sim) taskTimes() map[string]time.Time {
 	return out
 }
 
-// runScenario simulates one scenario; with the fake clock it must run
-// inside a synctest bubble.
-func runScenario(sc Scenario) (res Result) {
-	res = Result{Scenario: sc, Name: sc.Name(), Clock: sc.Clock}
+// Run simulates one scenario; with the fake clock it must run inside a
+// synctest bubble.
+func Run(sc spec.Scenario) (res spec.Result) {
+	res = spec.Result{Scenario: sc, Name: sc.Name(), Clock: sc.Clock}
 	s, err := newSim(sc)
 	if err != nil {
 		res.Error = err.Error()
@@ -227,13 +218,13 @@ func runScenario(sc Scenario) (res Result) {
 	}
 	defer s.close()
 	switch sc.Kind {
-	case kindSubmit:
+	case spec.KindSubmit:
 		err = s.submit(&res)
-	case kindLatency:
+	case spec.KindLatency:
 		err = s.latency(&res)
-	case kindDeployments:
+	case spec.KindDeployments:
 		err = s.deployments(&res)
-	case kindRestart:
+	case spec.KindRestart:
 		err = s.restart(&res)
 	default:
 		err = fmt.Errorf("unknown scenario kind %q", sc.Kind)
@@ -257,7 +248,7 @@ func (s *sim) warm(name string) (*runningWorker, error) {
 		_ = w.stop()
 		return nil, fmt.Errorf("the worker did not poll within a minute of starting")
 	}
-	if s.sc.Trigger == triggerStream && s.sc.Config != configPython {
+	if s.sc.Trigger == spec.TriggerStream && s.sc.Config != spec.ConfigPython {
 		if !s.waitUntil(time.Minute, 100*time.Millisecond, func() bool { return s.subscriptions() > subscribed }) {
 			_ = w.stop()
 			return nil, fmt.Errorf("the worker did not subscribe to the event stream within a minute of starting")
@@ -271,7 +262,7 @@ func (s *sim) warm(name string) (*runningWorker, error) {
 
 // launchAll schedules runs at once (made by mk), and waits until each has
 // a task or crashed; it fills the submission figures of res.
-func (s *sim) launchAll(res *Result, w *runningWorker, n int, mk func(i int) string) (t0 time.Time, ids []string, err error) {
+func (s *sim) launchAll(res *spec.Result, w *runningWorker, n int, mk func(i int) string) (t0 time.Time, ids []string, err error) {
 	awsBefore, thrBefore := s.aws.Calls(), s.aws.Throttled()
 	s.pfBefore = s.prefect.Calls()
 	t0 = time.Now()
@@ -305,7 +296,7 @@ func (s *sim) launchAll(res *Result, w *runningWorker, n int, mk func(i int) str
 }
 
 // track watches DescribeTasks for a while with every task in flight.
-func (s *sim) track(res *Result, interval time.Duration) {
+func (s *sim) track(res *spec.Result, interval time.Duration) {
 	window := time.Duration(s.sc.TrackWindowSeconds * float64(time.Second))
 	if window <= 0 {
 		return
@@ -313,7 +304,7 @@ func (s *sim) track(res *Result, interval time.Duration) {
 	calls, thr, described := s.aws.Calls()["ecs:DescribeTasks"], s.aws.Throttled()["ecs:DescribeTasks"], s.awsRT.tasksDescribed()
 	time.Sleep(window)
 	s.settle()
-	tr := &Tracking{
+	tr := &spec.Tracking{
 		Tasks: res.Submitted, WindowSeconds: window.Seconds(), IntervalSeconds: interval.Seconds(),
 		DescribeTasks:  s.aws.Calls()["ecs:DescribeTasks"] - calls,
 		TasksDescribed: s.awsRT.tasksDescribed() - described,
@@ -330,14 +321,14 @@ func (s *sim) track(res *Result, interval time.Duration) {
 }
 
 func (s *sim) trackInterval() time.Duration {
-	if s.sc.Config == configPython {
+	if s.sc.Config == spec.ConfigPython {
 		return 5 * time.Second
 	}
 	return 10 * time.Second // worker.Config's default
 }
 
 // submit: N runs of one deployment scheduled at once.
-func (s *sim) submit(res *Result) error {
+func (s *sim) submit(res *spec.Result) error {
 	dep := s.deployment("nightly")
 	w, err := s.warm("bench-1")
 	if err != nil {
@@ -347,7 +338,7 @@ func (s *sim) submit(res *Result) error {
 	if _, _, err := s.launchAll(res, w, s.sc.N, func(int) string { return s.newRun(dep) }); err != nil {
 		return err
 	}
-	res.Bound = boundFor("ecs:RunTask", s.sc.N)
+	res.Bound = spec.BoundFor("ecs:RunTask", s.sc.N)
 	if res.Bound.Seconds > 0 {
 		res.Ratio = res.AllRunTasksSeconds / res.Bound.Seconds
 	}
@@ -365,7 +356,7 @@ func (s *sim) submit(res *Result) error {
 // with 64 striped sync.Mutexes held across the AWS calls, and a goroutine
 // waiting on a sync.Mutex is not durably blocked for testing/synctest, so
 // as soon as two families share a stripe fake time stops for good.
-func (s *sim) deployments(res *Result) error {
+func (s *sim) deployments(res *spec.Result) error {
 	deps := make([]string, s.sc.N)
 	for i := range deps {
 		deps[i] = s.deployment(fmt.Sprintf("dep-%04d", i))
@@ -378,7 +369,7 @@ func (s *sim) deployments(res *Result) error {
 	if _, _, err := s.launchAll(res, w, s.sc.N, func(i int) string { return s.newRun(deps[i]) }); err != nil {
 		return err
 	}
-	res.Bound = boundFor("ecs:RegisterTaskDefinition", s.sc.N)
+	res.Bound = spec.BoundFor("ecs:RegisterTaskDefinition", s.sc.N)
 	if res.Bound.Seconds > 0 {
 		res.Ratio = res.AllRunTasksSeconds / res.Bound.Seconds
 	}
@@ -388,7 +379,7 @@ func (s *sim) deployments(res *Result) error {
 // restart: N deployments, two runs each before a worker restart and two
 // after; counts the registrations on either side. It runs on the wall
 // clock, for the reason given at deployments.
-func (s *sim) restart(res *Result) error {
+func (s *sim) restart(res *spec.Result) error {
 	deps := make([]string, s.sc.N)
 	for i := range deps {
 		deps[i] = s.deployment(fmt.Sprintf("dep-%04d", i))
@@ -429,7 +420,7 @@ func (s *sim) restart(res *Result) error {
 
 // latency: runs arriving one by one, at exponentially distributed gaps;
 // each run's time from being scheduled to its RunTask.
-func (s *sim) latency(res *Result) error {
+func (s *sim) latency(res *spec.Result) error {
 	dep := s.deployment("nightly")
 	w, err := s.warm("bench-1")
 	if err != nil {
@@ -484,4 +475,24 @@ func sumInts(xs []int) int {
 		n += x
 	}
 	return n
+}
+
+// percentiles summarises latencies, in seconds.
+func percentiles(xs []float64) *spec.Percentile {
+	if len(xs) == 0 {
+		return nil
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		// Nearest rank: the smallest value with at least q of the sample
+		// at or below it.
+		i := int(math.Ceil(q*float64(len(s)))) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	sum := 0.0
+	for _, x := range s {
+		sum += x
+	}
+	return &spec.Percentile{N: len(s), P50: at(0.5), P90: at(0.9), P99: at(0.99), Max: s[len(s)-1], Mean: sum / float64(len(s))}
 }

@@ -1,36 +1,39 @@
-package main
+// Package spec is what the bench and its scenario processes agree on: a
+// Scenario to simulate, the Result it measured, the latencies the test
+// servers add to each call, the token-bucket bounds a submission is held
+// to, and the world both ways of running a scenario set up in the servers.
+package spec
 
 import (
 	"fmt"
-	"math"
-	"slices"
 	"strings"
 	"time"
 )
 
 // Configurations compared.
 const (
-	// configOurs is ecsworker as it ships.
-	configOurs = "ecsworker"
-	// configPython is ecsworker calling AWS and Prefect the way the Python
-	// worker does (see pythonLike).
-	configPython = "python-like"
+	// ConfigOurs is ecsworker as it ships.
+	ConfigOurs = "ecsworker"
+	// ConfigPython is ecsworker calling AWS and Prefect the way the Python
+	// worker does (see the simulation's pythonLike).
+	ConfigPython = "python-like"
 )
 
 // Triggers of a poll when runs are created.
 const (
-	triggerPoll = "poll"
-	// triggerStream runs the worker with Prefect's event stream
+	// TriggerPoll leaves the worker to find runs by its regular polls.
+	TriggerPoll = "poll"
+	// TriggerStream runs the worker with Prefect's event stream
 	// (Config.EventStream): a Scheduled event makes it poll at once.
-	triggerStream = "stream"
+	TriggerStream = "stream"
 )
 
 // Kinds of simulated scenario.
 const (
-	kindSubmit      = "submit"      // N runs of one deployment scheduled at once
-	kindLatency     = "latency"     // N runs arriving one by one
-	kindDeployments = "deployments" // N deployments, one run each, at once
-	kindRestart     = "restart"     // N deployments, runs before and after a worker restart
+	KindSubmit      = "submit"      // N runs of one deployment scheduled at once
+	KindLatency     = "latency"     // N runs arriving one by one
+	KindDeployments = "deployments" // N deployments, one run each, at once
+	KindRestart     = "restart"     // N deployments, runs before and after a worker restart
 )
 
 // Scenario is one fake-time measurement: what the bench asks a test
@@ -61,7 +64,7 @@ type Scenario struct {
 // Name is short and unique within a bench run.
 func (s Scenario) Name() string {
 	name := fmt.Sprintf("%s-%d/%s", s.Kind, s.N, s.Config)
-	if s.Kind == kindLatency || s.Kind == kindSubmit {
+	if s.Kind == KindLatency || s.Kind == KindSubmit {
 		name += "/" + s.Trigger
 	}
 	return name
@@ -155,25 +158,6 @@ type Percentile struct {
 	Mean float64 `json:"mean"`
 }
 
-func percentiles(xs []float64) *Percentile {
-	if len(xs) == 0 {
-		return nil
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	at := func(q float64) float64 {
-		// Nearest rank: the smallest value with at least q of the sample
-		// at or below it.
-		i := int(math.Ceil(q*float64(len(s)))) - 1
-		return s[max(0, min(i, len(s)-1))]
-	}
-	sum := 0.0
-	for _, x := range s {
-		sum += x
-	}
-	return &Percentile{N: len(s), P50: at(0.5), P90: at(0.9), P99: at(0.99), Max: s[len(s)-1], Mean: sum / float64(len(s))}
-}
-
 // Memory is the worker process's memory with runs in flight.
 type Memory struct {
 	InFlight int `json:"in_flight"`
@@ -207,8 +191,8 @@ type Startup struct {
 	TimedOut bool `json:"timed_out,omitempty"`
 }
 
-// latencyRange parses "20ms-60ms" (or a single duration, or "0").
-func latencyRange(s string) (lo, hi time.Duration, err error) {
+// LatencyRange parses "20ms-60ms" (or a single duration, or "0").
+func LatencyRange(s string) (lo, hi time.Duration, err error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "0" {
 		return 0, 0, nil

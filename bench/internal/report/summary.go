@@ -1,10 +1,12 @@
-package main
+package report
 
 import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ecsworker/ecsworker/bench/internal/spec"
 )
 
 // The memory goal holds at this many runs in flight; smaller sizes are
@@ -15,119 +17,121 @@ const (
 	memoryTarget   = "< 40 MB at 10,000"
 )
 
-func (r report) restart(config string) *Result {
-	return r.find(fmt.Sprintf("%s-%d/%s", kindRestart, r.opts.restartDeps, config))
+func (r Report) restart(config string) *spec.Result {
+	return r.find(fmt.Sprintf("%s-%d/%s", spec.KindRestart, r.Settings.RestartDeployments, config))
 }
 
-func (r report) latency(config, trigger string) *Result {
-	return r.find(fmt.Sprintf("%s-%d/%s/%s", kindLatency, r.opts.latencyRuns, config, trigger))
+func (r Report) latency(config, trigger string) *spec.Result {
+	return r.find(fmt.Sprintf("%s-%d/%s/%s", spec.KindLatency, r.Settings.LatencyRuns, config, trigger))
 }
 
-func (r report) deploymentsRun(config string) *Result {
-	return r.find(fmt.Sprintf("%s-%d/%s", kindDeployments, r.opts.deployments, config))
+func (r Report) deploymentsRun(config string) *spec.Result {
+	return r.find(fmt.Sprintf("%s-%d/%s", spec.KindDeployments, r.Settings.Deployments, config))
 }
 
 // Whether ecsworker met each goal. The report's goals table and the
 // summary both ask these, so that they cannot disagree.
 
-func submitMet(res *Result) bool { return !failed(res) && res.Ratio <= 1.1 && res.Crashed == 0 }
+func submitMet(res *spec.Result) bool { return !failed(res) && res.Ratio <= 1.1 && res.Crashed == 0 }
 
-func runTaskMet(res *Result) bool { return !failed(res) && res.AWSCalls["ecs:RunTask"] == res.Runs }
+func runTaskMet(res *spec.Result) bool {
+	return !failed(res) && res.AWSCalls["ecs:RunTask"] == res.Runs
+}
 
-func registrationMet(res *Result) bool { return !failed(res) && res.Registrations == 1 }
+func registrationMet(res *spec.Result) bool { return !failed(res) && res.Registrations == 1 }
 
-func restartMet(res *Result) bool {
+func restartMet(res *spec.Result) bool {
 	return !failed(res) && len(res.RegistrationsPerPhase) == 2 && res.RegistrationsPerPhase[1] == 0 && res.Crashed == 0
 }
 
 // trackingMet allows for rounding: a tick can see exactly one call per
 // 100 tasks.
-func trackingMet(res *Result) bool {
+func trackingMet(res *spec.Result) bool {
 	return !failed(res) && res.Tracking != nil && res.Tracking.PerHundredPerTick <= 1.0001
 }
 
 // streamMet needs a subscription: a low p50 without one would be luck.
-func streamMet(res *Result) bool {
+func streamMet(res *spec.Result) bool {
 	return !failed(res) && res.Latency != nil && res.Latency.P50 < 1 && res.Subscriptions > 0
 }
 
-func deploymentsMet(res *Result) bool { return !failed(res) && res.Crashed+res.Unfinished == 0 }
+func deploymentsMet(res *spec.Result) bool { return !failed(res) && res.Crashed+res.Unfinished == 0 }
 
-func startupMet(res *Result) bool {
+func startupMet(res *spec.Result) bool {
 	return !failed(res) && res.Startup != nil && !res.Startup.TimedOut && res.Startup.MedianMS < 50
 }
 
-// summary is what the bench prints: the figures of the report's goals
+// Summary is what the bench prints: the figures of the report's goals
 // table, one line each and short enough for a terminal, then where the
 // rest is. report names the file the report went to ("" for none), data
 // the JSON's.
-func (r report) summary(reportPath, dataPath string) string {
+func (r Report) Summary(reportPath, dataPath string) string {
 	var b strings.Builder
-	m := r.machine
+	m := r.Machine
 	mode := "full sizes"
-	if r.opts.quick {
+	if r.Settings.Quick {
 		mode = "-quick: small sizes, indicative only"
 	}
 	fmt.Fprintf(&b, "ecsworker bench (%s) at %s, %s, %d CPUs, load %s; took %s\n\n",
-		mode, m.Commit, m.Date, m.CPUs, m.LoadAverage, r.took.Round(time.Second))
+		mode, m.Commit, m.Date, m.CPUs, m.LoadAverage, r.Took.Round(time.Second))
 
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
 	row("GOAL", "TARGET", "ECSWORKER", "PYTHON-LIKE", "MET")
-	for _, n := range r.opts.sizes {
-		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	for _, n := range r.Settings.Sizes {
+		ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 		row(fmt.Sprintf("%d runs at once → every RunTask", n), "≤ 1.1 × bound", brief(ours, ratioCell), brief(py, ratioCell), metCell(ours, submitMet))
 	}
-	runTasks := func(res *Result) string { return perRun(res.AWSCalls["ecs:RunTask"], res.Runs) }
-	for _, n := range r.opts.sizes {
-		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	runTasks := func(res *spec.Result) string { return perRun(res.AWSCalls["ecs:RunTask"], res.Runs) }
+	for _, n := range r.Settings.Sizes {
+		ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 		row(fmt.Sprintf("RunTask calls per run (%d runs)", n), "1", brief(ours, runTasks), brief(py, runTasks), metCell(ours, runTaskMet))
 	}
-	for _, n := range r.opts.sizes {
-		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	for _, n := range r.Settings.Sizes {
+		ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 		row(fmt.Sprintf("Registrations for %d runs of 1 deployment", n), "1",
-			brief(ours, func(res *Result) string { return fmt.Sprint(res.AWSCalls["ecs:RegisterTaskDefinition"]) }),
-			brief(py, func(res *Result) string {
+			brief(ours, func(res *spec.Result) string { return fmt.Sprint(res.AWSCalls["ecs:RegisterTaskDefinition"]) }),
+			brief(py, func(res *spec.Result) string {
 				return fmt.Sprintf("%d (+ %s DescribeTaskDefinition/run)", res.AWSCalls["ecs:RegisterTaskDefinition"], perRun(res.AWSCalls["ecs:DescribeTaskDefinition"], res.Runs))
 			}),
 			metCell(ours, registrationMet))
 	}
-	restarts := func(res *Result) string {
+	restarts := func(res *spec.Result) string {
 		if len(res.RegistrationsPerPhase) < 2 {
 			return "-"
 		}
 		return fmt.Sprintf("%d before, %d after", res.RegistrationsPerPhase[0], res.RegistrationsPerPhase[1])
 	}
-	row(fmt.Sprintf("Registrations across a restart (%d deployments)", r.opts.restartDeps), "0 after",
-		brief(r.restart(configOurs), restarts), brief(r.restart(configPython), restarts), metCell(r.restart(configOurs), restartMet))
-	tracking := func(res *Result) string {
+	row(fmt.Sprintf("Registrations across a restart (%d deployments)", r.Settings.RestartDeployments), "0 after",
+		brief(r.restart(spec.ConfigOurs), restarts), brief(r.restart(spec.ConfigPython), restarts), metCell(r.restart(spec.ConfigOurs), restartMet))
+	tracking := func(res *spec.Result) string {
 		if res.Tracking == nil {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f (each task seen every %s)", res.Tracking.PerHundredPerTick, secs(res.Tracking.SecondsBetweenLooks))
 	}
-	for _, n := range r.opts.sizes {
-		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	for _, n := range r.Settings.Sizes {
+		ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 		row(fmt.Sprintf("DescribeTasks per 100 tasks per tick (%d)", n), "≤ 1", brief(ours, tracking), brief(py, tracking), metCell(ours, trackingMet))
 	}
-	lat := func(res *Result) string {
+	lat := func(res *spec.Result) string {
 		if res.Latency == nil {
 			return "-"
 		}
 		return fmt.Sprintf("p50 %s, p99 %s", secs(res.Latency.P50), secs(res.Latency.P99))
 	}
-	row("Scheduled → RunTask, event stream", "p50 < 1 s", brief(r.latency(configOurs, triggerStream), lat), "no event stream",
-		metCell(r.latency(configOurs, triggerStream), streamMet))
-	row("Scheduled → RunTask, polling only", "about ½ poll", brief(r.latency(configOurs, triggerPoll), lat), brief(r.latency(configPython, triggerPoll), lat), "-")
-	if !r.opts.noWall && r.opts.deployments > 0 {
-		deps := func(res *Result) string {
+	row("Scheduled → RunTask, event stream", "p50 < 1 s", brief(r.latency(spec.ConfigOurs, spec.TriggerStream), lat), "no event stream",
+		metCell(r.latency(spec.ConfigOurs, spec.TriggerStream), streamMet))
+	row("Scheduled → RunTask, polling only", "about ½ poll", brief(r.latency(spec.ConfigOurs, spec.TriggerPoll), lat), brief(r.latency(spec.ConfigPython, spec.TriggerPoll), lat), "-")
+	if !r.Settings.NoWall && r.Settings.Deployments > 0 {
+		deps := func(res *spec.Result) string {
 			return fmt.Sprintf("%s, %d failed runs", ratioCell(res), res.Crashed+res.Unfinished)
 		}
-		row(fmt.Sprintf("%d deployments at once → every RunTask", r.opts.deployments), "0 failed runs",
-			brief(r.deploymentsRun(configOurs), deps), brief(r.deploymentsRun(configPython), deps), metCell(r.deploymentsRun(configOurs), deploymentsMet))
+		row(fmt.Sprintf("%d deployments at once → every RunTask", r.Settings.Deployments), "0 failed runs",
+			brief(r.deploymentsRun(spec.ConfigOurs), deps), brief(r.deploymentsRun(spec.ConfigPython), deps), metCell(r.deploymentsRun(spec.ConfigOurs), deploymentsMet))
 	}
-	if !r.opts.noWall {
-		for _, n := range r.opts.memSizes {
+	if !r.Settings.NoWall {
+		for _, n := range r.Settings.MemSizes {
 			res := r.find(fmt.Sprintf("memory-%d/ecsworker", n))
 			target, met := "-", "-"
 			if n >= memoryGoalRuns {
@@ -136,7 +140,7 @@ func (r report) summary(reportPath, dataPath string) string {
 					met = "RSS " + plainYesNo(res.Memory.PeakRSSMB < memoryGoalMB) + ", heap " + plainYesNo(res.Memory.PeakLiveHeapMB < memoryGoalMB)
 				}
 			}
-			row(fmt.Sprintf("Memory, %d runs in flight", n), target, brief(res, func(res *Result) string {
+			row(fmt.Sprintf("Memory, %d runs in flight", n), target, brief(res, func(res *spec.Result) string {
 				if res.Memory == nil {
 					return "-"
 				}
@@ -145,7 +149,7 @@ func (r report) summary(reportPath, dataPath string) string {
 			}), "-", met)
 		}
 		st := r.find("startup/ecsworker/prefect-latency-0")
-		row("Exec to first poll, empty pool", "< 50 ms", brief(st, func(res *Result) string {
+		row("Exec to first poll, empty pool", "< 50 ms", brief(st, func(res *spec.Result) string {
 			if res.Startup == nil {
 				return "-"
 			}
@@ -155,7 +159,7 @@ func (r report) summary(reportPath, dataPath string) string {
 	_ = tw.Flush() // into a bytes.Buffer, which never fails a write
 
 	var failures []string
-	for _, res := range r.results {
+	for _, res := range r.Results {
 		if res.Error != "" {
 			first, _, _ := strings.Cut(res.Error, "\n")
 			failures = append(failures, fmt.Sprintf("  %s: %s", res.Name, first))
@@ -180,7 +184,7 @@ func (r report) summary(reportPath, dataPath string) string {
 
 // brief is a result's cell in the summary: what f makes of it, or why
 // there is nothing (the error follows the table: it can be long).
-func brief(res *Result, f func(*Result) string) string {
+func brief(res *spec.Result, f func(*spec.Result) string) string {
 	switch {
 	case res == nil:
 		return "not run"
@@ -190,7 +194,7 @@ func brief(res *Result, f func(*Result) string) string {
 	return f(res)
 }
 
-func metCell(res *Result, met func(*Result) bool) string { return plainYesNo(met(res)) }
+func metCell(res *spec.Result, met func(*spec.Result) bool) string { return plainYesNo(met(res)) }
 
 func plainYesNo(ok bool) string {
 	if ok {

@@ -1,109 +1,80 @@
-package main
+// Package report writes what a bench run measured: docs/benchmarks.md,
+// every table with how each figure was measured and the findings the
+// figures support, and the summary the command prints, one line per goal.
+// Both judge the goals with the same functions, so that they cannot
+// disagree.
+package report
 
 import (
-	"bufio"
+	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecsworker/ecsworker/bench/internal/spec"
 )
 
-// machine is what the figures were measured on.
-type machine struct {
-	CPUs      int     `json:"cpus"`
-	CPUModel  string  `json:"cpu_model"`
-	MemoryGiB float64 `json:"memory_gib"`
-	Go        string  `json:"go"`
-	OS        string  `json:"os"`
-	Date      string  `json:"date"`
-	Commit    string  `json:"commit"`
-	// LoadAverage at the end of the run: other work on the machine slows
-	// the wall-clock figures (never the fake-time ones).
-	LoadAverage string `json:"load_average"`
-	// EventStream says whether the worker's event stream was implemented
-	// when the bench ran (it is simulated either way: see the report).
-	EventStream string `json:"event_stream"`
+// Report is a bench run's figures and what it was measured on and with;
+// it writes docs/benchmarks.md (Markdown) and the command's summary.
+type Report struct {
+	Settings Settings
+	Results  []spec.Result
+	Machine  Machine
+	Took     time.Duration
 }
 
-func describeMachine(root string) machine {
-	m := machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Date: time.Now().UTC().Format("2006-01-02 15:04 UTC")}
-	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
-		m.Go = strings.TrimSpace(string(out))
-	}
-	m.CPUModel = procField("/proc/cpuinfo", "model name")
-	if kb, err := strconv.ParseFloat(strings.Fields(procField("/proc/meminfo", "MemTotal") + " 0")[0], 64); err == nil {
-		m.MemoryGiB = kb / (1 << 20)
-	}
-	m.LoadAverage = loadAverage()
-	cmd := exec.Command("git", "describe", "--always", "--dirty")
-	cmd.Dir = root
-	if out, err := cmd.Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-	}
-	m.EventStream = "unknown"
-	if b, err := os.ReadFile(filepath.Join(root, "internal/worker/events.go")); err == nil {
-		if strings.Contains(string(b), "func (w *Worker) eventStreamLoop(ctx context.Context) {}") {
-			m.EventStream = "not implemented (eventStreamLoop is a stub)"
-		} else {
-			m.EventStream = "implemented"
-		}
-	}
-	return m
+// Settings are the options of a bench run that its report shows; -json
+// saves them and -render reads them back.
+type Settings struct {
+	Sizes              []int   `json:"sizes"`
+	MemSizes           []int   `json:"mem_sizes"`
+	Deployments        int     `json:"deployments"`
+	RestartDeployments int     `json:"restart_deployments"`
+	LatencyRuns        int     `json:"latency_runs"`
+	MeanGap            float64 `json:"mean_gap_seconds"`
+	AWSLatency         string  `json:"aws_latency"`
+	PrefectLatency     string  `json:"prefect_latency"`
+	TrackWindow        float64 `json:"track_window_seconds"`
+	Hold               Seconds `json:"hold_seconds"`
+	Seed               uint64  `json:"seed"`
+	Quick              bool    `json:"quick"`
+	NoWall             bool    `json:"no_wall"`
 }
 
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
+// Seconds is a duration that JSON holds as a number of seconds.
+type Seconds time.Duration
+
+// MarshalJSON writes the number of seconds.
+func (d Seconds) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).Seconds()) }
+
+// UnmarshalJSON reads a number of seconds.
+func (d *Seconds) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
 	}
-	if f := strings.Fields(string(b)); len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return ""
+	*d = Seconds(s * float64(time.Second))
+	return nil
 }
 
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer func() { _ = f.Close() }() // read-only: Close cannot lose data
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-type report struct {
-	opts    options
-	results []Result
-	machine machine
-	took    time.Duration
-}
-
-func (r report) find(name string) *Result {
-	for i := range r.results {
-		if r.results[i].Name == name {
-			return &r.results[i]
+func (r Report) find(name string) *spec.Result {
+	for i := range r.Results {
+		if r.Results[i].Name == name {
+			return &r.Results[i]
 		}
 	}
 	return nil
 }
 
-func (r report) submit(n int, config string) *Result {
-	trigger := triggerStream
-	if config == configPython {
-		trigger = triggerPoll
+func (r Report) submit(n int, config string) *spec.Result {
+	trigger := spec.TriggerStream
+	if config == spec.ConfigPython {
+		trigger = spec.TriggerPoll
 	}
-	return r.find(fmt.Sprintf("%s-%d/%s/%s", kindSubmit, n, config, trigger))
+	return r.find(fmt.Sprintf("%s-%d/%s/%s", spec.KindSubmit, n, config, trigger))
 }
 
 // table renders a Markdown table.
@@ -161,9 +132,9 @@ func yesNo(ok bool) string {
 	return "**no**"
 }
 
-func failed(res *Result) bool { return res == nil || res.Error != "" }
+func failed(res *spec.Result) bool { return res == nil || res.Error != "" }
 
-func errCell(res *Result) string {
+func errCell(res *spec.Result) string {
 	if res == nil {
 		return "not run"
 	}
@@ -171,7 +142,7 @@ func errCell(res *Result) string {
 }
 
 // ratioCell is "69.2 s = 1.13 × 61.5 s".
-func ratioCell(res *Result) string {
+func ratioCell(res *spec.Result) string {
 	if failed(res) {
 		return errCell(res)
 	}
@@ -183,10 +154,10 @@ func ratioCell(res *Result) string {
 
 // goals is the summary: each goal of issue #6, what was measured for
 // ecsworker and for the Python-like configuration, and whether it is met.
-func (r report) goals() table {
+func (r Report) goals() table {
 	t := table{head: []string{"Goal", "Target", "ecsworker", "Python-like", "Met (ecsworker)", "Clock"}}
-	for _, n := range r.opts.sizes {
-		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	for _, n := range r.Settings.Sizes {
+		ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 		by := ""
 		if !failed(ours) && ours.Bound != nil {
 			by = " (bound set by the " + ours.Bound.By + ")"
@@ -197,8 +168,8 @@ func (r report) goals() table {
 	// Calls per run, over every submission size.
 	runTaskOK, regOK := true, true
 	var runTaskCells, regCells, pyRunTask, pyDTD []string
-	for _, n := range r.opts.sizes {
-		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	for _, n := range r.Settings.Sizes {
+		ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 		if failed(ours) {
 			runTaskOK, regOK = false, false
 			continue
@@ -214,8 +185,8 @@ func (r report) goals() table {
 	}
 	t.add("RunTask calls per run", "1", strings.Join(runTaskCells, ", "), strings.Join(pyRunTask, ", "), yesNo(runTaskOK), "fake")
 	t.add("RegisterTaskDefinition for N runs of one deployment", "1", strings.Join(regCells, ", "), strings.Join(pyDTD, "; "), yesNo(regOK), "fake")
-	ours, py := r.restart(configOurs), r.restart(configPython)
-	restartCell := func(res *Result) string {
+	ours, py := r.restart(spec.ConfigOurs), r.restart(spec.ConfigPython)
+	restartCell := func(res *spec.Result) string {
 		if failed(res) || len(res.RegistrationsPerPhase) < 2 {
 			return errCell(res)
 		}
@@ -225,8 +196,8 @@ func (r report) goals() table {
 		yesNo(restartMet(ours)), "wall")
 	trackOK := true
 	var trackCells, pyTrack []string
-	for _, n := range r.opts.sizes {
-		ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	for _, n := range r.Settings.Sizes {
+		ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 		if failed(ours) || ours.Tracking == nil {
 			trackOK = false
 			continue
@@ -239,8 +210,8 @@ func (r report) goals() table {
 	}
 	t.add("DescribeTasks per 100 tasks per tracking tick", "≤ 1", strings.Join(trackCells, "; "), strings.Join(pyTrack, "; "), yesNo(trackOK), "fake")
 
-	ev, poll, pyl := r.latency(configOurs, triggerStream), r.latency(configOurs, triggerPoll), r.latency(configPython, triggerPoll)
-	lat := func(res *Result) string {
+	ev, poll, pyl := r.latency(spec.ConfigOurs, spec.TriggerStream), r.latency(spec.ConfigOurs, spec.TriggerPoll), r.latency(spec.ConfigPython, spec.TriggerPoll)
+	lat := func(res *spec.Result) string {
 		if failed(res) || res.Latency == nil {
 			return errCell(res)
 		}
@@ -249,19 +220,19 @@ func (r report) goals() table {
 	t.add("Scheduled → RunTask, runs one by one, with the event stream", "p50 < 1 s", lat(ev), "no event stream", yesNo(streamMet(ev)), "fake")
 	t.add("Scheduled → RunTask, runs one by one, polling only (10 s ± 30 %)", "about half a poll interval", lat(poll), lat(pyl), "(reference)", "fake")
 
-	dOurs, dPy := r.deploymentsRun(configOurs), r.deploymentsRun(configPython)
-	dep := func(res *Result) string {
+	dOurs, dPy := r.deploymentsRun(spec.ConfigOurs), r.deploymentsRun(spec.ConfigPython)
+	dep := func(res *spec.Result) string {
 		if failed(res) {
 			return errCell(res)
 		}
 		return fmt.Sprintf("%s; %d registrations, %d throttled calls, %d failed runs", ratioCell(res), res.Registrations, sum(res.AWSThrottled), res.Crashed+res.Unfinished)
 	}
-	if r.opts.deployments > 0 && !r.opts.noWall {
-		t.add(fmt.Sprintf("%d deployments at once: time to every RunTask", r.opts.deployments), "0 failed runs", dep(dOurs), dep(dPy),
+	if r.Settings.Deployments > 0 && !r.Settings.NoWall {
+		t.add(fmt.Sprintf("%d deployments at once: time to every RunTask", r.Settings.Deployments), "0 failed runs", dep(dOurs), dep(dPy),
 			yesNo(deploymentsMet(dOurs)), "wall")
 	}
 
-	for _, n := range r.opts.memSizes {
+	for _, n := range r.Settings.MemSizes {
 		m := r.find(fmt.Sprintf("memory-%d/ecsworker", n))
 		target := "-"
 		if n >= memoryGoalRuns {
@@ -278,11 +249,11 @@ func (r report) goals() table {
 		} else if n >= memoryGoalRuns {
 			met = yesNo(false)
 		}
-		if !r.opts.noWall {
+		if !r.Settings.NoWall {
 			t.add(fmt.Sprintf("Worker memory, %d runs in flight", n), target, cell, "not comparable (another runtime)", met, "wall")
 		}
 	}
-	if !r.opts.noWall {
+	if !r.Settings.NoWall {
 		st := r.find("startup/ecsworker/prefect-latency-0")
 		cell, met := errCell(st), yesNo(false)
 		if !failed(st) && st.Startup != nil {
@@ -294,10 +265,10 @@ func (r report) goals() table {
 	return t
 }
 
-func (r report) submissionTable() table {
+func (r Report) submissionTable() table {
 	t := table{head: []string{"Runs", "Config", "Runs found by", "Every RunTask after", "Bound", "Ratio", "RunTask/run", "Registrations", "DescribeTaskDefinition/run", "ListTaskDefinitions", "EC2 calls/run", "Prefect calls/run", "Throttled", "Crashed"}}
-	for _, n := range r.opts.sizes {
-		for _, c := range []string{configOurs, configPython} {
+	for _, n := range r.Settings.Sizes {
+		for _, c := range []string{spec.ConfigOurs, spec.ConfigPython} {
 			res := r.submit(n, c)
 			if failed(res) {
 				t.add(strconv.Itoa(n), c, "", errCell(res))
@@ -315,16 +286,16 @@ func (r report) submissionTable() table {
 }
 
 func triggerLabel(t string) string {
-	if t == triggerStream {
+	if t == spec.TriggerStream {
 		return "event stream"
 	}
 	return "polling"
 }
 
-func (r report) trackingTable() table {
+func (r Report) trackingTable() table {
 	t := table{head: []string{"Tasks", "Config", "Interval", "DescribeTasks in window", "Window", "Per 100 tasks per tick", "Tasks per call", "Each task seen every", "Throttled"}}
-	for _, n := range r.opts.sizes {
-		for _, c := range []string{configOurs, configPython} {
+	for _, n := range r.Settings.Sizes {
+		for _, c := range []string{spec.ConfigOurs, spec.ConfigPython} {
 			res := r.submit(n, c)
 			if failed(res) || res.Tracking == nil {
 				continue
@@ -341,9 +312,9 @@ func (r report) trackingTable() table {
 	return t
 }
 
-func (r report) latencyTable() table {
+func (r Report) latencyTable() table {
 	t := table{head: []string{"Config", "Trigger", "Runs", "p50", "p90", "p99", "max", "mean", "AWS calls/run", "Prefect calls/run"}}
-	for _, c := range []struct{ config, trigger string }{{configOurs, triggerStream}, {configOurs, triggerPoll}, {configPython, triggerPoll}} {
+	for _, c := range []struct{ config, trigger string }{{spec.ConfigOurs, spec.TriggerStream}, {spec.ConfigOurs, spec.TriggerPoll}, {spec.ConfigPython, spec.TriggerPoll}} {
 		res := r.latency(c.config, c.trigger)
 		if failed(res) || res.Latency == nil {
 			t.add(c.config, triggerLabel(c.trigger), errCell(res))
@@ -356,12 +327,12 @@ func (r report) latencyTable() table {
 	return t
 }
 
-func (r report) deploymentsTable() table {
+func (r Report) deploymentsTable() table {
 	t := table{head: []string{"Config", "Deployments", "Every RunTask after", "Bound", "Ratio", "Registrations", "RegisterTaskDefinition calls", "ListTaskDefinitions", "DescribeTaskDefinition", "Throttled", "Failed runs"}}
-	for _, c := range []string{configOurs, configPython} {
+	for _, c := range []string{spec.ConfigOurs, spec.ConfigPython} {
 		res := r.deploymentsRun(c)
 		if failed(res) {
-			t.add(c, strconv.Itoa(r.opts.deployments), errCell(res))
+			t.add(c, strconv.Itoa(r.Settings.Deployments), errCell(res))
 			continue
 		}
 		t.add(c, strconv.Itoa(res.Runs), secs(res.AllRunTasksSeconds), fmt.Sprintf("%s (%s)", secs(res.Bound.Seconds), res.Bound.By), fmt.Sprintf("%.3f", res.Ratio),
@@ -376,28 +347,18 @@ func throttledCell(m map[string]int) string {
 		return "0"
 	}
 	var parts []string
-	for _, k := range slices.Sorted(mapsKeys(m)) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
 }
 
-func mapsKeys(m map[string]int) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-func (r report) restartTable() table {
+func (r Report) restartTable() table {
 	t := table{head: []string{"Config", "Deployments", "Runs", "Registrations before restart", "after restart", "ListTaskDefinitions", "DescribeTaskDefinition", "Failed runs"}}
-	for _, c := range []string{configOurs, configPython} {
+	for _, c := range []string{spec.ConfigOurs, spec.ConfigPython} {
 		res := r.restart(c)
 		if failed(res) || len(res.RegistrationsPerPhase) < 2 {
-			t.add(c, strconv.Itoa(r.opts.restartDeps), errCell(res))
+			t.add(c, strconv.Itoa(r.Settings.RestartDeployments), errCell(res))
 			continue
 		}
 		t.add(c, strconv.Itoa(res.Scenario.N), strconv.Itoa(res.Runs), strconv.Itoa(res.RegistrationsPerPhase[0]), strconv.Itoa(res.RegistrationsPerPhase[1]),
@@ -406,9 +367,9 @@ func (r report) restartTable() table {
 	return t
 }
 
-func (r report) memoryTable() table {
+func (r Report) memoryTable() table {
 	t := table{head: []string{"Runs in flight", "Peak RSS (VmHWM)", "Steady RSS", "Peak heap in use", "Steady heap in use", "Live heap, last GC", "Peak live heap", "GCs", "Goroutines", "All in flight after", "Restart: exec to first poll"}}
-	for _, n := range r.opts.memSizes {
+	for _, n := range r.Settings.MemSizes {
 		m, rs := r.find(fmt.Sprintf("memory-%d/ecsworker", n)), r.find(fmt.Sprintf("restart-startup-%d/ecsworker", n))
 		if failed(m) || m.Memory == nil {
 			t.add(strconv.Itoa(n), errCell(m))
@@ -429,9 +390,9 @@ func (r report) memoryTable() table {
 	return t
 }
 
-func (r report) startupTable() table {
+func (r Report) startupTable() table {
 	t := table{head: []string{"Prefect latency", "Starts", "Median", "Max", "Samples (ms)"}}
-	for _, lat := range []string{"0", r.opts.prefectLatency} {
+	for _, lat := range []string{"0", r.Settings.PrefectLatency} {
 		st := r.find("startup/ecsworker/prefect-latency-" + lat)
 		if failed(st) || st.Startup == nil {
 			continue
@@ -446,13 +407,13 @@ func (r report) startupTable() table {
 }
 
 // callsTable lists every call of the largest ecsworker submission, per run.
-func (r report) callsTable() (table, int) {
+func (r Report) callsTable() (table, int) {
 	t := table{head: []string{"Call", "ecsworker per run", "Python-like per run"}}
-	if len(r.opts.sizes) == 0 {
+	if len(r.Settings.Sizes) == 0 {
 		return t, 0
 	}
-	n := slices.Max(r.opts.sizes)
-	ours, py := r.submit(n, configOurs), r.submit(n, configPython)
+	n := slices.Max(r.Settings.Sizes)
+	ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 	if failed(ours) {
 		return t, n
 	}
@@ -471,7 +432,7 @@ func (r report) callsTable() (table, int) {
 			all["Prefect "+k] = true
 		}
 	}
-	get := func(res *Result, key string) string {
+	get := func(res *spec.Result, key string) string {
 		if failed(res) {
 			return "-"
 		}
@@ -480,13 +441,7 @@ func (r report) callsTable() (table, int) {
 		}
 		return perRun(res.PrefectCalls[strings.TrimPrefix(key, "Prefect ")], res.Runs)
 	}
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range all {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(all)) {
 		t.add(k, get(ours, k), get(py, k))
 	}
 	return t, n
@@ -494,11 +449,11 @@ func (r report) callsTable() (table, int) {
 
 // findings are observations the figures support, written only when the
 // figures show them.
-func (r report) findings() []string {
+func (r Report) findings() []string {
 	var out []string
 	var ec2Cells []string
-	for _, n := range r.opts.sizes {
-		res := r.submit(n, configOurs)
+	for _, n := range r.Settings.Sizes {
+		res := r.submit(n, spec.ConfigOurs)
 		if failed(res) {
 			continue
 		}
@@ -512,10 +467,10 @@ func (r report) findings() []string {
 			"and those calls queue on the ec2:non-mutating budget (80 burst, then 16 a second) before the runs reach RunTask: with 100 runs, 200 calls take 7.5 s of that budget, "+
 			"which is the whole gap to the RunTask bound. A single-flight around the resolution, as TaskDefinitions.Ensure has, would make it one pair of calls per VPC.")
 	}
-	if n := maxOr(r.opts.memSizes); n > 0 {
+	if n := maxOr(r.Settings.MemSizes); n > 0 {
 		if m := r.find(fmt.Sprintf("memory-%d/ecsworker", n)); !failed(m) && m.Memory != nil && m.Memory.PeakRSSMB >= 40 {
 			var per []string
-			for _, k := range r.opts.memSizes {
+			for _, k := range r.Settings.MemSizes {
 				if mk := r.find(fmt.Sprintf("memory-%d/ecsworker", k)); !failed(mk) && mk.Memory != nil {
 					per = append(per, fmt.Sprintf("%.0f MB live heap at the last GC with %d runs in flight", mk.Memory.LiveHeapMB, k))
 				}
@@ -525,7 +480,7 @@ func (r report) findings() []string {
 		}
 	}
 	var restarts []string
-	for _, n := range r.opts.memSizes {
+	for _, n := range r.Settings.MemSizes {
 		rs := r.find(fmt.Sprintf("restart-startup-%d/ecsworker", n))
 		if rs == nil || rs.Startup == nil || len(rs.Startup.Samples) == 0 || rs.Startup.Samples[0] < 1000 {
 			continue
@@ -541,7 +496,7 @@ func (r report) findings() []string {
 			"and, for each run, reads its deployment (one Prefect call per run, in sequence) and renders its job. New runs wait meanwhile; starting the poll loop first, "+
 			"or adopting concurrently with the deployments read once each, would fix it.")
 	}
-	for _, res := range r.results {
+	for _, res := range r.Results {
 		if res.Error == "" && res.Warnings+res.Errors > 0 && res.Scenario.Kind != "" {
 			out = append(out, fmt.Sprintf("%s: the worker logged %d warnings and %d errors, the first distinct ones: %s", res.Name, res.Warnings, res.Errors, strings.Join(res.FirstLines, " / ")))
 		}
@@ -556,20 +511,20 @@ func maxOr(xs []int) int {
 	return slices.Max(xs)
 }
 
-// markdown is docs/benchmarks.md.
-func (r report) markdown() string {
+// Markdown is docs/benchmarks.md.
+func (r Report) Markdown() string {
 	var b strings.Builder
-	m := r.machine
-	o := r.opts
+	m := r.Machine
+	o := r.Settings
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Benchmarks\n\n")
 	w("Written by `go run ./bench%s` on %s; every figure below was measured by that run. Do not edit by hand: run the bench again.\n\n", r.flagsUsed(), m.Date)
 	w("| Machine | |\n|---|---|\n| CPUs | %d (%s) |\n| Memory | %.0f GiB |\n| Go | %s (%s) |\n| Commit | %s |\n| Load average at the end | %s |\n| Bench run time | %s |\n\n",
-		m.CPUs, m.CPUModel, m.MemoryGiB, m.Go, m.OS, m.Commit, m.LoadAverage, r.took.Round(time.Second))
+		m.CPUs, m.CPUModel, m.MemoryGiB, m.Go, m.OS, m.Commit, m.LoadAverage, r.Took.Round(time.Second))
 	w("## How to reproduce\n\n```sh\ngo run ./bench                 # full size: writes docs/benchmarks.md (about 11 minutes on 2 cores)\ngo run ./bench -quick          # small sizes, for CI (under a minute)\ngo run ./bench -sizes 100,1000 -mem-sizes 1000 -deployments 100 -out /tmp/b.md -json /tmp/b.json\n```\n\n")
 	w("Settings of this run: submission sizes %s; memory sizes %s; %d distinct deployments; %d runs arriving one by one, %g s apart on average (exponential); "+
 		"AWS latency %s and Prefect API latency %s per call (uniform); tracking watched for %g s; seed %d.\n\n",
-		joinInts(o.sizes), joinInts(o.memSizes), o.deployments, o.latencyRuns, o.meanGap, o.awsLatency, o.prefectLatency, o.trackWindow, o.seed)
+		joinInts(o.Sizes), joinInts(o.MemSizes), o.Deployments, o.LatencyRuns, o.MeanGap, o.AWSLatency, o.PrefectLatency, o.TrackWindow, o.Seed)
 
 	w("## Goals\n\n%s\n", r.goals())
 	w("**Clock**: *fake* figures come from a simulation in fake time (below): they measure pacing and call counts exactly and do not depend on the machine. " +
@@ -590,7 +545,7 @@ func (r report) markdown() string {
 		"(`--aws-budget`) and it polls every 0.5 s (`PREFECT_WORKER_QUERY_SECONDS`), so that all runs are in flight quickly (pacing is the fake-time scenarios' business); the worker then holds them for %s (it tracks them every 10 s) before memory is read. "+
 		"The live heap comes from the runtime's own GC trace (`GODEBUG=gctrace=1`): the heap still reachable at each GC. "+
 		"Start-up is timed from `exec` to the arrival of the worker's first `get_scheduled_flow_runs` at the fake Prefect server, on a pool with nothing in flight, and again after a restart with every run of a memory scenario still in flight.\n\n",
-		o.deployments, o.hold)
+		o.Deployments, time.Duration(o.Hold))
 	w("**Bounds.** The least time n RunTask calls can take, given token buckets that start full: call k waits (k − burst) / rate in every bucket it draws from. " +
 		"Two sets apply and the tighter is the bound: the fake AWS's (ECS's documented limits: Fargate RunTask 20 burst, 20/s; Fargate tasks 100, 20/s; cluster-resource-modify 100, 40/s; " +
 		"task-definition-modify 20, 1/s) and the worker's own client-side budget (`awsclient.DefaultBudget`, about 80 %% of them: RunTask 16, 16/s; cluster-resource-modify 80, 32/s; task-definition-modify 16, 0.8/s). " +
@@ -616,13 +571,13 @@ func (r report) markdown() string {
 	w("Counted over the window once every run of the submission scenario had its task. *Each task seen every* is window × tasks / tasks described: how old, on average, the worker's view of a task is.\n\n")
 	w("## Scheduled → RunTask latency, runs arriving one by one (fake time)\n\n%s\n", r.latencyTable())
 	w("A first run registers the task definition before the measured runs arrive.\n\n")
-	if !o.noWall {
-		w("## %d distinct deployments at once: registrations (wall clock)\n\n%s\n", o.deployments, r.deploymentsTable())
+	if !o.NoWall {
+		w("## %d distinct deployments at once: registrations (wall clock)\n\n%s\n", o.Deployments, r.deploymentsTable())
 		w("Each deployment has its own task definition family, so each run needs a registration: RegisterTaskDefinition's bucket (1 a second after a burst of 20; the budget's 0.8 after 16) sets the pace.\n\n")
 	}
 	w("## Task definitions across a worker restart (wall clock)\n\n%s\n", r.restartTable())
 	w("Two runs per deployment before the restart and two after; the restarted worker has an empty cache.\n\n")
-	if !o.noWall {
+	if !o.NoWall {
 		w("## Worker memory (wall clock, worker process only)\n\n%s\n", r.memoryTable())
 		w("## Start-up: exec to first poll (wall clock)\n\n%s\n", r.startupTable())
 		w("Before its first poll the worker reads the pool, sends a heartbeat and lists the pool's runs in flight: three Prefect round trips, so the Prefect latency counts three times.\n\n")
@@ -638,8 +593,8 @@ func (r report) markdown() string {
 	return b.String()
 }
 
-func (r report) flagsUsed() string {
-	if r.opts.quick {
+func (r Report) flagsUsed() string {
+	if r.Settings.Quick {
 		return " -quick"
 	}
 	return ""
@@ -651,4 +606,12 @@ func joinInts(xs []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

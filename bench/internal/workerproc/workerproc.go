@@ -1,4 +1,10 @@
-package main
+// Package workerproc runs the bench's wall-clock measurements of the
+// worker as its own process, the `ecsworker worker start` binary, against
+// the two test servers served by the bench over loopback. The worker's
+// memory is then its process's alone, read from /proc and from its
+// Prometheus metrics, with the fakes' allocations kept out; and start-up
+// is timed from exec, as a user sees it.
+package workerproc
 
 import (
 	"bufio"
@@ -21,25 +27,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ecsworker/ecsworker/bench/internal/spec"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
-// The wall-clock scenarios run the worker as its own process, the
-// `ecsworker worker start` binary, against the two test servers served by
-// the bench over loopback. The worker's memory is then its process's
-// alone, read from /proc and from its Prometheus metrics, with the fakes'
-// allocations kept out; and start-up is timed from exec, as a user sees it.
-
-// wallEnv is the two fakes on loopback and what the bench watches of them.
-type wallEnv struct {
+// Env is the two fakes on loopback and what the bench watches of them.
+type Env struct {
 	prefect *prefectfake.Server
 	aws     *awsfake.Server
 	pfURL   string // PREFECT_API_URL
 	awsURL  string
 
-	pfLatency atomic.Pointer[latency]
-	awsLat    *latency
+	pfLatency atomic.Pointer[spec.Latency]
+	awsLat    *spec.Latency
 
 	mu    sync.Mutex
 	polls []pollSeen
@@ -54,21 +55,23 @@ type pollSeen struct {
 	pool string
 }
 
-func newWallEnv(awsLatency, prefectLatency string, seed uint64, tmp string) (*wallEnv, error) {
-	e := &wallEnv{tmp: tmp}
+// NewEnv serves the fakes, each call delayed by a latency drawn from its
+// range; tmp is the workers' home.
+func NewEnv(awsLatency, prefectLatency string, seed uint64, tmp string) (*Env, error) {
+	e := &Env{tmp: tmp}
 	var err error
-	if e.awsLat, err = newLatency(awsLatency, seed); err != nil {
+	if e.awsLat, err = spec.NewLatency(awsLatency, seed); err != nil {
 		return nil, err
 	}
-	if err := e.setPrefectLatency(prefectLatency, seed+1); err != nil {
+	if err := e.SetPrefectLatency(prefectLatency, seed+1); err != nil {
 		return nil, err
 	}
 	e.prefect = prefectfake.New(prefectfake.Options{SkipResponseCheck: true})
 	// Pacing is measured in fake time; here nothing should hold the worker
 	// back from having every run in flight.
-	e.aws = awsfake.New(awsfake.Options{Script: taskOutcome, DisableThrottling: true})
-	e.aws.CreateCluster(cluster)
-	e.flowID = e.prefect.CreateFlow(flowName)["id"].(string)
+	e.aws = awsfake.New(awsfake.Options{Script: spec.TaskOutcome, DisableThrottling: true})
+	e.aws.CreateCluster(spec.Cluster)
+	e.flowID = e.prefect.CreateFlow(spec.FlowName)["id"].(string)
 
 	pf, err := serve(http.HandlerFunc(e.servePrefect))
 	if err != nil {
@@ -77,13 +80,13 @@ func newWallEnv(awsLatency, prefectLatency string, seed uint64, tmp string) (*wa
 	e.closers = append(e.closers, pf.close)
 	e.pfURL = pf.url + e.prefect.APIPath()
 	aw, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e.awsLat.wait(r.Context()) != nil {
+		if e.awsLat.Wait(r.Context()) != nil {
 			return
 		}
 		e.aws.Handler().ServeHTTP(w, r)
 	}))
 	if err != nil {
-		e.close()
+		e.Close()
 		return nil, err
 	}
 	e.closers = append(e.closers, aw.close)
@@ -91,8 +94,10 @@ func newWallEnv(awsLatency, prefectLatency string, seed uint64, tmp string) (*wa
 	return e, nil
 }
 
-func (e *wallEnv) setPrefectLatency(spec string, seed uint64) error {
-	l, err := newLatency(spec, seed)
+// SetPrefectLatency changes the latency of the Prefect API's calls to the
+// range latency ("10ms-50ms").
+func (e *Env) SetPrefectLatency(latency string, seed uint64) error {
+	l, err := spec.NewLatency(latency, seed)
 	if err != nil {
 		return err
 	}
@@ -100,7 +105,7 @@ func (e *wallEnv) setPrefectLatency(spec string, seed uint64) error {
 	return nil
 }
 
-func (e *wallEnv) servePrefect(w http.ResponseWriter, r *http.Request) {
+func (e *Env) servePrefect(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/get_scheduled_flow_runs") {
 		// When the request arrived, before the simulated latency: the
 		// worker sent it about now.
@@ -113,14 +118,14 @@ func (e *wallEnv) servePrefect(w http.ResponseWriter, r *http.Request) {
 		e.polls = append(e.polls, pollSeen{at: time.Now(), pool: pool})
 		e.mu.Unlock()
 	}
-	if e.pfLatency.Load().wait(r.Context()) != nil {
+	if e.pfLatency.Load().Wait(r.Context()) != nil {
 		return
 	}
 	e.prefect.ServeHTTP(w, r)
 }
 
 // firstPollAfter is the first poll of pool at or after t.
-func (e *wallEnv) firstPollAfter(pool string, t time.Time) (time.Time, bool) {
+func (e *Env) firstPollAfter(pool string, t time.Time) (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, p := range e.polls {
@@ -131,7 +136,8 @@ func (e *wallEnv) firstPollAfter(pool string, t time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func (e *wallEnv) close() {
+// Close stops serving the fakes.
+func (e *Env) Close() {
 	for _, c := range slices.Backward(e.closers) {
 		c()
 	}
@@ -154,15 +160,8 @@ func serve(h http.Handler) (served, error) {
 	return served{url: "http://" + ln.Addr().String(), close: func() { _ = srv.Close() }}, nil
 }
 
-func (e *wallEnv) deployment(pool, name string) string {
-	vars := map[string]any{
-		"cluster": cluster,
-		"aws_credentials": map[string]any{
-			"aws_access_key_id": "AKIDBENCH", "aws_secret_access_key": "bench-secret", "region_name": "us-east-1",
-			"aws_client_parameters": map[string]any{"endpoint_url": e.awsURL},
-		},
-	}
-	return e.prefect.CreateDeployment(e.flowID, name, pool, "", vars)["id"].(string)
+func (e *Env) deployment(pool, name string) string {
+	return e.prefect.CreateDeployment(e.flowID, name, pool, "", spec.JobVariables(e.awsURL))["id"].(string)
 }
 
 // child is a running `ecsworker worker start`.
@@ -228,7 +227,7 @@ func workerArgs(pool, metricsAddr string) []string {
 			"ec2:non-mutating=100000:100000,ecs:task-definition-read=100000:100000,ecs:task-definition-modify=100000:100000"}
 }
 
-func (e *wallEnv) startChild(bin, pool string, querySeconds float64) (*child, error) {
+func (e *Env) startChild(bin, pool string, querySeconds float64) (*child, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -361,13 +360,13 @@ func scrape(ctx context.Context, url string, names ...string) (map[string]float6
 
 const mb = 1 << 20
 
-// memoryRun launches n runs through a worker process and reads its memory
+// MemoryRun launches n runs through a worker process and reads its memory
 // once they are all in flight; then restarts the worker to time its first
 // poll with n runs to adopt.
-func (e *wallEnv) memoryRun(bin string, n int, hold, restartLimit time.Duration) (mem Result, restart Result) {
+func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (mem spec.Result, restart spec.Result) {
 	pool := fmt.Sprintf("bench-mem-%d", n)
-	mem = Result{Name: fmt.Sprintf("memory-%d/ecsworker", n), Clock: "wall", Runs: n}
-	restart = Result{Name: fmt.Sprintf("restart-startup-%d/ecsworker", n), Clock: "wall", Runs: n}
+	mem = spec.Result{Name: fmt.Sprintf("memory-%d/ecsworker", n), Clock: "wall", Runs: n}
+	restart = spec.Result{Name: fmt.Sprintf("restart-startup-%d/ecsworker", n), Clock: "wall", Runs: n}
 	start := time.Now()
 	defer func() { mem.WallSeconds = time.Since(start).Seconds() }()
 	dep := e.deployment(pool, "nightly")
@@ -381,7 +380,7 @@ func (e *wallEnv) memoryRun(bin string, n int, hold, restartLimit time.Duration)
 		mem.Error = err.Error()
 		return mem, restart
 	}
-	m := &Memory{InFlight: n}
+	m := &spec.Memory{InFlight: n}
 	mem.Memory = m
 	var peakHeap float64
 	var last map[string]float64
@@ -430,15 +429,15 @@ func (e *wallEnv) memoryRun(bin string, n int, hold, restartLimit time.Duration)
 	if err := c.stop(); err != nil && mem.Error == "" {
 		mem.Error = err.Error()
 	}
-	restart.Startup = e.timeStartup(bin, pool, restartLimit, 1)
+	restart.Startup = e.TimeStartup(bin, pool, restartLimit, 1)
 	restart.Startup.InFlight = n
 	return mem, restart
 }
 
-// timeStartup starts the worker `samples` times and times each from exec
+// TimeStartup starts the worker `samples` times and times each from exec
 // to its first poll.
-func (e *wallEnv) timeStartup(bin, pool string, limit time.Duration, samples int) *Startup {
-	st := &Startup{PrefectLatency: e.pfLatency.Load().String()}
+func (e *Env) TimeStartup(bin, pool string, limit time.Duration, samples int) *spec.Startup {
+	st := &spec.Startup{PrefectLatency: e.pfLatency.Load().String()}
 	for range samples {
 		c, err := e.startChild(bin, pool, 10)
 		if err != nil {
@@ -466,16 +465,6 @@ func (e *wallEnv) timeStartup(bin, pool string, limit time.Duration, samples int
 		st.MedianMS, st.MaxMS = s[len(s)/2], s[len(s)-1]
 	}
 	return st
-}
-
-func (l *latency) String() string {
-	if l == nil || l.hi <= 0 {
-		return "0"
-	}
-	if l.lo == l.hi {
-		return l.lo.String()
-	}
-	return l.lo.String() + "-" + l.hi.String()
 }
 
 // tailBuffer keeps the last few KiB a process wrote.
