@@ -16,10 +16,13 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/redact"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // DefaultImage runs flows whose job names no image. Prefect publishes it
@@ -153,7 +156,7 @@ func runRender(cmd *cobra.Command, stdio IO, api *apiFlags, o renderOptions) err
 		Template:            tmpl,
 		DeploymentVariables: deployment.GetObject("job_variables"),
 		FlowRunVariables:    jobtemplate.MergeJobVariables(flowRun.GetObject("job_variables"), cliVars),
-		Context: ecsjob.RunContext{
+		Context: ecsrequest.RunContext{
 			WorkPoolName: poolName,
 			DeploymentID: firstString(deployment.GetString("id"), flowRun.GetString("deployment_id")),
 			FlowID:       firstString(flowRun.GetString("flow_id"), flow.GetString("id")),
@@ -175,7 +178,7 @@ func runRender(cmd *cobra.Command, stdio IO, api *apiFlags, o renderOptions) err
 	prepared, err := ecsjob.Prepare(cmd.Context(), job)
 	red := renderRedactor(api, blocks, jobtemplate.MergeJobVariables(job.DeploymentVariables, job.FlowRunVariables), prepared)
 	if err != nil {
-		var verr *ecsjob.ValidationError
+		var verr *jobconfig.ValidationError
 		if errors.As(err, &verr) {
 			printWarnings(stdio, red, prepared)
 			fmt.Fprintln(stdio.Err, red.String(verr.Error()))
@@ -262,7 +265,7 @@ func renderRedactor(api *apiFlags, blocks *blockSecrets, variables *jsonv.Object
 // blocks hold theirs under secret field names (aws_secret_access_key,
 // password, token).
 type blockSecrets struct {
-	jobtemplate.Resolver
+	templating.Resolver
 	mu    sync.Mutex
 	found []string
 }

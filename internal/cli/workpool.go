@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -367,10 +369,10 @@ func readTemplateFlag(stdio IO, path string) (*jobtemplate.Template, error) {
 func warnTemplate(stdio IO, t *jobtemplate.Template) {
 	_, err := ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template: t,
-		Context:  ecsjob.RunContext{WorkPoolName: "check", DeploymentID: "check", DefaultImage: DefaultImage, Region: "us-east-1"},
+		Context:  ecsrequest.RunContext{WorkPoolName: "check", DeploymentID: "check", DefaultImage: DefaultImage, Region: "us-east-1"},
 		Render:   jobtemplate.RenderOptions{LookupEnv: func(string) (string, bool) { return "", false }},
 	})
-	var verr *ecsjob.ValidationError
+	var verr *jobconfig.ValidationError
 	if errors.As(err, &verr) {
 		fmt.Fprintf(stdio.Err, "warning: with its defaults alone this template does not make valid ECS requests (deployments must set what is missing):\n")
 		for _, p := range verr.Problems {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -192,7 +193,7 @@ func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.W
 	}
 	job := w.job(run, dep, pool, tmpl)
 	creds := awsclient.Credentials{}
-	container := ecsjob.DefaultContainerName
+	container := ecsrequest.DefaultContainerName
 	// Only the credentials and the container name are wanted: a job that no
 	// longer validates (its pool template changed since) still has them.
 	if prepared, _ := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
@@ -306,7 +307,7 @@ func (w *Worker) job(run prefect.FlowRun, deployment *prefect.Deployment, pool *
 			WorkerName: w.cfg.Name, WorkerID: workerID,
 			BaseEnv: w.baseEnv(), Version: buildinfo.String(),
 		},
-		Context: ecsjob.RunContext{
+		Context: ecsrequest.RunContext{
 			WorkPoolName: pool.Name,
 			DeploymentID: run.DeploymentID,
 			FlowID:       run.FlowID,
