@@ -6,7 +6,7 @@
 // nothing is launched, created or changed.
 //
 // The checks are pure logic over the narrow AWS interfaces of api.go. The
-// caller renders the jobs (ecsjob.Plan), says which AWS identity runs
+// caller renders the jobs (ecsrequest.Plan), says which AWS identity runs
 // which of them, and gives each identity's clients and iampolicy.Needs.
 package doctor
 
@@ -18,7 +18,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 )
 
@@ -135,7 +135,7 @@ type Principal struct {
 type Job struct {
 	// Deployment names it (FLOW/DEPLOYMENT).
 	Deployment string
-	Plan       *ecsjob.Plan
+	Plan       *ecsrequest.Plan
 	// Clients are the clients of the job's credentials in the job's
 	// region; nil means its Principal's.
 	Clients *Clients

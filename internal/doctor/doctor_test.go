@@ -18,6 +18,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/doctor"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -135,7 +136,7 @@ func (e *account) goodVariables() map[string]any {
 }
 
 // plan renders a deployment's job with the default template.
-func plan(t *testing.T, name string, vars map[string]any) *ecsjob.Plan {
+func plan(t *testing.T, name string, vars map[string]any) *ecsrequest.Plan {
 	t.Helper()
 	b, err := json.Marshal(vars)
 	must(t, err)
@@ -143,7 +144,7 @@ func plan(t *testing.T, name string, vars map[string]any) *ecsjob.Plan {
 	must(t, err)
 	p, err := ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template: ecsjob.DefaultTemplate(), DeploymentVariables: obj,
-		Context: ecsjob.RunContext{WorkPoolName: "pool", DeploymentID: "0b9e5a0c-" + name, Region: "us-east-1", DefaultImage: "prefecthq/prefect:3-latest"},
+		Context: ecsrequest.RunContext{WorkPoolName: "pool", DeploymentID: "0b9e5a0c-" + name, Region: "us-east-1", DefaultImage: "prefecthq/prefect:3-latest"},
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)

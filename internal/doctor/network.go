@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 )
 
 // maxTaskSubnets is how many subnets ECS accepts in a task's awsvpc
@@ -28,7 +28,7 @@ type netSpec struct {
 
 // networkOf reads the job's awsvpc configuration; false for tasks without
 // one (bridge or host network mode).
-func networkOf(plan *ecsjob.Plan) (netSpec, bool) {
+func networkOf(plan *ecsrequest.Plan) (netSpec, bool) {
 	awsvpc := plan.RunTask.GetObject("networkConfiguration").GetObject("awsvpcConfiguration")
 	if awsvpc == nil {
 		return netSpec{}, false
@@ -43,7 +43,7 @@ func networkOf(plan *ecsjob.Plan) (netSpec, bool) {
 	strs := func(key string) []string {
 		var out []string
 		for _, v := range awsvpc.GetArray(key) {
-			if s, ok := v.(string); ok && s != "" && s != ecsjob.MarkSubnets && !slices.Contains(out, s) {
+			if s, ok := v.(string); ok && s != "" && s != ecsrequest.MarkSubnets && !slices.Contains(out, s) {
 				out = append(out, s)
 			}
 		}
@@ -121,7 +121,7 @@ func (r *runner) network(scope string, j Job) {
 	}
 	// Only Fargate tasks pull their image through the task's own network
 	// interface; on EC2 the instance pulls it.
-	if j.Plan.Launch == ecsjob.LaunchFargate {
+	if j.Plan.Launch == ecsrequest.LaunchFargate {
 		name := fmt.Sprintf("Internet access from %s (assignPublicIp %s)", n.subject(), n.assign)
 		if s, isNew := r.add(catRoutes, "route|"+key+"|"+n.assign, name, j.Deployment); isNew {
 			s.run = func() Check { return r.checkRoutes(c, n) }

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -41,7 +41,7 @@ func (r *runner) taskDefinition(scope string, j Job) {
 			continue
 		}
 		region := opts.GetString("awslogs-region")
-		if region == ecsjob.MarkRegion || region == "" {
+		if region == ecsrequest.MarkRegion || region == "" {
 			region = c.Region
 		}
 		create := strings.EqualFold(opts.GetString("awslogs-create-group"), "true")

@@ -4,17 +4,19 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/ecsshape"
-	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // Build turns a rendered job configuration into the ECS requests that start
 // its flow run. It makes no network call: what needs AWS is marked in the
 // plan (Plan.Unresolved, Plan.Network) for the AWS layer to finish.
 // Every problem found is returned at once in a *ValidationError.
-func Build(rendered *jsonv.Object, rc RunContext) (*Plan, error) {
-	cfg, err := ParseConfig(rendered)
+func Build(rendered *jsonv.Object, rc ecsrequest.RunContext) (*ecsrequest.Plan, error) {
+	cfg, err := jobconfig.ParseConfig(rendered)
 	if err != nil {
 		return nil, err
 	}
@@ -22,9 +24,9 @@ func Build(rendered *jsonv.Object, rc RunContext) (*Plan, error) {
 }
 
 // BuildConfig is Build for an already parsed configuration.
-func BuildConfig(cfg *Config, rc RunContext) (*Plan, error) {
-	c := &collector{}
-	plan := &Plan{
+func BuildConfig(cfg *jobconfig.Config, rc ecsrequest.RunContext) (*ecsrequest.Plan, error) {
+	c := &jobconfig.Collector{}
+	plan := &ecsrequest.Plan{
 		AutoDeregister:      cfg.AutoDeregisterTaskDefinition,
 		MatchLatestRevision: cfg.MatchLatestRevisionInFamily,
 	}
@@ -33,7 +35,7 @@ func BuildConfig(cfg *Config, rc RunContext) (*Plan, error) {
 		region = cfg.AWSCredentials.GetString("region_name")
 	}
 	if region == "" {
-		region = MarkRegion
+		region = ecsrequest.MarkRegion
 	}
 
 	checkConfig(cfg, c)
@@ -45,46 +47,46 @@ func BuildConfig(cfg *Config, rc RunContext) (*Plan, error) {
 		td = rc.ExistingTaskDefinition
 		warnIgnoredForARN(cfg, rc, c)
 	}
-	kind := launchKind(cfg.TaskRunRequest, firstNonNil(td, cfg.TaskDefinition), c)
+	kind := ecsrequest.LaunchKindOf(cfg.TaskRunRequest, firstNonNil(td, cfg.TaskDefinition), c)
 	plan.Launch = kind
 
 	taskDefinition := arn
 	if arn == "" {
-		td = prepareTaskDefinition(cfg, rc, kind, region, c, plan)
+		td = ecsrequest.TaskDefinition(cfg, rc, kind, region, c, plan)
 		plan.TaskDefinition = td
-		taskDefinition = MarkTaskDefinitionARN
-		plan.Unresolved = append(plan.Unresolved, Unresolved{Path: "runTask.taskDefinition", Reason: "the ARN is known once the task definition is registered (or an identical revision is found)"})
-		if region == MarkRegion && cfg.ConfigureCloudWatchLogs {
-			plan.Unresolved = append(plan.Unresolved, Unresolved{Path: "registerTaskDefinition.containerDefinitions[].logConfiguration.options.awslogs-region", Reason: "the worker's AWS region; set region_name in aws_credentials or AWS_REGION"})
+		taskDefinition = ecsrequest.MarkTaskDefinitionARN
+		plan.Unresolved = append(plan.Unresolved, ecsrequest.Unresolved{Path: "runTask.taskDefinition", Reason: "the ARN is known once the task definition is registered (or an identical revision is found)"})
+		if region == ecsrequest.MarkRegion && cfg.ConfigureCloudWatchLogs {
+			plan.Unresolved = append(plan.Unresolved, ecsrequest.Unresolved{Path: "registerTaskDefinition.containerDefinitions[].logConfiguration.options.awslogs-region", Reason: "the worker's AWS region; set region_name in aws_credentials or AWS_REGION"})
 		}
 	} else if td == nil {
-		plan.Unresolved = append(plan.Unresolved, Unresolved{Path: "runTask.taskDefinition", Reason: "the existing task definition is read from AWS at run time; checks that need it (container name, network mode, compatibilities) run then"})
+		plan.Unresolved = append(plan.Unresolved, ecsrequest.Unresolved{Path: "runTask.taskDefinition", Reason: "the existing task definition is read from AWS at run time; checks that need it (container name, network mode, compatibilities) run then"})
 	}
 	if td != nil && plan.ContainerName == "" {
-		plan.ContainerName = inferContainerName(cfg.ContainerName, containers(td, &collector{}, ""))
+		plan.ContainerName = ecsrequest.InferContainerName(cfg.ContainerName, ecsrequest.Containers(td, &jobconfig.Collector{}, ""))
 	}
 
-	req := prepareRunTask(cfg, rc, td, taskDefinition, kind, c, plan)
+	req := ecsrequest.RunTask(cfg, rc, td, taskDefinition, kind, c, plan)
 	if td != nil {
-		applyNetwork(cfg, rc, req, networkMode(td, kind), true, c, plan)
+		ecsrequest.ApplyNetwork(cfg, rc, req, ecsrequest.NetworkMode(td, kind), true, c, plan)
 		checkTaskDefinition(cfg, rc, td, kind, c)
 	} else {
 		mode, known := "", false
-		if kind == LaunchFargate {
+		if kind == ecsrequest.LaunchFargate {
 			mode, known = "awsvpc", true
 		} else if len(cfg.Subnets) > 0 || cfg.NetworkConfiguration.Len() > 0 {
 			mode = "awsvpc"
 		}
-		applyNetwork(cfg, rc, req, mode, known, c, plan)
+		ecsrequest.ApplyNetwork(cfg, rc, req, mode, known, c, plan)
 	}
 	checkRunTask(rc, req, td, kind, c)
 	plan.RunTask = req
 
-	if len(c.problems) == 0 {
+	if len(c.Problems) == 0 {
 		checkShapes(plan, c)
 	}
-	plan.Warnings = c.warnings
-	if err := c.err(); err != nil {
+	plan.Warnings = c.Warnings
+	if err := c.Err(); err != nil {
 		return plan, err
 	}
 	return plan, nil
@@ -100,24 +102,24 @@ func firstNonNil(a, b *jsonv.Object) *jsonv.Object {
 // warnIgnoredForARN names the variables a deployment set that only shape a
 // task definition, when an existing task definition makes them pointless.
 // The Python worker listed every placeholder of the template, set or not.
-func warnIgnoredForARN(cfg *Config, rc RunContext, c *collector) {
+func warnIgnoredForARN(cfg *jobconfig.Config, rc ecsrequest.RunContext, c *jobconfig.Collector) {
 	if rc.PoolTaskDefinition == nil {
 		return
 	}
 	var ignored []string
 	seen := map[string]bool{}
-	for _, p := range jobtemplate.FindPlaceholders(rc.PoolTaskDefinition) {
-		if p.Kind != jobtemplate.Standard || seen[p.Name] {
+	for _, p := range templating.FindPlaceholders(rc.PoolTaskDefinition) {
+		if p.Kind != templating.Standard || seen[p.Name] {
 			continue
 		}
 		seen[p.Name] = true
-		if rc.explicit(p.Name) && !usedOutsideTaskDefinition(p.Name) {
+		if rc.Explicit(p.Name) && !usedOutsideTaskDefinition(p.Name) {
 			ignored = append(ignored, p.Name)
 		}
 	}
 	if len(ignored) > 0 {
 		sort.Strings(ignored)
-		c.warn("task_definition_arn", "the task definition %s is used as it is, so these job variables, which only shape a task definition, have no effect: %s.", cfg.TaskRunRequest.GetString("taskDefinition"), strings.Join(ignored, ", "))
+		c.Warn("task_definition_arn", "the task definition %s is used as it is, so these job variables, which only shape a task definition, have no effect: %s.", cfg.TaskRunRequest.GetString("taskDefinition"), strings.Join(ignored, ", "))
 	}
 }
 
@@ -134,13 +136,13 @@ func usedOutsideTaskDefinition(name string) bool {
 // checkShapes holds both requests to the ECS API's own shapes (field names,
 // types, enum values), so that a typo in a pool template is reported now
 // with its path instead of as a crashed flow run.
-func checkShapes(plan *Plan, c *collector) {
+func checkShapes(plan *ecsrequest.Plan, c *jobconfig.Collector) {
 	if plan.TaskDefinition != nil {
 		for _, p := range ecsshape.Check(plan.TaskDefinition, "RegisterTaskDefinition") {
-			c.failNoValue("task_definition."+p.Path, p.Message, "Correct the pool's task_definition template or the job variable that fills it.")
+			c.FailNoValue("task_definition."+p.Path, p.Message, "Correct the pool's task_definition template or the job variable that fills it.")
 		}
 	}
 	for _, p := range ecsshape.Check(plan.RunTask, "RunTask") {
-		c.failNoValue("task_run_request."+p.Path, p.Message, "Correct the pool's task_run_request template or the job variable that fills it.")
+		c.FailNoValue("task_run_request."+p.Path, p.Message, "Correct the pool's task_run_request template or the job variable that fills it.")
 	}
 }

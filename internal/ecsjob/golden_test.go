@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -119,7 +121,7 @@ func runGolden(t *testing.T, tc goldenCase) []byte {
 	job := ecsjob.Job{
 		Template:         tmpl,
 		FlowRunVariables: vars,
-		Context:          ecsjob.RunContext{DefaultImage: "prefecthq/prefect:3-latest", Region: tc.region},
+		Context:          ecsrequest.RunContext{DefaultImage: "prefecthq/prefect:3-latest", Region: tc.region},
 		Render:           jobtemplate.RenderOptions{LookupEnv: func(string) (string, bool) { return "", false }},
 	}
 	if tc.withFlowRun {
@@ -137,7 +139,7 @@ func runGolden(t *testing.T, tc goldenCase) []byte {
 	}
 	prepared, err := ecsjob.Prepare(context.Background(), job)
 	out := jsonv.NewObject()
-	var verr *ecsjob.ValidationError
+	var verr *jobconfig.ValidationError
 	switch {
 	case errors.As(err, &verr):
 		var problems []any

@@ -7,8 +7,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // Job is one flow run's input to the pipeline: the pool's base job
@@ -24,7 +27,7 @@ type Job struct {
 	// command. Nil leaves them out (a dry run of the pool alone).
 	FlowRun *jobtemplate.FlowRunContext
 
-	Context RunContext
+	Context ecsrequest.RunContext
 	Render  jobtemplate.RenderOptions
 }
 
@@ -33,9 +36,9 @@ type Prepared struct {
 	// JobConfiguration is the rendered job configuration, after the flow
 	// run's context was added.
 	JobConfiguration *jsonv.Object
-	Plan             *Plan
-	Warnings         []Warning
-	Unresolved       []Unresolved
+	Plan             *ecsrequest.Plan
+	Warnings         []jobconfig.Warning
+	Unresolved       []ecsrequest.Unresolved
 }
 
 // Prepare runs the whole pure pipeline: merge job variables, check them
@@ -53,14 +56,14 @@ func Prepare(ctx context.Context, job Job) (*Prepared, error) {
 		return out, fmt.Errorf("render the work pool's base job template: %w", err)
 	}
 	if err := jobtemplate.CoerceBaseFields(cfg); err != nil {
-		problems = append(problems, Problem{Field: "job_configuration", Message: err.Error()})
+		problems = append(problems, jobconfig.Problem{Field: "job_configuration", Message: err.Error()})
 	}
 	if job.FlowRun != nil {
 		jobtemplate.PrepareForFlowRun(cfg, *job.FlowRun)
 	}
 	out.JobConfiguration = cfg
-	for _, u := range jobtemplate.Unresolved(cfg) {
-		out.Unresolved = append(out.Unresolved, Unresolved{Path: "job_configuration", Reason: u})
+	for _, u := range templating.Unresolved(cfg) {
+		out.Unresolved = append(out.Unresolved, ecsrequest.Unresolved{Path: "job_configuration", Reason: u})
 	}
 
 	rc := job.Context
@@ -72,7 +75,7 @@ func Prepare(ctx context.Context, job Job) (*Prepared, error) {
 		rc.PoolTaskDefinition = job.Template.JobConfiguration.GetObject("task_definition")
 	}
 	plan, err := Build(cfg, rc)
-	var verr *ValidationError
+	var verr *jobconfig.ValidationError
 	switch {
 	case errors.As(err, &verr):
 		// A variable the schema already refused would be reported twice,
@@ -97,7 +100,7 @@ func Prepare(ctx context.Context, job Job) (*Prepared, error) {
 		out.Unresolved = append(out.Unresolved, plan.Unresolved...)
 	}
 	if len(problems) > 0 {
-		return out, &ValidationError{Problems: problems}
+		return out, &jobconfig.ValidationError{Problems: problems}
 	}
 	return out, nil
 }
@@ -124,8 +127,8 @@ func variablePaths(jobConfiguration *jsonv.Object) map[string]string {
 				walk(path+"["+strconv.Itoa(i)+"]", e)
 			}
 		case string:
-			ps := jobtemplate.FindPlaceholders(t)
-			if len(ps) == 1 && ps[0].Kind == jobtemplate.Standard && strings.TrimSpace(t) == ps[0].Full {
+			ps := templating.FindPlaceholders(t)
+			if len(ps) == 1 && ps[0].Kind == templating.Standard && strings.TrimSpace(t) == ps[0].Full {
 				root, _, _ := strings.Cut(ps[0].Name, ".")
 				out[path] = root
 			}

@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // pythonWorkerVariables are the variables of the current prefect-aws ECS
@@ -64,7 +66,7 @@ func TestDefaultTemplateEveryVariableIsUsed(t *testing.T) {
 	t.Parallel()
 	tmpl := ecsjob.DefaultTemplate()
 	used := map[string]bool{}
-	for _, p := range jobtemplate.FindPlaceholders(tmpl.JobConfiguration) {
+	for _, p := range templating.FindPlaceholders(tmpl.JobConfiguration) {
 		used[p.Name] = true
 	}
 	for _, name := range tmpl.VariableNames() {
@@ -188,7 +190,7 @@ func FuzzPrepare(f *testing.F) {
 		}
 		_, _ = ecsjob.Prepare(context.Background(), ecsjob.Job{
 			Template: tmpl, FlowRunVariables: values,
-			Context: ecsjob.RunContext{WorkPoolName: "p", DeploymentID: "d", DefaultImage: "i", Region: "r"},
+			Context: ecsrequest.RunContext{WorkPoolName: "p", DeploymentID: "d", DefaultImage: "i", Region: "r"},
 			Render:  jobtemplate.RenderOptions{LookupEnv: func(string) (string, bool) { return "", false }},
 		})
 	})
@@ -199,7 +201,7 @@ func BenchmarkPrepare(b *testing.B) {
 	vars, _ := jsonv.DecodeObject([]byte(`{"cluster": "c", "cpu": 2048, "memory": 4096, "subnets": ["subnet-1"], "env": {"A": "1"}, "labels": {"team": "data"}}`))
 	job := ecsjob.Job{
 		Template: tmpl, DeploymentVariables: vars,
-		Context: ecsjob.RunContext{WorkPoolName: "p", DeploymentID: "d", DefaultImage: "i", Region: "r"},
+		Context: ecsrequest.RunContext{WorkPoolName: "p", DeploymentID: "d", DefaultImage: "i", Region: "r"},
 		FlowRun: &jobtemplate.FlowRunContext{FlowRun: jsonv.ObjectOf("id", "0b9e5ad6-6a3e-4c4c-9f43-2f7f8f4a1c11", "name", "run", "flow_id", "f"), Version: "bench"},
 	}
 	b.ReportAllocs()

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -32,7 +34,7 @@ func prepare(t *testing.T, jobConfiguration, vars string) (*ecsjob.Prepared, err
 	return ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template:            tmpl,
 		DeploymentVariables: values,
-		Context: ecsjob.RunContext{
+		Context: ecsrequest.RunContext{
 			WorkPoolName: "pool", DeploymentID: "dep", DefaultImage: "prefecthq/prefect:3-latest", Region: "us-east-1",
 		},
 	})
@@ -201,7 +203,7 @@ func TestValidation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := prepare(t, tc.jobConfiguration, tc.vars)
-			var verr *ecsjob.ValidationError
+			var verr *jobconfig.ValidationError
 			if !errors.As(err, &verr) {
 				t.Fatalf("want a validation error, got %v", err)
 			}
@@ -230,7 +232,7 @@ func TestValidation(t *testing.T) {
 func TestAllProblemsTogether(t *testing.T) {
 	t.Parallel()
 	_, err := prepare(t, "", `{"cpu": 300, "placement_strategy": [{"type": "binpack", "field": "cpu"}], "ephemeral_storage": 500, "cloudwatch_logs_options": {"a": "b"}}`)
-	var verr *ecsjob.ValidationError
+	var verr *jobconfig.ValidationError
 	if !errors.As(err, &verr) {
 		t.Fatalf("want a validation error, got %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -65,8 +66,8 @@ var deprecatedVariables = map[string]bool{
 // variable to use instead. Values that break the template's JSON schema are
 // problems: Prefect's server refuses them when a deployment is created, so
 // they mean the pool's schema changed underneath the deployment.
-func CheckJobVariables(t *jobtemplate.Template, values *jsonv.Object) ([]Problem, []Warning) {
-	var c collector
+func CheckJobVariables(t *jobtemplate.Template, values *jsonv.Object) ([]jobconfig.Problem, []jobconfig.Warning) {
+	var c jobconfig.Collector
 	known := map[string]bool{}
 	for _, n := range t.VariableNames() {
 		known[n] = true
@@ -79,25 +80,25 @@ func CheckJobVariables(t *jobtemplate.Template, values *jsonv.Object) ([]Problem
 		v, _ := values.Get(k)
 		switch {
 		case deprecatedVariables[root]:
-			c.warn(k, "this variable was deprecated by prefect-aws and does nothing; remove it.")
+			c.Warn(k, "this variable was deprecated by prefect-aws and does nothing; remove it.")
 		case requestFieldVariables[root] != nil:
-			c.warn(k, "%s", nestedHint(root, v))
+			c.Warn(k, "%s", nestedHint(root, v))
 		default:
 			// A typo gets the one or two names it was meant to be; the
 			// whole list (37 names for the default template) only when
 			// nothing is close, to show what there is.
 			if near := closestNames(root, t.VariableNames()); len(near) > 0 {
-				c.warn(k, "this work pool's template has no variable %q, so it has no effect. Did you mean %s?", root, quotedList(near))
+				c.Warn(k, "this work pool's template has no variable %q, so it has no effect. Did you mean %s?", root, quotedList(near))
 			} else {
-				c.warn(k, "this work pool's template has no variable %q, so it has no effect. Variables it has: %s.", root, strings.Join(t.VariableNames(), ", "))
+				c.Warn(k, "this work pool's template has no variable %q, so it has no effect. Variables it has: %s.", root, strings.Join(t.VariableNames(), ", "))
 			}
 		}
 	}
 
 	schema, err := compileVariables(t)
 	if err != nil {
-		c.warn("variables", "the pool's variables schema cannot be used to check job variables: %v", err)
-		return c.problems, c.warnings
+		c.Warn("variables", "the pool's variables schema cannot be used to check job variables: %v", err)
+		return c.Problems, c.Warnings
 	}
 	expanded := jobtemplate.ExpandDotKeys(values)
 	err = schema.Validate(plain(expanded))
@@ -110,7 +111,7 @@ func CheckJobVariables(t *jobtemplate.Template, values *jsonv.Object) ([]Problem
 				field = "job_variables"
 			}
 			msg := leaf.ErrorKind.LocalizedString(printer)
-			p := Problem{Field: field, Message: "does not match the pool's variable schema: " + msg + ".", Fix: "Change the value in the deployment's or flow run's job variables."}
+			p := jobconfig.Problem{Field: field, Message: "does not match the pool's variable schema: " + msg + ".", Fix: "Change the value in the deployment's or flow run's job variables."}
 			v, found := lookup(expanded, leaf.InstanceLocation)
 			sensitive := sensitivePath(leaf.InstanceLocation)
 			if found && !sensitive {
@@ -119,11 +120,11 @@ func CheckJobVariables(t *jobtemplate.Template, values *jsonv.Object) ([]Problem
 			if e, ok := leaf.ErrorKind.(*kind.Enum); ok && !sensitive {
 				p.Fix = enumFix(field, v, e.Want)
 			}
-			c.problems = append(c.problems, p)
+			c.Problems = append(c.Problems, p)
 		}
 	}
-	sort.SliceStable(c.problems, func(i, j int) bool { return c.problems[i].Field < c.problems[j].Field })
-	return c.problems, c.warnings
+	sort.SliceStable(c.Problems, func(i, j int) bool { return c.Problems[i].Field < c.Problems[j].Field })
+	return c.Problems, c.Warnings
 }
 
 // enumFix proposes a value the pool's schema accepts: the right spelling
@@ -150,7 +151,7 @@ func enumFix(field string, got any, allowed []any) string {
 	}
 	shown := make([]string, len(allowed))
 	for i, a := range allowed {
-		shown[i] = showValue(a)
+		shown[i] = jobconfig.ShowValue(a)
 	}
 	return "Set " + field + " to one of " + strings.Join(shown, ", ") + where + "."
 }

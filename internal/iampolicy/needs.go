@@ -5,12 +5,12 @@ import (
 	"regexp"
 	"slices"
 
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
 // Usage is what the worker does in AWS for one job (a deployment's
-// rendered job configuration): the facts of its ecsjob.Plan that decide
+// rendered job configuration): the facts of its ecsrequest.Plan that decide
 // which actions it needs on which resources.
 type Usage struct {
 	// Name says whose job this is in error messages ("flow/deployment").
@@ -67,7 +67,7 @@ type Needs struct {
 // job in errors; region is the region of the job's ECS client (empty when
 // unknown). The awslogs options of the task definition give the log
 // groups and their regions; a region ecsjob left unresolved is the job's.
-func FromPlan(name, region string, plan *ecsjob.Plan) (Usage, error) {
+func FromPlan(name, region string, plan *ecsrequest.Plan) (Usage, error) {
 	u := Usage{Name: name, Region: region}
 	if plan == nil || plan.RunTask == nil {
 		return u, InputErrors{{Job: name, Field: "job", Value: "", Problem: "has no RunTask request.", Fix: "Render the job with ecsjob.Prepare and use its plan."}}
@@ -79,7 +79,7 @@ func FromPlan(name, region string, plan *ecsjob.Plan) (Usage, error) {
 	var errs []InputError
 	if td := plan.TaskDefinition; td != nil {
 		u.Family = td.GetString("family")
-		if u.Family == "" || u.Family == ecsjob.MarkFamily {
+		if u.Family == "" || u.Family == ecsrequest.MarkFamily {
 			errs = append(errs, InputError{Job: name, Field: "family", Value: u.Family,
 				Problem: "is not known: the default family is prefect_<work pool>_<deployment id>.",
 				Fix:     "Render the job with its work pool's name and its deployment's id, or set the family job variable."})
@@ -115,7 +115,7 @@ func appendNonEmpty(list []string, values ...string) []string {
 // named container, else "prefect", else the only one. Without a stream
 // prefix the stream cannot be found, so nothing is read.
 func awslogsGroup(td *jsonv.Object, containerName string) (LogGroup, bool) {
-	want := cmp.Or(containerName, ecsjob.DefaultContainerName)
+	want := cmp.Or(containerName, ecsrequest.DefaultContainerName)
 	var defs []*jsonv.Object
 	for _, e := range td.GetArray("containerDefinitions") {
 		if o, ok := e.(*jsonv.Object); ok {
@@ -142,7 +142,7 @@ func awslogsGroup(td *jsonv.Object, containerName string) (LogGroup, bool) {
 		return LogGroup{}, false
 	}
 	region := opts.GetString("awslogs-region")
-	if region == ecsjob.MarkRegion {
+	if region == ecsrequest.MarkRegion {
 		region = ""
 	}
 	return LogGroup{Region: region, Name: group}, true

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	goldenfile "github.com/ecsworker/ecsworker/internal/golden"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
@@ -49,7 +50,7 @@ func jobWith(t *testing.T, tmpl *jobtemplate.Template, name, deploymentID, regio
 	prepared, err := ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template:            tmpl,
 		DeploymentVariables: v,
-		Context:             ecsjob.RunContext{WorkPoolName: pool, DeploymentID: deploymentID, Region: region, DefaultImage: "prefecthq/prefect:3-latest"},
+		Context:             ecsrequest.RunContext{WorkPoolName: pool, DeploymentID: deploymentID, Region: region, DefaultImage: "prefecthq/prefect:3-latest"},
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -356,7 +357,7 @@ func TestBadInput(t *testing.T) {
 
 func TestFromPlanUnresolvedFamily(t *testing.T) {
 	prepared, err := ecsjob.Prepare(context.Background(), ecsjob.Job{Template: ecsjob.DefaultTemplate(),
-		Context: ecsjob.RunContext{DefaultImage: "img"}})
+		Context: ecsrequest.RunContext{DefaultImage: "img"}})
 	if err == nil || prepared.Plan == nil {
 		// Prepare reports the unresolved family as unresolved, not invalid.
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -61,7 +62,7 @@ func (r *Runs) adopt(ctx context.Context, fr prefect.FlowRun) bool {
 		return false
 	}
 	creds := awsclient.Credentials{}
-	container := ecsjob.DefaultContainerName
+	container := ecsrequest.DefaultContainerName
 	// Only the credentials and the container name are wanted: a job that no
 	// longer validates (its pool template changed since) still has them.
 	if prepared, _ := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {

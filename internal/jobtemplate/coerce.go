@@ -7,6 +7,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/pycompat"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // CoerceBaseFields gives the four fields every Prefect worker understands
@@ -46,7 +47,7 @@ func CoerceBaseFields(cfg *jsonv.Object) error {
 	default:
 		errs = append(errs, fmt.Errorf(`job configuration field "env" is %s (%s), but it must be an object `+
 			`mapping variable names to strings; set the "env" job variable to something like {"KEY": "value"}`,
-			jsonv.TypeName(v), brief(v)))
+			jsonv.TypeName(v), templating.Brief(v)))
 	}
 
 	labels := jsonv.NewObject()
@@ -60,13 +61,13 @@ func CoerceBaseFields(cfg *jsonv.Object) error {
 				labels.Set(k, pycompat.Str(e))
 			default:
 				errs = append(errs, fmt.Errorf(`label %q is %s (%s), but labels must be strings; `+
-					`give it a string value such as "team-a", or remove it`, k, jsonv.TypeName(e), brief(e)))
+					`give it a string value such as "team-a", or remove it`, k, jsonv.TypeName(e), templating.Brief(e)))
 			}
 		}
 	default:
 		errs = append(errs, fmt.Errorf(`job configuration field "labels" is %s (%s), but it must be an object `+
 			`mapping label names to strings; set the "labels" job variable to something like {"team": "data"}`,
-			jsonv.TypeName(v), brief(v)))
+			jsonv.TypeName(v), templating.Brief(v)))
 	}
 
 	var command any
@@ -79,7 +80,7 @@ func CoerceBaseFields(cfg *jsonv.Object) error {
 	default:
 		errs = append(errs, fmt.Errorf(`job configuration field "command" is %s (%s), but it must be a string `+
 			`or null; give the whole command as one string, e.g. "prefect flow-run execute", or leave it unset`,
-			jsonv.TypeName(v), brief(v)))
+			jsonv.TypeName(v), templating.Brief(v)))
 	}
 
 	var name any
@@ -88,7 +89,7 @@ func CoerceBaseFields(cfg *jsonv.Object) error {
 		name = t
 	default:
 		errs = append(errs, fmt.Errorf(`job configuration field "name" is %s (%s), but it must be a string `+
-			`or null; set the "name" job variable to a string or leave it unset`, jsonv.TypeName(v), brief(v)))
+			`or null; set the "name" job variable to a string or leave it unset`, jsonv.TypeName(v), templating.Brief(v)))
 	}
 
 	if len(errs) > 0 {

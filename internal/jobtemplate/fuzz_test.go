@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // fuzzResolver answers every lookup deterministically, choosing between
@@ -18,7 +19,7 @@ type fuzzResolver struct{}
 func (fuzzResolver) doc(key string) (*jsonv.Object, error) {
 	switch len(key) % 3 {
 	case 0:
-		return nil, fmt.Errorf("%q: %w", key, jobtemplate.ErrNotFound)
+		return nil, fmt.Errorf("%q: %w", key, templating.ErrNotFound)
 	case 1:
 		return jsonv.ObjectOf("value", key), nil
 	}
@@ -92,12 +93,12 @@ func FuzzRender(f *testing.F) {
 
 		offline, err := tmpl.Render(ctx, values, jobtemplate.RenderOptions{LookupEnv: opts.LookupEnv})
 		if err == nil {
-			_ = jobtemplate.Unresolved(offline)
+			_ = templating.Unresolved(offline)
 		}
 
 		// The exported helpers must be total as well.
-		_ = jobtemplate.FindPlaceholders(tmpl.JobConfiguration)
-		_, _ = jobtemplate.ApplyValues(tmpl.JobConfiguration, values, false)
+		_ = templating.FindPlaceholders(tmpl.JobConfiguration)
+		_, _ = templating.ApplyValues(tmpl.JobConfiguration, values, false)
 		_ = jobtemplate.ExpandDotKeys(values)
 		_ = jobtemplate.MergeJobVariables(values, values)
 		_ = tmpl.Defaults()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -111,7 +112,7 @@ func TestGoldenECS(t *testing.T) {
 	}
 	tests := map[string]struct {
 		values   *jsonv.Object
-		resolver jobtemplate.Resolver
+		resolver templating.Resolver
 		prepare  bool // also CoerceBaseFields + PrepareForFlowRun
 		offline  bool // record Unresolved too
 	}{
@@ -148,7 +149,7 @@ func TestGoldenECS(t *testing.T) {
 				jobtemplate.PrepareForFlowRun(cfg, flowRunCtx)
 			}
 			if tc.offline {
-				out = jsonv.ObjectOf("configuration", cfg, "unresolved", jobtemplate.Unresolved(cfg))
+				out = jsonv.ObjectOf("configuration", cfg, "unresolved", templating.Unresolved(cfg))
 			}
 			requireGolden(t, name, out)
 		})
@@ -167,8 +168,8 @@ func TestECSTemplateFixture(t *testing.T) {
 		t.Fatalf("unexpected variables %q", names)
 	}
 	var std []string
-	for _, p := range jobtemplate.FindPlaceholders(tmpl.JobConfiguration) {
-		if p.Kind != jobtemplate.Standard {
+	for _, p := range templating.FindPlaceholders(tmpl.JobConfiguration) {
+		if p.Kind != templating.Standard {
 			t.Fatalf("unexpected %s placeholder %s", p.Kind, p.Full)
 		}
 		std = append(std, p.Name)

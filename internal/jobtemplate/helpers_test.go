@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // obj decodes a JSON object literal; a nil result stands for "".
@@ -104,7 +105,7 @@ func (f *fakeResolver) BlockDocument(_ context.Context, id string) (*jsonv.Objec
 	}
 	data, ok := f.byID[id]
 	if !ok {
-		return nil, fmt.Errorf("GET /block_documents/%s: 404: %w", id, jobtemplate.ErrNotFound)
+		return nil, fmt.Errorf("GET /block_documents/%s: 404: %w", id, templating.ErrNotFound)
 	}
 	return jsonv.DecodeObject([]byte(data))
 }
@@ -116,7 +117,7 @@ func (f *fakeResolver) BlockDocumentByName(_ context.Context, slug, name string)
 	}
 	data, ok := f.byName[slug+"/"+name]
 	if !ok {
-		return nil, fmt.Errorf("GET /block_types/slug/%s/block_documents/name/%s: 404: %w", slug, name, jobtemplate.ErrNotFound)
+		return nil, fmt.Errorf("GET /block_types/slug/%s/block_documents/name/%s: 404: %w", slug, name, templating.ErrNotFound)
 	}
 	return jsonv.DecodeObject([]byte(data))
 }

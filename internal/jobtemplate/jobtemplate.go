@@ -20,6 +20,7 @@ import (
 	"fmt"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // Template is a work pool's base job template.
@@ -62,7 +63,7 @@ func FromObject(o *jsonv.Object) (*Template, error) {
 	jc, ok := jcv.(*jsonv.Object)
 	if !ok || jc == nil {
 		return nil, fmt.Errorf(`base job template "job_configuration" is %s (%s), but it must be an object `+
-			`mapping each job field to a value or a "{{ variable }}" placeholder`, jsonv.TypeName(jcv), brief(jcv))
+			`mapping each job field to a value or a "{{ variable }}" placeholder`, jsonv.TypeName(jcv), templating.Brief(jcv))
 	}
 
 	// Prefect reads variables["properties"] without checking; a missing or
@@ -73,13 +74,13 @@ func FromObject(o *jsonv.Object) (*Template, error) {
 		vo, ok := vv.(*jsonv.Object)
 		if !ok || vo == nil {
 			return nil, fmt.Errorf(`base job template "variables" is %s (%s), but it must be a JSON schema `+
-				`object such as {"type": "object", "properties": {}}`, jsonv.TypeName(vv), brief(vv))
+				`object such as {"type": "object", "properties": {}}`, jsonv.TypeName(vv), templating.Brief(vv))
 		}
 		if pv, ok := vo.Get("properties"); ok {
 			if po, isObj := pv.(*jsonv.Object); !isObj || po == nil {
 				return nil, fmt.Errorf(`base job template "variables.properties" is %s (%s), but it must be an `+
 					`object mapping each variable name to its schema, e.g. {"image": {"type": "string"}}`,
-					jsonv.TypeName(pv), brief(pv))
+					jsonv.TypeName(pv), templating.Brief(pv))
 			}
 		}
 		vars = jsonv.CloneObject(vo)
@@ -140,23 +141,4 @@ func (t *Template) properties() *jsonv.Object {
 		return nil
 	}
 	return t.Variables.GetObject("properties")
-}
-
-// brief renders a value as short JSON for error messages, so that a huge
-// object pasted into the wrong field does not flood the log.
-func brief(v any) string {
-	b, err := jsonv.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	const max = 120
-	if len(b) > max {
-		// Cut on a rune boundary so the message stays valid UTF-8.
-		cut := max
-		for cut > 0 && b[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		return string(b[:cut]) + "…"
-	}
-	return string(b)
 }

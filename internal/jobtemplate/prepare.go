@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/pycompat"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // DefaultCommand is what container workers run when no command is
@@ -157,12 +158,12 @@ func renderName(name string, fc FlowRunContext) any {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	a := applier{
-		values:       jsonv.ObjectOf("ctx", jsonv.ObjectOf("flow", flow, "flow_run", run)),
-		removeNotSet: true,
-		lookupEnv:    lookupEnv,
+	a := templating.Applier{
+		Values:       jsonv.ObjectOf("ctx", jsonv.ObjectOf("flow", flow, "flow_run", run)),
+		RemoveNotSet: true,
+		LookupEnv:    lookupEnv,
 	}
-	v, ok := a.apply(name)
+	v, ok := a.Apply(name)
 	if !ok {
 		// The whole name is one placeholder that does not resolve: Prefect
 		// keeps the name as written.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // RenderOptions supplies what rendering needs from outside the template.
@@ -15,8 +16,8 @@ type RenderOptions struct {
 	// Resolver reads block documents and Prefect variables. When nil,
 	// {"$ref": ...} objects and {{ prefect.blocks.* }} /
 	// {{ prefect.variables.* }} placeholders are left as written, which is
-	// what an offline dry run wants; Unresolved lists them.
-	Resolver Resolver
+	// what an offline dry run wants; templating.Unresolved lists them.
+	Resolver templating.Resolver
 	// LookupEnv answers {{ $NAME }} placeholders; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 }
@@ -35,7 +36,7 @@ type RenderOptions struct {
 //     variable replaces its default wholesale;
 //  6. merge the job variables' env into an object config env (they win),
 //     which makes env the one variable merged key by key;
-//  7. apply the values (ApplyValues with NotSet removal), then resolve
+//  7. apply the values (templating.ApplyValues with NotSet removal), then resolve
 //     block document references, then Prefect variables.
 //
 // The result still needs CoerceBaseFields (Prefect's typed-model step) and,
@@ -58,7 +59,7 @@ func (t *Template) Render(ctx context.Context, values *jsonv.Object, opts Render
 			if !ok {
 				return nil, fmt.Errorf(`render job configuration: the "env" variable's default is %s (%s), but `+
 					`job_configuration.env is an object and can only be merged with an object; make the default `+
-					`an object such as {"KEY": "value"}`, jsonv.TypeName(envDefault), brief(envDefault))
+					`an object such as {"KEY": "value"}`, jsonv.TypeName(envDefault), templating.Brief(envDefault))
 			}
 			config.Set("env", mergeShallow(cfgEnv, d))
 		} else {
@@ -81,7 +82,7 @@ func (t *Template) Render(ctx context.Context, values *jsonv.Object, opts Render
 			if !ok {
 				return nil, fmt.Errorf(`render job configuration: the "env" job variable is %s (%s), but it must `+
 					`be an object mapping variable names to strings, e.g. {"KEY": "value"}`,
-					jsonv.TypeName(varEnv), brief(varEnv))
+					jsonv.TypeName(varEnv), templating.Brief(varEnv))
 			}
 			config.Set("env", mergeShallow(cfgEnv, e))
 		}
@@ -91,8 +92,8 @@ func (t *Template) Render(ctx context.Context, values *jsonv.Object, opts Render
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	a := applier{values: vars, removeNotSet: true, lookupEnv: lookupEnv}
-	applied, _ := a.apply(config) // an object is never NotSet
+	a := templating.Applier{Values: vars, RemoveNotSet: true, LookupEnv: lookupEnv}
+	applied, _ := a.Apply(config) // an object is never NotSet
 	out, _ := applied.(*jsonv.Object)
 	if out == nil {
 		out = jsonv.NewObject()
@@ -101,12 +102,11 @@ func (t *Template) Render(ctx context.Context, values *jsonv.Object, opts Render
 		return out, nil
 	}
 
-	p := newResolver(opts.Resolver)
-	resolved, err := p.blocks(ctx, out, nil)
+	resolved, err := templating.ResolveBlockDocuments(ctx, opts.Resolver, out)
 	if err != nil {
 		return nil, fmt.Errorf("resolve block documents: %w", err)
 	}
-	resolved, err = p.variables(ctx, resolved, nil)
+	resolved, err = templating.ResolveVariables(ctx, opts.Resolver, resolved)
 	if err != nil {
 		return nil, fmt.Errorf("resolve Prefect variables: %w", err)
 	}
@@ -193,7 +193,7 @@ func expandDotKeys(values *jsonv.Object, strict bool) (*jsonv.Object, error) {
 				if strict {
 					return nil, fmt.Errorf("job variable %q cannot be applied: an earlier job variable set %q to %s "+
 						"(%s), and a dotted key can only descend into objects; keep one of the two keys",
-						k, strings.Join(segs[:i+1], "."), jsonv.TypeName(next), brief(next))
+						k, strings.Join(segs[:i+1], "."), jsonv.TypeName(next), templating.Brief(next))
 				}
 				o = jsonv.NewObject()
 				cur.Set(seg, o)

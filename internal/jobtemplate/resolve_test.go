@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // blockAPI is the fake Prefect API shared by the resolution tests.
@@ -235,12 +236,12 @@ func TestRenderResolutionErrors(t *testing.T) {
 		"missing block by name": {
 			config:       `{"block_ref": "{{ prefect.blocks.aws-credentials.nonexistent-block }}"}`,
 			wantContains: []string{`block "nonexistent-block" of type "aws-credentials" was not found`, "no longer exists", "block_ref"},
-			wantIs:       jobtemplate.ErrNotFound,
+			wantIs:       templating.ErrNotFound,
 		},
 		"missing block by id": {
 			config:       `{"block_ref": {"$ref": {"block_document_id": "0b7c3c3e-dead-4000-8000-000000000000"}}}`,
 			wantContains: []string{"0b7c3c3e-dead-4000-8000-000000000000", "was not found", "no longer exists"},
-			wantIs:       jobtemplate.ErrNotFound,
+			wantIs:       templating.ErrNotFound,
 		},
 		"block id that is not a string": {
 			config:       `{"block_ref": {"$ref": {"block_document_id": 7}}}`,
@@ -334,33 +335,8 @@ func TestRenderWithoutResolverLeavesReferences(t *testing.T) {
 		`env["MY.VAR"]: {{ prefect.blocks.aws-credentials.prod.region_name }} (field "region_name" of block "prod" of type "aws-credentials")`,
 		`env.B: {{ prefect.blocks.bad }} (malformed block placeholder; expected prefect.blocks.<block-type-slug>.<block-document-name>)`,
 	}
-	if got := jobtemplate.Unresolved(got); !reflect.DeepEqual(got, want) {
+	if got := templating.Unresolved(got); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Unresolved:\n got  %q\n want %q", got, want)
-	}
-}
-
-func TestUnresolved(t *testing.T) {
-	t.Parallel()
-	tests := map[string]struct {
-		value string
-		want  []string
-	}{
-		"nothing left":           {value: `{"a": "x", "b": [1, {"c": "{{ standard }}"}]}`, want: nil},
-		"root string":            {value: `"{{ prefect.variables.v }}"`, want: []string{`(job configuration): {{ prefect.variables.v }} (Prefect variable "v")`}},
-		"root $ref":              {value: `{"$ref": {"block_document_id": "x"}}`, want: []string{`(job configuration): block document reference (block_document_id "x")`}},
-		"duplicates in a string": {value: `{"a": "{{ prefect.variables.v }}{{ prefect.variables.v }}"}`, want: []string{`a: {{ prefect.variables.v }} (Prefect variable "v")`}},
-		"odd keys are quoted": {
-			value: `{"": {"1x": ["{{ prefect.variables.v }}"]}}`,
-			want:  []string{`[""]["1x"][0]: {{ prefect.variables.v }} (Prefect variable "v")`},
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			if got := jobtemplate.Unresolved(val(t, tc.value)); !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got  %q\nwant %q", got, tc.want)
-			}
-		})
 	}
 }
 

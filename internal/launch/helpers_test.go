@@ -7,7 +7,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
@@ -38,27 +38,27 @@ func fargateTD(family, image string) *jsonv.Object {
 
 // fargatePlan is the plan ecsjob makes for a Fargate flow run of a
 // deployment, with the subnets of the default VPC to infer.
-func fargatePlan(family, cluster, flowRunID string) *ecsjob.Plan {
+func fargatePlan(family, cluster, flowRunID string) *ecsrequest.Plan {
 	rt := jsonv.ObjectOf(
 		"launchType", "FARGATE",
 		"overrides", jsonv.ObjectOf("containerOverrides", []any{jsonv.ObjectOf(
 			"name", "prefect", "command", []any{"prefect", "flow-run", "execute"},
 			"environment", []any{jsonv.ObjectOf("name", "PREFECT__FLOW_RUN_ID", "value", flowRunID)})}),
-		"taskDefinition", ecsjob.MarkTaskDefinitionARN,
+		"taskDefinition", ecsrequest.MarkTaskDefinitionARN,
 		"tags", []any{jsonv.ObjectOf("key", "prefect.io/flow-run-id", "value", flowRunID)},
 		"networkConfiguration", jsonv.ObjectOf("awsvpcConfiguration", jsonv.ObjectOf(
-			"subnets", []any{ecsjob.MarkSubnets}, "assignPublicIp", "ENABLED")),
+			"subnets", []any{ecsrequest.MarkSubnets}, "assignPublicIp", "ENABLED")),
 	)
 	if cluster != "" {
 		rt.Set("cluster", cluster)
 	}
-	return &ecsjob.Plan{
+	return &ecsrequest.Plan{
 		TaskDefinition: fargateTD(family, "prefecthq/prefect:3-latest"),
 		RunTask:        rt,
-		Launch:         ecsjob.LaunchFargate,
+		Launch:         ecsrequest.LaunchFargate,
 		ContainerName:  "prefect",
 		Cluster:        cluster,
-		Network:        &ecsjob.NetworkPlan{Infer: true, AssignPublicIP: "ENABLED"},
+		Network:        &ecsrequest.NetworkPlan{Infer: true, AssignPublicIP: "ENABLED"},
 	}
 }
 

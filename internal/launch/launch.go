@@ -23,7 +23,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/backoff"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/ecsshape"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
@@ -182,7 +182,7 @@ func validClientToken(token string) error {
 // Launch starts the task of plan. token is RunTask's clientToken (see
 // ClientToken): every RunTask call of this launch, and of any repeat of it
 // with the same token, carries it, so ECS starts at most one task.
-func (l *Launcher) Launch(ctx context.Context, plan *ecsjob.Plan, token string) (*Launched, error) {
+func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token string) (*Launched, error) {
 	if plan == nil || plan.RunTask == nil {
 		return nil, errors.New("launch: the plan has no RunTask request")
 	}
@@ -211,7 +211,7 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsjob.Plan, token string) 
 	facts.TaskDefinition = res.TaskDefinitionARN
 
 	req := jsonv.CloneObject(plan.RunTask)
-	if v := req.GetString("taskDefinition"); v == "" || v == ecsjob.MarkTaskDefinitionARN {
+	if v := req.GetString("taskDefinition"); v == "" || v == ecsrequest.MarkTaskDefinitionARN {
 		req.Set("taskDefinition", res.TaskDefinitionARN)
 	}
 	subnets, err := l.subnets(ctx, plan.Network)
@@ -343,7 +343,7 @@ func conflictingTasks(err error) []string {
 }
 
 // adoptTask fills res from the task the client token already started.
-func (l *Launcher) adoptTask(ctx context.Context, input *ecs.RunTaskInput, ids []string, plan *ecsjob.Plan, res *Launched) bool {
+func (l *Launcher) adoptTask(ctx context.Context, input *ecs.RunTaskInput, ids []string, plan *ecsrequest.Plan, res *Launched) bool {
 	res.TaskARN = ids[0]
 	res.ClusterARN = clusterARNOfTask(ids[0])
 	// The details are a nicety: the task exists either way, and failing the
@@ -382,7 +382,7 @@ func clusterARNOfTask(taskARN string) string {
 }
 
 // facts collects what RunTask error messages name.
-func (l *Launcher) facts(plan *ecsjob.Plan) launchFacts {
+func (l *Launcher) facts(plan *ecsrequest.Plan) launchFacts {
 	f := launchFacts{
 		Cluster:            plan.RunTask.GetString("cluster"),
 		Region:             l.clients.Region,
@@ -408,7 +408,7 @@ func (l *Launcher) facts(plan *ecsjob.Plan) launchFacts {
 // VPC. Without the EC2 permissions a check of named subnets is skipped (ECS
 // checks them anyway), and subnets to infer are an error that says what to
 // set, asked of EC2 again only once the refusal is old.
-func (l *Launcher) subnets(ctx context.Context, plan *ecsjob.NetworkPlan) ([]string, error) {
+func (l *Launcher) subnets(ctx context.Context, plan *ecsrequest.NetworkPlan) ([]string, error) {
 	if plan == nil {
 		return nil, nil
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
@@ -257,10 +257,10 @@ func TestCapacityFailuresAreRetried(t *testing.T) {
 }
 
 // ec2Plan is a plan for an EC2 task definition in bridge network mode.
-func ec2Plan(family, cluster string) *ecsjob.Plan {
+func ec2Plan(family, cluster string) *ecsrequest.Plan {
 	td := jsonv.ObjectOf("family", family, "containerDefinitions", []any{jsonv.ObjectOf("name", "prefect", "image", "img", "cpu", 1024, "memory", 2048)})
-	rt := jsonv.ObjectOf("cluster", cluster, "launchType", "EC2", "taskDefinition", ecsjob.MarkTaskDefinitionARN)
-	return &ecsjob.Plan{TaskDefinition: td, RunTask: rt, Launch: ecsjob.LaunchEC2, Cluster: cluster}
+	rt := jsonv.ObjectOf("cluster", cluster, "launchType", "EC2", "taskDefinition", ecsrequest.MarkTaskDefinitionARN)
+	return &ecsrequest.Plan{TaskDefinition: td, RunTask: rt, Launch: ecsrequest.LaunchEC2, Cluster: cluster}
 }
 
 func TestThrottlingIsAbsorbed(t *testing.T) {
@@ -325,18 +325,18 @@ func testThrottling(t *testing.T, budget awsclient.BudgetConfig, wantThrottled b
 func TestPermanentErrorsAreNotRetried(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
-		plan     func() *ecsjob.Plan
+		plan     func() *ecsrequest.Plan
 		fault    *awsfake.Fault
 		wantKind awsclient.ErrorKind
 		want     []string
 	}{
 		"cluster not found": {
-			plan:     func() *ecsjob.Plan { return fargatePlan("prefect_pool_perm", "nope", "r") },
+			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "nope", "r") },
 			wantKind: awsclient.KindNotFound,
 			want:     []string{"ClusterNotFoundException", `cluster "nope"`, "create-cluster --cluster-name nope"},
 		},
 		"invalid parameter": {
-			plan: func() *ecsjob.Plan {
+			plan: func() *ecsrequest.Plan {
 				p := fargatePlan("prefect_pool_perm", "prod", "r")
 				p.RunTask.GetObject("overrides").GetArray("containerOverrides")[0].(*jsonv.Object).Set("name", "nope")
 				return p
@@ -345,25 +345,25 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 			want:     []string{"InvalidParameterException", "task_run_request"},
 		},
 		"network refused": {
-			plan:     func() *ecsjob.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
+			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
 			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "InvalidParameterException", Message: "Error retrieving security group information for [sg-123]: The security group 'sg-123' does not exist"},
 			wantKind: awsclient.KindPermanent,
 			want:     []string{"network configuration was refused", "security groups"},
 		},
 		"access denied": {
-			plan:     func() *ecsjob.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
+			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
 			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "AccessDeniedException", Message: "User: arn:aws:iam::123456789012:user/u is not authorized to perform: ecs:RunTask on resource: arn:aws:ecs:us-east-1:123456789012:task-definition/prefect_pool_perm:1"},
 			wantKind: awsclient.KindUnavailable,
 			want:     []string{"Grant the worker's AWS identity ecs:RunTask", "prefect_pool_perm:1", "aws-policy"},
 		},
 		"pass role denied": {
-			plan:     func() *ecsjob.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
+			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
 			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "AccessDeniedException", Message: "User: arn:aws:iam::123456789012:user/u is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec"},
 			wantKind: awsclient.KindUnavailable,
 			want:     []string{"iam:PassRole", "ecs-tasks.amazonaws.com"},
 		},
 		"unknown operation": {
-			plan:     func() *ecsjob.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
+			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
 			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "UnknownOperationException"},
 			wantKind: awsclient.KindUnavailable,
 			want:     []string{"does not implement ecs:RunTask"},
@@ -441,11 +441,11 @@ func TestLaunchRefusesIncompletePlans(t *testing.T) {
 	t.Parallel()
 	w := awsclienttest.NewWorld(t, awsclienttest.Options{})
 	l := newLauncher(w, nil, launch.Options{})
-	family := fargatePlan(ecsjob.MarkFamily, "prod", "r")
+	family := fargatePlan(ecsrequest.MarkFamily, "prod", "r")
 	stream := fargatePlan("f", "prod", "r")
-	stream.RunTask.Set("startedBy", "x"+ecsjob.MarkDeploymentID)
+	stream.RunTask.Set("startedBy", "x"+ecsrequest.MarkDeploymentID)
 	tests := map[string]struct {
-		plan  *ecsjob.Plan
+		plan  *ecsrequest.Plan
 		token string
 		want  string
 	}{
@@ -478,10 +478,10 @@ func TestGoldenPlanLaunches(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden := awsclienttest.MustObject(t, string(b))
-	plan := &ecsjob.Plan{
+	plan := &ecsrequest.Plan{
 		TaskDefinition: golden.GetObject("registerTaskDefinition"),
 		RunTask:        golden.GetObject("runTask"),
-		Network:        &ecsjob.NetworkPlan{Infer: true, AssignPublicIP: "ENABLED"},
+		Network:        &ecsrequest.NetworkPlan{Infer: true, AssignPublicIP: "ENABLED"},
 	}
 	w := awsclienttest.NewWorld(t, awsclienttest.Options{})
 	w.Srv.CreateCluster("default")

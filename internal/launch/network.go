@@ -12,7 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -53,7 +53,7 @@ var _ awsclient.KindedError = (*NetworkError)(nil)
 //     returns them.
 //
 // A nil plan, or a plan with nothing to do, returns nil.
-func ResolveNetwork(ctx context.Context, api awsclient.EC2API, plan *ecsjob.NetworkPlan) ([]string, error) {
+func ResolveNetwork(ctx context.Context, api awsclient.EC2API, plan *ecsrequest.NetworkPlan) ([]string, error) {
 	if plan == nil {
 		return nil, nil
 	}
@@ -162,7 +162,7 @@ func checkSubnets(ctx context.Context, api awsclient.EC2API, vpcID string, want 
 // were not given.
 var errNoSubnets = errors.New("the RunTask request waits for the VPC's subnets, but none were found")
 
-// ApplySubnets puts subnets where ecsjob.MarkSubnets stands in the RunTask
+// ApplySubnets puts subnets where ecsrequest.MarkSubnets stands in the RunTask
 // request (in place) and reports whether it found the marker.
 func ApplySubnets(runTask *jsonv.Object, subnets []string) (bool, error) {
 	found := false
@@ -175,7 +175,7 @@ func ApplySubnets(runTask *jsonv.Object, subnets []string) (bool, error) {
 				t.Set(k, walk(val))
 			}
 		case []any:
-			if !slices.Contains(t, any(ecsjob.MarkSubnets)) {
+			if !slices.Contains(t, any(ecsrequest.MarkSubnets)) {
 				for i, e := range t {
 					t[i] = walk(e)
 				}
@@ -184,7 +184,7 @@ func ApplySubnets(runTask *jsonv.Object, subnets []string) (bool, error) {
 			found = true
 			out := make([]any, 0, len(t)+len(subnets))
 			for _, e := range t {
-				if e == any(ecsjob.MarkSubnets) {
+				if e == any(ecsrequest.MarkSubnets) {
 					for _, s := range subnets {
 						out = append(out, s)
 					}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
 )
@@ -28,21 +28,21 @@ func TestResolveNetwork(t *testing.T) {
 		w.Srv.AddSubnet(big, fmt.Sprintf("10.3.%d.0/24", i), "")
 	}
 	tests := map[string]struct {
-		plan    *ecsjob.NetworkPlan
+		plan    *ecsrequest.NetworkPlan
 		want    []string
 		wantErr []string
 	}{
 		"nothing to do":       {plan: nil},
-		"default VPC":         {plan: &ecsjob.NetworkPlan{Infer: true}, want: defaultSubnets},
-		"named VPC":           {plan: &ecsjob.NetworkPlan{Infer: true, VPCID: vpc}, want: own},
-		"VPC without subnets": {plan: &ecsjob.NetworkPlan{Infer: true, VPCID: empty}, wantErr: []string{"VPC " + empty + " has no subnets", "Set the subnets job variable, or vpc_id"}},
-		"unknown VPC":         {plan: &ecsjob.NetworkPlan{Infer: true, VPCID: "vpc-0000000000000000f"}, wantErr: []string{"VPC vpc-0000000000000000f does not exist", "vpc_id"}},
+		"default VPC":         {plan: &ecsrequest.NetworkPlan{Infer: true}, want: defaultSubnets},
+		"named VPC":           {plan: &ecsrequest.NetworkPlan{Infer: true, VPCID: vpc}, want: own},
+		"VPC without subnets": {plan: &ecsrequest.NetworkPlan{Infer: true, VPCID: empty}, wantErr: []string{"VPC " + empty + " has no subnets", "Set the subnets job variable, or vpc_id"}},
+		"unknown VPC":         {plan: &ecsrequest.NetworkPlan{Infer: true, VPCID: "vpc-0000000000000000f"}, wantErr: []string{"VPC vpc-0000000000000000f does not exist", "vpc_id"}},
 		// 250 subnets take three pages of DescribeSubnets.
-		"too many subnets":        {plan: &ecsjob.NetworkPlan{Infer: true, VPCID: big}, wantErr: []string{"has 250 subnets", "at most 16", "Set the subnets job variable"}},
-		"subnets in their VPC":    {plan: &ecsjob.NetworkPlan{VPCID: vpc, CheckSubnets: own[:2]}, want: own[:2]},
-		"subnet of another VPC":   {plan: &ecsjob.NetworkPlan{VPCID: vpc, CheckSubnets: []string{own[0], defaultSubnets[1]}}, wantErr: []string{"Subnet " + defaultSubnets[1] + " is not in VPC " + vpc, "set vpc_id"}},
-		"unknown subnets":         {plan: &ecsjob.NetworkPlan{VPCID: defaultVPC, CheckSubnets: []string{"subnet-1", "subnet-2"}}, wantErr: []string{"Subnets subnet-1, subnet-2 are not in VPC " + defaultVPC}},
-		"no VPC to check against": {plan: &ecsjob.NetworkPlan{CheckSubnets: []string{"subnet-x"}}, want: []string{"subnet-x"}},
+		"too many subnets":        {plan: &ecsrequest.NetworkPlan{Infer: true, VPCID: big}, wantErr: []string{"has 250 subnets", "at most 16", "Set the subnets job variable"}},
+		"subnets in their VPC":    {plan: &ecsrequest.NetworkPlan{VPCID: vpc, CheckSubnets: own[:2]}, want: own[:2]},
+		"subnet of another VPC":   {plan: &ecsrequest.NetworkPlan{VPCID: vpc, CheckSubnets: []string{own[0], defaultSubnets[1]}}, wantErr: []string{"Subnet " + defaultSubnets[1] + " is not in VPC " + vpc, "set vpc_id"}},
+		"unknown subnets":         {plan: &ecsrequest.NetworkPlan{VPCID: defaultVPC, CheckSubnets: []string{"subnet-1", "subnet-2"}}, wantErr: []string{"Subnets subnet-1, subnet-2 are not in VPC " + defaultVPC}},
+		"no VPC to check against": {plan: &ecsrequest.NetworkPlan{CheckSubnets: []string{"subnet-x"}}, want: []string{"subnet-x"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestResolveNetworkPaginates(t *testing.T) {
 	for i := range 250 {
 		w.Srv.AddSubnet(vpc, fmt.Sprintf("10.3.%d.0/24", i), "")
 	}
-	_, err := launch.ResolveNetwork(context.Background(), w.Clients.EC2, &ecsjob.NetworkPlan{Infer: true, VPCID: vpc})
+	_, err := launch.ResolveNetwork(context.Background(), w.Clients.EC2, &ecsrequest.NetworkPlan{Infer: true, VPCID: vpc})
 	if err == nil || !strings.Contains(err.Error(), "has 250 subnets") {
 		t.Fatalf("got %v", err)
 	}
@@ -90,7 +90,7 @@ func TestResolveNetworkWithoutDefaultVPC(t *testing.T) {
 	w := awsclienttest.NewWorld(t, awsclienttest.Options{})
 	// The test server always has a default VPC; a wrapper stands in for a
 	// region without one.
-	_, err := launch.ResolveNetwork(context.Background(), noVPCs{w.Clients.EC2}, &ecsjob.NetworkPlan{Infer: true})
+	_, err := launch.ResolveNetwork(context.Background(), noVPCs{w.Clients.EC2}, &ecsrequest.NetworkPlan{Infer: true})
 	if err == nil || !strings.Contains(err.Error(), "no default VPC") || !strings.Contains(err.Error(), "Set the subnets job variable, or vpc_id") {
 		t.Errorf("got %v", err)
 	}
@@ -98,7 +98,7 @@ func TestResolveNetworkWithoutDefaultVPC(t *testing.T) {
 
 func TestApplySubnets(t *testing.T) {
 	t.Parallel()
-	rt := awsclienttest.MustObject(t, `{"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["`+ecsjob.MarkSubnets+`"], "assignPublicIp": "ENABLED"}}}`)
+	rt := awsclienttest.MustObject(t, `{"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["`+ecsrequest.MarkSubnets+`"], "assignPublicIp": "ENABLED"}}}`)
 	found, err := launch.ApplySubnets(rt, []string{"subnet-a", "subnet-b"})
 	if err != nil || !found {
 		t.Fatal(found, err)
@@ -110,7 +110,7 @@ func TestApplySubnets(t *testing.T) {
 	if found, err := launch.ApplySubnets(jsonv.ObjectOf("launchType", "EC2"), nil); found || err != nil {
 		t.Errorf("no marker: %v %v", found, err)
 	}
-	marked := awsclienttest.MustObject(t, `{"subnets": ["`+ecsjob.MarkSubnets+`"]}`)
+	marked := awsclienttest.MustObject(t, `{"subnets": ["`+ecsrequest.MarkSubnets+`"]}`)
 	if _, err := launch.ApplySubnets(marked, nil); err == nil {
 		t.Error("a marker without subnets must fail")
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 )
 
@@ -61,7 +61,7 @@ func TestNetworkWithoutEC2(t *testing.T) {
 	}
 	plan := fargatePlan("prefect_pool_net", "prod", "run-3")
 	plan.RunTask.GetObject("networkConfiguration").GetObject("awsvpcConfiguration").Set("subnets", []any{subnets[0]})
-	plan.Network = &ecsjob.NetworkPlan{VPCID: "vpc-any", CheckSubnets: []string{subnets[0]}}
+	plan.Network = &ecsrequest.NetworkPlan{VPCID: "vpc-any", CheckSubnets: []string{subnets[0]}}
 	if _, err := l.Launch(context.Background(), plan, launch.ClientToken("run-3", "c")); err != nil {
 		t.Errorf("named subnets without ec2:DescribeSubnets: %v", err)
 	}

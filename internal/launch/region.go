@@ -5,11 +5,11 @@ import (
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
-// FillRegion puts region wherever ecsjob.MarkRegion stands in v (a plan's
+// FillRegion puts region wherever ecsrequest.MarkRegion stands in v (a plan's
 // task definition or RunTask request), in place: the plan is built before
 // the worker knows which region its clients resolved. ecsjob writes the
 // marker only as a whole value (the awslogs-region option) and templates
@@ -23,7 +23,7 @@ func FillRegion(v any, region string) {
 	case *jsonv.Object:
 		for _, k := range t.Keys() {
 			e, _ := t.Get(k)
-			if e == ecsjob.MarkRegion {
+			if e == ecsrequest.MarkRegion {
 				t.Set(k, region)
 				continue
 			}
@@ -31,7 +31,7 @@ func FillRegion(v any, region string) {
 		}
 	case []any:
 		for i, e := range t {
-			if e == ecsjob.MarkRegion {
+			if e == ecsrequest.MarkRegion {
 				t[i] = region
 				continue
 			}

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
-	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // These tests run the client over HTTP against prefectfake, which checks
@@ -574,7 +574,7 @@ func TestIntegrationBlocksVariablesResolver(t *testing.T) {
 	if err != nil || data.GetString("aws_access_key_id") != "AKIAEXAMPLE" {
 		t.Errorf("resolver block by name %v, %v", data, err)
 	}
-	if _, err := r.BlockDocumentByName(ctx, "aws-credentials", "gone"); !errors.Is(err, jobtemplate.ErrNotFound) {
+	if _, err := r.BlockDocumentByName(ctx, "aws-credentials", "gone"); !errors.Is(err, templating.ErrNotFound) {
 		t.Errorf("resolver missing block: %v", err)
 	}
 	val, found, err := r.Variable(ctx, "role")

@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // recorded is one request a test server saw.
@@ -958,7 +958,7 @@ func TestResolver(t *testing.T) {
 		func() error { _, err := r.BlockDocumentByName(ctx, "aws-credentials", "gone"); return err },
 	} {
 		err := get()
-		if !errors.Is(err, jobtemplate.ErrNotFound) || !errors.Is(err, prefect.ErrNotFound) {
+		if !errors.Is(err, templating.ErrNotFound) || !errors.Is(err, prefect.ErrNotFound) {
 			t.Errorf("404 does not match both sentinels: %v", err)
 		}
 	}
@@ -1115,7 +1115,7 @@ func TestResolverPassesOtherErrors(t *testing.T) {
 	c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
 	r := c.TemplateResolver()
 	ctx := context.Background()
-	if _, err := r.BlockDocument(ctx, "b"); err == nil || errors.Is(err, jobtemplate.ErrNotFound) || !prefect.IsTransient(err) {
+	if _, err := r.BlockDocument(ctx, "b"); err == nil || errors.Is(err, templating.ErrNotFound) || !prefect.IsTransient(err) {
 		t.Errorf("500 on a block: %v", err)
 	}
 	if _, found, err := r.Variable(ctx, "v"); err == nil || found || !strings.Contains(err.Error(), `read variable "v": GET /variables/name/v: 500`) {

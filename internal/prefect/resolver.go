@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 
-	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // TemplateResolver reads the block documents and variables that base job
 // templates and job variables refer to.
-func (c *Client) TemplateResolver() jobtemplate.Resolver { return templateResolver{c} }
+func (c *Client) TemplateResolver() templating.Resolver { return templateResolver{c} }
 
 type templateResolver struct{ c *Client }
 
-var _ jobtemplate.Resolver = templateResolver{}
+var _ templating.Resolver = templateResolver{}
 
 func (r templateResolver) BlockDocument(ctx context.Context, id string) (*jsonv.Object, error) {
 	doc, err := r.c.ReadBlockDocument(ctx, id)
@@ -40,7 +40,7 @@ func (r templateResolver) Variable(ctx context.Context, name string) (any, bool,
 	return v.Value, true, nil
 }
 
-// notFound makes a 404 also match jobtemplate.ErrNotFound, which is how
+// notFound makes a 404 also match templating.ErrNotFound, which is how
 // the renderer tells a stale block reference from an API failure.
 func notFound(err error) error {
 	if errors.Is(err, ErrNotFound) {
@@ -52,4 +52,4 @@ func notFound(err error) error {
 type resolverNotFound struct{ err error }
 
 func (e *resolverNotFound) Error() string   { return e.err.Error() }
-func (e *resolverNotFound) Unwrap() []error { return []error{e.err, jobtemplate.ErrNotFound} }
+func (e *resolverNotFound) Unwrap() []error { return []error{e.err, templating.ErrNotFound} }

@@ -3,14 +3,14 @@ package submission
 import (
 	"context"
 
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
 // Launcher starts a plan's task (launch.Launcher).
 type Launcher interface {
-	Launch(ctx context.Context, plan *ecsjob.Plan, token string) (*launch.Launched, error)
+	Launch(ctx context.Context, plan *ecsrequest.Plan, token string) (*launch.Launched, error)
 }
 
 // Claimed is a run this worker claimed, with what its labels say.
@@ -37,7 +37,7 @@ func (c Claimed) Labels() map[string]any {
 // Launch records the claim on the run, then starts its task with the
 // claim's client token. Without the claim label on record no task is
 // started: the label is what lets another worker resume the launch.
-func Launch(ctx context.Context, api Prefect, l Launcher, c Claimed, plan *ecsjob.Plan) (*launch.Launched, error) {
+func Launch(ctx context.Context, api Prefect, l Launcher, c Claimed, plan *ecsrequest.Plan) (*launch.Launched, error) {
 	if err := api.UpdateFlowRunLabels(ctx, c.RunID, c.Labels()); err != nil {
 		return nil, Failed(StepLaunch, err)
 	}

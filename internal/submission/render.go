@@ -8,9 +8,11 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // Input is what rendering a run's job needs: the run and what it came
@@ -28,7 +30,7 @@ type Input struct {
 	BaseEnv      *jsonv.Object
 	DefaultImage string
 	Version      string
-	Resolver     jobtemplate.Resolver
+	Resolver     templating.Resolver
 }
 
 // Job assembles the job pipeline's input for a run.
@@ -41,7 +43,7 @@ func Job(in Input) ecsjob.Job {
 			WorkerName: in.WorkerName, WorkerID: in.WorkerID,
 			BaseEnv: in.BaseEnv, Version: in.Version,
 		},
-		Context: ecsjob.RunContext{
+		Context: ecsrequest.RunContext{
 			WorkPoolName: in.Pool.Name,
 			DeploymentID: in.Run.DeploymentID,
 			FlowID:       in.Run.FlowID,

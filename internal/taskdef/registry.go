@@ -450,7 +450,7 @@ func (t *Registry) Invalidate(arn string) {
 // Describe returns the task definition arn names (an ARN, family:revision,
 // or a family for its latest ACTIVE revision) as the ECS API writes it, for
 // checking a task definition the worker did not build
-// (ecsjob.Context.ExistingTaskDefinition).
+// (ecsrequest.RunContext.ExistingTaskDefinition).
 func (t *Registry) Describe(ctx context.Context, arn string) (*jsonv.Object, error) {
 	out, err := t.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
 	if err != nil {

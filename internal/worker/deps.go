@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/submission"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // What the worker consumes, declared here by what it uses: *prefect.Client
@@ -43,7 +43,7 @@ type runsAPI interface {
 	// Config and TemplateResolver are what a run's job is rendered with:
 	// the API settings the flow inherits, and block references.
 	Config() prefect.Config
-	TemplateResolver() jobtemplate.Resolver
+	TemplateResolver() templating.Resolver
 }
 
 // logsAPI receives the worker's messages about a run.

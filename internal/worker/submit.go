@@ -10,6 +10,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/launch"
@@ -163,7 +164,7 @@ func (w *Worker) checkTaskDefinition(ctx context.Context, b *inflight.Backend, r
 
 // record is the last step: the task is followed, put on record in
 // Prefect, and announced in the run's logs and events.
-func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, flow *prefect.Flow, b *inflight.Backend, launched *launch.Launched, plan *ecsjob.Plan) {
+func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, flow *prefect.Flow, b *inflight.Backend, launched *launch.Launched, plan *ecsrequest.Plan) {
 	w.metrics.runTasks.Inc()
 	if due := submission.ScheduledTime(run); !due.IsZero() {
 		w.metrics.scheduledToRunTask.Observe(w.cfg.Now().Sub(due).Seconds())

@@ -22,8 +22,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/cli/rendercmd"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 	"github.com/ecsworker/ecsworker/internal/infra"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -109,7 +111,7 @@ type renderedJob struct {
 	taskDefinition string
 	// plan is the rendered job and creds its aws_credentials block, which
 	// doctor checks as the worker will run them.
-	plan  *ecsjob.Plan
+	plan  *ecsrequest.Plan
 	creds awsclient.Credentials
 }
 
@@ -299,14 +301,14 @@ func renderPolicyJob(ctx context.Context, stdio clikit.IO, c *prefect.Client, tm
 	job := ecsjob.Job{
 		Render:   jobtemplate.RenderOptions{Resolver: c.TemplateResolver()},
 		Template: tmpl,
-		Context:  ecsjob.RunContext{WorkPoolName: poolName, Region: o.region, DefaultImage: clikit.DefaultImage},
+		Context:  ecsrequest.RunContext{WorkPoolName: poolName, Region: o.region, DefaultImage: clikit.DefaultImage},
 	}
 	if d != nil {
 		job.DeploymentVariables = d.JobVariables
 		job.Context.DeploymentID, job.Context.FlowID = d.ID, d.FlowID
 	}
 	prepared, err := ecsjob.Prepare(ctx, job)
-	var verr *ecsjob.ValidationError
+	var verr *jobconfig.ValidationError
 	switch {
 	case errors.As(err, &verr):
 		return renderedJob{}, verr.Error(), nil
@@ -322,7 +324,7 @@ func renderPolicyJob(ctx context.Context, stdio clikit.IO, c *prefect.Client, tm
 	}
 	region := cmp.Or(o.region, creds.Region, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
 	plan := prepared.Plan
-	if d == nil && plan.TaskDefinition != nil && plan.TaskDefinition.GetString("family") == ecsjob.MarkFamily {
+	if d == nil && plan.TaskDefinition != nil && plan.TaskDefinition.GetString("family") == ecsrequest.MarkFamily {
 		// Without a deployment the default family is every deployment's.
 		plan.TaskDefinition.Set("family", infra.DefaultFamilyPattern(poolName))
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -354,10 +356,10 @@ func readTemplateFlag(stdio clikit.IO, path string) (*jobtemplate.Template, erro
 func warnTemplate(stdio clikit.IO, t *jobtemplate.Template) {
 	_, err := ecsjob.Prepare(context.Background(), ecsjob.Job{
 		Template: t,
-		Context:  ecsjob.RunContext{WorkPoolName: "check", DeploymentID: "check", DefaultImage: clikit.DefaultImage, Region: "us-east-1"},
+		Context:  ecsrequest.RunContext{WorkPoolName: "check", DeploymentID: "check", DefaultImage: clikit.DefaultImage, Region: "us-east-1"},
 		Render:   jobtemplate.RenderOptions{LookupEnv: func(string) (string, bool) { return "", false }},
 	})
-	var verr *ecsjob.ValidationError
+	var verr *jobconfig.ValidationError
 	if errors.As(err, &verr) {
 		fmt.Fprintf(stdio.Err, "warning: with its defaults alone this template does not make valid ECS requests (deployments must set what is missing):\n")
 		for _, p := range verr.Problems {

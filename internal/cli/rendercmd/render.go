@@ -20,10 +20,13 @@ import (
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/redact"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 type renderOptions struct {
@@ -148,7 +151,7 @@ func runRender(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o rend
 		Template:            tmpl,
 		DeploymentVariables: deployment.GetObject("job_variables"),
 		FlowRunVariables:    jobtemplate.MergeJobVariables(flowRun.GetObject("job_variables"), cliVars),
-		Context: ecsjob.RunContext{
+		Context: ecsrequest.RunContext{
 			WorkPoolName: poolName,
 			DeploymentID: cmp.Or(deployment.GetString("id"), flowRun.GetString("deployment_id")),
 			FlowID:       cmp.Or(flowRun.GetString("flow_id"), flow.GetString("id")),
@@ -170,7 +173,7 @@ func runRender(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o rend
 	prepared, err := ecsjob.Prepare(cmd.Context(), job)
 	red := renderRedactor(api, blocks, jobtemplate.MergeJobVariables(job.DeploymentVariables, job.FlowRunVariables), prepared)
 	if err != nil {
-		var verr *ecsjob.ValidationError
+		var verr *jobconfig.ValidationError
 		if errors.As(err, &verr) {
 			printWarnings(stdio, red, prepared)
 			fmt.Fprintln(stdio.Err, red.String(verr.Error()))
@@ -257,7 +260,7 @@ func renderRedactor(api *clikit.APIFlags, blocks *blockSecrets, variables *jsonv
 // blocks hold theirs under secret field names (aws_secret_access_key,
 // password, token).
 type blockSecrets struct {
-	jobtemplate.Resolver
+	templating.Resolver
 	mu    sync.Mutex
 	found []string
 }

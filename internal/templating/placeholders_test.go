@@ -1,16 +1,16 @@
-package jobtemplate_test
+package templating_test
 
 import (
 	"reflect"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 func TestFindPlaceholders(t *testing.T) {
 	t.Parallel()
-	type ph = jobtemplate.Placeholder
-	std := func(full, name string) ph { return ph{Full: full, Name: name, Kind: jobtemplate.Standard} }
+	type ph = templating.Placeholder
+	std := func(full, name string) ph { return ph{Full: full, Name: name, Kind: templating.Standard} }
 	tests := map[string]struct {
 		template any // a Go string, or JSON when json is set
 		json     bool
@@ -49,15 +49,15 @@ func TestFindPlaceholders(t *testing.T) {
 		"kinds by prefix": {
 			template: "{{prefect.blocks.document.name}} {{ $MY_ENV_VAR }} {{ prefect.variables.v }} {{ prefect.blocksx }}",
 			want: []ph{
-				{Full: "{{prefect.blocks.document.name}}", Name: "prefect.blocks.document.name", Kind: jobtemplate.BlockDocument},
-				{Full: "{{ $MY_ENV_VAR }}", Name: "$MY_ENV_VAR", Kind: jobtemplate.EnvVar},
-				{Full: "{{ prefect.variables.v }}", Name: "prefect.variables.v", Kind: jobtemplate.Variable},
+				{Full: "{{prefect.blocks.document.name}}", Name: "prefect.blocks.document.name", Kind: templating.BlockDocument},
+				{Full: "{{ $MY_ENV_VAR }}", Name: "$MY_ENV_VAR", Kind: templating.EnvVar},
+				{Full: "{{ prefect.variables.v }}", Name: "prefect.variables.v", Kind: templating.Variable},
 				std("{{ prefect.blocksx }}", "prefect.blocksx"),
 			},
 		},
 		"malformed block placeholder is still a block placeholder": {
 			template: "{{ prefect.blocks.my-block }}",
-			want:     []ph{{Full: "{{ prefect.blocks.my-block }}", Name: "prefect.blocks.my-block", Kind: jobtemplate.BlockDocument}},
+			want:     []ph{{Full: "{{ prefect.blocks.my-block }}", Name: "prefect.blocks.my-block", Kind: templating.BlockDocument}},
 		},
 		"allowed name characters": {
 			template: "{{ a-b.c[0]$_9 }}",
@@ -96,7 +96,7 @@ func TestFindPlaceholders(t *testing.T) {
 			if tc.json {
 				tmpl = val(t, tc.template.(string))
 			}
-			got := jobtemplate.FindPlaceholders(tmpl)
+			got := templating.FindPlaceholders(tmpl)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got  %#v\nwant %#v", got, tc.want)
 			}
@@ -107,14 +107,14 @@ func TestFindPlaceholders(t *testing.T) {
 func TestPlaceholderKindString(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
-		kind jobtemplate.PlaceholderKind
+		kind templating.PlaceholderKind
 		want string
 	}{
-		"standard": {jobtemplate.Standard, "standard"},
-		"env":      {jobtemplate.EnvVar, "env_var"},
-		"block":    {jobtemplate.BlockDocument, "block_document"},
-		"variable": {jobtemplate.Variable, "variable"},
-		"unknown":  {jobtemplate.PlaceholderKind(42), "unknown"},
+		"standard": {templating.Standard, "standard"},
+		"env":      {templating.EnvVar, "env_var"},
+		"block":    {templating.BlockDocument, "block_document"},
+		"variable": {templating.Variable, "variable"},
+		"unknown":  {templating.PlaceholderKind(42), "unknown"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,9 +1,10 @@
-package ecsjob
+package ecsrequest
 
 import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/pycompat"
 )
@@ -21,7 +22,7 @@ const (
 // tooling keeps matching), and AWS's limits are applied here instead of
 // letting RunTask fail: too-long keys and values are cut, reserved aws:
 // keys are dropped, and past 50 tags the last ones are dropped.
-func buildTags(existing any, labels *jsonv.Object, c *collector) []any {
+func buildTags(existing any, labels *jsonv.Object, c *jobconfig.Collector) []any {
 	type tag struct{ key, value string }
 	var tags []tag
 	if arr, ok := existing.([]any); ok {
@@ -52,18 +53,18 @@ func buildTags(existing any, labels *jsonv.Object, c *collector) []any {
 		key, value := pycompat.SlugifyTag(t.key), pycompat.SlugifyTag(t.value)
 		switch {
 		case key == "":
-			c.warn("labels", "label %q is left with no characters ECS accepts in a tag key, so it is not sent as a tag.", t.key)
+			c.Warn("labels", "label %q is left with no characters ECS accepts in a tag key, so it is not sent as a tag.", t.key)
 			continue
 		case strings.HasPrefix(strings.ToLower(key), "aws:"):
-			c.warn("labels", "label %q starts with the prefix aws:, which AWS reserves, so it is not sent as a tag.", t.key)
+			c.Warn("labels", "label %q starts with the prefix aws:, which AWS reserves, so it is not sent as a tag.", t.key)
 			continue
 		}
 		if utf8.RuneCountInString(key) > maxTagKeyLen {
-			c.warn("labels", "tag key %q is longer than AWS's %d characters and was cut.", key, maxTagKeyLen)
+			c.Warn("labels", "tag key %q is longer than AWS's %d characters and was cut.", key, maxTagKeyLen)
 			key = string([]rune(key)[:maxTagKeyLen])
 		}
 		if utf8.RuneCountInString(value) > maxTagValueLen {
-			c.warn("labels", "the value of tag %q is longer than AWS's %d characters and was cut.", key, maxTagValueLen)
+			c.Warn("labels", "the value of tag %q is longer than AWS's %d characters and was cut.", key, maxTagValueLen)
 			value = string([]rune(value)[:maxTagValueLen])
 		}
 		if len(out) == maxTags {
@@ -73,7 +74,7 @@ func buildTags(existing any, labels *jsonv.Object, c *collector) []any {
 		out = append(out, jsonv.ObjectOf("key", key, "value", value))
 	}
 	if len(dropped) > 0 {
-		c.warn("labels", "AWS allows %d tags on a task; these were not sent: %s. Remove some labels.", maxTags, strings.Join(dropped, ", "))
+		c.Warn("labels", "AWS allows %d tags on a task; these were not sent: %s. Remove some labels.", maxTags, strings.Join(dropped, ", "))
 	}
 	return out
 }

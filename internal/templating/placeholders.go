@@ -1,4 +1,12 @@
-package jobtemplate
+// Package templating is Prefect's templating engine
+// (prefect.utilities.templating) as the worker needs it: finding "{{ }}"
+// placeholders in template values, applying job variables to them
+// (ApplyValues), and resolving block document references and Prefect
+// variables through a Resolver. jobtemplate builds a job configuration
+// from a work pool's base job template with it.
+//
+// Everything here works on jsonv values and never modifies its inputs.
+package templating
 
 import (
 	"encoding/json"

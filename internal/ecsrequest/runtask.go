@@ -1,8 +1,9 @@
-package ecsjob
+package ecsrequest
 
 import (
 	"strconv"
 
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/pycompat"
 )
@@ -20,12 +21,12 @@ func capacityProviders(req *jsonv.Object) []string {
 
 func isFargateProvider(name string) bool { return name == "FARGATE" || name == "FARGATE_SPOT" }
 
-// launchKind decides where the task runs. A capacity provider strategy
+// LaunchKindOf decides where the task runs. A capacity provider strategy
 // decides it when present: FARGATE and FARGATE_SPOT mean Fargate, any other
 // provider is backed by EC2 instances. The Python worker prepared the task
 // definition for Fargate whenever the pool's launch_type said FARGATE (its
 // default), even for an EC2 capacity provider, which ECS then refused.
-func launchKind(req *jsonv.Object, td *jsonv.Object, c *collector) LaunchKind {
+func LaunchKindOf(req *jsonv.Object, td *jsonv.Object, c *jobconfig.Collector) LaunchKind {
 	if providers := capacityProviders(req); len(providers) > 0 {
 		fargate := 0
 		for _, p := range providers {
@@ -39,7 +40,7 @@ func launchKind(req *jsonv.Object, td *jsonv.Object, c *collector) LaunchKind {
 		case 0:
 			return LaunchEC2
 		default:
-			c.fail("capacity_provider_strategy", req.GetArray("capacityProviderStrategy"), "a strategy cannot mix Fargate providers (FARGATE, FARGATE_SPOT) with EC2 Auto Scaling group providers.", "Use either FARGATE/FARGATE_SPOT or your EC2 capacity providers, not both.")
+			c.Fail("capacity_provider_strategy", req.GetArray("capacityProviderStrategy"), "a strategy cannot mix Fargate providers (FARGATE, FARGATE_SPOT) with EC2 Auto Scaling group providers.", "Use either FARGATE/FARGATE_SPOT or your EC2 capacity providers, not both.")
 			return LaunchEC2
 		}
 	}
@@ -52,7 +53,7 @@ func launchKind(req *jsonv.Object, td *jsonv.Object, c *collector) LaunchKind {
 		return LaunchExternal
 	}
 	if td != nil {
-		compat := compatibilities(td)
+		compat := Compatibilities(td)
 		if contains(compat, "EC2") && !contains(compat, "FARGATE") {
 			return LaunchEC2
 		}
@@ -72,8 +73,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// prepareRunTask turns the rendered task_run_request into the RunTask request.
-func prepareRunTask(cfg *Config, rc RunContext, td *jsonv.Object, taskDefinition string, kind LaunchKind, c *collector, plan *Plan) *jsonv.Object {
+// RunTask turns the rendered task_run_request into the RunTask request.
+func RunTask(cfg *jobconfig.Config, rc RunContext, td *jsonv.Object, taskDefinition string, kind LaunchKind, c *jobconfig.Collector, plan *Plan) *jsonv.Object {
 	req := jsonv.CloneObject(cfg.TaskRunRequest)
 	stripNulls(req)
 	req.Set("taskDefinition", taskDefinition)
@@ -89,8 +90,8 @@ func prepareRunTask(cfg *Config, rc RunContext, td *jsonv.Object, taskDefinition
 	launchType := req.GetString("launchType")
 	switch {
 	case len(req.GetArray("capacityProviderStrategy")) > 0:
-		if launchType != "" && rc.explicit("launch_type") {
-			c.warn("launch_type", "launch type %q is not sent because capacity_provider_strategy is set: ECS refuses a request with both, and the strategy decides where the task runs.", launchType)
+		if launchType != "" && rc.Explicit("launch_type") {
+			c.Warn("launch_type", "launch type %q is not sent because capacity_provider_strategy is set: ECS refuses a request with both, and the strategy decides where the task runs.", launchType)
 		}
 		req.Delete("launchType")
 	case launchType == "FARGATE_SPOT":
@@ -114,7 +115,7 @@ func prepareRunTask(cfg *Config, rc RunContext, td *jsonv.Object, taskDefinition
 	for i, e := range overrides.GetArray("containerOverrides") {
 		o, ok := e.(*jsonv.Object)
 		if !ok {
-			c.fail("task_run_request.overrides.containerOverrides["+strconv.Itoa(i)+"]", e, "expected a container override object, got "+jsonv.TypeName(e)+".", "Make each container override a JSON object.")
+			c.Fail("task_run_request.overrides.containerOverrides["+strconv.Itoa(i)+"]", e, "expected a container override object, got "+jsonv.TypeName(e)+".", "Make each container override a JSON object.")
 			continue
 		}
 		list = append(list, o)
@@ -145,7 +146,7 @@ func prepareRunTask(cfg *Config, rc RunContext, td *jsonv.Object, taskDefinition
 			if s, isStr := cmd.(string); isStr {
 				argv, err := pycompat.SplitCommand(s)
 				if err != nil {
-					c.fail("command", s, "the command cannot be split into words: "+err.Error()+".", "Balance the quotes, or escape the quote character with a backslash.")
+					c.Fail("command", s, "the command cannot be split into words: "+err.Error()+".", "Balance the quotes, or escape the quote character with a backslash.")
 				} else {
 					words := make([]any, len(argv))
 					for i, w := range argv {
@@ -265,132 +266,4 @@ func containerSecretNames(td *jsonv.Object, container string) map[string]bool {
 		}
 	}
 	return names
-}
-
-// networkMode is the task definition's network mode as ECS applies it:
-// awsvpc when unset on Fargate, bridge when unset elsewhere (Linux).
-func networkMode(td *jsonv.Object, kind LaunchKind) string {
-	if m := td.GetString("networkMode"); m != "" {
-		return m
-	}
-	if kind == LaunchFargate {
-		return "awsvpc"
-	}
-	return "bridge"
-}
-
-// applyNetwork fills RunTask's networkConfiguration for awsvpc tasks. In
-// order of precedence: the network_configuration variable (checked against
-// vpc_id by the AWS layer), the subnets/security_groups/assign_public_ip
-// shortcuts, a networkConfiguration already in the request, and last the
-// subnets of vpc_id or of the default VPC, which only AWS can list.
-func applyNetwork(cfg *Config, rc RunContext, req *jsonv.Object, mode string, modeKnown bool, c *collector, plan *Plan) {
-	shortcuts := len(cfg.Subnets) > 0 || len(cfg.SecurityGroups) > 0 || cfg.AssignPublicIP != nil
-	custom := cfg.NetworkConfiguration.Len() > 0
-	if custom && shortcuts {
-		c.fail("network_configuration", cfg.NetworkConfiguration, "network_configuration and subnets/security_groups/assign_public_ip both describe the task's network.", "Keep one: the shortcuts subnets, security_groups and assign_public_ip are simpler.")
-		return
-	}
-	if mode != "awsvpc" {
-		if !modeKnown {
-			return
-		}
-		if shortcuts {
-			c.fail(firstSet(cfg), nil, "subnets, security groups and public IPs apply only to tasks in awsvpc network mode; this task definition uses "+strconv.Quote(mode)+".", `Remove them, or set "networkMode": "awsvpc" in the task definition.`)
-			c.problems[len(c.problems)-1].HasValue = false
-		}
-		if custom {
-			c.warn("network_configuration", "ignored: the task definition's network mode is %q, and only awsvpc tasks take a network configuration.", mode)
-		}
-		if v, ok := req.Get("networkConfiguration"); ok {
-			c.fail("task_run_request.networkConfiguration", v, "ECS refuses a network configuration for a task definition in "+strconv.Quote(mode)+" network mode.", "Remove networkConfiguration from the pool's task_run_request, or use awsvpc network mode.")
-		}
-		return
-	}
-
-	assign := ""
-	if cfg.AssignPublicIP != nil {
-		assign = "DISABLED"
-		if *cfg.AssignPublicIP {
-			assign = "ENABLED"
-		}
-	}
-	switch {
-	case custom:
-		aws := jsonv.CloneObject(cfg.NetworkConfiguration)
-		var subnets []string
-		for _, s := range aws.GetArray("subnets") {
-			if str, ok := s.(string); ok {
-				subnets = append(subnets, str)
-			}
-		}
-		if len(subnets) == 0 {
-			c.fail("network_configuration", cfg.NetworkConfiguration, "an awsvpc network configuration needs at least one subnet; ECS refuses one without.", `Add "subnets": ["subnet-..."].`)
-		}
-		req.Set("networkConfiguration", jsonv.ObjectOf("awsvpcConfiguration", aws))
-		plan.Network = &NetworkPlan{VPCID: cfg.VPCID, CheckSubnets: subnets}
-	case len(cfg.Subnets) > 0:
-		if cfg.VPCID != "" {
-			plan.Network = &NetworkPlan{VPCID: cfg.VPCID, CheckSubnets: cfg.Subnets}
-		}
-		aws := jsonv.ObjectOf("subnets", toAny(cfg.Subnets))
-		if len(cfg.SecurityGroups) > 0 {
-			aws.Set("securityGroups", toAny(cfg.SecurityGroups))
-		}
-		if assign != "" {
-			aws.Set("assignPublicIp", assign)
-		}
-		req.Set("networkConfiguration", jsonv.ObjectOf("awsvpcConfiguration", aws))
-	case hasSubnets(req):
-		aws := req.GetObject("networkConfiguration").GetObject("awsvpcConfiguration")
-		if len(cfg.SecurityGroups) > 0 {
-			aws.Set("securityGroups", toAny(cfg.SecurityGroups))
-		}
-		if assign != "" {
-			aws.Set("assignPublicIp", assign)
-		}
-	default:
-		if assign == "" {
-			// Subnets found this way include public ones, where a Fargate
-			// task needs a public IP to pull its image: the Python worker's
-			// choice, kept so that switching workers changes nothing.
-			assign = "ENABLED"
-		}
-		aws := jsonv.ObjectOf("subnets", []any{MarkSubnets}, "assignPublicIp", assign)
-		if len(cfg.SecurityGroups) > 0 {
-			aws.Set("securityGroups", toAny(cfg.SecurityGroups))
-		}
-		req.Set("networkConfiguration", jsonv.ObjectOf("awsvpcConfiguration", aws))
-		where := "the default VPC"
-		if cfg.VPCID != "" {
-			where = "VPC " + cfg.VPCID
-		}
-		plan.Network = &NetworkPlan{Infer: true, VPCID: cfg.VPCID, SecurityGroups: cfg.SecurityGroups, AssignPublicIP: assign}
-		plan.Unresolved = append(plan.Unresolved, Unresolved{
-			Path:   "runTask.networkConfiguration.awsvpcConfiguration.subnets",
-			Reason: "the worker uses every subnet of " + where + "; set the subnets variable to choose them",
-		})
-	}
-}
-
-func hasSubnets(req *jsonv.Object) bool {
-	return len(req.GetObject("networkConfiguration").GetObject("awsvpcConfiguration").GetArray("subnets")) > 0
-}
-
-func firstSet(cfg *Config) string {
-	switch {
-	case len(cfg.Subnets) > 0:
-		return "subnets"
-	case len(cfg.SecurityGroups) > 0:
-		return "security_groups"
-	}
-	return "assign_public_ip"
-}
-
-func toAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, e := range s {
-		out[i] = e
-	}
-	return out
 }

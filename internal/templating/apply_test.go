@@ -1,10 +1,10 @@
-package jobtemplate_test
+package templating_test
 
 import (
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 func TestApplyValues(t *testing.T) {
@@ -168,7 +168,7 @@ func TestApplyValues(t *testing.T) {
 				valuesBefore = js(t, values)
 			}
 
-			got, ok := jobtemplate.ApplyValues(tmpl, values, !tc.keepNotSet)
+			got, ok := templating.ApplyValues(tmpl, values, !tc.keepNotSet)
 
 			if tc.wantNotSet {
 				if ok || got != nil {
@@ -196,7 +196,7 @@ func TestApplyValues(t *testing.T) {
 func TestApplyValuesResultDoesNotAliasValues(t *testing.T) {
 	t.Parallel()
 	values := obj(t, `{"env": {"A": "1"}, "l": [{"x": 1}]}`)
-	got, _ := jobtemplate.ApplyValues(val(t, `{"e": "{{ env }}", "l": "{{ l }}"}`), values, true)
+	got, _ := templating.ApplyValues(val(t, `{"e": "{{ env }}", "l": "{{ l }}"}`), values, true)
 	out := got.(*jsonv.Object)
 	out.GetObject("e").Set("B", "2")
 	out.GetArray("l")[0].(*jsonv.Object).Set("y", 2)
@@ -206,7 +206,7 @@ func TestApplyValuesResultDoesNotAliasValues(t *testing.T) {
 // Go values that are not jsonv values are normalised rather than rejected.
 func TestApplyValuesNormalisesGoValues(t *testing.T) {
 	t.Parallel()
-	got, ok := jobtemplate.ApplyValues(map[string]any{"a": "{{ x }}", "b": 3}, jsonv.ObjectOf("x", "y"), true)
+	got, ok := templating.ApplyValues(map[string]any{"a": "{{ x }}", "b": 3}, jsonv.ObjectOf("x", "y"), true)
 	if !ok {
 		t.Fatal("got NotSet")
 	}

@@ -1,4 +1,7 @@
-package ecsjob
+// Package jobconfig reads a rendered ECS job configuration into typed
+// fields (Config) and holds what is reported about a job: its problems,
+// collected all at once into one ValidationError, and its warnings.
+package jobconfig
 
 import (
 	"encoding/json"
@@ -47,7 +50,7 @@ type Config struct {
 // as the Python worker ignores them (pools made by Prefect carry deprecated
 // ones such as stream_output). Every key of the wrong type is reported.
 func ParseConfig(cfg *jsonv.Object) (*Config, error) {
-	var c collector
+	var c Collector
 	p := parser{obj: cfg, c: &c}
 	out := &Config{
 		Command:                      p.str("command"),
@@ -74,7 +77,7 @@ func ParseConfig(cfg *jsonv.Object) (*Config, error) {
 		PrefectAPIAuthStringARN:      p.str("prefect_api_auth_string_secret_arn"),
 		ExecutionRoleARN:             p.str("execution_role_arn"),
 	}
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -90,7 +93,7 @@ const (
 
 type parser struct {
 	obj *jsonv.Object
-	c   *collector
+	c   *Collector
 }
 
 func (p parser) str(key string) string {
@@ -100,7 +103,7 @@ func (p parser) str(key string) string {
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		p.c.fail(key, v, "expected a string, got "+jsonv.TypeName(v)+".", "Give "+key+" as a JSON string, or leave it unset.")
+		p.c.Fail(key, v, "expected a string, got "+jsonv.TypeName(v)+".", "Give "+key+" as a JSON string, or leave it unset.")
 		return ""
 	}
 	return s
@@ -121,7 +124,7 @@ func (p parser) optBool(key string) *bool {
 	if b, ok := laxBool(v); ok {
 		return &b
 	}
-	p.c.fail(key, v, "expected true or false, got "+jsonv.TypeName(v)+".", "Set "+key+" to true or false.")
+	p.c.Fail(key, v, "expected true or false, got "+jsonv.TypeName(v)+".", "Set "+key+" to true or false.")
 	return nil
 }
 
@@ -158,14 +161,14 @@ func (p parser) strings(key string) []string {
 			// A single ID where a list was expected is a common slip; accept it.
 			return []string{s}
 		}
-		p.c.fail(key, v, "expected a list of strings, got "+jsonv.TypeName(v)+".", `Give `+key+` as a JSON list, e.g. ["id-1", "id-2"].`)
+		p.c.Fail(key, v, "expected a list of strings, got "+jsonv.TypeName(v)+".", `Give `+key+` as a JSON list, e.g. ["id-1", "id-2"].`)
 		return nil
 	}
 	out := make([]string, 0, len(arr))
 	for _, e := range arr {
 		s, isStr := e.(string)
 		if !isStr || s == "" {
-			p.c.fail(key, v, "every item must be a non-empty string.", `Give `+key+` as a JSON list of IDs, e.g. ["id-1", "id-2"].`)
+			p.c.Fail(key, v, "every item must be a non-empty string.", `Give `+key+` as a JSON list of IDs, e.g. ["id-1", "id-2"].`)
 			return nil
 		}
 		out = append(out, s)
@@ -180,7 +183,7 @@ func (p parser) object(key string, kind objectKind) *jsonv.Object {
 	}
 	o, isObj := v.(*jsonv.Object)
 	if !isObj {
-		p.c.fail(key, v, "expected an object, got "+jsonv.TypeName(v)+".", "Give "+key+" as a JSON object.")
+		p.c.Fail(key, v, "expected an object, got "+jsonv.TypeName(v)+".", "Give "+key+" as a JSON object.")
 		return jsonv.NewObject()
 	}
 	for _, k := range o.Keys() {
@@ -188,11 +191,11 @@ func (p parser) object(key string, kind objectKind) *jsonv.Object {
 		switch kind {
 		case objectOfStrings:
 			if _, isStr := e.(string); !isStr {
-				p.c.fail(key+"."+k, e, "expected a string, got "+jsonv.TypeName(e)+".", "Quote the value.")
+				p.c.Fail(key+"."+k, e, "expected a string, got "+jsonv.TypeName(e)+".", "Quote the value.")
 			}
 		case objectOfStringsOrNull:
 			if _, isStr := e.(string); !isStr && e != nil {
-				p.c.fail(key+"."+k, e, "expected a string or null, got "+jsonv.TypeName(e)+".", "Quote the value, or use null to remove the variable.")
+				p.c.Fail(key+"."+k, e, "expected a string or null, got "+jsonv.TypeName(e)+".", "Quote the value, or use null to remove the variable.")
 			}
 		}
 	}

@@ -1,8 +1,15 @@
-package ecsjob
+// Package ecsrequest builds the ECS requests that start a flow run's task
+// from its parsed job configuration: the RegisterTaskDefinition request
+// (taskdef.go), the RunTask request (runtask.go) with its network
+// configuration (network.go) and tags (tags.go), and the Plan that carries
+// them to the AWS layer. It holds no ECS rules beyond what building needs:
+// ecsjob checks the requests and calls these builders.
+package ecsrequest
 
 import (
 	"slices"
 
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -38,8 +45,19 @@ type RunContext struct {
 	ExistingTaskDefinition *jsonv.Object
 }
 
-func (rc RunContext) explicit(variable string) bool {
+// Explicit tells whether a deployment or flow run set the job variable.
+func (rc RunContext) Explicit(variable string) bool {
 	return slices.Contains(rc.ExplicitVariables, variable)
+}
+
+// FieldFor names where a problem lies: the job variable when a deployment
+// or flow run set it, since that is what the user will edit, else the
+// request path.
+func (rc RunContext) FieldFor(variable, path string) string {
+	if rc.Explicit(variable) {
+		return variable
+	}
+	return path
 }
 
 // LaunchKind is where a task runs, which decides how its task definition
@@ -79,7 +97,7 @@ type Plan struct {
 	AutoDeregister      bool
 	MatchLatestRevision bool
 
-	Warnings   []Warning
+	Warnings   []jobconfig.Warning
 	Unresolved []Unresolved
 }
 

@@ -1,4 +1,4 @@
-package jobtemplate
+package templating
 
 import (
 	"context"
@@ -27,14 +27,15 @@ type Resolver interface {
 }
 
 // ErrNotFound is what a Resolver wraps when a block document does not
-// exist, so that Render can tell the user the reference is stale rather
+// exist, so that rendering can tell the user the reference is stale rather
 // than report an API failure.
 var ErrNotFound = errors.New("not found")
 
-// resolver runs the two API-backed passes of one Render call. Prefect reads
-// each block document and variable once per call however often a template
-// mentions it; the caches hold the API results, and every use gets its own
-// copy so that two places in the configuration never share a value.
+// resolver runs one API-backed pass (block documents or Prefect variables)
+// over a job configuration. Prefect reads each block document and variable
+// once per render however often a template mentions it; the caches hold the
+// API results, and every use gets its own copy so that two places in the
+// configuration never share a value.
 type resolver struct {
 	r      Resolver
 	byID   map[string]*jsonv.Object
@@ -73,8 +74,24 @@ func blockRefID(o *jsonv.Object) (any, bool) {
 	return id, true
 }
 
+// ResolveBlockDocuments replaces the block document references in v
+// ({"$ref": {"block_document_id": ...}} objects and
+// {{ prefect.blocks.* }} placeholders) with the documents' data, as
+// Prefect's resolve_block_document_references does. Containers are rebuilt
+// in place, so v must be the caller's own copy (Render's is).
+func ResolveBlockDocuments(ctx context.Context, r Resolver, v any) (any, error) {
+	return newResolver(r).blocks(ctx, v, nil)
+}
+
+// ResolveVariables replaces {{ prefect.variables.* }} placeholders in v
+// with the variables' values, as Prefect's resolve_variables does; v is
+// changed in place, as with ResolveBlockDocuments.
+func ResolveVariables(ctx context.Context, r Resolver, v any) (any, error) {
+	return newResolver(r).variables(ctx, v, nil)
+}
+
 // blocks replaces block document references in v. Containers are rebuilt in
-// place: v is always Render's own copy.
+// place: v is always the caller's own copy.
 func (p *resolver) blocks(ctx context.Context, v any, path []string) (any, error) {
 	return walk(v, path, func(o *jsonv.Object, path []string) (any, bool, error) {
 		id, ok := blockRefID(o)
@@ -206,7 +223,7 @@ func (p *resolver) blockByID(ctx context.Context, idv any, path []string) (*json
 	id, ok := idv.(string)
 	if !ok {
 		return nil, fmt.Errorf("%s: block document reference has block_document_id %s, which is %s; "+
-			"it must be the block document's UUID as a string", where(path), brief(idv), jsonv.TypeName(idv))
+			"it must be the block document's UUID as a string", where(path), Brief(idv), jsonv.TypeName(idv))
 	}
 	if doc, ok := p.byID[id]; ok {
 		return doc, nil
@@ -335,7 +352,7 @@ func Unresolved(v any) []string {
 				return
 			}
 			if id, ok := blockRefID(t); ok {
-				out = append(out, fmt.Sprintf("%s: block document reference (block_document_id %s)", pathString(path), brief(id)))
+				out = append(out, fmt.Sprintf("%s: block document reference (block_document_id %s)", pathString(path), Brief(id)))
 				return
 			}
 			for _, k := range t.Keys() {
@@ -468,4 +485,23 @@ func availableKeys(v any) string {
 		list += ", …"
 	}
 	return " (its top-level fields are: " + list + ")"
+}
+
+// Brief renders a value as short JSON for error messages, so that a huge
+// object pasted into the wrong field does not flood the log.
+func Brief(v any) string {
+	b, err := jsonv.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	const max = 120
+	if len(b) > max {
+		// Cut on a rune boundary so the message stays valid UTF-8.
+		cut := max
+		for cut > 0 && b[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		return string(b[:cut]) + "…"
+	}
+	return string(b)
 }

@@ -1,4 +1,4 @@
-package jobtemplate
+package templating
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 
 // ApplyValues fills the standard and $ENV placeholders of a template value
 // from values, as Prefect's apply_values does; block and variable
-// placeholders are left for the API-backed passes of Render.
+// placeholders are left for ResolveBlockDocuments and ResolveVariables.
 //
 //   - A string that is exactly one standard placeholder becomes the looked-up
 //     value with its JSON type (object, list, number, bool, null, string).
@@ -28,19 +28,21 @@ import (
 // first result is then nil. The template and values are never modified and
 // the result shares no mutable parts with either.
 func ApplyValues(template any, values *jsonv.Object, removeNotSet bool) (any, bool) {
-	a := applier{values: values, removeNotSet: removeNotSet, lookupEnv: os.LookupEnv}
-	return a.apply(template)
+	a := Applier{Values: values, RemoveNotSet: removeNotSet, LookupEnv: os.LookupEnv}
+	return a.Apply(template)
 }
 
-type applier struct {
-	values       *jsonv.Object
-	removeNotSet bool
-	lookupEnv    func(string) (string, bool)
+// Applier is ApplyValues with its environment given: jobtemplate's Render
+// and the flow run's name read {{ $NAME }} through a lookup the caller chooses.
+type Applier struct {
+	Values       *jsonv.Object
+	RemoveNotSet bool
+	LookupEnv    func(string) (string, bool)
 }
 
-// apply returns (value, true), or (nil, false) for NotSet. Prefect uses a
+// Apply returns (value, true), or (nil, false) for NotSet. Prefect uses a
 // sentinel object for NotSet; a boolean keeps it from ever reaching callers.
-func (a *applier) apply(tmpl any) (any, bool) {
+func (a *Applier) Apply(tmpl any) (any, bool) {
 	switch t := tmpl.(type) {
 	case nil, bool, json.Number:
 		return t, true
@@ -53,9 +55,9 @@ func (a *applier) apply(tmpl any) (any, bool) {
 		out := jsonv.NewObject()
 		for _, k := range t.Keys() {
 			v, _ := t.Get(k)
-			if nv, ok := a.apply(v); ok {
+			if nv, ok := a.Apply(v); ok {
 				out.Set(k, nv)
-			} else if !a.removeNotSet {
+			} else if !a.RemoveNotSet {
 				out.Set(k, jsonv.Clone(v))
 			}
 		}
@@ -65,23 +67,23 @@ func (a *applier) apply(tmpl any) (any, bool) {
 	case []any:
 		out := make([]any, 0, len(t))
 		for _, v := range t {
-			if nv, ok := a.apply(v); ok {
+			if nv, ok := a.Apply(v); ok {
 				out = append(out, nv)
 			}
 		}
 		return out, true
 	default:
-		return a.apply(jsonv.Normalize(t))
+		return a.Apply(jsonv.Normalize(t))
 	}
 }
 
-func (a *applier) applyString(s string) (any, bool) {
+func (a *Applier) applyString(s string) (any, bool) {
 	ms := findIn(s)
 	if len(ms) == 0 {
 		return s, true
 	}
 	if wholeString(s, ms) && ms[0].Kind == Standard {
-		v, ok := lookupPath(a.values, ms[0].Name)
+		v, ok := lookupPath(a.Values, ms[0].Name)
 		if !ok {
 			return nil, false
 		}
@@ -94,15 +96,15 @@ func (a *applier) applyString(s string) (any, bool) {
 		)
 		switch m.Kind {
 		case Standard:
-			v, found = lookupPath(a.values, m.Name)
+			v, found = lookupPath(a.Values, m.Name)
 		case EnvVar:
-			v, found = a.lookupEnv(strings.TrimLeft(m.Name, envPrefix))
+			v, found = a.LookupEnv(strings.TrimLeft(m.Name, envPrefix))
 		default:
 			// Blocks and variables need the API; their passes run later.
 			return "", false, nil
 		}
 		if !found {
-			return "", a.removeNotSet, nil
+			return "", a.RemoveNotSet, nil
 		}
 		return pycompat.Str(v), true, nil
 	})

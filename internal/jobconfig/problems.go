@@ -1,4 +1,4 @@
-package ecsjob
+package jobconfig
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ func (p Problem) String() string {
 	b.WriteString(p.Field)
 	if p.HasValue {
 		b.WriteString(" = ")
-		b.WriteString(showValue(p.Value))
+		b.WriteString(ShowValue(p.Value))
 	}
 	b.WriteString(": ")
 	b.WriteString(p.Message)
@@ -35,9 +35,9 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// showValue prints a value compactly for a message, cut short so that a
+// ShowValue prints a value compactly for a message, cut short so that a
 // whole task definition never floods the terminal.
-func showValue(v any) string {
+func ShowValue(v any) string {
 	b, err := jsonv.Marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)
@@ -76,27 +76,34 @@ type Warning struct {
 
 func (w Warning) String() string { return w.Field + ": " + w.Message }
 
-// collector gathers problems and warnings while a configuration is checked.
-type collector struct {
-	problems []Problem
-	warnings []Warning
+// Collector gathers problems and warnings while a configuration is checked,
+// in the order they are found: the parse, the request builders and the
+// checks of one job all report into the same one.
+type Collector struct {
+	Problems []Problem
+	Warnings []Warning
 }
 
-func (c *collector) fail(field string, value any, msg, fix string) {
-	c.problems = append(c.problems, Problem{Field: field, Value: value, HasValue: true, Message: msg, Fix: fix})
+// Fail records a problem with the value at fault.
+func (c *Collector) Fail(field string, value any, msg, fix string) {
+	c.Problems = append(c.Problems, Problem{Field: field, Value: value, HasValue: true, Message: msg, Fix: fix})
 }
 
-func (c *collector) failNoValue(field, msg, fix string) {
-	c.problems = append(c.problems, Problem{Field: field, Message: msg, Fix: fix})
+// FailNoValue records a problem whose value is not worth showing (absent,
+// or too large to help).
+func (c *Collector) FailNoValue(field, msg, fix string) {
+	c.Problems = append(c.Problems, Problem{Field: field, Message: msg, Fix: fix})
 }
 
-func (c *collector) warn(field, format string, args ...any) {
-	c.warnings = append(c.warnings, Warning{Field: field, Message: fmt.Sprintf(format, args...)})
+// Warn records a warning.
+func (c *Collector) Warn(field, format string, args ...any) {
+	c.Warnings = append(c.Warnings, Warning{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
-func (c *collector) err() error {
-	if len(c.problems) == 0 {
+// Err returns the problems as one *ValidationError, or nil when there is none.
+func (c *Collector) Err() error {
+	if len(c.Problems) == 0 {
 		return nil
 	}
-	return &ValidationError{Problems: c.problems}
+	return &ValidationError{Problems: c.Problems}
 }

@@ -1,10 +1,11 @@
-package ecsjob
+package ecsrequest
 
 import (
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -18,29 +19,28 @@ const (
 )
 
 var (
-	familyPattern        = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-	containerNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-	familyUnsafe         = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+	familyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+	familyUnsafe  = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 )
 
-// containers returns the task definition's container definitions that are
+// Containers returns the task definition's container definitions that are
 // objects, dropping empty ones: the default template yields [{}] when no
 // image or container name is set, and that placeholder is not a container.
-func containers(td *jsonv.Object, c *collector, field string) []*jsonv.Object {
+func Containers(td *jsonv.Object, c *jobconfig.Collector, field string) []*jsonv.Object {
 	v, ok := td.Get("containerDefinitions")
 	if !ok || v == nil {
 		return nil
 	}
 	arr, isArr := v.([]any)
 	if !isArr {
-		c.fail(field+".containerDefinitions", v, "expected a list of container definitions, got "+jsonv.TypeName(v)+".", "Make containerDefinitions a JSON list of objects.")
+		c.Fail(field+".containerDefinitions", v, "expected a list of container definitions, got "+jsonv.TypeName(v)+".", "Make containerDefinitions a JSON list of objects.")
 		return nil
 	}
 	var out []*jsonv.Object
 	for i, e := range arr {
 		o, isObj := e.(*jsonv.Object)
 		if !isObj {
-			c.fail(field+".containerDefinitions["+strconv.Itoa(i)+"]", e, "expected a container definition object, got "+jsonv.TypeName(e)+".", "Make each container definition a JSON object.")
+			c.Fail(field+".containerDefinitions["+strconv.Itoa(i)+"]", e, "expected a container definition object, got "+jsonv.TypeName(e)+".", "Make each container definition a JSON object.")
 			continue
 		}
 		if o.Len() == 0 {
@@ -51,10 +51,10 @@ func containers(td *jsonv.Object, c *collector, field string) []*jsonv.Object {
 	return out
 }
 
-// inferContainerName picks the orchestration container the way the Python
+// InferContainerName picks the orchestration container the way the Python
 // worker does: the configured name, else a container named prefect, else
 // the first container's name, else prefect.
-func inferContainerName(configured string, defs []*jsonv.Object) string {
+func InferContainerName(configured string, defs []*jsonv.Object) string {
 	if configured != "" {
 		return configured
 	}
@@ -80,15 +80,15 @@ func findContainer(defs []*jsonv.Object, name string) *jsonv.Object {
 	return nil
 }
 
-// prepareTaskDefinition turns the rendered task_definition into the
+// TaskDefinition turns the rendered task_definition into the
 // RegisterTaskDefinition request, as the Python worker does, with its
 // known bugs fixed (see the README's list of deliberate differences).
-func prepareTaskDefinition(cfg *Config, rc RunContext, kind LaunchKind, region string, c *collector, plan *Plan) *jsonv.Object {
+func TaskDefinition(cfg *jobconfig.Config, rc RunContext, kind LaunchKind, region string, c *jobconfig.Collector, plan *Plan) *jsonv.Object {
 	td := jsonv.CloneObject(cfg.TaskDefinition)
 	stripNulls(td)
-	defs := containers(td, c, "task_definition")
+	defs := Containers(td, c, "task_definition")
 
-	name := inferContainerName(cfg.ContainerName, defs)
+	name := InferContainerName(cfg.ContainerName, defs)
 	container := findContainer(defs, name)
 	if container == nil {
 		if name != DefaultContainerName {
@@ -102,7 +102,7 @@ func prepareTaskDefinition(cfg *Config, rc RunContext, kind LaunchKind, region s
 			if len(names) > 0 {
 				fix += " (one of " + strings.Join(names, ", ") + ")"
 			}
-			c.fail("container_name", name, "the task definition has no container with this name.", fix+", or leave it empty to use a container named prefect.")
+			c.Fail("container_name", name, "the task definition has no container with this name.", fix+", or leave it empty to use a container named prefect.")
 		} else {
 			for _, d := range defs {
 				if !d.Has("name") {
@@ -127,7 +127,7 @@ func prepareTaskDefinition(cfg *Config, rc RunContext, kind LaunchKind, region s
 	if container != nil {
 		if container.GetString("image") == "" {
 			if rc.DefaultImage == "" {
-				c.failNoValue("image", "no image is set for the "+strconv.Quote(name)+" container and the worker has no default image.", "Set the image job variable, e.g. prefecthq/prefect:3-python3.12.")
+				c.FailNoValue("image", "no image is set for the "+strconv.Quote(name)+" container and the worker has no default image.", "Set the image job variable, e.g. prefecthq/prefect:3-python3.12.")
 			} else {
 				container.Set("image", rc.DefaultImage)
 			}
@@ -154,7 +154,7 @@ func prepareTaskDefinition(cfg *Config, rc RunContext, kind LaunchKind, region s
 		}
 		td.Set("family", family)
 	} else if !familyPattern.MatchString(family) {
-		c.fail(fieldFor(rc, "family", "task_definition.family"), family, "a task definition family may have up to 255 letters, digits, hyphens and underscores.", "Use a family such as "+strconv.Quote(familyUnsafe.ReplaceAllString(family, "-"))+".")
+		c.Fail(rc.FieldFor("family", "task_definition.family"), family, "a task definition family may have up to 255 letters, digits, hyphens and underscores.", "Use a family such as "+strconv.Quote(familyUnsafe.ReplaceAllString(family, "-"))+".")
 	}
 
 	cpu, hasCPU := td.Get("cpu")
@@ -175,10 +175,10 @@ func prepareTaskDefinition(cfg *Config, rc RunContext, kind LaunchKind, region s
 		}
 	default:
 		if container != nil {
-			if n, ok := parseCPU(cpu); ok && !container.Has("cpu") {
+			if n, ok := ParseCPU(cpu); ok && !container.Has("cpu") {
 				container.Set("cpu", jsonNumber(n))
 			}
-			if n, ok := parseMemory(memory); ok && !container.Has("memory") {
+			if n, ok := ParseMemory(memory); ok && !container.Has("memory") {
 				container.Set("memory", jsonNumber(n))
 			}
 		}
@@ -228,7 +228,8 @@ func addCompatibility(td *jsonv.Object, want string) {
 	td.Set("requiresCompatibilities", append(arr, want))
 }
 
-func compatibilities(td *jsonv.Object) []string {
+// Compatibilities lists the task definition's requiresCompatibilities.
+func Compatibilities(td *jsonv.Object) []string {
 	var out []string
 	for _, e := range td.GetArray("requiresCompatibilities") {
 		if s, ok := e.(string); ok {
@@ -261,7 +262,7 @@ func removeUnsetEnv(container *jsonv.Object, env *jsonv.Object) {
 	container.Set("environment", kept)
 }
 
-func awslogsConfiguration(cfg *Config, rc RunContext, region string) *jsonv.Object {
+func awslogsConfiguration(cfg *jobconfig.Config, rc RunContext, region string) *jsonv.Object {
 	prefix := cfg.CloudWatchLogsPrefix
 	if prefix == "" {
 		id := rc.DeploymentID
@@ -290,7 +291,7 @@ func awslogsConfiguration(cfg *Config, rc RunContext, region string) *jsonv.Obje
 // job's secrets on the orchestration container. A secret replaces a plain
 // environment entry of the same name, so the value never sits in the task
 // definition in clear text.
-func applySecrets(container *jsonv.Object, cfg *Config) {
+func applySecrets(container *jsonv.Object, cfg *jobconfig.Config) {
 	wanted := jsonv.NewObject()
 	if cfg.PrefectAPIKeySecretARN != "" {
 		wanted.Set("PREFECT_API_KEY", cfg.PrefectAPIKeySecretARN)
@@ -385,11 +386,4 @@ func removeKeys(v any, drop func(key string, value any) bool) {
 			removeKeys(e, drop)
 		}
 	}
-}
-
-func fieldFor(rc RunContext, variable, path string) string {
-	if rc.explicit(variable) {
-		return variable
-	}
-	return path
 }
