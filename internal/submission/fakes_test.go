@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/submission"
@@ -77,14 +77,14 @@ func (f *fakePrefect) UpdateFlowRunLabels(_ context.Context, id string, labels m
 type fakeLauncher struct {
 	launched *launch.Launched
 	err      error
-	plans    []*ecsjob.Plan
+	plans    []*ecsrequest.Plan
 	tokens   []string
 	calls    *[]string // shared with the fakePrefect, to see the order
 }
 
 var _ submission.Launcher = (*fakeLauncher)(nil)
 
-func (l *fakeLauncher) Launch(_ context.Context, plan *ecsjob.Plan, token string) (*launch.Launched, error) {
+func (l *fakeLauncher) Launch(_ context.Context, plan *ecsrequest.Plan, token string) (*launch.Launched, error) {
 	if l.calls != nil {
 		*l.calls = append(*l.calls, "Launch")
 	}

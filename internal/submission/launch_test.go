@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
-	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/submission"
@@ -163,7 +163,7 @@ func TestLaunch(t *testing.T) {
 			api := &fakePrefect{labelsErr: tt.labelsErr}
 			l := &fakeLauncher{launched: started, err: tt.launchErr, calls: &api.calls}
 			c := claimed()
-			plan := &ecsjob.Plan{TaskDefinitionARN: testTDARN, Launch: ecsjob.LaunchFargate}
+			plan := &ecsrequest.Plan{TaskDefinitionARN: testTDARN, Launch: ecsrequest.LaunchFargate}
 
 			got, err := submission.Launch(context.Background(), api, l, c, plan)
 

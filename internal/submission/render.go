@@ -69,7 +69,9 @@ type Rendered struct {
 }
 
 // Render runs the job pipeline for a run and reads the AWS credentials its
-// job names. Every failure is a Crash: rendering again gives the same.
+// job names. A failure is a Crash, since rendering again gives the same,
+// unless Prefect could not be asked for a block or variable the job
+// references for a reason that may pass (Retry).
 func Render(ctx context.Context, in Input) (*Rendered, error) {
 	if in.Template == nil || in.Pool == nil {
 		return nil, Crashf(StepRender, "the work pool's base job template cannot be read; fix it with 'ecsworker work-pool update %s --base-job-template FILE'.", in.PoolName)
@@ -77,10 +79,11 @@ func Render(ctx context.Context, in Input) (*Rendered, error) {
 	r := &Rendered{Job: Job(in)}
 	var err error
 	if r.Prepared, err = ecsjob.Prepare(ctx, r.Job); err != nil {
-		return nil, Crashed(StepRender, err)
+		return nil, renderFailed(err)
 	}
+	// The error names the aws_credentials field itself.
 	if r.Credentials, err = awsclient.CredentialsFromBlock(r.Prepared.JobConfiguration.GetObject("aws_credentials")); err != nil {
-		return nil, Crashf(StepRender, "aws_credentials: %w", err)
+		return nil, Crashed(StepRender, err)
 	}
 	return r, nil
 }
@@ -91,10 +94,19 @@ func (r *Rendered) Recheck(ctx context.Context, taskDefinition *jsonv.Object) er
 	r.Job.Context.ExistingTaskDefinition = taskDefinition
 	p, err := ecsjob.Prepare(ctx, r.Job)
 	if err != nil {
-		return Crashed(StepRender, err)
+		return renderFailed(err)
 	}
 	r.Prepared = p
 	return nil
+}
+
+// renderFailed classifies a failed render: only Prefect failing to answer
+// for a referenced block or variable may pass.
+func renderFailed(err error) *Error {
+	if prefect.IsTransient(err) {
+		return &Error{Step: StepRender, Kind: Retry, Err: err}
+	}
+	return Crashed(StepRender, err)
 }
 
 // BaseEnv is the Prefect configuration a flow run inherits from its

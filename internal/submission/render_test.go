@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/submission"
@@ -62,6 +63,7 @@ func TestRenderFailures(t *testing.T) {
 		adjust func(t *testing.T, in *submission.Input)
 		vars   string
 		want   string
+		kind   submission.Kind // Crash unless set
 	}{
 		{
 			name:   "no base job template",
@@ -86,9 +88,10 @@ func TestRenderFailures(t *testing.T) {
 			want: `invalid ECS job configuration: launch_type = "BOGUS": does not match the pool's variable schema: value must be one of 'FARGATE', 'EC2', 'EXTERNAL', 'FARGATE_SPOT'. Fix: Set launch_type to one of "FARGATE", "EC2", "EXTERNAL", "FARGATE_SPOT" in the deployment's or flow run's job variables.`,
 		},
 		{
-			// Rendering crashes the run even when the block could not be
-			// read for a reason that may pass.
+			// The block could not be read for a reason that may pass: the
+			// run waits for a retry instead of crashing.
 			name: "the aws_credentials block cannot be read",
+			kind: submission.Retry,
 			vars: `{"aws_credentials": {"$ref": {"block_document_id": "blk-1"}}}`,
 			adjust: func(_ *testing.T, in *submission.Input) {
 				in.Resolver = fakeResolver{err: prefectAnswer("read block document blk-1", "GET", "/block_documents/blk-1", 503, "")}
@@ -98,19 +101,19 @@ func TestRenderFailures(t *testing.T) {
 		{
 			name: "an aws_credentials key without its secret",
 			vars: `{"aws_credentials": {"aws_access_key_id": "AKIAEXAMPLE"}}`,
-			want: "aws_credentials: aws_credentials: aws_secret_access_key is empty while aws_access_key_id is set; set both, or neither to use the default credential chain",
+			want: "aws_credentials: aws_secret_access_key is empty while aws_access_key_id is set; set both, or neither to use the default credential chain",
 		},
 		{
 			name: "an aws_credentials block with two problems",
 			vars: `{"aws_credentials": {"aws_session_token": "tok", "aws_client_parameters": {"endpoint_url": "ftp://ecs.local"}}}`,
-			want: "aws_credentials: aws_credentials has 2 problems:\n" +
+			want: "aws_credentials has 2 problems:\n" +
 				"- aws_session_token is set without aws_access_key_id and aws_secret_access_key; a session token only goes with them\n" +
 				`- aws_client_parameters.endpoint_url "ftp://ecs.local" is not an http(s) URL; write it like https://ecs.us-east-1.amazonaws.com or http://localhost:4566`,
 		},
 		{
 			name: "an aws_credentials block reference nothing resolved",
 			vars: `{"aws_credentials": {"$ref": {"block_document_id": "blk-1"}}}`,
-			want: `aws_credentials: aws_credentials: $ref the block reference was not resolved; the worker needs the block's data (read the block document with its secrets) in place of {"$ref": ...}`,
+			want: `aws_credentials: $ref the block reference was not resolved; the worker needs the block's data (read the block document with its secrets) in place of {"$ref": ...}`,
 		},
 	}
 	for _, tt := range tests {
@@ -125,7 +128,7 @@ func TestRenderFailures(t *testing.T) {
 				tt.adjust(t, &in)
 			}
 			r, err := submission.Render(context.Background(), in)
-			checkStepError(t, err, submission.StepRender, submission.Crash, tt.want)
+			checkStepError(t, err, submission.StepRender, tt.kind, tt.want)
 			if r != nil {
 				t.Errorf("Render returned %+v with its error", r)
 			}
@@ -161,7 +164,7 @@ func TestRender(t *testing.T) {
 					t.Errorf("labels = %s\nwant %s", got, wantLabels)
 				}
 				plan := r.Prepared.Plan
-				if plan.Launch != ecsjob.LaunchFargate || plan.TaskDefinition == nil || plan.TaskDefinitionARN != "" {
+				if plan.Launch != ecsrequest.LaunchFargate || plan.TaskDefinition == nil || plan.TaskDefinitionARN != "" {
 					t.Errorf("plan: launch %s, task definition %v, ARN %q; want a FARGATE task definition to register", plan.Launch, plan.TaskDefinition != nil, plan.TaskDefinitionARN)
 				}
 				if got := marshal(t, plan.TaskDefinition.GetArray("containerDefinitions")[0].(*jsonv.Object).GetString("image")); got != `"prefecthq/prefect:3-latest"` {
@@ -276,7 +279,7 @@ func TestRecheck(t *testing.T) {
 			name: "no task definition to check against",
 			vars: `{"task_definition_arn": "` + testTDARN + `"}`,
 			check: func(t *testing.T, r *submission.Rendered) {
-				if !slices.ContainsFunc(r.Prepared.Unresolved, func(u ecsjob.Unresolved) bool { return u.Path == "runTask.taskDefinition" }) {
+				if !slices.ContainsFunc(r.Prepared.Unresolved, func(u ecsrequest.Unresolved) bool { return u.Path == "runTask.taskDefinition" }) {
 					t.Errorf("unresolved = %v, want the task definition left to run time", r.Prepared.Unresolved)
 				}
 			},
@@ -345,7 +348,7 @@ func TestJob(t *testing.T) {
 				fc.WorkerName != "worker-a" || fc.WorkerID != "worker-id-1" || fc.Version != "0.9.0" {
 				t.Errorf("flow run context = %+v", fc)
 			}
-			want := ecsjob.RunContext{WorkPoolName: "ecs-pool", DeploymentID: "dep-1", FlowID: "flow-1", DefaultImage: "prefecthq/prefect:3-latest"}
+			want := ecsrequest.RunContext{WorkPoolName: "ecs-pool", DeploymentID: "dep-1", FlowID: "flow-1", DefaultImage: "prefecthq/prefect:3-latest"}
 			if job.Context.WorkPoolName != want.WorkPoolName || job.Context.DeploymentID != want.DeploymentID ||
 				job.Context.FlowID != want.FlowID || job.Context.DefaultImage != want.DefaultImage {
 				t.Errorf("run context = %+v, want %+v", job.Context, want)
