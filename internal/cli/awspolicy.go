@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 	"github.com/ecsworker/ecsworker/internal/infra"
@@ -92,7 +92,7 @@ type renderedJob struct {
 	// plan is the rendered job and creds its aws_credentials block, which
 	// doctor checks as the worker will run them.
 	plan  *ecsjob.Plan
-	creds awsclient.Credentials
+	creds awscreds.Credentials
 }
 
 // identity is who calls AWS for a job: the aws_credentials block's keys or
@@ -298,7 +298,7 @@ func renderPolicyJob(ctx context.Context, stdio IO, c *prefect.Client, tmpl *job
 	for _, w := range prepared.Warnings {
 		fmt.Fprintf(stdio.Err, "warning: %s: %s\n", label, redact.String(w.String(), secretEnvValues()...))
 	}
-	creds, err := awsclient.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
+	creds, err := awscreds.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
 	if err != nil {
 		return renderedJob{}, err.Error(), nil
 	}

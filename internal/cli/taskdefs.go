@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
@@ -51,7 +52,7 @@ AWS_REGION, ...) or --aws-profile and --region.`,
 				return err
 			}
 			factory := awsclient.NewFactory(awsclient.FactoryOptions{Version: buildinfo.String()})
-			clients, err := factory.For(cmd.Context(), awsclient.Credentials{Region: o.region, Profile: o.profile})
+			clients, err := factory.For(cmd.Context(), awscreds.Credentials{Region: o.region, Profile: o.profile})
 			if err != nil {
 				return awsSetupError(err)
 			}

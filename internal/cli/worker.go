@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/redact"
@@ -178,7 +179,7 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	factory := awsclient.NewFactory(awsclient.FactoryOptions{
 		MaxAttempts: o.awsMaxAttempts, Budget: awsclient.NewBudget(budget), Version: buildinfo.String(),
 		Timeouts:    awsclient.CallTimeouts{Attempt: o.awsAttemptTimeout, Total: o.awsCallTimeout},
-		Permissions: awsclient.PermissionOptions{Logger: logger},
+		Permissions: awserr.PermissionOptions{Logger: logger},
 	})
 
 	var w *worker.Worker

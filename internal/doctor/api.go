@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecsworker/ecsworker/internal/awsclient"
 )
 
 // The AWS calls doctor makes, each read-only. The aws-sdk-go-v2 clients
@@ -90,31 +92,25 @@ func (c *Clients) in(ctx context.Context, region string) (*Clients, error) {
 // test server); plainHTTP sends requests without TLS (use_ssl false).
 // InRegion is left to the caller.
 func NewClients(cfg aws.Config, endpoint string, plainHTTP bool) *Clients {
-	base := func(resolved *string) *string {
-		if endpoint != "" {
-			return aws.String(endpoint)
-		}
-		return resolved // AWS_ENDPOINT_URL and the like, resolved from cfg
-	}
 	return &Clients{
 		Region: cfg.Region,
 		STS: sts.NewFromConfig(cfg, func(o *sts.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		ECS: ecs.NewFromConfig(cfg, func(o *ecs.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		EC2: ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		IAM: iam.NewFromConfig(cfg, func(o *iam.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		ECR: ecr.NewFromConfig(cfg, func(o *ecr.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // ecsTasks is the service principal that assumes a task's roles.
@@ -87,7 +87,7 @@ func (r *runner) getRole(c *Clients, scope, name string) (*iamtypes.Role, error)
 
 func isNoSuchEntity(err error) bool {
 	var nse *iamtypes.NoSuchEntityException
-	return errors.As(err, &nse) || awsclient.IsNotFound(err)
+	return errors.As(err, &nse) || awserr.IsNotFound(err)
 }
 
 func (r *runner) checkRole(c *Clients, scope string, ref roleRef, kinds []string) Check {

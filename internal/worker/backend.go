@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
@@ -14,7 +15,7 @@ import (
 // one identity, so one memory of refused actions, one task-definition
 // cache and one tracker.
 type backend struct {
-	key      string // awsclient.Credentials.Fingerprint
+	key      string // awscreds.Credentials.Fingerprint
 	clients  *awsclient.Clients
 	tds      *taskdef.Registry
 	launcher *launch.Launcher
@@ -41,7 +42,7 @@ const maxBackends = 32
 // ExternalId or a session policy included): two blocks that differ in
 // anything never share clients, nor so an assumed-role session. The caller
 // holds it until it calls release.
-func (w *Worker) backendFor(ctx context.Context, creds awsclient.Credentials) (b *backend, release func(), err error) {
+func (w *Worker) backendFor(ctx context.Context, creds awscreds.Credentials) (b *backend, release func(), err error) {
 	key := creds.Fingerprint()
 	w.mu.Lock()
 	b = w.backends[key]

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -191,12 +191,12 @@ func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.W
 		}
 	}
 	job := w.job(run, dep, pool, tmpl)
-	creds := awsclient.Credentials{}
+	creds := awscreds.Credentials{}
 	container := ecsjob.DefaultContainerName
 	// Only the credentials and the container name are wanted: a job that no
 	// longer validates (its pool template changed since) still has them.
 	if prepared, _ := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {
-		if c, cerr := awsclient.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
+		if c, cerr := awscreds.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
 			creds = c
 		}
 		if prepared.Plan != nil && prepared.Plan.ContainerName != "" {

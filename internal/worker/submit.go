@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
@@ -163,7 +164,7 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		fail("%v", err)
 		return
 	}
-	creds, err := awsclient.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
+	creds, err := awscreds.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
 	if err != nil {
 		fail("aws_credentials: %v", err)
 		return
@@ -261,8 +262,8 @@ func mayHaveLaunched(err error) bool {
 	if _, ok := errors.AsType[*prefect.APIError](err); ok {
 		return false // Prefect refused the request itself
 	}
-	switch awsclient.KindOf(err) {
-	case awsclient.KindTransient, awsclient.KindThrottled:
+	switch awserr.KindOf(err) {
+	case awserr.KindTransient, awserr.KindThrottled:
 		return true
 	}
 	return false
