@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 )
 
 // The AWS calls doctor makes, each read-only. The aws-sdk-go-v2 clients
@@ -28,12 +29,7 @@ type ECSAPI interface {
 }
 
 // EC2API reads the tasks' network.
-type EC2API interface {
-	DescribeVpcs(context.Context, *ec2.DescribeVpcsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
-	DescribeSubnets(context.Context, *ec2.DescribeSubnetsInput, ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
-	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
-	DescribeRouteTables(context.Context, *ec2.DescribeRouteTablesInput, ...func(*ec2.Options)) (*ec2.DescribeRouteTablesOutput, error)
-}
+type EC2API = netcheck.EC2API
 
 // IAMAPI reads the tasks' roles and simulates the worker's permissions.
 type IAMAPI interface {
