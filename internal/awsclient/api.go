@@ -1,9 +1,9 @@
 // Package awsclient is ecsworker's AWS foundation, shared by the worker,
 // the infra commands and the CLI: the narrow SDK interfaces (one per
-// service), the client factory keyed by the credentials' fingerprint (with
-// the credentials of a Prefect AwsCredentials block), the client-side call
-// budget, the call deadlines and their monitor, the memory of refused
-// actions, and the classification of AWS errors. The ECS domain
+// service), the client factory keyed by the fingerprint of the
+// credentials (internal/awscreds), the client-side call budget, and the
+// call deadlines and their monitor; what an AWS error means, and the
+// memory of refused actions, are internal/awserr's. The ECS domain
 // (internal/taskdef, internal/launch, internal/tracking,
 // internal/diagnosis, internal/tasklogs) is built on it and reaches AWS
 // only through the interfaces below, which the aws-sdk-go-v2 clients

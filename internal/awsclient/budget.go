@@ -10,6 +10,8 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
+
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // Bucket is a token bucket: Burst calls at once, then Rate calls a second.
@@ -278,7 +280,7 @@ func (m *budgetMiddleware) HandleFinalize(ctx context.Context, in middleware.Fin
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 	}
 	out, md, err := next.HandleFinalize(ctx, in)
-	if err != nil && IsThrottle(err) {
+	if err != nil && awserr.IsThrottle(err) {
 		m.budget.countThrottle(action)
 	}
 	return out, md, err

@@ -10,6 +10,8 @@ import (
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // CallTimeouts bound every AWS call of a Factory's clients, so that
@@ -216,7 +218,7 @@ func (m *CallMonitor) start(action string, at time.Time) func(context.Context, e
 		defer m.mu.Unlock()
 		delete(m.inflight, id)
 		switch {
-		case err == nil || KindOf(err) != KindTransient:
+		case err == nil || awserr.KindOf(err) != awserr.KindTransient:
 			m.failingSince, m.lastFailure = time.Time{}, ""
 		case ctx.Err() != nil:
 			// The caller gave up (shutdown, a cancelled run): says

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 )
 
@@ -39,8 +40,8 @@ func TestHungCallsAreBounded(t *testing.T) {
 		err := <-done
 		elapsed := time.Since(start)
 		var cte *awsclient.CallTimeoutError
-		if !errors.As(err, &cte) || awsclient.KindOf(err) != awsclient.KindTransient {
-			t.Fatalf("got %v (kind %s), want a transient CallTimeoutError", err, awsclient.KindOf(err))
+		if !errors.As(err, &cte) || awserr.KindOf(err) != awserr.KindTransient {
+			t.Fatalf("got %v (kind %s), want a transient CallTimeoutError", err, awserr.KindOf(err))
 		}
 		var ate *awsclient.AttemptTimeoutError
 		if !errors.As(err, &ate) {

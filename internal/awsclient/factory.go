@@ -27,6 +27,8 @@ import (
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/ecsworker/ecsworker/internal/awscreds"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 )
 
@@ -40,7 +42,7 @@ type Clients struct {
 	Region string
 
 	// Permissions remembers what these credentials' identity was refused.
-	Permissions *Permissions
+	Permissions *awserr.Permissions
 
 	// Config is the configuration the clients were made from: the
 	// identity (an assumed role's session included), region, retryer,
@@ -85,10 +87,10 @@ type FactoryOptions struct {
 	Monitor *CallMonitor
 	// Permissions configure the memory of refused actions each set of
 	// clients keeps (its Logger gets the warnings).
-	Permissions PermissionOptions
+	Permissions awserr.PermissionOptions
 }
 
-// Factory makes Clients from Credentials and keeps the eight most
+// Factory makes Clients from awscreds.Credentials and keeps the eight most
 // recently used sets, keyed by the credentials (and so by region), so that
 // the SDK's connection pools, credential caches and adaptive retry state
 // are shared by the flow runs that use the same block.
@@ -130,7 +132,7 @@ func (f *Factory) Monitor() *CallMonitor { return f.opts.Monitor }
 // For returns the clients for creds, made on first use. It makes no AWS
 // call: credentials are resolved, and an assumed role is assumed, on the
 // first request.
-func (f *Factory) For(ctx context.Context, creds Credentials) (*Clients, error) {
+func (f *Factory) For(ctx context.Context, creds awscreds.Credentials) (*Clients, error) {
 	key := creds.Fingerprint()
 	if c, ok := f.cache.Get(key); ok {
 		return c, nil
@@ -149,7 +151,7 @@ func (f *Factory) For(ctx context.Context, creds Credentials) (*Clients, error) 
 	return c, err
 }
 
-func (f *Factory) build(ctx context.Context, creds Credentials) (*Clients, error) {
+func (f *Factory) build(ctx context.Context, creds awscreds.Credentials) (*Clients, error) {
 	mode := f.opts.RetryMode
 	if creds.RetryMode != "" {
 		mode = creds.RetryMode
@@ -219,44 +221,40 @@ func (f *Factory) build(ctx context.Context, creds Credentials) (*Clients, error
 	}
 	if creds.AssumeRoleARN != "" {
 		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
-			if endpoint != "" {
-				o.BaseEndpoint = aws.String(endpoint)
-			}
-			o.EndpointOptions.DisableHTTPS = creds.DisableSSL
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = BaseEndpoint(endpoint, o.BaseEndpoint), creds.DisableSSL
 		})
 		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, creds.AssumeRoleARN, assumeRoleOptions(creds.AssumeRole)))
 	}
 
 	b := f.opts.Budget
-	c := &Clients{Region: cfg.Region, Permissions: NewPermissions(f.opts.Permissions), Config: cfg, Endpoint: endpoint}
+	c := &Clients{Region: cfg.Region, Permissions: awserr.NewPermissions(f.opts.Permissions), Config: cfg, Endpoint: endpoint}
 	c.ECS = ecs.NewFromConfig(cfg, func(o *ecs.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-		o.EndpointOptions.DisableHTTPS = creds.DisableSSL
+		o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = BaseEndpoint(endpoint, o.BaseEndpoint), creds.DisableSSL
 		o.APIOptions = append(o.APIOptions, b.APIOption("ecs"))
 	})
 	c.EC2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-		o.EndpointOptions.DisableHTTPS = creds.DisableSSL
+		o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = BaseEndpoint(endpoint, o.BaseEndpoint), creds.DisableSSL
 		o.APIOptions = append(o.APIOptions, b.APIOption("ec2"))
 	})
 	c.Logs = cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-		o.EndpointOptions.DisableHTTPS = creds.DisableSSL
+		o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = BaseEndpoint(endpoint, o.BaseEndpoint), creds.DisableSSL
 		o.APIOptions = append(o.APIOptions, b.APIOption("logs"))
 	})
 	c.SQS = sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-		o.EndpointOptions.DisableHTTPS = creds.DisableSSL
+		o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = BaseEndpoint(endpoint, o.BaseEndpoint), creds.DisableSSL
 	})
 	return c, nil
+}
+
+// BaseEndpoint is the endpoint a client of any service is sent to:
+// endpoint when one is set (an endpoint_url, the AWS test server), else
+// resolved, the one the SDK found in the configuration (AWS_ENDPOINT_URL
+// and the like).
+func BaseEndpoint(endpoint string, resolved *string) *string {
+	if endpoint != "" {
+		return aws.String(endpoint)
+	}
+	return resolved
 }
 
 // plainBodyClient hides io.WriterTo from request bodies. smithy-go closes
@@ -284,8 +282,8 @@ func (f *Factory) retryer(attempts int, mode string) func() aws.Retryer {
 	return func() aws.Retryer {
 		std := func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
-			o.Retryables = append(o.Retryables, sdkRetryable)
-			o.Throttles = append(o.Throttles, sdkThrottle)
+			o.Retryables = append(o.Retryables, awserr.SDKRetryable)
+			o.Throttles = append(o.Throttles, awserr.SDKThrottle)
 			if f.opts.Backoff != nil {
 				o.Backoff = f.opts.Backoff
 			}
@@ -295,13 +293,13 @@ func (f *Factory) retryer(attempts int, mode string) func() aws.Retryer {
 		}
 		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 			o.StandardOptions = append(o.StandardOptions, std)
-			o.Throttles = append(o.Throttles, sdkThrottle)
+			o.Throttles = append(o.Throttles, awserr.SDKThrottle)
 		})
 	}
 }
 
 // httpClient applies the block's TLS settings to the HTTP client.
-func (f *Factory) httpClient(creds Credentials) (aws.HTTPClient, error) {
+func (f *Factory) httpClient(creds awscreds.Credentials) (aws.HTTPClient, error) {
 	hc := f.opts.HTTPClient
 	if !creds.InsecureSkipVerify && creds.CABundle == "" {
 		return hc, nil
@@ -337,7 +335,7 @@ func (f *Factory) httpClient(creds Credentials) (aws.HTTPClient, error) {
 	}), nil
 }
 
-func assumeRoleOptions(o AssumeRoleOptions) func(*stscreds.AssumeRoleOptions) {
+func assumeRoleOptions(o awscreds.AssumeRoleOptions) func(*stscreds.AssumeRoleOptions) {
 	return func(ar *stscreds.AssumeRoleOptions) {
 		ar.RoleSessionName = o.SessionName
 		if ar.RoleSessionName == "" {
@@ -378,3 +376,7 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// ErrNoRegion is returned when neither the credentials nor the AWS
+// configuration name a region.
+var ErrNoRegion = errors.New("no AWS region: set region_name in the aws_credentials block, or AWS_REGION in the worker's environment, or region in its AWS profile")

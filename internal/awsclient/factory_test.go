@@ -19,6 +19,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 )
 
 // recorder is an AWS endpoint that records requests and answers what the
@@ -193,7 +194,7 @@ func TestClientsAssumeRole(t *testing.T) {
 	f := awsclient.NewFactory(awsclient.FactoryOptions{LoadOptions: awsclienttest.Isolated(t), BaseEndpoint: srv.URL})
 	block := awsclienttest.MustObject(t, `{"aws_access_key_id": "AKIDBASE", "aws_secret_access_key": "base", "region_name": "us-east-1",
 		"assume_role_arn": "arn:aws:iam::123456789012:role/worker", "assume_role_kwargs": {"ExternalId": "ext-1", "DurationSeconds": 900}}`)
-	creds, err := awsclient.CredentialsFromBlock(block)
+	creds, err := awscreds.CredentialsFromBlock(block)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func TestClientsTLSSettings(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			creds, err := awsclient.CredentialsFromBlock(awsclienttest.MustObject(t, `{"aws_access_key_id": "AKID", "aws_secret_access_key": "s", "region_name": "us-east-1",
+			creds, err := awscreds.CredentialsFromBlock(awsclienttest.MustObject(t, `{"aws_access_key_id": "AKID", "aws_secret_access_key": "s", "region_name": "us-east-1",
 				"aws_client_parameters": `+tc.params+`}`))
 			if err != nil {
 				t.Fatal(err)
@@ -291,7 +292,7 @@ func TestClientRetries(t *testing.T) {
 			if tc.block != "" {
 				params = `{` + tc.block + `}`
 			}
-			creds, err := awsclient.CredentialsFromBlock(awsclienttest.MustObject(t, `{"aws_access_key_id": "AKID", "aws_secret_access_key": "s", "region_name": "us-east-1", "aws_client_parameters": `+params+`}`))
+			creds, err := awscreds.CredentialsFromBlock(awsclienttest.MustObject(t, `{"aws_access_key_id": "AKID", "aws_secret_access_key": "s", "region_name": "us-east-1", "aws_client_parameters": `+params+`}`))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,11 +320,11 @@ func TestClientFactoryConfigErrors(t *testing.T) {
 	}
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	f := awsclient.NewFactory(awsclient.FactoryOptions{LoadOptions: awsclienttest.Isolated(t)})
-	_, err := f.For(context.Background(), awsclient.Credentials{Profile: "nope", Region: "us-east-1"})
+	_, err := f.For(context.Background(), awscreds.Credentials{Profile: "nope", Region: "us-east-1"})
 	if err == nil || !strings.Contains(err.Error(), `profile_name: the profile "nope" is not in the shared AWS config files`) {
 		t.Errorf("missing profile: %v", err)
 	}
-	_, err = f.For(context.Background(), awsclient.Credentials{AccessKeyID: "A", SecretAccessKey: "B"})
+	_, err = f.For(context.Background(), awscreds.Credentials{AccessKeyID: "A", SecretAccessKey: "B"})
 	if err == nil || !strings.Contains(err.Error(), "set region_name in the aws_credentials block") {
 		t.Errorf("no region: %v", err)
 	}

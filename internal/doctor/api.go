@@ -10,6 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 )
 
 // The AWS calls doctor makes, each read-only. The aws-sdk-go-v2 clients
@@ -26,12 +29,7 @@ type ECSAPI interface {
 }
 
 // EC2API reads the tasks' network.
-type EC2API interface {
-	DescribeVpcs(context.Context, *ec2.DescribeVpcsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
-	DescribeSubnets(context.Context, *ec2.DescribeSubnetsInput, ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
-	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
-	DescribeRouteTables(context.Context, *ec2.DescribeRouteTablesInput, ...func(*ec2.Options)) (*ec2.DescribeRouteTablesOutput, error)
-}
+type EC2API = netcheck.EC2API
 
 // IAMAPI reads the tasks' roles and simulates the worker's permissions.
 type IAMAPI interface {
@@ -90,31 +88,25 @@ func (c *Clients) in(ctx context.Context, region string) (*Clients, error) {
 // test server); plainHTTP sends requests without TLS (use_ssl false).
 // InRegion is left to the caller.
 func NewClients(cfg aws.Config, endpoint string, plainHTTP bool) *Clients {
-	base := func(resolved *string) *string {
-		if endpoint != "" {
-			return aws.String(endpoint)
-		}
-		return resolved // AWS_ENDPOINT_URL and the like, resolved from cfg
-	}
 	return &Clients{
 		Region: cfg.Region,
 		STS: sts.NewFromConfig(cfg, func(o *sts.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		ECS: ecs.NewFromConfig(cfg, func(o *ecs.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		EC2: ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		IAM: iam.NewFromConfig(cfg, func(o *iam.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		ECR: ecr.NewFromConfig(cfg, func(o *ecr.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 		Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
-			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = base(o.BaseEndpoint), plainHTTP
+			o.BaseEndpoint, o.EndpointOptions.DisableHTTPS = awsclient.BaseEndpoint(endpoint, o.BaseEndpoint), plainHTTP
 		}),
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 )
@@ -212,6 +213,7 @@ type runner struct {
 	subjects []*subject
 	byKey    map[string]*subject
 	memo     map[string]*memoEntry
+	net      netcheck.Lookups
 }
 
 // add registers the check of key for deployment, and reports whether it

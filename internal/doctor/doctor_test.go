@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/doctor"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
@@ -86,7 +87,7 @@ func newAccount(t *testing.T) *account {
 	e.lambdaRole = a.CreateRole("ec2-only", trustEC2)
 	e.image = a.PutImage("flows", "v1", 734_003_200)
 
-	c := e.clients(awsclient.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"})
+	c := e.clients(awscreds.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"})
 	logs := c.Logs.(*cloudwatchlogs.Client)
 	if _, err := logs.CreateLogGroup(context.Background(), &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("/ecs/flows")}); err != nil {
 		t.Fatal(err)
@@ -106,7 +107,7 @@ func must(t *testing.T, err error) {
 }
 
 // clients are doctor's clients for creds, made as the CLI makes them.
-func (e *account) clients(creds awsclient.Credentials) *doctor.Clients {
+func (e *account) clients(creds awscreds.Credentials) *doctor.Clients {
 	e.t.Helper()
 	c, err := e.factory.For(context.Background(), creds)
 	if err != nil {
@@ -155,7 +156,7 @@ func plan(t *testing.T, name string, vars map[string]any) *ecsrequest.Plan {
 // principal is the test server's user running the deployments.
 func (e *account) principal(deployments map[string]map[string]any) doctor.Principal {
 	e.t.Helper()
-	creds := awsclient.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"}
+	creds := awscreds.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"}
 	p := doctor.Principal{Credentials: "access key AKIA**** (#test)", Clients: e.clients(creds), Region: "us-east-1",
 		PolicyCommand: "ecsworker aws-policy --pool pool"}
 	for _, name := range sortedKeys(deployments) {
@@ -505,7 +506,7 @@ func dump(r *doctor.Report) string {
 func TestRoleSessionWithPath(t *testing.T) {
 	e := newAccount(t)
 	role := e.aws.CreateRole("workers/prefect-runner", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"`+e.user+`"},"Action":"sts:AssumeRole"}]}`)
-	creds := awsclient.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1", AssumeRoleARN: role}
+	creds := awscreds.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1", AssumeRoleARN: role}
 	p := e.principal(map[string]map[string]any{"etl/good": e.goodVariables()})
 	p.Clients, p.Jobs[0].Clients = e.clients(creds), e.clients(creds)
 	must(t, e.aws.SetIdentityPolicy(role, e.policy(p)))
@@ -543,7 +544,7 @@ func TestHungCall(t *testing.T) {
 			Timeouts:    awsclient.CallTimeouts{Attempt: 5 * time.Second, Total: 20 * time.Second},
 			LoadOptions: []func(*config.LoadOptions) error{config.WithSharedConfigFiles([]string{empty}), config.WithSharedCredentialsFiles([]string{empty})},
 		})
-		c, err := f.For(context.Background(), awsclient.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"})
+		c, err := f.For(context.Background(), awscreds.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Region: "us-east-1"})
 		must(t, err)
 		a.InjectFault(awsfake.Fault{Service: "ecs", Action: "DescribeClusters", Hang: true})
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // awsMessage is what AWS said, without the SDK's wrapping: "message
@@ -31,11 +31,11 @@ func (r *runner) callFailed(action string, err error) Check {
 	if r.ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return Check{Status: Skipped, Detail: "not checked: doctor was interrupted"}
 	}
-	switch awsclient.KindOf(err) {
-	case awsclient.KindUnavailable:
+	switch awserr.KindOf(err) {
+	case awserr.KindUnavailable:
 		return Check{Status: Skipped, Action: action,
 			Detail: fmt.Sprintf("not checked: AWS refused %s to this identity: %s", action, awsMessage(err))}
-	case awsclient.KindThrottled, awsclient.KindTransient:
+	case awserr.KindThrottled, awserr.KindTransient:
 		return Check{Status: Fail,
 			Detail: fmt.Sprintf("could not be checked: %s got no usable answer: %s", action, awsMessage(err)),
 			Fix:    "This looks temporary (AWS throttled the calls, or did not answer in time); run ecsworker doctor again"}
@@ -47,4 +47,4 @@ func (r *runner) callFailed(action string, err error) Check {
 
 // refused reports whether err is AWS refusing the action to the identity
 // (or the endpoint not offering it).
-func refused(err error) bool { return awsclient.IsUnavailable(err) }
+func refused(err error) bool { return awserr.IsUnavailable(err) }

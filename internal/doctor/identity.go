@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // identity resolves a principal's credentials with sts:GetCallerIdentity,
@@ -33,7 +33,7 @@ func (r *runner) identity(p *Principal) (Identity, bool) {
 		c := Check{Status: Fail, Detail: "the credentials do not resolve: " + awsMessage(err), Fix: credentialsFix(p)}
 		if r.ctx.Err() != nil {
 			c = Check{Status: Skipped, Detail: "not checked: doctor was interrupted"}
-		} else if k := awsclient.KindOf(err); k == awsclient.KindThrottled || k == awsclient.KindTransient {
+		} else if k := awserr.KindOf(err); k == awserr.KindThrottled || k == awserr.KindTransient {
 			c.Detail = "AWS did not confirm the credentials: " + awsMessage(err)
 			c.Fix = "This looks temporary (no answer in time, or throttled); run ecsworker doctor again"
 		}

@@ -3,7 +3,7 @@ package inflight
 import (
 	"context"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
@@ -61,12 +61,12 @@ func (r *Runs) adopt(ctx context.Context, fr prefect.FlowRun) bool {
 	if !ok {
 		return false
 	}
-	creds := awsclient.Credentials{}
+	creds := awscreds.Credentials{}
 	container := ecsrequest.DefaultContainerName
 	// Only the credentials and the container name are wanted: a job that no
 	// longer validates (its pool template changed since) still has them.
 	if prepared, _ := ecsjob.Prepare(ctx, job); prepared != nil && prepared.JobConfiguration != nil {
-		if c, cerr := awsclient.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
+		if c, cerr := awscreds.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials")); cerr == nil {
 			creds = c
 		}
 		if prepared.Plan != nil && prepared.Plan.ContainerName != "" {

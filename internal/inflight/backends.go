@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/submission"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
@@ -20,7 +21,7 @@ type Backend struct {
 	Tracker         Tracker
 	Logs            LogTail
 
-	key  string             // awsclient.Credentials.Fingerprint
+	key  string             // awscreds.Credentials.Fingerprint
 	stop context.CancelFunc // ends its tracker and update handler
 
 	// Guarded by Runs.mu: a backend with neither users nor tracked runs
@@ -62,7 +63,7 @@ const maxBackends = 32
 // ExternalId or a session policy included): two blocks that differ in
 // anything never share clients, nor so an assumed-role session. The caller
 // holds it until it calls release.
-func (r *Runs) Backend(ctx context.Context, creds awsclient.Credentials) (b *Backend, release func(), err error) {
+func (r *Runs) Backend(ctx context.Context, creds awscreds.Credentials) (b *Backend, release func(), err error) {
 	key := creds.Fingerprint()
 	r.mu.Lock()
 	b = r.backends[key]

@@ -15,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -46,7 +46,7 @@ type Options struct {
 	Report       *runreport.Reporter
 	Metrics      Metrics
 	// Backends makes the AWS side of a set of credentials.
-	Backends func(context.Context, awsclient.Credentials) (*Backend, error)
+	Backends func(context.Context, awscreds.Credentials) (*Backend, error)
 	// Submitting tells the runs the worker is submitting right now: they
 	// are not adopted.
 	Submitting func(flowRunID string) bool

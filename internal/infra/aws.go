@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // Clients are the AWS clients of one region and profile.
@@ -51,7 +53,7 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 			RetryMode: "standard", MaxAttempts: 3,
 		})
 	}
-	c, err := f.For(ctx, awsclient.Credentials{Region: o.Region, Profile: o.Profile})
+	c, err := f.For(ctx, awscreds.Credentials{Region: o.Region, Profile: o.Profile})
 	if err != nil {
 		var missing config.SharedConfigProfileNotExistError
 		switch {
@@ -98,10 +100,10 @@ type Identity struct{ Account, Arn string }
 func CheckCredentials(ctx context.Context, api awsclient.STSAPI) (*Identity, error) {
 	out, err := api.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		if cause, ok := awsclient.CredentialsNotObtained(err); ok {
+		if cause, ok := awserr.CredentialsNotObtained(err); ok {
 			return nil, &CredentialsError{Missing: true, Err: cause}
 		}
-		if !awsclient.Answered(err) {
+		if !awserr.Answered(err) {
 			// No answer at all (network, timeout): not the credentials'
 			// fault, as far as anyone can tell.
 			return nil, fmt.Errorf("checking the AWS credentials with STS: %w", err)

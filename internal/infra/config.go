@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 )
 
 // ServiceConfig is what deploy-service deploys. The CLI fills it from
@@ -91,10 +93,10 @@ func steps(from, to int) []int {
 
 // DefaultStackName derives a stack name from the pool: CloudFormation
 // allows letters, digits and hyphens, starting with a letter.
-func DefaultStackName(pool string, kind Kind) string {
+func DefaultStackName(pool string, kind cfnstack.Kind) string {
 	name := strings.Trim(stackUnsafe.ReplaceAllString(pool, "-"), "-")
 	suffix := ""
-	if kind == KindEvents {
+	if kind == cfnstack.KindEvents {
 		suffix = "-events"
 	}
 	name = "ecsworker-" + name

@@ -2,17 +2,16 @@ package infra_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -122,10 +121,10 @@ func TestNames(t *testing.T) {
 		{strings.Repeat("x", 200), "ecsworker-" + strings.Repeat("x", 118), "ecsworker-" + strings.Repeat("x", 111) + "-events", ""},
 	}
 	for _, tc := range tests {
-		if got := infra.DefaultStackName(tc.pool, infra.KindService); got != tc.stack {
+		if got := infra.DefaultStackName(tc.pool, cfnstack.KindService); got != tc.stack {
 			t.Errorf("stack name of %q = %q, want %q", tc.pool, got, tc.stack)
 		}
-		if got := infra.DefaultStackName(tc.pool, infra.KindEvents); got != tc.events {
+		if got := infra.DefaultStackName(tc.pool, cfnstack.KindEvents); got != tc.events {
 			t.Errorf("events stack name of %q = %q, want %q", tc.pool, got, tc.events)
 		}
 		if got := infra.DefaultFamilyPattern(tc.pool); tc.family != "" && got != tc.family {
@@ -135,7 +134,7 @@ func TestNames(t *testing.T) {
 	if !infra.IsPrefectCloud("https://api.prefect.cloud/api/accounts/a/workspaces/b") || infra.IsPrefectCloud("http://prefect.internal/api") {
 		t.Error("IsPrefectCloud")
 	}
-	if k, err := infra.ParseKind("events-only"); err != nil || k != infra.KindEvents {
+	if k, err := cfnstack.ParseKind("events-only"); err != nil || k != cfnstack.KindEvents {
 		t.Errorf("events-only (upstream's name): %v %v", k, err)
 	}
 }
@@ -195,45 +194,6 @@ func TestFillPoolDefaults(t *testing.T) {
 		t.Errorf("unexpected default %v", d)
 	}
 }
-
-func TestProgress(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	events := []infra.StackEvent{
-		{LogicalID: "s", Type: "AWS::CloudFormation::Stack", Status: "CREATE_IN_PROGRESS", Reason: "User Initiated", Time: at},
-		{LogicalID: "Queue", Type: "AWS::SQS::Queue", Status: "CREATE_IN_PROGRESS", Time: at},
-		{LogicalID: "Queue", Type: "AWS::SQS::Queue", Status: "CREATE_FAILED", Reason: "no", Time: at},
-		{LogicalID: "s", Type: "AWS::CloudFormation::Stack", Status: "ROLLBACK_COMPLETE", Time: at},
-	}
-	var plain bytes.Buffer
-	p := infra.NewPlainProgress(&plain)
-	p.Step("Creating")
-	for _, e := range events {
-		p.Event(e)
-	}
-	if want := "  03:04:05  CREATE_FAILED                Queue (AWS::SQS::Queue): no\n"; !strings.Contains(plain.String(), want) {
-		t.Errorf("plain progress:\n%s", plain.String())
-	}
-	var live bytes.Buffer
-	l := infra.NewLiveProgress(&live, fixedClock{at})
-	for _, e := range events {
-		l.Event(e)
-	}
-	out := live.String()
-	// The last drawing: the stack line and one line for the queue, in
-	// place of the previous drawing (cursor up two lines, clear).
-	if !strings.Contains(out, "\x1b[2F\x1b[JStack s: ROLLBACK_COMPLETE  [0s]\n  ✗ Queue") || !strings.HasSuffix(out, "CREATE_FAILED: no\n") {
-		t.Errorf("live progress: %q", out)
-	}
-	if strings.Count(out, "  ✗ Queue") != 2 || strings.Count(out, "  … Queue") != 1 {
-		t.Errorf("the queue should be redrawn on each event, not appended: %q", out)
-	}
-}
-
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time                             { return c.t }
-func (c fixedClock) Sleep(context.Context, time.Duration) error { return nil }
 
 func TestPreflight(t *testing.T) {
 	t.Parallel()

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	goldenfile "github.com/ecsworker/ecsworker/internal/golden"
 	"github.com/ecsworker/ecsworker/internal/infra"
@@ -41,24 +42,6 @@ func fakeAWS(t *testing.T) (*awsfake.Server, *infra.Clients) {
 	}
 }
 
-// recorder is a Progress that keeps what it hears.
-type recorder struct {
-	steps  []string
-	events []infra.StackEvent
-}
-
-func (r *recorder) Step(msg string)          { r.steps = append(r.steps, msg) }
-func (r *recorder) Event(e infra.StackEvent) { r.events = append(r.events, e) }
-func (r *recorder) statuses(logical string) []string {
-	var out []string
-	for _, e := range r.events {
-		if e.LogicalID == logical {
-			out = append(out, e.Status)
-		}
-	}
-	return out
-}
-
 // network returns the fake's default VPC and two of its subnets.
 func network(s *awsfake.Server) (string, []string) {
 	vpc, subnets, _ := s.DefaultNetwork()
@@ -68,7 +51,7 @@ func network(s *awsfake.Server) (string, []string) {
 func serviceConfig(s *awsfake.Server, pool string) infra.ServiceConfig {
 	vpc, subnets := network(s)
 	return infra.ServiceConfig{
-		StackName: infra.DefaultStackName(pool, infra.KindService), WorkPool: pool,
+		StackName: infra.DefaultStackName(pool, cfnstack.KindService), WorkPool: pool,
 		ClusterArn: s.CreateCluster("prod"), VpcID: vpc, SubnetIDs: subnets,
 		Image: "ghcr.io/ecsworker/ecsworker:v1.0.0", APIURL: "https://api.prefect.cloud/api/accounts/a/workspaces/w",
 		APIKey: "pnu_test_key_123", CPU: 512, Memory: 1024, CPUArchitecture: "X86_64",

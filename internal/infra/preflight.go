@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // Cluster is an ECS cluster the pre-deploy check found.
@@ -30,7 +31,7 @@ func ResolveCluster(ctx context.Context, api awsclient.ECSAPI, region, ident str
 	}
 	out, err := api.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{ident}})
 	if err != nil {
-		return nil, fmt.Errorf("--cluster %s: cannot describe the cluster in %s: %s", ident, region, awsclient.ErrorMessage(err))
+		return nil, fmt.Errorf("--cluster %s: cannot describe the cluster in %s: %s", ident, region, awserr.ErrorMessage(err))
 	}
 	// One cluster was asked for; ECS lists an unknown one under failures.
 	if len(out.Clusters) == 0 {
@@ -48,17 +49,17 @@ func ResolveCluster(ctx context.Context, api awsclient.ECSAPI, region, ident str
 // returns warnings about doubtful but valid set-ups.
 func CheckNetwork(ctx context.Context, api awsclient.EC2API, region, vpcID string, subnetIDs []string, publicIP bool) ([]string, error) {
 	if _, err := api.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpcID}}); err != nil {
-		if strings.HasPrefix(awsclient.ErrorCode(err), "InvalidVpcID") {
+		if strings.HasPrefix(awserr.ErrorCode(err), "InvalidVpcID") {
 			return nil, fmt.Errorf("--vpc %s: no such VPC in %s; check the ID and --region", vpcID, region)
 		}
-		return nil, fmt.Errorf("--vpc %s: cannot describe the VPC in %s: %s", vpcID, region, awsclient.ErrorMessage(err))
+		return nil, fmt.Errorf("--vpc %s: cannot describe the VPC in %s: %s", vpcID, region, awserr.ErrorMessage(err))
 	}
 	out, err := api.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: subnetIDs})
 	if err != nil {
-		if strings.HasPrefix(awsclient.ErrorCode(err), "InvalidSubnetID") {
-			return nil, fmt.Errorf("--subnets: %s (region %s); give subnets of VPC %s", awsclient.ErrorMessage(err), region, vpcID)
+		if strings.HasPrefix(awserr.ErrorCode(err), "InvalidSubnetID") {
+			return nil, fmt.Errorf("--subnets: %s (region %s); give subnets of VPC %s", awserr.ErrorMessage(err), region, vpcID)
 		}
-		return nil, fmt.Errorf("--subnets: cannot describe the subnets in %s: %s", region, awsclient.ErrorMessage(err))
+		return nil, fmt.Errorf("--subnets: cannot describe the subnets in %s: %s", region, awserr.ErrorMessage(err))
 	}
 	var foreign []string
 	public := 0

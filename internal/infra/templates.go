@@ -1,39 +1,25 @@
+// Package infra is what the infra commands deploy the ecsworker worker
+// on AWS with: the embedded CloudFormation templates (the worker as an
+// ECS service, or only its ECS task state change queue) and the worker
+// role's policy in them, the stack parameters and their validation, the
+// pre-deploy checks (credentials, cluster, network), and the work pool
+// defaults taken from a stack's outputs. Deploying, following and
+// deleting the stacks is internal/cfnstack's.
+//
+// AWS is reached only through the narrow interfaces of aws.go, which the
+// aws-sdk-go-v2 clients satisfy and tests point at internal/fakes/awsfake.
 package infra
 
 import (
 	"embed"
 	"fmt"
 
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
 //go:embed templates/*.json
 var templateFS embed.FS
-
-// Kind is a stack ecsworker deploys.
-type Kind string
-
-const (
-	// KindService is the worker as an ECS service, with its events queue.
-	KindService Kind = "service"
-	// KindEvents is only the ECS task state change queue, for a worker
-	// that runs elsewhere.
-	KindEvents Kind = "events"
-)
-
-// Kinds lists every kind, in the order help texts show them.
-var Kinds = []Kind{KindService, KindEvents}
-
-// ParseKind accepts the names the CLI shows, and upstream's "events-only".
-func ParseKind(s string) (Kind, error) {
-	switch s {
-	case "service":
-		return KindService, nil
-	case "events", "events-only":
-		return KindEvents, nil
-	}
-	return "", fmt.Errorf("unknown template %q: use service or events", s)
-}
 
 // MaxTemplateBody is CloudFormation's limit for a template sent inline
 // (TemplateBody); larger ones would have to go through S3.
@@ -45,15 +31,15 @@ const MaxTemplateBody = 51200
 // the worker's parameters, conditions, resources and outputs added, so
 // that the queue, its policy and the rule exist once, in one file. The
 // worker role's policy comes from WorkerPolicy (package iampolicy).
-func Render(kind Kind, defaultImage string) (*jsonv.Object, error) {
+func Render(kind cfnstack.Kind, defaultImage string) (*jsonv.Object, error) {
 	events, err := load("events.json")
 	if err != nil {
 		return nil, err
 	}
 	switch kind {
-	case KindEvents:
+	case cfnstack.KindEvents:
 		return events, nil
-	case KindService:
+	case cfnstack.KindService:
 	default:
 		return nil, fmt.Errorf("unknown template %q", kind)
 	}
@@ -98,7 +84,7 @@ func Render(kind Kind, defaultImage string) (*jsonv.Object, error) {
 
 // Body is the template as sent to CloudFormation: compact, to stay well
 // under MaxTemplateBody.
-func Body(kind Kind, defaultImage string) (string, error) {
+func Body(kind cfnstack.Kind, defaultImage string) (string, error) {
 	t, err := Render(kind, defaultImage)
 	if err != nil {
 		return "", err
@@ -114,7 +100,7 @@ func Body(kind Kind, defaultImage string) (string, error) {
 }
 
 // Pretty is the template as export-template writes it.
-func Pretty(kind Kind, defaultImage string) ([]byte, error) {
+func Pretty(kind cfnstack.Kind, defaultImage string) ([]byte, error) {
 	t, err := Render(kind, defaultImage)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -21,7 +22,7 @@ const testImage = "ghcr.io/ecsworker/ecsworker:v0.0.0-test"
 
 func TestTemplatesGolden(t *testing.T) {
 	t.Parallel()
-	for _, kind := range infra.Kinds {
+	for _, kind := range cfnstack.Kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			pretty, err := infra.Pretty(kind, testImage)
@@ -46,12 +47,12 @@ func TestTemplatesGolden(t *testing.T) {
 
 func TestTemplatesLint(t *testing.T) {
 	t.Parallel()
-	for _, kind := range infra.Kinds {
+	for _, kind := range cfnstack.Kinds {
 		tmpl, err := infra.Render(kind, testImage)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range infra.Lint(tmpl) {
+		for _, e := range lint(tmpl) {
 			t.Errorf("%s: %v", kind, e)
 		}
 	}
@@ -112,7 +113,7 @@ func TestLintFindsBrokenReferences(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			errs := infra.Lint(tmpl)
+			errs := lint(tmpl)
 			if tc.want == "" {
 				for _, e := range errs {
 					t.Errorf("unexpected: %v", e)
@@ -190,7 +191,7 @@ func actions(st *jsonv.Object) []string {
 // templates got wrong and these do not.
 func TestTemplatesFixUpstreamDefects(t *testing.T) {
 	t.Parallel()
-	svc, err := infra.Render(infra.KindService, testImage)
+	svc, err := infra.Render(cfnstack.KindService, testImage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,13 +392,13 @@ func TestServiceTemplateResolves(t *testing.T) {
 				if err := cfg.Validate(); err != nil {
 					t.Fatal(err)
 				}
-				body, err := infra.Body(infra.KindService, cfg.Image)
+				body, err := infra.Body(cfnstack.KindService, cfg.Image)
 				if err != nil {
 					t.Fatal(err)
 				}
-				d := &infra.Deployer{CFN: c.CFN, Region: c.Region}
-				if _, err := d.Deploy(ctxOf(t), infra.DeployInput{StackName: cfg.StackName, Kind: infra.KindService, Template: body,
-					Parameters: cfg.Parameters(), Tags: infra.Tags(infra.KindService, cfg.WorkPool), Wait: true}); err != nil {
+				d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region}
+				if _, err := d.Deploy(ctxOf(t), cfnstack.DeployInput{StackName: cfg.StackName, Kind: cfnstack.KindService, Template: body,
+					Parameters: cfg.Parameters(), Tags: cfnstack.Tags(cfnstack.KindService, cfg.WorkPool), Wait: true}); err != nil {
 					t.Fatal(err)
 				}
 				v, _ := s.Stack(cfg.StackName)
@@ -500,10 +501,10 @@ func TestEventsTemplateResolves(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, c := fakeAWS(t)
 		cfg := infra.EventsConfig{StackName: "ecsworker-p-events", WorkPool: "p", ClusterArn: s.CreateCluster("prod")}
-		body, _ := infra.Body(infra.KindEvents, "")
-		d := &infra.Deployer{CFN: c.CFN, Region: c.Region}
-		res, err := d.Deploy(ctxOf(t), infra.DeployInput{StackName: cfg.StackName, Kind: infra.KindEvents, Template: body,
-			Parameters: cfg.Parameters(), Tags: infra.Tags(infra.KindEvents, "p"), Wait: true})
+		body, _ := infra.Body(cfnstack.KindEvents, "")
+		d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region}
+		res, err := d.Deploy(ctxOf(t), cfnstack.DeployInput{StackName: cfg.StackName, Kind: cfnstack.KindEvents, Template: body,
+			Parameters: cfg.Parameters(), Tags: cfnstack.Tags(cfnstack.KindEvents, "p"), Wait: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -531,7 +532,7 @@ func TestTemplatesCfnLint(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var files []string
-	for _, kind := range infra.Kinds {
+	for _, kind := range cfnstack.Kinds {
 		pretty, err := infra.Pretty(kind, testImage)
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -16,7 +17,7 @@ import (
 // grants the worker permissions (a managed policy would add to it).
 func TestWorkerRoleIsGenerated(t *testing.T) {
 	t.Parallel()
-	tmpl, err := infra.Render(infra.KindService, testImage)
+	tmpl, err := infra.Render(cfnstack.KindService, testImage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,13 +63,13 @@ func TestWorkerRoleResolves(t *testing.T) {
 				s, c := fakeAWS(t)
 				cfg := serviceConfig(s, "etl pool")
 				cfg.FlowRunTaskRoleArn = taskRole
-				body, err := infra.Body(infra.KindService, cfg.Image)
+				body, err := infra.Body(cfnstack.KindService, cfg.Image)
 				if err != nil {
 					t.Fatal(err)
 				}
-				d := &infra.Deployer{CFN: c.CFN, Region: c.Region}
-				if _, err := d.Deploy(ctxOf(t), infra.DeployInput{StackName: cfg.StackName, Kind: infra.KindService, Template: body,
-					Parameters: cfg.Parameters(), Tags: infra.Tags(infra.KindService, cfg.WorkPool), Wait: true}); err != nil {
+				d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region}
+				if _, err := d.Deploy(ctxOf(t), cfnstack.DeployInput{StackName: cfg.StackName, Kind: cfnstack.KindService, Template: body,
+					Parameters: cfg.Parameters(), Tags: cfnstack.Tags(cfnstack.KindService, cfg.WorkPool), Wait: true}); err != nil {
 					t.Fatal(err)
 				}
 				v, _ := s.Stack(cfg.StackName)

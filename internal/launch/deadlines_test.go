@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/launch"
 )
@@ -24,8 +25,8 @@ func TestHungRunTaskIsResumedWithTheSameToken(t *testing.T) {
 		plan := fargatePlan("prefect_pool_hang", "prod", "run-1")
 		token := launch.ClientToken("run-1", "claim-1")
 		_, err := l.Launch(context.Background(), plan, token)
-		if awsclient.KindOf(err) != awsclient.KindTransient {
-			t.Fatalf("hung RunTask: %v (kind %s), want a transient error", err, awsclient.KindOf(err))
+		if awserr.KindOf(err) != awserr.KindTransient {
+			t.Fatalf("hung RunTask: %v (kind %s), want a transient error", err, awserr.KindOf(err))
 		}
 		w.Srv.ClearFaults()
 		got, err := l.Launch(context.Background(), plan, token)

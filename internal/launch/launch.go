@@ -22,6 +22,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/ecsshape"
@@ -236,7 +237,7 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 		for i, p := range problems {
 			msgs[i] = p.String()
 		}
-		return nil, &awsclient.LaunchError{Kind: awsclient.KindPermanent, Op: "RunTask", AWSMessage: "the request does not fit the ECS API: " + strings.Join(msgs, "; "),
+		return nil, &awserr.LaunchError{Kind: awserr.KindPermanent, Op: "RunTask", AWSMessage: "the request does not fit the ECS API: " + strings.Join(msgs, "; "),
 			Fix: "Correct the work pool's task_run_request template or the job variables that fill it"}
 	}
 	input.ClientToken = aws.String(token)
@@ -253,9 +254,9 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 			switch {
 			case len(out.Failures) > 0:
 				f := out.Failures[0]
-				err = &awsclient.RunTaskFailure{Arn: aws.ToString(f.Arn), Reason: aws.ToString(f.Reason), Detail: aws.ToString(f.Detail)}
+				err = &awserr.RunTaskFailure{Arn: aws.ToString(f.Arn), Reason: aws.ToString(f.Reason), Detail: aws.ToString(f.Detail)}
 			case len(out.Tasks) == 0 || out.Tasks[0].TaskArn == nil:
-				err = &awsclient.LaunchError{Kind: awsclient.KindTransient, Op: "RunTask", Attempts: res.Attempts, AWSMessage: "ECS returned neither a task nor a failure",
+				err = &awserr.LaunchError{Kind: awserr.KindTransient, Op: "RunTask", Attempts: res.Attempts, AWSMessage: "ECS returned neither a task nor a failure",
 					Fix: "Launch again with the same client token: ECS starts at most one task for it"}
 			default:
 				task := out.Tasks[0]
@@ -269,7 +270,7 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 				return res, nil
 			}
 		}
-		if awsclient.IsContextError(err) {
+		if awserr.IsContextError(err) {
 			return nil, fmt.Errorf("RunTask: %w", err)
 		}
 		if ids := conflictingTasks(err); len(ids) > 0 {
@@ -281,13 +282,13 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 			}
 		}
 		switch {
-		case (len(input.Tags) > 0 || input.PropagateTags != "") && awsclient.DeniedAction(err) == "ecs:TagResource":
+		case (len(input.Tags) > 0 || input.PropagateTags != "") && awserr.DeniedAction(err) == "ecs:TagResource":
 			// Without ecs:TagResource ECS refuses to create tagged tasks:
 			// start it untagged rather than not at all.
 			perms.Note("RunTask", "", err)
 			res.Warnings = append(res.Warnings, dropTags(input)...)
 			continue
-		case awsclient.IsTaskDefinitionGone(err) && plan.TaskDefinitionARN == "" && !reEnsured:
+		case awserr.IsTaskDefinitionGone(err) && plan.TaskDefinitionARN == "" && !reEnsured:
 			// Our revision was deregistered (by prune, by the observer of
 			// another run, by hand): forget it and ensure it again.
 			reEnsured = true
@@ -305,13 +306,13 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 				}
 			}
 			continue
-		case awsclient.IsThrottle(err) && throttles < l.opts.ThrottleRetries:
+		case awserr.IsThrottle(err) && throttles < l.opts.ThrottleRetries:
 			throttles++
 			if err := l.opts.Sleep(ctx, backoff.Delay(throttles, l.opts.ThrottleBackoff.Base, l.opts.ThrottleBackoff.Max)); err != nil {
 				return nil, fmt.Errorf("RunTask: %w", err)
 			}
 			continue
-		case awsclient.IsCapacity(err) && capacity < l.opts.CapacityRetries:
+		case awserr.IsCapacity(err) && capacity < l.opts.CapacityRetries:
 			capacity++
 			if err := l.opts.Sleep(ctx, backoff.Delay(capacity, l.opts.CapacityBackoff.Base, l.opts.CapacityBackoff.Max)); err != nil {
 				return nil, fmt.Errorf("RunTask: %w", err)
@@ -443,7 +444,7 @@ func (l *Launcher) subnets(ctx context.Context, plan *ecsrequest.NetworkPlan) ([
 		l.netMu.Unlock()
 		return subnets, nil
 	})
-	if err != nil && awsclient.IsUnavailable(err) {
+	if err != nil && awserr.IsUnavailable(err) {
 		perms.Note(ec2ActionOf(err), "", err)
 		if !plan.Infer {
 			return plan.CheckSubnets, nil
@@ -458,7 +459,7 @@ func (l *Launcher) subnets(ctx context.Context, plan *ecsrequest.NetworkPlan) ([
 
 // ec2ActionOf names the EC2 action a network error was refused for.
 func ec2ActionOf(err error) string {
-	if a := awsclient.DeniedAction(err); a != "" && a != "?" {
+	if a := awserr.DeniedAction(err); a != "" && a != "?" {
 		return a
 	}
 	var oe interface{ Operation() string }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -227,8 +228,8 @@ func TestCapacityFailuresAreRetried(t *testing.T) {
 			l := newLauncher(w, rec, launch.Options{CapacityRetries: tc.retries})
 			got, err := l.Launch(context.Background(), plan, "tok-"+strings.ReplaceAll(name, " ", "-"))
 			if tc.wantErr {
-				var le *awsclient.LaunchError
-				if !errors.As(err, &le) || le.Kind != awsclient.KindCapacity || le.Attempts != tc.retries+1 || !strings.Contains(le.Error(), "Capacity is unavailable") {
+				var le *awserr.LaunchError
+				if !errors.As(err, &le) || le.Kind != awserr.KindCapacity || le.Attempts != tc.retries+1 || !strings.Contains(le.Error(), "Capacity is unavailable") {
 					t.Fatalf("got %v", err)
 				}
 				return
@@ -327,12 +328,12 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 	tests := map[string]struct {
 		plan     func() *ecsrequest.Plan
 		fault    *awsfake.Fault
-		wantKind awsclient.ErrorKind
+		wantKind awserr.ErrorKind
 		want     []string
 	}{
 		"cluster not found": {
 			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "nope", "r") },
-			wantKind: awsclient.KindNotFound,
+			wantKind: awserr.KindNotFound,
 			want:     []string{"ClusterNotFoundException", `cluster "nope"`, "create-cluster --cluster-name nope"},
 		},
 		"invalid parameter": {
@@ -341,31 +342,31 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 				p.RunTask.GetObject("overrides").GetArray("containerOverrides")[0].(*jsonv.Object).Set("name", "nope")
 				return p
 			},
-			wantKind: awsclient.KindPermanent,
+			wantKind: awserr.KindPermanent,
 			want:     []string{"InvalidParameterException", "task_run_request"},
 		},
 		"network refused": {
 			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
 			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "InvalidParameterException", Message: "Error retrieving security group information for [sg-123]: The security group 'sg-123' does not exist"},
-			wantKind: awsclient.KindPermanent,
+			wantKind: awserr.KindPermanent,
 			want:     []string{"network configuration was refused", "security groups"},
 		},
 		"access denied": {
 			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
 			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "AccessDeniedException", Message: "User: arn:aws:iam::123456789012:user/u is not authorized to perform: ecs:RunTask on resource: arn:aws:ecs:us-east-1:123456789012:task-definition/prefect_pool_perm:1"},
-			wantKind: awsclient.KindUnavailable,
+			wantKind: awserr.KindUnavailable,
 			want:     []string{"Grant the worker's AWS identity ecs:RunTask", "prefect_pool_perm:1", "aws-policy"},
 		},
 		"pass role denied": {
 			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
 			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "AccessDeniedException", Message: "User: arn:aws:iam::123456789012:user/u is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec"},
-			wantKind: awsclient.KindUnavailable,
+			wantKind: awserr.KindUnavailable,
 			want:     []string{"iam:PassRole", "ecs-tasks.amazonaws.com"},
 		},
 		"unknown operation": {
 			plan:     func() *ecsrequest.Plan { return fargatePlan("prefect_pool_perm", "prod", "r") },
 			fault:    &awsfake.Fault{Service: "ecs", Action: "RunTask", Code: "UnknownOperationException"},
-			wantKind: awsclient.KindUnavailable,
+			wantKind: awserr.KindUnavailable,
 			want:     []string{"does not implement ecs:RunTask"},
 		},
 	}
@@ -380,7 +381,7 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 			rec := &awsclienttest.Sleeps{}
 			l := newLauncher(w, rec, launch.Options{})
 			_, err := l.Launch(context.Background(), tc.plan(), "tok")
-			var le *awsclient.LaunchError
+			var le *awserr.LaunchError
 			if !errors.As(err, &le) {
 				t.Fatalf("got %T %v", err, err)
 			}
@@ -432,7 +433,7 @@ func TestInactiveTaskDefinitionIsRegisteredAgain(t *testing.T) {
 	userPlan.TaskDefinition, userPlan.TaskDefinitionARN = nil, first.TaskDefinitionARN
 	userPlan.RunTask.Set("taskDefinition", first.TaskDefinitionARN)
 	_, err = l.Launch(context.Background(), userPlan, "tok-3")
-	if !awsclient.IsNotFound(err) || !strings.Contains(fmt.Sprint(err), "remove task_definition_arn") {
+	if !awserr.IsNotFound(err) || !strings.Contains(fmt.Sprint(err), "remove task_definition_arn") {
 		t.Errorf("user's inactive task definition: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -33,17 +34,17 @@ type NetworkError struct {
 func (e *NetworkError) Error() string { return e.Msg }
 func (e *NetworkError) Unwrap() error { return e.Err }
 
-// ErrorKind tells awsclient.KindOf that a plan the VPC as it is cannot
+// ErrorKind tells awserr.KindOf that a plan the VPC as it is cannot
 // satisfy (no AWS error behind it) is permanent; with an AWS error, that
 // error's kind is the plan's.
-func (e *NetworkError) ErrorKind() awsclient.ErrorKind {
+func (e *NetworkError) ErrorKind() awserr.ErrorKind {
 	if e.Err == nil {
-		return awsclient.KindPermanent
+		return awserr.KindPermanent
 	}
 	return ""
 }
 
-var _ awsclient.KindedError = (*NetworkError)(nil)
+var _ awserr.KindedError = (*NetworkError)(nil)
 
 // ResolveNetwork does the EC2 part of a task's network configuration:
 //
@@ -75,13 +76,13 @@ func inferSubnets(ctx context.Context, api awsclient.EC2API, vpcID string) ([]st
 	}
 	out, err := api.DescribeVpcs(ctx, in)
 	if err != nil {
-		if awsclient.IsContextError(err) {
+		if awserr.IsContextError(err) {
 			return nil, err
 		}
-		if vpcID != "" && awsclient.IsNotFound(err) {
+		if vpcID != "" && awserr.IsNotFound(err) {
 			return nil, &NetworkError{Err: err, Msg: fmt.Sprintf("VPC %s does not exist in this region, so the task's subnets cannot be found. Correct vpc_id, or set the subnets job variable", vpcID)}
 		}
-		return nil, &NetworkError{Err: err, Msg: "finding the task's subnets: " + awsclient.Explain("DescribeVpcs", err, 1).Error()}
+		return nil, &NetworkError{Err: err, Msg: "finding the task's subnets: " + awserr.Explain("DescribeVpcs", err, 1).Error()}
 	}
 	if len(out.Vpcs) == 0 || out.Vpcs[0].VpcId == nil {
 		if vpcID == "" {
@@ -123,10 +124,10 @@ func vpcSubnets(ctx context.Context, api awsclient.EC2API, vpcID string, ids []s
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			if awsclient.IsContextError(err) {
+			if awserr.IsContextError(err) {
 				return nil, err
 			}
-			return nil, &NetworkError{Err: err, Msg: fmt.Sprintf("listing the subnets of VPC %s: %s", vpcID, awsclient.Explain("DescribeSubnets", err, 1).Error())}
+			return nil, &NetworkError{Err: err, Msg: fmt.Sprintf("listing the subnets of VPC %s: %s", vpcID, awserr.Explain("DescribeSubnets", err, 1).Error())}
 		}
 		for _, s := range out.Subnets {
 			if s.SubnetId != nil {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 )
@@ -52,7 +52,7 @@ func TestNetworkWithoutEC2(t *testing.T) {
 	l := newLauncher(w, nil, launch.Options{})
 	for i, run := range []string{"run-1", "run-2"} {
 		_, err := l.Launch(context.Background(), fargatePlan("prefect_pool_net", "prod", run), launch.ClientToken(run, "c"))
-		if !awsclient.IsUnavailable(err) || !strings.Contains(err.Error(), "subnets job variable") {
+		if !awserr.IsUnavailable(err) || !strings.Contains(err.Error(), "subnets job variable") {
 			t.Errorf("launch %d inferring subnets: %v, want an unavailable action naming the subnets job variable", i+1, err)
 		}
 	}

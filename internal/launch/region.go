@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -66,6 +66,6 @@ func checkResolved(op, where string, v any) error {
 	if len(found) == 0 {
 		return nil
 	}
-	return &awsclient.LaunchError{Kind: awsclient.KindPermanent, Op: op, AWSMessage: "values are still unresolved: " + strings.Join(found, "; "),
+	return &awserr.LaunchError{Kind: awserr.KindPermanent, Op: op, AWSMessage: "values are still unresolved: " + strings.Join(found, "; "),
 		Fix: "Build the plan with the flow run's context (work pool, deployment, region) before launching"}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // StopOutcome says what StopTask found.
@@ -66,16 +67,16 @@ func StopTask(ctx context.Context, api awsclient.ECSAPI, identifier, reason stri
 	}
 	out, err := api.StopTask(ctx, in)
 	if err != nil {
-		if awsclient.IsContextError(err) {
+		if awserr.IsContextError(err) {
 			return res, fmt.Errorf("stop task %s: %w", taskARN, err)
 		}
-		if awsclient.IsTaskNotFound(err) || awsclient.IsClusterNotFound(err) {
+		if awserr.IsTaskNotFound(err) || awserr.IsClusterNotFound(err) {
 			// Both are AWS answers, so the message is AWS's own.
 			res.Outcome = StopNotFound
-			res.Detail = awsclient.ErrorMessage(err)
+			res.Detail = awserr.ErrorMessage(err)
 			return res, nil
 		}
-		return res, awsclient.Explain("StopTask", err, 1)
+		return res, awserr.Explain("StopTask", err, 1)
 	}
 	res.Outcome = StopRequested
 	if out.Task != nil {

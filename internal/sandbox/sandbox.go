@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
@@ -248,7 +249,7 @@ func (s *sandbox) setUp(ctx context.Context) error {
 		BaseEndpoint: s.awsURL,
 		LoadOptions:  load,
 		Version:      buildinfo.String(),
-		Permissions:  awsclient.PermissionOptions{Logger: slog.New(&s.warnings)},
+		Permissions:  awserr.PermissionOptions{Logger: slog.New(&s.warnings)},
 	})
 	w, err := worker.New(worker.Config{
 		Pool: PoolName, Name: WorkerName,

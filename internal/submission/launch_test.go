@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -102,49 +102,49 @@ func TestLaunch(t *testing.T) {
 		// The launcher's failures, as it explains them.
 		{
 			name:         "RunTask throttled",
-			launchErr:    awsclient.Explain("RunTask", awsAnswer("RunTask", "ThrottlingException", "Rate exceeded", 400), 5),
+			launchErr:    awserr.Explain("RunTask", awsAnswer("RunTask", "ThrottlingException", "Rate exceeded", 400), 5),
 			wantKind:     submission.Retry,
 			wantErr:      "RunTask failed after 5 attempts: Rate exceeded (ThrottlingException). AWS kept throttling the calls; lower the number of flow runs submitted at once, or ask AWS for a higher API rate quota",
 			wantLaunches: 1,
 		},
 		{
 			name:         "RunTask's connection broke",
-			launchErr:    awsclient.Explain("RunTask", awsUnanswered("RunTask"), 3),
+			launchErr:    awserr.Explain("RunTask", awsUnanswered("RunTask"), 3),
 			wantKind:     submission.Retry,
 			wantErr:      "RunTask failed after 3 attempts: operation error ECS: RunTask, request send failed, read tcp: read: connection reset by peer. This looks temporary (a server or network error, or no answer in time); it is retried on the next attempt",
 			wantLaunches: 1,
 		},
 		{
 			name:         "ECS failing on its side",
-			launchErr:    awsclient.Explain("RunTask", awsAnswer("RunTask", "ServerException", "Service Unavailable", 500), 3),
+			launchErr:    awserr.Explain("RunTask", awsAnswer("RunTask", "ServerException", "Service Unavailable", 500), 3),
 			wantKind:     submission.Retry,
 			wantErr:      "RunTask failed after 3 attempts: Service Unavailable (ServerException). This looks temporary (a server or network error, or no answer in time); it is retried on the next attempt",
 			wantLaunches: 1,
 		},
 		{
 			name:         "ECS answering neither task nor failure",
-			launchErr:    &awsclient.LaunchError{Kind: awsclient.KindTransient, Op: "RunTask", Attempts: 1, AWSMessage: "ECS returned neither a task nor a failure"},
+			launchErr:    &awserr.LaunchError{Kind: awserr.KindTransient, Op: "RunTask", Attempts: 1, AWSMessage: "ECS returned neither a task nor a failure"},
 			wantKind:     submission.Retry,
 			wantErr:      "RunTask failed: ECS returned neither a task nor a failure",
 			wantLaunches: 1,
 		},
 		{
 			name:         "RunTask refused as it is",
-			launchErr:    awsclient.Explain("RunTask", awsAnswer("RunTask", "InvalidParameterException", "subnets can not be empty.", 400), 1),
+			launchErr:    awserr.Explain("RunTask", awsAnswer("RunTask", "InvalidParameterException", "subnets can not be empty.", 400), 1),
 			wantKind:     submission.Crash,
 			wantErr:      "RunTask failed: subnets can not be empty. (InvalidParameterException)",
 			wantLaunches: 1,
 		},
 		{
 			name:         "RunTask denied",
-			launchErr:    awsclient.Explain("RunTask", awsAnswer("RunTask", "AccessDeniedException", "User: arn:aws:iam::123456789012:user/w is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec", 400), 1),
+			launchErr:    awserr.Explain("RunTask", awsAnswer("RunTask", "AccessDeniedException", "User: arn:aws:iam::123456789012:user/w is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec", 400), 1),
 			wantKind:     submission.Crash,
 			wantErr:      "RunTask failed: User: arn:aws:iam::123456789012:user/w is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec (AccessDeniedException). Grant the worker's AWS identity iam:PassRole (the message names the resource; 'ecsworker aws-policy --pool NAME' prints the whole policy)",
 			wantLaunches: 1,
 		},
 		{
 			name:         "no capacity after the launcher's retries",
-			launchErr:    awsclient.Explain("RunTask", &awsclient.RunTaskFailure{Arn: "arn:aws:ecs:us-east-1:123456789012:container-instance/x", Reason: "RESOURCE:MEMORY"}, 4),
+			launchErr:    awserr.Explain("RunTask", &awserr.RunTaskFailure{Arn: "arn:aws:ecs:us-east-1:123456789012:container-instance/x", Reason: "RESOURCE:MEMORY"}, 4),
 			wantKind:     submission.Crash,
 			wantErr:      "RunTask failed after 4 attempts: RESOURCE:MEMORY",
 			wantLaunches: 1,

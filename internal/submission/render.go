@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
@@ -65,7 +65,7 @@ func Job(in Input) ecsjob.Job {
 type Rendered struct {
 	Job         ecsjob.Job
 	Prepared    *ecsjob.Prepared
-	Credentials awsclient.Credentials
+	Credentials awscreds.Credentials
 }
 
 // Render runs the job pipeline for a run and reads the AWS credentials its
@@ -82,7 +82,7 @@ func Render(ctx context.Context, in Input) (*Rendered, error) {
 		return nil, renderFailed(err)
 	}
 	// The error names the aws_credentials field itself.
-	if r.Credentials, err = awsclient.CredentialsFromBlock(r.Prepared.JobConfiguration.GetObject("aws_credentials")); err != nil {
+	if r.Credentials, err = awscreds.CredentialsFromBlock(r.Prepared.JobConfiguration.GetObject("aws_credentials")); err != nil {
 		return nil, Crashed(StepRender, err)
 	}
 	return r, nil

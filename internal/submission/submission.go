@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 )
 
@@ -99,8 +99,8 @@ func Classify(err error) Kind {
 	if _, ok := errors.AsType[*prefect.APIError](err); ok {
 		return Crash
 	}
-	switch awsclient.KindOf(err) {
-	case awsclient.KindTransient, awsclient.KindThrottled:
+	switch awserr.KindOf(err) {
+	case awserr.KindTransient, awserr.KindThrottled:
 		return Retry
 	}
 	return Crash

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -208,11 +208,11 @@ func TestClassifyAndKindOf(t *testing.T) {
 		{"aws access denied", awsAnswer("RunTask", "AccessDeniedException", "User: arn:aws:iam::1:user/w is not authorized to perform: ecs:RunTask on resource: *", 400), submission.Crash},
 		{"aws unknown cluster", awsAnswer("RunTask", "ClusterNotFoundException", "Cluster not found.", 400), submission.Crash},
 		{"aws unknown operation", awsAnswer("RunTask", "UnknownOperationException", "", 400), submission.Crash},
-		{"ecs capacity failure", &awsclient.RunTaskFailure{Arn: "arn:ci", Reason: "RESOURCE:MEMORY"}, submission.Crash},
-		{"launch error throttled", awsclient.Explain("RunTask", awsAnswer("RunTask", "ThrottlingException", "Rate exceeded", 400), 5), submission.Retry},
-		{"launch error transient", &awsclient.LaunchError{Kind: awsclient.KindTransient, Op: "RunTask", AWSMessage: "ECS returned neither a task nor a failure"}, submission.Retry},
-		{"launch error capacity", &awsclient.LaunchError{Kind: awsclient.KindCapacity, Op: "RunTask", AWSCode: "RESOURCE:CPU"}, submission.Crash},
-		{"launch error permanent", &awsclient.LaunchError{Kind: awsclient.KindPermanent, Op: "RunTask", AWSMessage: "values are still unresolved"}, submission.Crash},
+		{"ecs capacity failure", &awserr.RunTaskFailure{Arn: "arn:ci", Reason: "RESOURCE:MEMORY"}, submission.Crash},
+		{"launch error throttled", awserr.Explain("RunTask", awsAnswer("RunTask", "ThrottlingException", "Rate exceeded", 400), 5), submission.Retry},
+		{"launch error transient", &awserr.LaunchError{Kind: awserr.KindTransient, Op: "RunTask", AWSMessage: "ECS returned neither a task nor a failure"}, submission.Retry},
+		{"launch error capacity", &awserr.LaunchError{Kind: awserr.KindCapacity, Op: "RunTask", AWSCode: "RESOURCE:CPU"}, submission.Crash},
+		{"launch error permanent", &awserr.LaunchError{Kind: awserr.KindPermanent, Op: "RunTask", AWSMessage: "values are still unresolved"}, submission.Crash},
 		{"network plan without an AWS error", &launch.NetworkError{Msg: "the VPC has no subnets"}, submission.Crash},
 		{"network plan throttled", &launch.NetworkError{Msg: "finding the task's subnets", Err: awsAnswer("DescribeVpcs", "RequestLimitExceeded", "Request limit exceeded.", 503)}, submission.Retry},
 		// Nothing says the request was refused: it may pass.

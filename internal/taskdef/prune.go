@@ -11,6 +11,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // DefaultPruneKeep is how many of the worker's revisions Prune keeps when
@@ -50,10 +51,10 @@ func Prune(ctx context.Context, api awsclient.ECSAPI, family string, keep int, d
 	}
 	arns, err := activeRevisions(ctx, api, family, 0)
 	if err != nil {
-		if awsclient.IsContextError(err) {
+		if awserr.IsContextError(err) {
 			return rep, err
 		}
-		return rep, awsclient.Explain("ListTaskDefinitions", err, 1)
+		return rep, awserr.Explain("ListTaskDefinitions", err, 1)
 	}
 
 	var ours []string
@@ -63,13 +64,13 @@ func Prune(ctx context.Context, api awsclient.ECSAPI, family string, keep int, d
 			Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
 		})
 		if err != nil {
-			if awsclient.IsContextError(err) {
+			if awserr.IsContextError(err) {
 				return rep, err
 			}
-			if awsclient.IsNotFound(err) {
+			if awserr.IsNotFound(err) {
 				continue
 			}
-			return rep, awsclient.Explain("DescribeTaskDefinition", err, 1)
+			return rep, awserr.Explain("DescribeTaskDefinition", err, 1)
 		}
 		if tagValue(out.Tags, HashTag) == "" {
 			rep.NotOurs++
@@ -89,13 +90,13 @@ func Prune(ctx context.Context, api awsclient.ECSAPI, family string, keep int, d
 			continue
 		}
 		if _, err := api.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(arn)}); err != nil {
-			if awsclient.IsContextError(err) {
+			if awserr.IsContextError(err) {
 				return rep, err
 			}
 			if rep.Failed == nil {
 				rep.Failed = map[string]string{}
 			}
-			rep.Failed[arn] = awsclient.Explain("DeregisterTaskDefinition", err, 1).Error()
+			rep.Failed[arn] = awserr.Explain("DeregisterTaskDefinition", err, 1).Error()
 			continue
 		}
 		rep.Deregistered = append(rep.Deregistered, arn)

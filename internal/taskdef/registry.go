@@ -20,6 +20,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/ecsshape"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -65,7 +66,7 @@ type Options struct {
 	// remembered): without ecs:ListTaskDefinitions only the latest
 	// revision is looked at, without ecs:TagResource revisions are
 	// registered untagged and recognised by their contents.
-	Permissions *awsclient.Permissions
+	Permissions *awserr.Permissions
 }
 
 // EnsureOptions configure one Ensure call.
@@ -149,7 +150,7 @@ func (t *Registry) Ensure(ctx context.Context, td *jsonv.Object, opts EnsureOpti
 	}
 	family := td.GetString("family")
 	if family == "" || strings.Contains(family, "<unresolved") {
-		return "", false, &awsclient.LaunchError{Kind: awsclient.KindPermanent, Op: "RegisterTaskDefinition", AWSMessage: fmt.Sprintf("the task definition has no family (%q)", family),
+		return "", false, &awserr.LaunchError{Kind: awserr.KindPermanent, Op: "RegisterTaskDefinition", AWSMessage: fmt.Sprintf("the task definition has no family (%q)", family),
 			Fix: "Set the family job variable, or give the worker the flow run's deployment so that it can name the family prefect_<work pool>_<deployment id>"}
 	}
 	// Canonicalising costs more than the rest of a cache hit: remember the
@@ -174,7 +175,7 @@ func (t *Registry) Ensure(ctx context.Context, td *jsonv.Object, opts EnsureOpti
 		res, shared, err := t.flight.Do(ctx, hash, func() (ensureResult, error) {
 			return t.ensure(ctx, td, family, hash, opts)
 		})
-		if err != nil && shared && awsclient.IsContextError(err) && ctx.Err() == nil {
+		if err != nil && shared && awserr.IsContextError(err) && ctx.Err() == nil {
 			continue // the caller we waited for gave up; do it ourselves
 		}
 		if err != nil {
@@ -236,16 +237,16 @@ func (t *Registry) ensure(ctx context.Context, td *jsonv.Object, family, hash st
 		out, err := t.api.RegisterTaskDefinition(ctx, input)
 		if err == nil {
 			if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
-				return ensureResult{}, &awsclient.LaunchError{Kind: awsclient.KindTransient, Op: "RegisterTaskDefinition", Attempts: attempt, AWSMessage: "ECS returned no task definition ARN"}
+				return ensureResult{}, &awserr.LaunchError{Kind: awserr.KindTransient, Op: "RegisterTaskDefinition", Attempts: attempt, AWSMessage: "ECS returned no task definition ARN"}
 			}
 			arn := *out.TaskDefinition.TaskDefinitionArn
 			t.remember(hash, arn)
 			return ensureResult{arn: arn, registered: true}, nil
 		}
-		if awsclient.IsContextError(err) {
+		if awserr.IsContextError(err) {
 			return ensureResult{}, err
 		}
-		if len(input.Tags) > 0 && awsclient.DeniedAction(err) == "ecs:TagResource" {
+		if len(input.Tags) > 0 && awserr.DeniedAction(err) == "ecs:TagResource" {
 			// Without ecs:TagResource nothing can be created with tags:
 			// register untagged. The lookup recognises untagged revisions
 			// by their contents, so reuse still works across restarts.
@@ -253,9 +254,9 @@ func (t *Registry) ensure(ctx context.Context, td *jsonv.Object, family, hash st
 			input.Tags = nil
 			continue
 		}
-		if !awsclient.IsThrottle(err) || attempt >= t.opts.RegisterAttempts {
-			le := awsclient.Explain("RegisterTaskDefinition", err, attempt)
-			if le.Kind == awsclient.KindPermanent && le.Fix == "" {
+		if !awserr.IsThrottle(err) || attempt >= t.opts.RegisterAttempts {
+			le := awserr.Explain("RegisterTaskDefinition", err, attempt)
+			if le.Kind == awserr.KindPermanent && le.Fix == "" {
 				le.Fix = "ECS refused the task definition; correct the work pool's task_definition template or the job variables that fill it"
 			}
 			return ensureResult{}, le
@@ -298,7 +299,7 @@ func (t *Registry) registerInput(td *jsonv.Object, hash string) (*ecs.RegisterTa
 		for i, p := range problems {
 			msgs[i] = p.String()
 		}
-		return nil, &awsclient.LaunchError{Kind: awsclient.KindPermanent, Op: "RegisterTaskDefinition",
+		return nil, &awserr.LaunchError{Kind: awserr.KindPermanent, Op: "RegisterTaskDefinition",
 			AWSMessage: "the task definition does not fit the ECS API: " + strings.Join(msgs, "; "),
 			Fix:        "Correct the work pool's task_definition template or the job variables that fill it"}
 	}
@@ -324,14 +325,14 @@ func (t *Registry) find(ctx context.Context, family, hash string, scan bool) (st
 					return latest, nil
 				}
 			}
-		case awsclient.IsContextError(err):
+		case awserr.IsContextError(err):
 			return "", err
-		case awsclient.IsNotFound(err): // "Unable to describe task definition"
+		case awserr.IsNotFound(err): // "Unable to describe task definition"
 			return "", nil // no ACTIVE revision yet: nothing older either
 		case t.opts.Permissions.Note("DescribeTaskDefinition", "", err):
 			return "", nil
 		default:
-			return "", awsclient.Explain("DescribeTaskDefinition", err, 1)
+			return "", awserr.Explain("DescribeTaskDefinition", err, 1)
 		}
 	}
 	if !scan || !t.opts.Permissions.Usable("ecs:ListTaskDefinitions", "") {
@@ -350,13 +351,13 @@ func (t *Registry) find(ctx context.Context, family, hash string, scan bool) (st
 		}
 		out, err := t.describeWithTags(ctx, arn)
 		if err != nil {
-			if awsclient.IsContextError(err) {
+			if awserr.IsContextError(err) {
 				return "", err
 			}
-			if awsclient.IsNotFound(err) {
+			if awserr.IsNotFound(err) {
 				continue // deregistered since it was listed
 			}
-			return "", awsclient.Explain("DescribeTaskDefinition", err, 1)
+			return "", awserr.Explain("DescribeTaskDefinition", err, 1)
 		}
 		d := out.TaskDefinition
 		if d == nil || d.Status != ecstypes.TaskDefinitionStatusActive || d.TaskDefinitionArn == nil {
@@ -391,10 +392,10 @@ func revisionHash(out *ecs.DescribeTaskDefinitionOutput) string {
 func (t *Registry) newestRevisions(ctx context.Context, family string, limit int) ([]string, error) {
 	arns, err := activeRevisions(ctx, t.api, family, limit)
 	if err != nil {
-		if awsclient.IsContextError(err) || awsclient.IsUnavailable(err) {
+		if awserr.IsContextError(err) || awserr.IsUnavailable(err) {
 			return nil, err
 		}
-		return nil, awsclient.Explain("ListTaskDefinitions", err, 1)
+		return nil, awserr.Explain("ListTaskDefinitions", err, 1)
 	}
 	return arns, nil
 }
@@ -454,22 +455,22 @@ func (t *Registry) Invalidate(arn string) {
 func (t *Registry) Describe(ctx context.Context, arn string) (*jsonv.Object, error) {
 	out, err := t.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
 	if err != nil {
-		if awsclient.IsContextError(err) {
+		if awserr.IsContextError(err) {
 			return nil, err
 		}
-		le := awsclient.Explain("DescribeTaskDefinition", err, 1)
-		if le.Kind == awsclient.KindPermanent || le.Kind == awsclient.KindNotFound {
-			if awsclient.ErrorCode(err) == "ClientException" {
-				le.Kind = awsclient.KindNotFound
+		le := awserr.Explain("DescribeTaskDefinition", err, 1)
+		if le.Kind == awserr.KindPermanent || le.Kind == awserr.KindNotFound {
+			if awserr.ErrorCode(err) == "ClientException" {
+				le.Kind = awserr.KindNotFound
 			}
-			if le.Kind == awsclient.KindNotFound {
+			if le.Kind == awserr.KindNotFound {
 				le.Fix = fmt.Sprintf("The task definition %s does not exist in this region; correct task_definition_arn (an ARN, family:revision or family) or remove it so that the worker registers one", arn)
 			}
 		}
 		return nil, le
 	}
 	if out.TaskDefinition == nil {
-		return nil, &awsclient.LaunchError{Kind: awsclient.KindNotFound, Op: "DescribeTaskDefinition", AWSMessage: "ECS returned no task definition for " + arn}
+		return nil, &awserr.LaunchError{Kind: awserr.KindNotFound, Op: "DescribeTaskDefinition", AWSMessage: "ECS returned no task definition for " + arn}
 	}
 	return sdkObject(out.TaskDefinition), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/ecsshape"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -151,8 +152,8 @@ func TestRegistrationPermanentErrorFailsAtOnce(t *testing.T) {
 	td := fargateTD("prefect_pool_bad", "img")
 	td.Set("cpu", "3") // not a Fargate size
 	_, _, err := tds.Ensure(context.Background(), td, taskdef.EnsureOptions{})
-	var le *awsclient.LaunchError
-	if !errors.As(err, &le) || le.Kind != awsclient.KindPermanent || !strings.Contains(le.Error(), "task_definition template") {
+	var le *awserr.LaunchError
+	if !errors.As(err, &le) || le.Kind != awserr.KindPermanent || !strings.Contains(le.Error(), "task_definition template") {
 		t.Fatalf("got %v", err)
 	}
 	if n := w.Calls("ecs:RegisterTaskDefinition"); n != 1 || len(rec.All()) != 0 {
@@ -177,7 +178,7 @@ func TestDescribeTaskDefinition(t *testing.T) {
 		t.Errorf("Describe = %s", got)
 	}
 	_, err = tds.Describe(context.Background(), "arn:aws:ecs:us-east-1:123456789012:task-definition/nope:1")
-	if !awsclient.IsNotFound(err) || !strings.Contains(fmt.Sprint(err), "task_definition_arn") {
+	if !awserr.IsNotFound(err) || !strings.Contains(fmt.Sprint(err), "task_definition_arn") {
 		t.Errorf("unknown ARN: %v", err)
 	}
 }
@@ -277,7 +278,7 @@ func TestRefusedListingIsAskedOncePerPeriod(t *testing.T) {
 	w.Srv.InjectFault(awsfake.Fault{Service: "ecs", Action: "ListTaskDefinitions", Code: "AccessDeniedException", Message: "User: arn:aws:iam::123456789012:user/u is not authorized to perform: ecs:ListTaskDefinitions on resource: *", Count: 0})
 	clock := &awsclienttest.Clock{}
 	var logged strings.Builder
-	perms := awsclient.NewPermissions(awsclient.PermissionOptions{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	perms := awserr.NewPermissions(awserr.PermissionOptions{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	tds := taskdef.NewRegistry(w.Clients.ECS, taskdef.Options{Permissions: perms, Clock: clock.Now})
 	// Each family has a revision that is not the wanted one, so that the
 	// lookup would list older revisions if it could.
@@ -297,7 +298,7 @@ func TestRefusedListingIsAskedOncePerPeriod(t *testing.T) {
 	if !strings.Contains(logged.String(), "latest revision is reused") {
 		t.Errorf("the warning does not say what is lost:\n%s", logged.String())
 	}
-	clock.Advance(awsclient.DefaultPermissionRecheck)
+	clock.Advance(awserr.DefaultPermissionRecheck)
 	registerUntagged(t, w.Clients.ECS, fargateTD("prefect_pool_f9", "old"))
 	if _, _, err := tds.Ensure(context.Background(), fargateTD("prefect_pool_f9", "new"), taskdef.EnsureOptions{}); err != nil {
 		t.Fatal(err)
@@ -314,7 +315,7 @@ func TestUnknownListingOperationIsDoneWithout(t *testing.T) {
 	w := awsclienttest.NewWorld(t, awsclienttest.Options{})
 	w.Srv.InjectFault(awsfake.Fault{Service: "ecs", Action: "ListTaskDefinitions", Code: "UnknownOperationException", Message: "", Count: 0})
 	registerUntagged(t, w.Clients.ECS, fargateTD("prefect_pool_u", "old"))
-	tds := taskdef.NewRegistry(w.Clients.ECS, taskdef.Options{Permissions: awsclient.NewPermissions(awsclient.PermissionOptions{Logger: slog.New(slog.DiscardHandler)})})
+	tds := taskdef.NewRegistry(w.Clients.ECS, taskdef.Options{Permissions: awserr.NewPermissions(awserr.PermissionOptions{Logger: slog.New(slog.DiscardHandler)})})
 	if _, registered, err := tds.Ensure(context.Background(), fargateTD("prefect_pool_u", "new"), taskdef.EnsureOptions{}); err != nil || !registered {
 		t.Fatalf("registered %v, %v", registered, err)
 	}

@@ -18,6 +18,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // getLogEventsMax is the most events one GetLogEvents call returns.
@@ -105,14 +106,14 @@ func arnRegionField(arn string) string {
 // Reader reads container output from CloudWatch Logs.
 type Reader struct {
 	api   awsclient.LogsAPI
-	perms *awsclient.Permissions
+	perms *awserr.Permissions
 }
 
 // NewReader returns a reader that calls api. A log group the identity
 // may not read (logs:GetLogEvents) is remembered in perms (which may be
 // nil) and not read again until the refusal is old: its reads return no
 // lines and the refusal.
-func NewReader(api awsclient.LogsAPI, perms *awsclient.Permissions) *Reader {
+func NewReader(api awsclient.LogsAPI, perms *awserr.Permissions) *Reader {
 	return &Reader{api: api, perms: perms}
 }
 

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
 )
 
@@ -19,7 +19,7 @@ func TestLogReaderRemembersARefusedGroup(t *testing.T) {
 	if err := w.Srv.SetIdentityPolicy("", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:GetLogEvents","Resource":"arn:aws:logs:*:*:log-group:open:*"}]}`); err != nil {
 		t.Fatal(err)
 	}
-	r := tasklogs.NewReader(w.Clients.Logs, awsclient.NewPermissions(awsclient.PermissionOptions{Logger: slog.New(slog.DiscardHandler)}))
+	r := tasklogs.NewReader(w.Clients.Logs, awserr.NewPermissions(awserr.PermissionOptions{Logger: slog.New(slog.DiscardHandler)}))
 	for range 3 {
 		_, err := r.Tail(context.Background(), tasklogs.Source{Group: "secret", Stream: "s"}, 10)
 		if !errors.Is(err, tasklogs.ErrUnreadable) {

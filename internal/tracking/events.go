@@ -18,6 +18,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/backoff"
 )
 
@@ -54,7 +55,7 @@ type EventOptions struct {
 	MaxBackoff time.Duration
 	// Permissions remembers the SQS actions refused to the identity (nil:
 	// none remembered).
-	Permissions *awsclient.Permissions
+	Permissions *awserr.Permissions
 }
 
 // EventConsumer reads ECS task state change events from an SQS queue fed
@@ -115,7 +116,7 @@ func (c *EventConsumer) Run(ctx context.Context, deliver func(TaskEvent)) error 
 			if ctx.Err() != nil {
 				return nil
 			}
-			if awsclient.IsQueueNotFound(err) {
+			if awserr.IsQueueNotFound(err) {
 				return fmt.Errorf("receive from %s: %w: %w", url, ErrEventQueueNotFound, err)
 			}
 			if c.opts.Permissions.Note("sqs:ReceiveMessage", "", err) {
@@ -200,7 +201,7 @@ func (c *EventConsumer) queueURL(ctx context.Context) (string, error) {
 		if c.opts.Permissions.Note("sqs:GetQueueUrl", "", err) {
 			return "", fmt.Errorf("find SQS queue %q: %w", q, err)
 		}
-		if awsclient.IsQueueNotFound(err) {
+		if awserr.IsQueueNotFound(err) {
 			return "", fmt.Errorf("find SQS queue %q: %w: deploy it (ecsworker's events stack or `prefect-aws ecs-worker deploy-events`) "+
 				"or point the worker at an existing queue; until then tasks are followed by polling alone: %w", q, ErrEventQueueNotFound, err)
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -21,7 +21,7 @@ func TestEventConsumerWithoutSQS(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		w := awsclienttest.NewWorld(t, awsclienttest.Options{InProcess: true})
-		perms := awsclient.NewPermissions(awsclient.PermissionOptions{Logger: slog.New(slog.DiscardHandler)})
+		perms := awserr.NewPermissions(awserr.PermissionOptions{Logger: slog.New(slog.DiscardHandler)})
 		w.AllowAllBut(t, "sqs:ReceiveMessage")
 		admin := sqs.NewFromConfig(w.Clients.Config, func(o *sqs.Options) { o.BaseEndpoint = aws.String(w.Clients.Endpoint) })
 		created, err := admin.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("events")})
@@ -29,7 +29,7 @@ func TestEventConsumerWithoutSQS(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = tracking.NewEventConsumer(w.Clients.SQS, aws.ToString(created.QueueUrl), tracking.EventOptions{Permissions: perms}).Run(context.Background(), func(tracking.TaskEvent) {})
-		if !awsclient.IsUnavailable(err) || perms.Usable("sqs:ReceiveMessage", "") {
+		if !awserr.IsUnavailable(err) || perms.Usable("sqs:ReceiveMessage", "") {
 			t.Errorf("Run = %v; want the refusal, remembered", err)
 		}
 	})
@@ -47,7 +47,7 @@ func TestTrackerRemembersARefusedCluster(t *testing.T) {
 		ref := launchFlowRun(t, w.Clients.ECS, subnets, "prod", "flows", "run-1", "")
 		w.AllowAllBut(t, "ecs:DescribeTasks")
 		var logged strings.Builder
-		perms := awsclient.NewPermissions(awsclient.PermissionOptions{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+		perms := awserr.NewPermissions(awserr.PermissionOptions{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 		tr := tracking.NewTracker(w.Clients.ECS, tracking.Options{Permissions: perms, Logger: slog.New(slog.DiscardHandler)})
 		tr.Track(ref)
 		for range 5 {

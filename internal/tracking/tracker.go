@@ -21,6 +21,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/diagnosis"
 )
 
@@ -71,7 +72,7 @@ type Options struct {
 	// Permissions remembers a cluster whose tasks the identity may not
 	// describe (nil: none remembered): its tasks are not polled until the
 	// refusal is old, and the refusal is reported once, not every poll.
-	Permissions *awsclient.Permissions
+	Permissions *awserr.Permissions
 
 	// BatchSize is how many tasks one DescribeTasks call describes; default
 	// and most 100 (ECS's limit). 1 makes one call per task per poll, as the
@@ -302,7 +303,7 @@ func (t *Tracker) Run(ctx context.Context) error {
 			switch {
 			case err == nil || ctx.Err() != nil:
 				failures = 0
-			case awsclient.IsThrottle(err):
+			case awserr.IsThrottle(err):
 				failures++
 				next = min(t.opts.Interval<<min(failures, 16), t.opts.MaxBackoff)
 				t.log.Warn("ECS throttled task polling; polling less often", "error", err, "next_poll_in", next)
@@ -358,7 +359,7 @@ func (t *Tracker) Poll(ctx context.Context) error {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if err := t.describe(ctx, b); err != nil {
-				if awsclient.IsThrottle(err) {
+				if awserr.IsThrottle(err) {
 					throttled.Store(true)
 				}
 				mu.Lock()

@@ -3,7 +3,7 @@ package worker
 import (
 	"context"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
@@ -14,7 +14,7 @@ import (
 // awsBackend makes the AWS side of one set of credentials from the
 // worker's client factory: one identity, so one memory of refused actions,
 // one task-definition cache and one tracker (inflight.Options.Backends).
-func (w *Worker) awsBackend(ctx context.Context, creds awsclient.Credentials) (*inflight.Backend, error) {
+func (w *Worker) awsBackend(ctx context.Context, creds awscreds.Credentials) (*inflight.Backend, error) {
 	clients, err := w.aws.For(ctx, creds)
 	if err != nil {
 		return nil, err

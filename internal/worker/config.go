@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
 )
 
@@ -109,7 +109,7 @@ func (c *Config) defaults() error {
 	def(&c.ShutdownTimeout, 30*time.Second)
 	def(&c.StartupGrace, 60*time.Second)
 	def(&c.AWSUnhealthyAfter, 5*time.Minute)
-	def(&c.PermissionRecheck, awsclient.DefaultPermissionRecheck)
+	def(&c.PermissionRecheck, awserr.DefaultPermissionRecheck)
 	if c.Prefetch < 0 {
 		c.Prefetch = 0
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/submission"
 	"github.com/ecsworker/ecsworker/internal/templating"
@@ -59,7 +60,7 @@ type eventsAPI interface {
 
 // AWS makes the AWS clients of one set of credentials.
 type AWS interface {
-	For(ctx context.Context, creds awsclient.Credentials) (*awsclient.Clients, error)
+	For(ctx context.Context, creds awscreds.Credentials) (*awsclient.Clients, error)
 	// Budget and Monitor may be nil: no call budget, no /health check of
 	// AWS.
 	Budget() *awsclient.Budget

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -16,7 +17,7 @@ import (
 // the Python observer reads) and feeds them to the trackers: the fast path,
 // with DescribeTasks polling as the safety net.
 func (w *Worker) taskEventsLoop(ctx context.Context) {
-	b, release, err := w.runs.Backend(ctx, awsclient.Credentials{})
+	b, release, err := w.runs.Backend(ctx, awscreds.Credentials{})
 	if err != nil {
 		w.log.Warn("task events queue disabled: no AWS clients for the worker's own credentials", "err", err)
 		return
@@ -29,7 +30,7 @@ func (w *Worker) taskEventsLoop(ctx context.Context) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		if !awsclient.IsUnavailable(err) {
+		if !awserr.IsUnavailable(err) {
 			w.log.Warn("task events queue stopped; task changes are seen by polling only", "err", err)
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/worker"
@@ -59,7 +60,7 @@ type process struct {
 func (e *env) startProcess(name string, tune func(*awsclient.FactoryOptions, *workerConfig)) *process {
 	p := &process{log: &logBuffer{}}
 	logger := slog.New(slog.NewTextHandler(p.log, nil))
-	fo := awsclient.FactoryOptions{HTTPClient: e.aws.HTTPClient(), BaseEndpoint: e.aws.URL(), Permissions: awsclient.PermissionOptions{Logger: logger}}
+	fo := awsclient.FactoryOptions{HTTPClient: e.aws.HTTPClient(), BaseEndpoint: e.aws.URL(), Permissions: awserr.PermissionOptions{Logger: logger}}
 	cfg := e.config(name)
 	cfg.Logger = logger
 	if tune != nil {

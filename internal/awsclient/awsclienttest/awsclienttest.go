@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
@@ -46,8 +47,8 @@ func Isolated(t testing.TB) []func(*config.LoadOptions) error {
 }
 
 // StaticCreds are static test keys in region.
-func StaticCreds(region string) awsclient.Credentials {
-	return awsclient.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret", Region: region}
+func StaticCreds(region string) awscreds.Credentials {
+	return awscreds.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret", Region: region}
 }
 
 // World is the AWS test server and real SDK clients pointed at it.

@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/cli/rendercmd"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
@@ -112,7 +112,7 @@ type renderedJob struct {
 	// plan is the rendered job and creds its aws_credentials block, which
 	// doctor checks as the worker will run them.
 	plan  *ecsrequest.Plan
-	creds awsclient.Credentials
+	creds awscreds.Credentials
 }
 
 // identity is who calls AWS for a job: the aws_credentials block's keys or
@@ -318,7 +318,7 @@ func renderPolicyJob(ctx context.Context, stdio clikit.IO, c *prefect.Client, tm
 	for _, w := range prepared.Warnings {
 		fmt.Fprintf(stdio.Err, "warning: %s: %s\n", label, redact.String(w.String(), clikit.SecretEnvValues()...))
 	}
-	creds, err := awsclient.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
+	creds, err := awscreds.CredentialsFromBlock(prepared.JobConfiguration.GetObject("aws_credentials"))
 	if err != nil {
 		return renderedJob{}, err.Error(), nil
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/doctor"
@@ -115,7 +117,7 @@ func runDoctor(ctx context.Context, stdio clikit.IO, api *clikit.APIFlags, o doc
 	factory := awsclient.NewFactory(awsclient.FactoryOptions{
 		Version: buildinfo.String(), MaxAttempts: doctorMaxAttempts,
 		Timeouts:    awsclient.CallTimeouts{Attempt: doctorAttemptTimeout, Total: doctorCallTimeout},
-		Permissions: awsclient.PermissionOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		Permissions: awserr.PermissionOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 	})
 
 	running := 0
@@ -171,7 +173,7 @@ func runDoctor(ctx context.Context, stdio clikit.IO, api *clikit.APIFlags, o doc
 // principalCredentials are the credentials of an identity: those of a job
 // it runs; for the identity that assumes a job's role, that job's block
 // without the role; for the worker's own, the default chain.
-func principalCredentials(jobs []renderedJob, id identity, region string) awsclient.Credentials {
+func principalCredentials(jobs []renderedJob, id identity, region string) awscreds.Credentials {
 	for _, j := range jobs {
 		if j.identity == id {
 			return j.creds
@@ -180,15 +182,15 @@ func principalCredentials(jobs []renderedJob, id identity, region string) awscli
 	for _, j := range jobs {
 		if j.identity.role != "" && j.identity.base() == id {
 			c := j.creds
-			c.AssumeRoleARN, c.AssumeRole = "", awsclient.AssumeRoleOptions{}
+			c.AssumeRoleARN, c.AssumeRole = "", awscreds.AssumeRoleOptions{}
 			return c
 		}
 	}
-	return awsclient.Credentials{Region: region}
+	return awscreds.Credentials{Region: region}
 }
 
 // credentialSecrets are the values of creds never to show.
-func credentialSecrets(c awsclient.Credentials) []string {
+func credentialSecrets(c awscreds.Credentials) []string {
 	var out []string
 	for _, s := range []string{c.AccessKeyID, c.SecretAccessKey, c.SessionToken, c.AssumeRole.ExternalID, c.AssumeRole.TokenCode} {
 		if s != "" {
@@ -201,7 +203,7 @@ func credentialSecrets(c awsclient.Credentials) []string {
 // doctorClients makes doctor's clients for creds from the client
 // factory's configuration: the same identity, region, retries, deadlines
 // and endpoint as the worker's own clients.
-func doctorClients(ctx context.Context, f *awsclient.Factory, creds awsclient.Credentials) (*doctor.Clients, error) {
+func doctorClients(ctx context.Context, f *awsclient.Factory, creds awscreds.Credentials) (*doctor.Clients, error) {
 	c, err := f.For(ctx, creds)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -54,7 +55,7 @@ AWS_REGION, ...) or --aws-profile and --region.`,
 				return err
 			}
 			factory := awsclient.NewFactory(awsclient.FactoryOptions{Version: buildinfo.String()})
-			clients, err := factory.For(cmd.Context(), awsclient.Credentials{Region: o.Region, Profile: o.Profile})
+			clients, err := factory.For(cmd.Context(), awscreds.Credentials{Region: o.Region, Profile: o.Profile})
 			if err != nil {
 				return awsSetupError(err)
 			}

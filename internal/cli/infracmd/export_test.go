@@ -3,11 +3,11 @@ package infracmd
 import (
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/infra"
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 )
 
 // SetClock makes the infra commands wait on c until the test ends.
-func SetClock(t *testing.T, c infra.Clock) {
+func SetClock(t *testing.T, c cfnstack.Clock) {
 	prev := infraClock
 	infraClock = c
 	t.Cleanup(func() { infraClock = prev })

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -48,7 +49,7 @@ func defaultWorkerImage() string {
 
 // infraClock is the time the infra commands wait on; tests replace it so
 // that stack operations on the AWS test server advance without sleeping.
-var infraClock infra.Clock = infra.RealClock()
+var infraClock cfnstack.Clock = cfnstack.RealClock()
 
 // newClients makes the AWS clients of the infra commands from the flags.
 func newClients(ctx context.Context, f *clikit.AWSFlags) (*infra.Clients, error) {
@@ -288,7 +289,7 @@ func runDeployService(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags,
 		AlarmEmail: o.alarmEmail, AlarmTopicArn: o.alarmTopic,
 	}
 	if cfg.StackName == "" && cfg.WorkPool != "" {
-		cfg.StackName = infra.DefaultStackName(cfg.WorkPool, infra.KindService)
+		cfg.StackName = infra.DefaultStackName(cfg.WorkPool, cfnstack.KindService)
 	}
 	if cfg.FamilyPattern == "" {
 		cfg.FamilyPattern = infra.DefaultFamilyPattern(cfg.WorkPool)
@@ -339,7 +340,7 @@ func runDeployService(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags,
 	for _, n := range notes {
 		fmt.Fprintln(stdio.Err, n)
 	}
-	res, err := o.deployStack(ctx, stdio, clients, infra.KindService, cfg.Image, cfg.StackName, cfg.WorkPool, cfg.Parameters(), warnings)
+	res, err := o.deployStack(ctx, stdio, clients, cfnstack.KindService, cfg.Image, cfg.StackName, cfg.WorkPool, cfg.Parameters(), warnings)
 	if err != nil || res == nil {
 		return err
 	}
@@ -372,7 +373,7 @@ the rule must match.`,
 			ctx := cmd.Context()
 			cfg := infra.EventsConfig{WorkPool: o.pool, StackName: o.stack}
 			if cfg.StackName == "" && cfg.WorkPool != "" {
-				cfg.StackName = infra.DefaultStackName(cfg.WorkPool, infra.KindEvents)
+				cfg.StackName = infra.DefaultStackName(cfg.WorkPool, cfnstack.KindEvents)
 			}
 			if err := o.requireCluster(cfg.Validate()); err != nil {
 				return err
@@ -382,7 +383,7 @@ the rule must match.`,
 				return err
 			}
 			cfg.ClusterArn = clusterArn
-			res, err := o.deployStack(ctx, stdio, clients, infra.KindEvents, "", cfg.StackName, cfg.WorkPool, cfg.Parameters(), nil)
+			res, err := o.deployStack(ctx, stdio, clients, cfnstack.KindEvents, "", cfg.StackName, cfg.WorkPool, cfg.Parameters(), nil)
 			if err != nil || res == nil {
 				return err
 			}
@@ -435,12 +436,12 @@ func (o *deployFlags) requireCluster(err error) error {
 
 // deployStack renders the template of kind and deploys it, or prints the
 // dry run; a nil result without error means the dry run was printed.
-func (o *deployFlags) deployStack(ctx context.Context, stdio clikit.IO, clients *infra.Clients, kind infra.Kind, image, stack, pool string, params []cfntypes.Parameter, warnings []string) (*deployOutput, error) {
+func (o *deployFlags) deployStack(ctx context.Context, stdio clikit.IO, clients *infra.Clients, kind cfnstack.Kind, image, stack, pool string, params []cfntypes.Parameter, warnings []string) (*deployOutput, error) {
 	body, err := infra.Body(kind, image)
 	if err != nil {
 		return nil, err
 	}
-	in := infra.DeployInput{StackName: stack, Kind: kind, Template: body, Parameters: params, Tags: infra.Tags(kind, pool), Wait: o.waiting()}
+	in := cfnstack.DeployInput{StackName: stack, Kind: kind, Template: body, Parameters: params, Tags: cfnstack.Tags(kind, pool), Wait: o.waiting()}
 	if o.dryRun {
 		return nil, dryRun(ctx, stdio, clients, o.asJSON, in, warnings)
 	}
@@ -471,31 +472,31 @@ func preflight(ctx context.Context, stdio clikit.IO, c *infra.Clients) error {
 	return nil
 }
 
-func progressFor(stdio clikit.IO) infra.Progress {
+func progressFor(stdio clikit.IO) cfnstack.Progress {
 	if clikit.IsTerminalWriter(stdio.Err) {
-		return infra.NewLiveProgress(stdio.Err, infraClock)
+		return cfnstack.NewLiveProgress(stdio.Err, infraClock)
 	}
-	return infra.NewPlainProgress(stdio.Err)
+	return cfnstack.NewPlainProgress(stdio.Err)
 }
 
 // deployOutput is what a deploy prints.
 type deployOutput struct {
-	Stack        *infra.Stack      `json:"stack"`
+	Stack        *cfnstack.Stack   `json:"stack"`
 	Action       string            `json:"action"` // create, update or none
-	Changes      []infra.Change    `json:"changes"`
+	Changes      []cfnstack.Change `json:"changes"`
 	PoolDefaults *infra.FillResult `json:"poolDefaults,omitempty"`
 	waited       bool
 }
 
-func deploy(ctx context.Context, stdio clikit.IO, c *infra.Clients, o *deployFlags, in infra.DeployInput) (*deployOutput, error) {
-	d := &infra.Deployer{CFN: c.CFN, Region: c.Region, Clock: infraClock, Progress: progressFor(stdio), Timeout: o.timeout}
+func deploy(ctx context.Context, stdio clikit.IO, c *infra.Clients, o *deployFlags, in cfnstack.DeployInput) (*deployOutput, error) {
+	d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region, Clock: infraClock, Progress: progressFor(stdio), Timeout: o.timeout}
 	start := infraClock.Now()
 	res, err := d.Deploy(ctx, in)
-	var none *infra.NoChangesError
+	var none *cfnstack.NoChangesError
 	switch {
 	case errors.As(err, &none):
 		fmt.Fprintf(stdio.Err, "No changes: stack %s is already as asked.\n", in.StackName)
-		return &deployOutput{Stack: none.Stack, Action: "none", Changes: []infra.Change{}, waited: true}, nil
+		return &deployOutput{Stack: none.Stack, Action: "none", Changes: []cfnstack.Change{}, waited: true}, nil
 	case err != nil:
 		return nil, deployError(stdio, o.asJSON, err)
 	}
@@ -510,9 +511,9 @@ func deploy(ctx context.Context, stdio clikit.IO, c *infra.Clients, o *deployFla
 // deployError prints a failed operation's resources and reasons, or its
 // JSON, and returns an already-printed error.
 func deployError(stdio clikit.IO, asJSON bool, err error) error {
-	var failed *infra.StackFailedError
+	var failed *cfnstack.StackFailedError
 	if !errors.As(err, &failed) {
-		var nm *infra.NotManagedError
+		var nm *cfnstack.NotManagedError
 		code := clikit.ExitError
 		if errors.As(err, &nm) {
 			code = clikit.ExitInvalid
@@ -557,7 +558,7 @@ func printDeploy(stdio clikit.IO, asJSON bool, res *deployOutput) error {
 	return nil
 }
 
-func printStack(w io.Writer, s *infra.Stack) {
+func printStack(w io.Writer, s *cfnstack.Stack) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Stack:\t%s\n", s.Name)
 	if s.Kind != "" {
@@ -585,16 +586,16 @@ func printStack(w io.Writer, s *infra.Stack) {
 	}
 }
 
-func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool, in infra.DeployInput, warnings []string) error {
+func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool, in cfnstack.DeployInput, warnings []string) error {
 	action := "create"
-	existing, err := infra.DescribeStack(ctx, c.CFN, c.Region, in.StackName)
-	var nf *infra.NotFoundError
+	existing, err := cfnstack.DescribeStack(ctx, c.CFN, c.Region, in.StackName)
+	var nf *cfnstack.NotFoundError
 	switch {
 	case errors.As(err, &nf):
 	case err != nil:
 		return &clikit.CodedError{Code: clikit.ExitError, Err: err}
 	case !existing.Managed():
-		return &clikit.CodedError{Code: clikit.ExitInvalid, Err: &infra.NotManagedError{Stack: in.StackName}}
+		return &clikit.CodedError{Code: clikit.ExitInvalid, Err: &cfnstack.NotManagedError{Stack: in.StackName}}
 	case existing.Status == "ROLLBACK_COMPLETE" || existing.Status == "REVIEW_IN_PROGRESS":
 		action = "delete the failed stack, then create"
 	default:
@@ -627,7 +628,7 @@ func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool,
 // fillPoolDefaults fills the pool's empty defaults from the stack's
 // outputs. A failure here does not undo a successful deploy: it is
 // reported with what to set by hand.
-func fillPoolDefaults(ctx context.Context, stdio clikit.IO, api *clikit.APIFlags, pool string, s *infra.Stack) *infra.FillResult {
+func fillPoolDefaults(ctx context.Context, stdio clikit.IO, api *clikit.APIFlags, pool string, s *cfnstack.Stack) *infra.FillResult {
 	defaults := infra.PoolDefaults(s.OutputMap())
 	if len(defaults) == 0 {
 		return nil
@@ -707,13 +708,13 @@ func newInfraListCmd(stdio clikit.IO) *cobra.Command {
 			if err := preflight(ctx, clikit.IO{Err: io.Discard}, c); err != nil {
 				return err
 			}
-			stacks, err := infra.ListStacks(ctx, c.CFN)
+			stacks, err := cfnstack.ListStacks(ctx, c.CFN)
 			if err != nil {
 				return &clikit.CodedError{Code: clikit.ExitError, Err: err}
 			}
 			if asJSON {
 				if stacks == nil {
-					stacks = []*infra.Stack{}
+					stacks = []*cfnstack.Stack{}
 				}
 				writeInfraJSON(stdio.Out, stacks)
 				return nil
@@ -760,18 +761,18 @@ func newInfraStatusCmd(stdio clikit.IO) *cobra.Command {
 			if err := preflight(ctx, clikit.IO{Err: io.Discard}, c); err != nil {
 				return err
 			}
-			s, err := infra.ManagedStack(ctx, c.CFN, c.Region, args[0])
+			s, err := cfnstack.ManagedStack(ctx, c.CFN, c.Region, args[0])
 			if err != nil {
 				return &clikit.CodedError{Code: clikit.ExitError, Err: err}
 			}
-			var failures []infra.ResourceFailure
-			if !infra.Succeeded(s.Status) {
-				if evs, err := infra.RecentEvents(ctx, c.CFN, s.ID); err == nil {
-					failures = infra.Failures(evs)
+			var failures []cfnstack.ResourceFailure
+			if !cfnstack.Succeeded(s.Status) {
+				if evs, err := cfnstack.RecentEvents(ctx, c.CFN, s.ID); err == nil {
+					failures = cfnstack.Failures(evs)
 				}
 			}
 			if asJSON {
-				writeInfraJSON(stdio.Out, map[string]any{"stack": s, "failures": append([]infra.ResourceFailure{}, failures...)})
+				writeInfraJSON(stdio.Out, map[string]any{"stack": s, "failures": append([]cfnstack.ResourceFailure{}, failures...)})
 				return nil
 			}
 			printStack(stdio.Out, s)
@@ -815,7 +816,7 @@ they point at this stack's resources. Asks for confirmation on a terminal; elsew
 			if err := preflight(ctx, clikit.IO{Err: io.Discard}, c); err != nil {
 				return err
 			}
-			s, err := infra.ManagedStack(ctx, c.CFN, c.Region, name)
+			s, err := cfnstack.ManagedStack(ctx, c.CFN, c.Region, name)
 			if err != nil {
 				return &clikit.CodedError{Code: clikit.ExitError, Err: err}
 			}
@@ -825,7 +826,7 @@ they point at this stack's resources. Asks for confirmation on a terminal; elsew
 				}
 			}
 			logGroup := s.OutputMap()["WorkerLogGroupName"]
-			d := &infra.Deployer{CFN: c.CFN, Region: c.Region, Clock: infraClock, Progress: progressFor(stdio), Timeout: timeout}
+			d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region, Clock: infraClock, Progress: progressFor(stdio), Timeout: timeout}
 			final, err := d.Delete(ctx, s, wait && !noWait)
 			if err != nil {
 				return deployError(stdio, asJSON, err)
@@ -839,7 +840,7 @@ they point at this stack's resources. Asks for confirmation on a terminal; elsew
 				if logGroup != "" {
 					fmt.Fprintf(stdio.Err, "Kept the worker's log group %s; delete it with: aws logs delete-log-group --log-group-name %s --region %s\n", logGroup, logGroup, c.Region)
 				}
-				if s.Kind == infra.KindService {
+				if s.Kind == cfnstack.KindService {
 					fmt.Fprintf(stdio.Err, "Work pool %q may still default to this stack's security group, execution role and secrets: update its defaults before its next flow run.\n", s.WorkPool)
 				}
 			} else {
@@ -875,7 +876,7 @@ deploys, as JSON CloudFormation. No AWS access is needed.`,
     PrefectApiKeySecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:prefect-key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			kind, err := infra.ParseKind(typ)
+			kind, err := cfnstack.ParseKind(typ)
 			if err != nil {
 				return clikit.Invalid("--type: %v", err)
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/cli"
 	"github.com/ecsworker/ecsworker/internal/cli/clitest"
 	"github.com/ecsworker/ecsworker/internal/cli/infracmd"
@@ -177,9 +178,9 @@ func TestInfraServiceLifecycle(t *testing.T) {
 		t.Fatalf("update: exit %d\n%s", r.Code, r.Stderr)
 	}
 	var upd struct {
-		Action  string         `json:"action"`
-		Stack   infra.Stack    `json:"stack"`
-		Changes []infra.Change `json:"changes"`
+		Action  string            `json:"action"`
+		Stack   cfnstack.Stack    `json:"stack"`
+		Changes []cfnstack.Change `json:"changes"`
 	}
 	if err := json.Unmarshal([]byte(r.Stdout), &upd); err != nil {
 		t.Fatalf("--json: %v\n%s", err, r.Stdout)
@@ -193,7 +194,7 @@ func TestInfraServiceLifecycle(t *testing.T) {
 		t.Errorf("list: %+v", r)
 	}
 	r = runInfra(t, "", "infra", "list", "--format", "json")
-	var listed []infra.Stack
+	var listed []cfnstack.Stack
 	if err := json.Unmarshal([]byte(r.Stdout), &listed); err != nil || len(listed) != 1 || listed[0].WorkPool != "etl" {
 		t.Errorf("list --format json: %v %s", err, r.Stdout)
 	}
@@ -250,8 +251,8 @@ func TestInfraDeployFailure(t *testing.T) {
 
 	r = runInfra(t, "", "infra", "status", "ecsworker-etl", "--json")
 	var st struct {
-		Stack    infra.Stack             `json:"stack"`
-		Failures []infra.ResourceFailure `json:"failures"`
+		Stack    cfnstack.Stack             `json:"stack"`
+		Failures []cfnstack.ResourceFailure `json:"failures"`
 	}
 	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil || st.Stack.Status != "ROLLBACK_COMPLETE" || len(st.Failures) != 1 || st.Failures[0].LogicalID != "WorkerService" {
 		t.Errorf("status --json: %v %s", err, r.Stdout)
@@ -265,8 +266,8 @@ func TestInfraDeployFailure(t *testing.T) {
 	e.aws.FailNextStack("WorkerTaskDefinition", "Invalid request provided: Image is required")
 	r = runInfra(t, "", e.serviceArgs("etl", "--image", "other:2", "--json")...)
 	var failed struct {
-		Error   string                 `json:"error"`
-		Failure infra.StackFailedError `json:"failure"`
+		Error   string                    `json:"error"`
+		Failure cfnstack.StackFailedError `json:"failure"`
 	}
 	if err := json.Unmarshal([]byte(r.Stdout), &failed); err != nil || r.Code != 1 || failed.Failure.Status != "UPDATE_ROLLBACK_COMPLETE" ||
 		failed.Failure.Failures[0].LogicalID != "WorkerTaskDefinition" {
@@ -489,7 +490,7 @@ func TestInfraExportTemplate(t *testing.T) {
 		t.Fatalf("--output-path: %s", errb.String())
 	}
 	b, err := os.ReadFile(file)
-	want, _ := infra.Pretty(infra.KindService, infracmd.DefaultWorkerImage())
+	want, _ := infra.Pretty(cfnstack.KindService, infracmd.DefaultWorkerImage())
 	if err != nil || !bytes.Equal(b, want) {
 		t.Errorf("written template differs: %v", err)
 	}

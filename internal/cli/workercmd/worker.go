@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -183,7 +184,7 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 	factory := awsclient.NewFactory(awsclient.FactoryOptions{
 		MaxAttempts: o.awsMaxAttempts, Budget: awsclient.NewBudget(budget), Version: buildinfo.String(),
 		Timeouts:    awsclient.CallTimeouts{Attempt: o.awsAttemptTimeout, Total: o.awsCallTimeout},
-		Permissions: awsclient.PermissionOptions{Logger: logger},
+		Permissions: awserr.PermissionOptions{Logger: logger},
 	})
 
 	var w *worker.Worker

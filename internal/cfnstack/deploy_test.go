@@ -1,4 +1,4 @@
-package infra_test
+package cfnstack_test
 
 import (
 	"errors"
@@ -12,15 +12,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
+	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/infra"
 )
 
-func eventsInput(s *awsfake.Server, stack string) infra.DeployInput {
-	body, _ := infra.Body(infra.KindEvents, "")
+func eventsInput(s *awsfake.Server, stack string) cfnstack.DeployInput {
+	body, _ := infra.Body(cfnstack.KindEvents, "")
 	cfg := infra.EventsConfig{StackName: stack, WorkPool: "p", ClusterArn: s.CreateCluster("prod")}
-	return infra.DeployInput{StackName: stack, Kind: infra.KindEvents, Template: body, Parameters: cfg.Parameters(),
-		Tags: infra.Tags(infra.KindEvents, "p"), Wait: true}
+	return cfnstack.DeployInput{StackName: stack, Kind: cfnstack.KindEvents, Template: body, Parameters: cfg.Parameters(),
+		Tags: cfnstack.Tags(cfnstack.KindEvents, "p"), Wait: true}
 }
 
 // Inside a synctest bubble the deployer's RealClock sleeps are virtual and
@@ -32,7 +33,7 @@ func TestDeployCreateUpdateNoChangesDelete(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, c := fakeAWS(t)
 		rec := &recorder{}
-		d := &infra.Deployer{CFN: c.CFN, Region: c.Region, Progress: rec}
+		d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region, Progress: rec}
 		in := eventsInput(s, "ev")
 
 		res, err := d.Deploy(ctxOf(t), in)
@@ -53,14 +54,14 @@ func TestDeployCreateUpdateNoChangesDelete(t *testing.T) {
 				t.Errorf("events out of order: %v then %v", rec.events[i-1], rec.events[i])
 			}
 		}
-		if res.Stack.WorkPool != "p" || res.Stack.Kind != infra.KindEvents || res.Stack.OutputMap()["EventsQueueName"] == "" {
+		if res.Stack.WorkPool != "p" || res.Stack.Kind != cfnstack.KindEvents || res.Stack.OutputMap()["EventsQueueName"] == "" {
 			t.Errorf("stack: %+v", res.Stack)
 		}
 
 		// The same again: CloudFormation's empty change set is a typed "no changes".
 		calls := s.Calls()["cloudformation:ExecuteChangeSet"]
 		_, err = d.Deploy(ctxOf(t), in)
-		var none *infra.NoChangesError
+		var none *cfnstack.NoChangesError
 		if !errors.As(err, &none) || none.Stack.Name != "ev" {
 			t.Fatalf("redeploy: %v", err)
 		}
@@ -87,13 +88,13 @@ func TestDeployCreateUpdateNoChangesDelete(t *testing.T) {
 			t.Fatalf("--no-wait: %v %+v", err, res)
 		}
 		_, err = d.Deploy(ctxOf(t), in)
-		var busy *infra.StackBusyError
+		var busy *cfnstack.StackBusyError
 		if !errors.As(err, &busy) || busy.Status != "UPDATE_IN_PROGRESS" {
 			t.Errorf("deploying over an update in progress: %v", err)
 		}
 		time.Sleep(time.Minute)
 
-		st, err := infra.ManagedStack(ctxOf(t), c.CFN, c.Region, "ev")
+		st, err := cfnstack.ManagedStack(ctxOf(t), c.CFN, c.Region, "ev")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,8 +102,8 @@ func TestDeployCreateUpdateNoChangesDelete(t *testing.T) {
 		if err != nil || final.Status != "DELETE_COMPLETE" {
 			t.Fatalf("delete: %v %+v", err, final)
 		}
-		_, err = infra.DescribeStack(ctxOf(t), c.CFN, c.Region, "ev")
-		var nf *infra.NotFoundError
+		_, err = cfnstack.DescribeStack(ctxOf(t), c.CFN, c.Region, "ev")
+		var nf *cfnstack.NotFoundError
 		if !errors.As(err, &nf) {
 			t.Errorf("after delete: %v", err)
 		}
@@ -114,11 +115,11 @@ func TestDeployFailureAndRecreate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, c := fakeAWS(t)
 		rec := &recorder{}
-		d := &infra.Deployer{CFN: c.CFN, Region: c.Region, Progress: rec}
+		d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region, Progress: rec}
 		in := eventsInput(s, "ev")
 		s.FailNextStack("EventsQueuePolicy", "Invalid policy syntax (Service: Sqs, Status Code: 400)")
 		_, err := d.Deploy(ctxOf(t), in)
-		var failed *infra.StackFailedError
+		var failed *cfnstack.StackFailedError
 		if !errors.As(err, &failed) {
 			t.Fatalf("want a StackFailedError, got %v", err)
 		}
@@ -134,10 +135,10 @@ func TestDeployFailureAndRecreate(t *testing.T) {
 		}
 
 		// RecentEvents finds the same failure for 'status'.
-		st, _ := infra.DescribeStack(ctxOf(t), c.CFN, c.Region, "ev")
-		evs, err := infra.RecentEvents(ctxOf(t), c.CFN, st.ID)
-		if err != nil || len(infra.Failures(evs)) != 1 {
-			t.Errorf("RecentEvents: %v %v", err, infra.Failures(evs))
+		st, _ := cfnstack.DescribeStack(ctxOf(t), c.CFN, c.Region, "ev")
+		evs, err := cfnstack.RecentEvents(ctxOf(t), c.CFN, st.ID)
+		if err != nil || len(cfnstack.Failures(evs)) != 1 {
+			t.Errorf("RecentEvents: %v %v", err, cfnstack.Failures(evs))
 		}
 
 		// Deploying again deletes the rolled-back stack and creates it afresh.
@@ -168,7 +169,7 @@ func TestDeployRefusals(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		s, c := fakeAWS(t)
-		d := &infra.Deployer{CFN: c.CFN, Region: c.Region}
+		d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region}
 		in := eventsInput(s, "theirs")
 		// A stack of the same name that ecsworker did not create.
 		if _, err := c.CFN.(*cloudformation.Client).CreateStack(ctxOf(t), &cloudformation.CreateStackInput{StackName: aws.String("theirs"),
@@ -177,14 +178,14 @@ func TestDeployRefusals(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 		_, err := d.Deploy(ctxOf(t), in)
-		var nm *infra.NotManagedError
+		var nm *cfnstack.NotManagedError
 		if !errors.As(err, &nm) {
 			t.Errorf("deploying over a foreign stack: %v", err)
 		}
-		if _, err := infra.ManagedStack(ctxOf(t), c.CFN, c.Region, "theirs"); !errors.As(err, &nm) {
+		if _, err := cfnstack.ManagedStack(ctxOf(t), c.CFN, c.Region, "theirs"); !errors.As(err, &nm) {
 			t.Errorf("ManagedStack of a foreign stack: %v", err)
 		}
-		if list, err := infra.ListStacks(ctxOf(t), c.CFN); err != nil || len(list) != 0 {
+		if list, err := cfnstack.ListStacks(ctxOf(t), c.CFN); err != nil || len(list) != 0 {
 			t.Errorf("list shows foreign stacks: %v %v", list, err)
 		}
 
@@ -197,14 +198,14 @@ func TestDeployRefusals(t *testing.T) {
 			t.Errorf("bad parameter: %v", err)
 		}
 		time.Sleep(time.Minute)
-		if _, err := infra.DescribeStack(ctxOf(t), c.CFN, c.Region, "bad"); err == nil {
+		if _, err := cfnstack.DescribeStack(ctxOf(t), c.CFN, c.Region, "bad"); err == nil {
 			t.Errorf("a refused creation left a stack behind")
 		}
 
 		// A wait that runs out says so, and the stack goes on.
-		slow := &infra.Deployer{CFN: c.CFN, Region: c.Region, Timeout: 3 * time.Second}
+		slow := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region, Timeout: 3 * time.Second}
 		_, err = slow.Deploy(ctxOf(t), eventsInput(s, "slow"))
-		var te *infra.TimeoutError
+		var te *cfnstack.TimeoutError
 		if !errors.As(err, &te) || !strings.Contains(err.Error(), "ecsworker infra status slow") {
 			t.Errorf("timeout: %v", err)
 		}

@@ -1,16 +1,16 @@
-// Package infra deploys the ecsworker worker on AWS with CloudFormation:
-// the embedded templates (the worker as an ECS service, or only its ECS
-// task state change queue), the pre-deploy checks, deployment through
-// change sets with the stack's events streamed as they happen, and the
-// listing, inspection and deletion of the stacks it created, which it
-// recognises by their tags.
+// Package cfnstack is ecsworker's side of CloudFormation: the tags that
+// mark a stack as ecsworker's (and say its kind and work pool), reading
+// and listing those stacks and their events, deploying them through
+// change sets and deleting them while following their events, and
+// showing that progress on a terminal or in a log.
 //
-// AWS is reached only through the narrow interfaces of aws.go, which the
-// aws-sdk-go-v2 clients satisfy and tests point at internal/fakes/awsfake.
-package infra
+// AWS is reached only through awsclient.CloudFormationAPI, which the
+// aws-sdk-go-v2 client satisfies and tests point at internal/fakes/awsfake.
+package cfnstack
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -60,4 +60,29 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Kind is a stack ecsworker deploys.
+type Kind string
+
+const (
+	// KindService is the worker as an ECS service, with its events queue.
+	KindService Kind = "service"
+	// KindEvents is only the ECS task state change queue, for a worker
+	// that runs elsewhere.
+	KindEvents Kind = "events"
+)
+
+// Kinds lists every kind, in the order help texts show them.
+var Kinds = []Kind{KindService, KindEvents}
+
+// ParseKind accepts the names the CLI shows, and upstream's "events-only".
+func ParseKind(s string) (Kind, error) {
+	switch s {
+	case "service":
+		return KindService, nil
+	case "events", "events-only":
+		return KindEvents, nil
+	}
+	return "", fmt.Errorf("unknown template %q: use service or events", s)
 }

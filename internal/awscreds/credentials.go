@@ -1,10 +1,13 @@
-package awsclient
+// Package awscreds holds the credentials of a Prefect AwsCredentials
+// block: reading the block (with a message per problem), printing it
+// without its secrets, and the fingerprint that keys the AWS clients made
+// for it (internal/awsclient).
+package awscreds
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -514,7 +517,3 @@ func (r *blockReader) integer(o *jsonv.Object, key, prefix string) (int, bool) {
 	}
 	return int(i), true
 }
-
-// ErrNoRegion is returned when neither the credentials nor the AWS
-// configuration name a region.
-var ErrNoRegion = errors.New("no AWS region: set region_name in the aws_credentials block, or AWS_REGION in the worker's environment, or region in its AWS profile")

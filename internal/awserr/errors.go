@@ -1,4 +1,11 @@
-package awsclient
+// Package awserr is what an AWS error means: its kind (throttled,
+// capacity, not found, unavailable, permanent, transient) and with it
+// whether a retry can help, the explanation shown to people
+// (LaunchError), and, per identity, the memory of the actions AWS refused
+// (Permissions). Every AWS caller asks it rather than reading error codes
+// itself; internal/awsclient hands its throttle rules to the SDK's
+// retryer.
+package awserr
 
 import (
 	"context"
@@ -631,16 +638,18 @@ func IsContextError(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// sdkRetryable tells the SDK's retryer about the throttles that ECS reports
+// SDKRetryable tells the SDK's retryer about the throttles that ECS reports
 // under other codes, so that they are retried (and paced) like throttles.
-var sdkRetryable = retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+var SDKRetryable = retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 	if _, ok := apiErrorOf(err); ok && IsThrottle(err) {
 		return aws.TrueTernary
 	}
 	return aws.UnknownTernary
 })
 
-var sdkThrottle = retry.IsErrorThrottleFunc(func(err error) aws.Ternary {
+// SDKThrottle has the SDK's retryer count those throttles as throttles, so
+// that adaptive mode slows its sending down for them too.
+var SDKThrottle = retry.IsErrorThrottleFunc(func(err error) aws.Ternary {
 	if _, ok := apiErrorOf(err); ok && IsThrottle(err) {
 		return aws.TrueTernary
 	}

@@ -1,4 +1,4 @@
-package infra
+package cfnstack
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // Progress hears what a deploy or delete does, as it happens.
@@ -208,7 +209,7 @@ func (d *Deployer) Deploy(ctx context.Context, in DeployInput) (*DeployResult, e
 		Description:  aws.String("ecsworker infra deploy-" + string(in.Kind)),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create a change set for stack %s: %s", in.StackName, awsclient.ErrorMessage(err))
+		return nil, fmt.Errorf("create a change set for stack %s: %s", in.StackName, awserr.ErrorMessage(err))
 	}
 	changes, err := d.waitChangeSet(ctx, in.StackName, aws.ToString(cs.Id))
 	if err != nil {
@@ -237,7 +238,7 @@ func (d *Deployer) Deploy(ctx context.Context, in DeployInput) (*DeployResult, e
 	}
 	d.step("Executing the change set (%d resource change(s))", len(changes))
 	if _, err := d.CFN.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{ChangeSetName: cs.Id}); err != nil {
-		return nil, fmt.Errorf("execute the change set of stack %s: %s", in.StackName, awsclient.ErrorMessage(err))
+		return nil, fmt.Errorf("execute the change set of stack %s: %s", in.StackName, awserr.ErrorMessage(err))
 	}
 	res := &DeployResult{Action: action, Changes: changes, Waited: in.Wait}
 	if !in.Wait {
@@ -266,7 +267,7 @@ func (d *Deployer) Delete(ctx context.Context, s *Stack, wait bool) (*Stack, err
 		return nil, err
 	}
 	if _, err := d.CFN.DeleteStack(ctx, &cloudformation.DeleteStackInput{StackName: aws.String(s.ID)}); err != nil {
-		return nil, fmt.Errorf("delete stack %s: %s", s.Name, awsclient.ErrorMessage(err))
+		return nil, fmt.Errorf("delete stack %s: %s", s.Name, awserr.ErrorMessage(err))
 	}
 	if !wait {
 		return DescribeStack(ctx, d.CFN, d.Region, s.ID)
@@ -313,7 +314,7 @@ func (d *Deployer) waitChangeSet(ctx context.Context, stack, id string) ([]Chang
 	for {
 		out, err := d.CFN.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{ChangeSetName: aws.String(id)})
 		if err != nil {
-			return nil, fmt.Errorf("describe the change set of stack %s: %s", stack, awsclient.ErrorMessage(err))
+			return nil, fmt.Errorf("describe the change set of stack %s: %s", stack, awserr.ErrorMessage(err))
 		}
 		switch out.Status {
 		case cfntypes.ChangeSetStatusCreateComplete:
@@ -361,7 +362,7 @@ func (d *Deployer) waitChangeSet(ctx context.Context, stack, id string) ([]Chang
 func (d *Deployer) lastEventID(ctx context.Context, stackID string) (string, error) {
 	out, err := d.CFN.DescribeStackEvents(ctx, &cloudformation.DescribeStackEventsInput{StackName: aws.String(stackID)})
 	if err != nil {
-		return "", fmt.Errorf("describe the events of stack %s: %s", stackID, awsclient.ErrorMessage(err))
+		return "", fmt.Errorf("describe the events of stack %s: %s", stackID, awserr.ErrorMessage(err))
 	}
 	if len(out.StackEvents) == 0 {
 		return "", nil
@@ -439,7 +440,7 @@ func (d *Deployer) newEvents(ctx context.Context, stackID, since string, seen ma
 	for {
 		out, err := d.CFN.DescribeStackEvents(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("describe the events of stack %s: %s", stackID, awsclient.ErrorMessage(err))
+			return nil, fmt.Errorf("describe the events of stack %s: %s", stackID, awserr.ErrorMessage(err))
 		}
 		for _, e := range out.StackEvents {
 			id := aws.ToString(e.EventId)

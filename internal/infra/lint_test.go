@@ -1,4 +1,8 @@
-package infra
+// The template linter lives with the tests: only they run it, on the
+// embedded templates, so that a broken reference fails a test rather
+// than a deploy.
+
+package infra_test
 
 import (
 	"fmt"
@@ -9,27 +13,27 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
-// PseudoParameters are the names CloudFormation defines in every stack.
-var PseudoParameters = []string{
+// pseudoParameters are the names CloudFormation defines in every stack.
+var pseudoParameters = []string{
 	"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition",
 	"AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix",
 }
 
-// intrinsics are the functions Lint knows; any other Fn:: is a typo that
+// intrinsics are the functions lint knows; any other Fn:: is a typo that
 // CloudFormation would only report at deploy time.
 var intrinsics = []string{
 	"Fn::And", "Fn::Base64", "Fn::Cidr", "Fn::Equals", "Fn::FindInMap", "Fn::GetAtt", "Fn::GetAZs",
 	"Fn::If", "Fn::ImportValue", "Fn::Join", "Fn::Not", "Fn::Or", "Fn::Select", "Fn::Split", "Fn::Sub",
 }
 
-// Lint checks what CloudFormation checks only when a stack is created:
+// lint checks what CloudFormation checks only when a stack is created:
 // every Ref, Fn::GetAtt and Fn::Sub variable names a parameter, a
 // resource or a pseudo parameter; every condition used is defined; every
 // DependsOn names a resource; and a resource that exists only under a
 // condition is referenced only where that condition holds (inside an
 // Fn::If on it, or from a resource or output with the same condition), so
 // that no parameter combination leaves a dangling reference.
-func Lint(t *jsonv.Object) []error {
+func lint(t *jsonv.Object) []error {
 	l := &linter{
 		params:     names(t.GetObject("Parameters")),
 		resources:  names(t.GetObject("Resources")),
@@ -276,7 +280,7 @@ var subVar = regexp.MustCompile(`\$\{([^}]*)\}`)
 
 func (l *linter) ref(at, name string, sc scope, isRef bool) {
 	switch {
-	case slices.Contains(PseudoParameters, name):
+	case slices.Contains(pseudoParameters, name):
 		if name == "AWS::NoValue" && !isRef {
 			l.errf(at, "AWS::NoValue cannot be substituted")
 		}

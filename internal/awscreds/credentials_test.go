@@ -1,4 +1,4 @@
-package awsclient_test
+package awscreds_test
 
 import (
 	"encoding/json"
@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
+	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -17,41 +17,41 @@ func TestCredentialsFromBlock(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
 		block string
-		want  awsclient.Credentials
+		want  awscreds.Credentials
 	}{
-		"nil block means the default chain": {block: ``, want: awsclient.Credentials{}},
+		"nil block means the default chain": {block: ``, want: awscreds.Credentials{}},
 		"as Prefect stores an empty block": {
 			block: `{"aws_access_key_id": null, "aws_secret_access_key": null, "aws_session_token": null,
 				"profile_name": null, "region_name": null,
 				"aws_client_parameters": {"api_version": null, "use_ssl": true, "verify": true,
 					"verify_cert_path": null, "endpoint_url": null, "config": null}}`,
-			want: awsclient.Credentials{},
+			want: awscreds.Credentials{},
 		},
 		"keys, region and profile": {
 			block: `{"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "s3cr3t", "aws_session_token": "tok",
 				"profile_name": "dev", "region_name": "eu-west-1"}`,
-			want: awsclient.Credentials{AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "s3cr3t", SessionToken: "tok", Profile: "dev", Region: "eu-west-1"},
+			want: awscreds.Credentials{AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "s3cr3t", SessionToken: "tok", Profile: "dev", Region: "eu-west-1"},
 		},
 		"client parameters": {
 			block: `{"aws_client_parameters": {"use_ssl": false, "verify": "/etc/ca.pem", "endpoint_url": "http://localhost:4566",
 				"config": {"retries": {"max_attempts": 9, "mode": "adaptive"}, "region_name": "us-west-2"}}}`,
-			want: awsclient.Credentials{DisableSSL: true, CABundle: "/etc/ca.pem", EndpointURL: "http://localhost:4566", MaxAttempts: 10, RetryMode: "adaptive", Region: "us-west-2"},
+			want: awscreds.Credentials{DisableSSL: true, CABundle: "/etc/ca.pem", EndpointURL: "http://localhost:4566", MaxAttempts: 10, RetryMode: "adaptive", Region: "us-west-2"},
 		},
 		"verify false wins over verify_cert_path": {
 			block: `{"aws_client_parameters": {"verify": false, "verify_cert_path": "/etc/ca.pem"}}`,
-			want:  awsclient.Credentials{InsecureSkipVerify: true},
+			want:  awscreds.Credentials{InsecureSkipVerify: true},
 		},
 		"verify_cert_path": {
 			block: `{"aws_client_parameters": {"verify": true, "verify_cert_path": "/etc/ca.pem"}}`,
-			want:  awsclient.Credentials{CABundle: "/etc/ca.pem"},
+			want:  awscreds.Credentials{CABundle: "/etc/ca.pem"},
 		},
 		"total_max_attempts and legacy mode": {
 			block: `{"aws_client_parameters": {"config": {"retries": {"total_max_attempts": 4, "max_attempts": 9, "mode": "legacy"}}}}`,
-			want:  awsclient.Credentials{MaxAttempts: 4, RetryMode: "standard"},
+			want:  awscreds.Credentials{MaxAttempts: 4, RetryMode: "standard"},
 		},
 		"region_name wins over config.region_name": {
 			block: `{"region_name": "us-east-1", "aws_client_parameters": {"config": {"region_name": "us-west-2"}}}`,
-			want:  awsclient.Credentials{Region: "us-east-1"},
+			want:  awscreds.Credentials{Region: "us-east-1"},
 		},
 		"assume role": {
 			block: `{"assume_role_arn": "arn:aws:iam::123456789012:role/worker", "assume_role_kwargs": {
@@ -59,9 +59,9 @@ func TestCredentialsFromBlock(t *testing.T) {
 				"PolicyArns": [{"arn": "arn:aws:iam::aws:policy/ReadOnly"}], "Tags": [{"Key": "team", "Value": "data"}],
 				"TransitiveTagKeys": ["team"], "SerialNumber": "arn:aws:iam::123456789012:mfa/me", "TokenCode": "123456",
 				"SourceIdentity": "me"}}`,
-			want: awsclient.Credentials{AssumeRoleARN: "arn:aws:iam::123456789012:role/worker", AssumeRole: awsclient.AssumeRoleOptions{
+			want: awscreds.Credentials{AssumeRoleARN: "arn:aws:iam::123456789012:role/worker", AssumeRole: awscreds.AssumeRoleOptions{
 				SessionName: "mine", ExternalID: "ext", Duration: 30 * time.Minute, Policy: "{}",
-				PolicyARNs: []string{"arn:aws:iam::aws:policy/ReadOnly"}, Tags: []awsclient.RoleTag{{Key: "team", Value: "data"}},
+				PolicyARNs: []string{"arn:aws:iam::aws:policy/ReadOnly"}, Tags: []awscreds.RoleTag{{Key: "team", Value: "data"}},
 				TransitiveTagKeys: []string{"team"}, SerialNumber: "arn:aws:iam::123456789012:mfa/me", TokenCode: "123456", SourceIdentity: "me",
 			}},
 		},
@@ -73,7 +73,7 @@ func TestCredentialsFromBlock(t *testing.T) {
 			if tc.block != "" {
 				block = awsclienttest.MustObject(t, tc.block)
 			}
-			got, err := awsclient.CredentialsFromBlock(block)
+			got, err := awscreds.CredentialsFromBlock(block)
 			if err != nil {
 				t.Fatalf("CredentialsFromBlock: %v", err)
 			}
@@ -134,7 +134,7 @@ func TestCredentialsFromBlockErrors(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, err := awsclient.CredentialsFromBlock(awsclienttest.MustObject(t, tc.block))
+			_, err := awscreds.CredentialsFromBlock(awsclienttest.MustObject(t, tc.block))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -149,17 +149,17 @@ func TestCredentialsFromBlockErrors(t *testing.T) {
 
 func TestCredentialsNeverPrintSecrets(t *testing.T) {
 	t.Parallel()
-	c := awsclient.Credentials{
+	c := awscreds.Credentials{
 		AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
 		SessionToken: "FwoGZXIvYXdzEXAMPLETOKEN", Region: "us-east-1",
-		AssumeRoleARN: "arn:aws:iam::1:role/r", AssumeRole: awsclient.AssumeRoleOptions{TokenCode: "987654", ExternalID: "extsecret"},
+		AssumeRoleARN: "arn:aws:iam::1:role/r", AssumeRole: awscreds.AssumeRoleOptions{TokenCode: "987654", ExternalID: "extsecret"},
 	}
 	js, _ := json.Marshal(c)
 	var logged strings.Builder
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("creds", "c", c)
 	outputs := map[string]string{
 		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c), "%s": fmt.Sprintf("%s", c),
-		"pointer %v": fmt.Sprintf("%v", &c), "nested %+v": fmt.Sprintf("%+v", struct{ C awsclient.Credentials }{c}),
+		"pointer %v": fmt.Sprintf("%v", &c), "nested %+v": fmt.Sprintf("%+v", struct{ C awscreds.Credentials }{c}),
 		"json": string(js), "slog": logged.String(), "role %#v": fmt.Sprintf("%#v", c.AssumeRole),
 	}
 	for how, out := range outputs {

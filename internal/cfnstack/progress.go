@@ -1,4 +1,4 @@
-package infra
+package cfnstack
 
 import (
 	"fmt"
@@ -8,19 +8,35 @@ import (
 	"time"
 )
 
+// progressWriter is where a progress display writes. Progress has no
+// error to return (the deploy it shows goes on regardless), so the first
+// failed write is kept for Err, and nothing more is written after it: the
+// stream is gone (a closed terminal, a broken pipe), and a live display
+// could no longer tell how many lines to move back over.
+type progressWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (w *progressWriter) write(s string) {
+	if w.err == nil {
+		_, w.err = io.WriteString(w.w, s)
+	}
+}
+
 // NewPlainProgress writes one line per step and event: for logs, CI and
 // anything that is not a terminal.
-func NewPlainProgress(w io.Writer) Progress { return &plainProgress{w: w} }
+func NewPlainProgress(w io.Writer) Progress { return &plainProgress{out: progressWriter{w: w}} }
 
 type plainProgress struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu  sync.Mutex
+	out progressWriter
 }
 
 func (p *plainProgress) Step(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintln(p.w, msg)
+	p.out.write(msg + "\n")
 }
 
 func (p *plainProgress) Event(e StackEvent) {
@@ -30,7 +46,14 @@ func (p *plainProgress) Event(e StackEvent) {
 	if e.Reason != "" {
 		line += ": " + e.Reason
 	}
-	fmt.Fprintln(p.w, line)
+	p.out.write(line + "\n")
+}
+
+// Err is the first write that failed; nothing was written after it.
+func (p *plainProgress) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.err
 }
 
 // NewLiveProgress keeps one line per resource on a terminal and rewrites
@@ -39,27 +62,33 @@ func NewLiveProgress(w io.Writer, clock Clock) Progress {
 	if clock == nil {
 		clock = RealClock()
 	}
-	return &liveProgress{w: w, clock: clock, index: map[string]int{}}
+	return &liveProgress{out: progressWriter{w: w}, clock: clock, index: map[string]int{}}
 }
 
 type liveProgress struct {
-	mu     sync.Mutex
-	w      io.Writer
-	clock  Clock
-	stack  *StackEvent
-	rows   []StackEvent
-	index  map[string]int
-	drawn  int // lines of the last drawing, to move back over
-	start  time.Time
-	header string
+	mu    sync.Mutex
+	out   progressWriter
+	clock Clock
+	stack *StackEvent
+	rows  []StackEvent
+	index map[string]int
+	drawn int // lines of the last drawing, to move back over
+	start time.Time
 }
 
 func (p *liveProgress) Step(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.erase()
-	fmt.Fprintln(p.w, msg)
+	p.out.write(msg + "\n")
 	p.draw()
+}
+
+// Err is the first write that failed; nothing was written after it.
+func (p *liveProgress) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.err
 }
 
 func (p *liveProgress) Event(e StackEvent) {
@@ -88,7 +117,7 @@ func (p *liveProgress) Event(e StackEvent) {
 func (p *liveProgress) erase() {
 	if p.drawn > 0 {
 		// Up to the first line drawn, then clear everything below it.
-		fmt.Fprintf(p.w, "\x1b[%dF\x1b[J", p.drawn)
+		p.out.write(fmt.Sprintf("\x1b[%dF\x1b[J", p.drawn))
 		p.drawn = 0
 	}
 }
@@ -112,7 +141,7 @@ func (p *liveProgress) draw() {
 		b.WriteByte('\n')
 		lines++
 	}
-	io.WriteString(p.w, b.String())
+	p.out.write(b.String())
 	p.drawn = lines
 }
 

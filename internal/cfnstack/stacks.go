@@ -1,4 +1,4 @@
-package infra
+package cfnstack
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awserr"
 )
 
 // Stack is a CloudFormation stack as the infra commands show it.
@@ -103,7 +104,7 @@ func stackFrom(s cfntypes.Stack) *Stack {
 func DescribeStack(ctx context.Context, api awsclient.CloudFormationAPI, region, nameOrID string) (*Stack, error) {
 	out, err := api.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(nameOrID)})
 	if err != nil {
-		if awsclient.IsStackNotFound(err) {
+		if awserr.IsStackNotFound(err) {
 			return nil, &NotFoundError{Stack: nameOrID, Region: region}
 		}
 		return nil, fmt.Errorf("describe stack %s: %w", nameOrID, err)
