@@ -82,18 +82,24 @@ func New(cfg Config, api Prefect, aws AWS) (*Worker, error) {
 		w.metrics.Registry.MustRegister(newBudgetCollector(b))
 	}
 	w.report = runreport.New(api, runreport.Options{Log: w.log, Now: cfg.Now, Detach: w.outlive, Source: w.eventSource, Notify: cfg.Notify})
-	w.runs = inflight.New(inflight.Options{
-		Worker: cfg.Name, StartupGrace: cfg.StartupGrace, API: api, Report: w.report,
+	w.runs = inflight.New(w.runsOptions())
+	api.SetWorker(cfg.Name, "")
+	return w, nil
+}
+
+// runsOptions are the worker's runs in flight's: its reporter, metrics,
+// AWS backends (awsBackend) and rendering.
+func (w *Worker) runsOptions() inflight.Options {
+	return inflight.Options{
+		Worker: w.cfg.Name, StartupGrace: w.cfg.StartupGrace, API: w.api, Report: w.report,
 		Metrics: inflight.Metrics{
 			InFlight: w.metrics.inFlight, Stops: w.metrics.stops, Crashes: w.metrics.crashes, Cancellations: w.metrics.cancellations,
 		},
 		Backends:   w.awsBackend,
 		Submitting: w.isSubmitting,
 		Job:        w.jobOf,
-		Now:        cfg.Now, Log: w.log,
-	})
-	api.SetWorker(cfg.Name, "")
-	return w, nil
+		Now:        w.cfg.Now, Log: w.log,
+	}
 }
 
 // Name is the worker's name as Prefect shows it.
