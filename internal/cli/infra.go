@@ -21,6 +21,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // ImageRepository is where ecsworker's worker image is published; the
@@ -295,7 +297,7 @@ func runDeployService(cmd *cobra.Command, stdio IO, api *apiFlags, o *serviceFla
 	if o.apiKeyStdin && o.authStdin {
 		return invalid("--api-key-stdin and --auth-string-stdin both read standard input; store one of them in Secrets Manager and pass its --*-secret-arn")
 	}
-	pcfg, err := prefect.LoadConfig(os.LookupEnv, prefect.Config{APIURL: api.apiURL, Profile: api.profile})
+	pcfg, err := prefectconfig.LoadConfig(os.LookupEnv, prefectconfig.Config{APIURL: api.apiURL, Profile: api.profile})
 	if err != nil {
 		return &codedError{code: exitInvalid, err: err}
 	}
@@ -676,7 +678,7 @@ func fillPoolDefaults(ctx context.Context, stdio IO, api *apiFlags, pool string,
 	}
 	res := infra.FillPoolDefaults(wp.BaseJobTemplate, defaults)
 	if len(res.Filled) > 0 {
-		if err := c.UpdateWorkPool(ctx, pool, prefect.WorkPoolUpdate{BaseJobTemplate: wp.BaseJobTemplate}); err != nil {
+		if err := c.UpdateWorkPool(ctx, pool, prefectpool.WorkPoolUpdate{BaseJobTemplate: wp.BaseJobTemplate}); err != nil {
 			return manual(err.Error())
 		}
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 )
 
 // apiFlags are the global flags that say which Prefect API to talk to.
@@ -33,21 +35,21 @@ func (f *apiFlags) register(cmd *cobra.Command) {
 
 // client builds a Prefect API client from the flags, the environment and
 // the active Prefect profile, in that order of precedence. Without a
-// prefect.WithLogger among opts, the client's warnings go to the command's
+// prefectapi.WithLogger among opts, the client's warnings go to the command's
 // stderr; a command with a --log-level passes its logger, so that debug
 // shows every request and retry.
-func (f *apiFlags) client(opts ...prefect.Option) (*prefect.Client, error) {
-	cfg, err := prefect.LoadConfig(os.LookupEnv, prefect.Config{APIURL: f.apiURL, APIURLSource: "--api-url", Profile: f.profile})
+func (f *apiFlags) client(opts ...prefectapi.Option) (*prefect.Client, error) {
+	cfg, err := prefectconfig.LoadConfig(os.LookupEnv, prefectconfig.Config{APIURL: f.apiURL, APIURLSource: "--api-url", Profile: f.profile})
 	if err != nil {
 		return nil, &codedError{code: exitInvalid, err: err}
 	}
 	if cfg.APIURL == "" {
 		return nil, &codedError{code: exitInvalid, err: errors.New("no Prefect API is configured: set PREFECT_API_URL (for Prefect Cloud, https://api.prefect.cloud/api/accounts/<account id>/workspaces/<workspace id>, with PREFECT_API_KEY), use a Prefect profile that sets it, or pass --api-url")}
 	}
-	all := []prefect.Option{prefect.WithUserAgent(prefect.UserAgent(buildinfo.String()))}
+	all := []prefectapi.Option{prefectapi.WithUserAgent(prefectapi.UserAgent(buildinfo.String()))}
 	if f.stderr != nil {
 		// Options apply in order: a logger in opts replaces this one.
-		all = append(all, prefect.WithLogger(warningLogger(f.stderr())))
+		all = append(all, prefectapi.WithLogger(warningLogger(f.stderr())))
 	}
 	c, err := prefect.New(cfg, append(all, opts...)...)
 	if err != nil {
@@ -58,7 +60,7 @@ func (f *apiFlags) client(opts ...prefect.Option) (*prefect.Client, error) {
 
 // connect is client followed by Check: the API is reachable at the URL
 // and takes the credentials, or the error says which of them to fix.
-func (f *apiFlags) connect(ctx context.Context, opts ...prefect.Option) (*prefect.Client, error) {
+func (f *apiFlags) connect(ctx context.Context, opts ...prefectapi.Option) (*prefect.Client, error) {
 	c, err := f.client(opts...)
 	if err != nil {
 		return nil, err

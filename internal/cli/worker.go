@@ -18,7 +18,9 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
-	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/redact"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
@@ -110,15 +112,15 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	}
 	// Names Prefect would refuse are refused here, with the rule, rather
 	// than as the server's 422.
-	if err := prefect.ValidateWorkPoolName(o.pool); err != nil {
+	if err := prefectpool.ValidateWorkPoolName(o.pool); err != nil {
 		return invalid("--pool: %v", err)
 	}
 	for _, q := range o.queues {
-		if err := prefect.ValidateWorkQueueName(q); err != nil {
+		if err := prefectpool.ValidateWorkQueueName(q); err != nil {
 			return invalid("--work-queue: %v", err)
 		}
 	}
-	settings, err := prefect.SettingLookup(os.LookupEnv, api.profile)
+	settings, err := prefectconfig.SettingLookup(os.LookupEnv, api.profile)
 	if err != nil {
 		return &codedError{code: exitInvalid, err: err}
 	}
@@ -130,7 +132,7 @@ func runWorker(cmd *cobra.Command, stdio IO, api *apiFlags, o workerOptions) err
 	// masks the client's own secrets: they are known once it is built.
 	masking := &redactHandler{Handler: logger.Handler(), secrets: redact.New()}
 	logger = slog.New(masking)
-	client, err := api.client(prefect.WithLogger(logger))
+	client, err := api.client(prefectapi.WithLogger(logger))
 	if err != nil {
 		return err
 	}

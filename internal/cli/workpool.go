@@ -16,6 +16,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // poolType is the only work pool type ecsworker serves.
@@ -60,7 +61,7 @@ template (and --paused, --description, --concurrency-limit) instead of an error.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := prefect.ValidateWorkPoolName(name); err != nil {
+			if err := prefectpool.ValidateWorkPoolName(name); err != nil {
 				return invalid("%v", err)
 			}
 			tmpl, err := readTemplateFlag(stdio, templateFile)
@@ -72,7 +73,7 @@ template (and --paused, --description, --concurrency-limit) instead of an error.
 			if err != nil {
 				return err
 			}
-			create := prefect.WorkPoolCreate{Name: name, Type: poolType, BaseJobTemplate: tmpl.Object(), IsPaused: paused}
+			create := prefectpool.WorkPoolCreate{Name: name, Type: poolType, BaseJobTemplate: tmpl.Object(), IsPaused: paused}
 			if description != "" {
 				create.Description = &description
 			}
@@ -86,7 +87,7 @@ template (and --paused, --description, --concurrency-limit) instead of an error.
 				if rerr != nil {
 					return rerr
 				}
-				u := prefect.WorkPoolUpdate{BaseJobTemplate: tmpl.Object(), Description: create.Description, ConcurrencyLimit: create.ConcurrencyLimit}
+				u := prefectpool.WorkPoolUpdate{BaseJobTemplate: tmpl.Object(), Description: create.Description, ConcurrencyLimit: create.ConcurrencyLimit}
 				if cmd.Flags().Changed("paused") {
 					u.IsPaused = &paused
 				}
@@ -129,10 +130,10 @@ func newPoolUpdateCmd(stdio IO, api *apiFlags) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := prefect.ValidateWorkPoolName(name); err != nil {
+			if err := prefectpool.ValidateWorkPoolName(name); err != nil {
 				return invalid("%v", err)
 			}
-			var u prefect.WorkPoolUpdate
+			var u prefectpool.WorkPoolUpdate
 			if templateFile != "" {
 				tmpl, err := readTemplateFlag(stdio, templateFile)
 				if err != nil {
@@ -192,7 +193,7 @@ func newPoolInspectCmd(stdio IO, api *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := prefect.ValidateWorkPoolName(args[0]); err != nil {
+			if err := prefectpool.ValidateWorkPoolName(args[0]); err != nil {
 				return invalid("%v", err)
 			}
 			pool, err := readECSPool(cmd.Context(), c, args[0])
@@ -220,7 +221,7 @@ func newPoolListCmd(stdio IO, api *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := prefect.WorkPoolFilter{Types: []string{poolType}}
+			f := prefectpool.WorkPoolFilter{Types: []string{poolType}}
 			if all {
 				f.Types = nil
 			}
@@ -270,7 +271,7 @@ required.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := prefect.ValidateWorkPoolName(name); err != nil {
+			if err := prefectpool.ValidateWorkPoolName(name); err != nil {
 				return invalid("%v", err)
 			}
 			c, err := api.client()
@@ -331,7 +332,7 @@ network shortcuts. Edit it and pass it to 'ecsworker work-pool create
 
 // readECSPool reads a pool and refuses one of another type: ecsworker's
 // templates and workers only make sense for ecs pools.
-func readECSPool(ctx context.Context, c *prefect.Client, name string) (*prefect.WorkPool, error) {
+func readECSPool(ctx context.Context, c *prefect.Client, name string) (*prefectpool.WorkPool, error) {
 	pool, err := c.ReadWorkPool(ctx, name)
 	if errors.Is(err, prefect.ErrNotFound) {
 		return nil, &codedError{code: exitError, err: fmt.Errorf("work pool %q not found; list pools with 'ecsworker work-pool ls' or create it with 'ecsworker work-pool create %s'", name, name)}
@@ -381,7 +382,7 @@ func warnTemplate(stdio IO, t *jobtemplate.Template) {
 	}
 }
 
-func printPool(stdio IO, p *prefect.WorkPool, asJSON bool, message string) error {
+func printPool(stdio IO, p *prefectpool.WorkPool, asJSON bool, message string) error {
 	if message != "" {
 		fmt.Fprintln(stdio.Err, message)
 	}

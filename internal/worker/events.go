@@ -10,6 +10,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -67,7 +68,7 @@ const (
 // carries on regardless, so losing the stream costs only latency.
 func (w *Worker) eventStreamLoop(ctx context.Context) {
 	wait := time.Second
-	var sub *prefect.EventSubscription
+	var sub *prefectevents.EventSubscription
 	defer func() {
 		if sub != nil {
 			_ = sub.Close()
@@ -85,12 +86,12 @@ func (w *Worker) eventStreamLoop(ctx context.Context) {
 		if sub != nil {
 			sub, err = sub.Reconnect(ctx)
 		} else {
-			sub, err = w.api.SubscribeEvents(ctx, prefect.EventFilter{
+			sub, err = w.api.SubscribeEvents(ctx, prefectevents.EventFilter{
 				Names:          []string{eventScheduled, eventCancelling},
-				AnyResourceIDs: []string{prefect.WorkPoolResourceID(pool.ID)},
+				AnyResourceIDs: []string{prefectevents.WorkPoolResourceID(pool.ID)},
 			})
 		}
-		if errors.Is(err, prefect.ErrEventsUnavailable) {
+		if errors.Is(err, prefectevents.ErrEventsUnavailable) {
 			w.log.Info("the Prefect server offers no event stream; polling every interval only", "interval", w.cfg.QueryInterval)
 			return
 		}
@@ -131,7 +132,7 @@ func (w *Worker) eventSource() prefect.WorkerEventSource {
 // emit sends one of the worker's own events (the ones Prefect's UI and
 // automations know from the Python worker); a server without events is
 // not an error.
-func (w *Worker) emit(ev prefect.Event) {
+func (w *Worker) emit(ev prefectevents.Event) {
 	w.mu.Lock()
 	em := w.emitter
 	w.mu.Unlock()

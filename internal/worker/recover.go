@@ -9,6 +9,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -88,7 +90,7 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 // adoptOrphanedTasks tracks tasks whose runs were submitted by a worker of
 // this pool that is no longer online. Tasks of live workers are left to
 // them, so replicas do not all track everything.
-func (w *Worker) adoptOrphanedTasks(ctx context.Context, runs []prefect.FlowRun, pool *prefect.WorkPool, tmpl jobTemplate) int {
+func (w *Worker) adoptOrphanedTasks(ctx context.Context, runs []prefect.FlowRun, pool *prefectpool.WorkPool, tmpl jobTemplate) int {
 	var candidates []prefect.FlowRun
 	for _, run := range runs {
 		if run.InfrastructurePID != "" && !w.isTracked(run.ID) && w.cfg.Now().Sub(run.Updated.Time) >= w.cfg.StartupGrace {
@@ -98,7 +100,7 @@ func (w *Worker) adoptOrphanedTasks(ctx context.Context, runs []prefect.FlowRun,
 	if len(candidates) == 0 {
 		return 0
 	}
-	workers, err := w.api.FilterWorkers(ctx, pool.Name, prefect.WorkerFilter{Statuses: []string{"ONLINE"}})
+	workers, err := w.api.FilterWorkers(ctx, pool.Name, prefectpool.WorkerFilter{Statuses: []string{"ONLINE"}})
 	if err != nil {
 		return 0
 	}
@@ -156,7 +158,7 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 		go func() {
 			defer w.submissions.Done()
 			defer w.endSubmission(run.ID)
-			var dep *prefect.Deployment
+			var dep *prefectdeploy.Deployment
 			if run.DeploymentID != "" {
 				d, err := w.api.ReadDeployment(w.subCtx, run.DeploymentID)
 				switch {
@@ -179,12 +181,12 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 
 // adopt tracks the task of a run submitted before this worker started. The
 // run's job is rendered again to know its AWS credentials.
-func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefect.WorkPool, tmpl jobTemplate) bool {
+func (w *Worker) adopt(ctx context.Context, run prefect.FlowRun, pool *prefectpool.WorkPool, tmpl jobTemplate) bool {
 	cluster, arn, err := launch.ParseIdentifier(run.InfrastructurePID)
 	if err != nil {
 		return false
 	}
-	var dep *prefect.Deployment
+	var dep *prefectdeploy.Deployment
 	if run.DeploymentID != "" {
 		if d, err := w.api.ReadDeployment(ctx, run.DeploymentID); err == nil {
 			dep = d

@@ -17,6 +17,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -25,7 +29,7 @@ import (
 // what went wrong: a claimed run is never left without a task.
 func (w *Worker) submit(ctx context.Context, run prefect.FlowRun) {
 	w.runLog(run.ID, prefect.LevelInfo, fmt.Sprintf("Worker '%s' submitting flow run '%s'", w.cfg.Name, run.ID))
-	var deployment *prefect.Deployment
+	var deployment *prefectdeploy.Deployment
 	if run.DeploymentID != "" {
 		d, err := w.api.ReadDeployment(ctx, run.DeploymentID)
 		switch {
@@ -54,7 +58,7 @@ func (w *Worker) submit(ctx context.Context, run prefect.FlowRun) {
 // ECS client token is derived from.
 func (w *Worker) claim(ctx context.Context, run prefect.FlowRun) (string, bool) {
 	for attempt := 0; attempt < 10; attempt++ {
-		tid := prefect.NewUUID()
+		tid := prefectapi.NewUUID()
 		res, err := w.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", TransitionID: tid}, false)
 		if err != nil {
 			// The server may have taken the proposal before the
@@ -102,7 +106,7 @@ func (w *Worker) claim(ctx context.Context, run prefect.FlowRun) (string, bool) 
 // task to Prefect. It is also how a restarted worker resumes a claimed run
 // whose task may or may not exist: the client token makes RunTask return
 // the existing task instead of starting a second one.
-func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, claimID string) {
+func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, claimID string) {
 	fail := func(format string, args ...any) {
 		if ctx.Err() != nil {
 			// The worker is stopping and gave up waiting: RunTask may have
@@ -151,7 +155,7 @@ func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deploym
 		return
 	}
 	job := w.job(run, deployment, pool, tmpl)
-	var flow *prefect.Flow
+	var flow *prefectdeploy.Flow
 	if run.FlowID != "" {
 		if f, err := w.api.ReadFlow(ctx, run.FlowID); err == nil {
 			flow = f
@@ -258,7 +262,7 @@ func mayHaveLaunched(err error) bool {
 	if prefect.IsTransient(err) {
 		return true
 	}
-	if _, ok := errors.AsType[*prefect.APIError](err); ok {
+	if _, ok := errors.AsType[*prefecterr.APIError](err); ok {
 		return false // Prefect refused the request itself
 	}
 	switch awsclient.KindOf(err) {
@@ -272,11 +276,11 @@ func mayHaveLaunched(err error) bool {
 // executed-flow-run event names: a worker follows thousands of runs, and
 // their full API objects (job variables, parameters, schemas) would cost
 // tens of kilobytes each for as long as the task runs.
-func eventSubjects(run *prefect.FlowRun, dep *prefect.Deployment, flow *prefect.Flow) (*prefect.FlowRun, *prefect.Deployment, *prefect.Flow) {
+func eventSubjects(run *prefect.FlowRun, dep *prefectdeploy.Deployment, flow *prefectdeploy.Flow) (*prefect.FlowRun, *prefectdeploy.Deployment, *prefectdeploy.Flow) {
 	r := &prefect.FlowRun{ID: run.ID, Name: run.Name, Tags: run.Tags}
-	var d *prefect.Deployment
+	var d *prefectdeploy.Deployment
 	if dep != nil {
-		d = &prefect.Deployment{ID: dep.ID, Name: dep.Name, Tags: dep.Tags}
+		d = &prefectdeploy.Deployment{ID: dep.ID, Name: dep.Name, Tags: dep.Tags}
 		if dep.Raw != nil {
 			d.Raw = jsonv.NewObject()
 			for _, k := range []string{"branch", "base", "root", "version_id", "version_info"} {
@@ -286,15 +290,15 @@ func eventSubjects(run *prefect.FlowRun, dep *prefect.Deployment, flow *prefect.
 			}
 		}
 	}
-	var f *prefect.Flow
+	var f *prefectdeploy.Flow
 	if flow != nil {
-		f = &prefect.Flow{ID: flow.ID, Name: flow.Name, Tags: flow.Tags}
+		f = &prefectdeploy.Flow{ID: flow.ID, Name: flow.Name, Tags: flow.Tags}
 	}
 	return r, d, f
 }
 
 // job assembles the pipeline's input for a run.
-func (w *Worker) job(run prefect.FlowRun, deployment *prefect.Deployment, pool *prefect.WorkPool, tmpl *jobtemplate.Template) ecsjob.Job {
+func (w *Worker) job(run prefect.FlowRun, deployment *prefectdeploy.Deployment, pool *prefectpool.WorkPool, tmpl *jobtemplate.Template) ecsjob.Job {
 	w.mu.Lock()
 	workerID := w.workerID
 	w.mu.Unlock()

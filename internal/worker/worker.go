@@ -10,6 +10,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -23,7 +27,7 @@ type Worker struct {
 	runLogs *runLogger
 
 	mu       sync.Mutex
-	pool     *prefect.WorkPool
+	pool     *prefectpool.WorkPool
 	tmpl     *jobtemplate.Template
 	workerID string
 	inflight map[string]bool        // flow runs being submitted
@@ -40,7 +44,7 @@ type Worker struct {
 
 	health health
 
-	emitter      *prefect.EventEmitter // nil when events cannot be sent
+	emitter      *prefectevents.EventEmitter // nil when events cannot be sent
 	startedEvent string
 
 	slots       chan struct{} // concurrent submissions
@@ -75,8 +79,8 @@ type trackedRun struct {
 
 	// For the executed-flow-run event; nil for adopted runs.
 	run            *prefect.FlowRun
-	deployment     *prefect.Deployment
-	flow           *prefect.Flow
+	deployment     *prefectdeploy.Deployment
+	flow           *prefectdeploy.Flow
 	submittedEvent string
 }
 
@@ -86,7 +90,7 @@ func New(cfg Config, api *prefect.Client, aws *awsclient.Factory) (*Worker, erro
 		return nil, err
 	}
 	if cfg.Name == "" {
-		cfg.Name = "ECSWorker " + prefect.NewUUID()
+		cfg.Name = "ECSWorker " + prefectapi.NewUUID()
 	}
 	w := &Worker{
 		cfg:       cfg,
@@ -168,7 +172,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Prefect what the submissions left behind: half for the last logs,
 	// half for the last events.
 	reserve := min(w.cfg.ShutdownTimeout/10, 5*time.Second)
-	if em, err := w.api.NewEventEmitter(w.bgCtx, prefect.WithEventFlushTimeout(max(reserve/2, time.Millisecond))); err == nil {
+	if em, err := w.api.NewEventEmitter(w.bgCtx, prefectevents.WithEventFlushTimeout(max(reserve/2, time.Millisecond))); err == nil {
 		w.mu.Lock()
 		w.emitter = em
 		w.mu.Unlock()

@@ -1,4 +1,4 @@
-package prefect
+package prefectdeploy
 
 import (
 	"context"
@@ -6,13 +6,14 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 )
 
 // TemplateResolver reads the block documents and variables that base job
 // templates and job variables refer to.
-func (c *Client) TemplateResolver() jobtemplate.Resolver { return templateResolver{c} }
+func (c Deployments) TemplateResolver() jobtemplate.Resolver { return templateResolver{c} }
 
-type templateResolver struct{ c *Client }
+type templateResolver struct{ c Deployments }
 
 var _ jobtemplate.Resolver = templateResolver{}
 
@@ -43,7 +44,7 @@ func (r templateResolver) Variable(ctx context.Context, name string) (any, bool,
 // notFound makes a 404 also match jobtemplate.ErrNotFound, which is how
 // the renderer tells a stale block reference from an API failure.
 func notFound(err error) error {
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, prefecterr.ErrNotFound) {
 		return &resolverNotFound{err}
 	}
 	return err
