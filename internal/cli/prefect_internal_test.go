@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
-	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectcheck"
 )
 
 func TestPrefectAPIConnect(t *testing.T) {
@@ -30,7 +30,7 @@ func TestPrefectAPIConnect(t *testing.T) {
 	}
 	api.apiURL = strings.TrimSuffix(srv.URL(), "/api")
 	_, err := api.connect(context.Background())
-	var ce *prefectapi.ConnectionError
+	var ce *prefectcheck.ConnectionError
 	var coded *codedError
 	if !errors.As(err, &ce) || !errors.As(err, &coded) || coded.code != exitError ||
 		!strings.Contains(err.Error(), "--api-url is "+api.apiURL+", without the /api under which Prefect serves its API: set it to "+srv.URL()) {

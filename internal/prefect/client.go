@@ -6,14 +6,14 @@
 //
 // Client is where callers start. This package holds flow runs (states,
 // scheduled runs, logs) and the events a worker sends about them; the
-// calls on work pools (prefectpool), deployments (prefectdeploy) and
-// events (prefectevents) come with Client, and prefectapi carries them all.
+// checks of the API (prefectcheck) and the calls on work pools
+// (prefectpool), deployments (prefectdeploy) and events (prefectevents)
+// come with Client, and prefectapi carries them all.
 package prefect
 
 import (
-	"context"
-
 	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectcheck"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/prefecterr"
@@ -23,6 +23,7 @@ import (
 
 // Client calls the Prefect API. It is safe for concurrent use.
 type Client struct {
+	prefectcheck.Checks
 	prefectpool.Pools
 	prefectdeploy.Deployments
 	prefectevents.Events
@@ -40,8 +41,10 @@ func New(cfg prefectconfig.Config, opts ...prefectapi.Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Pools: prefectpool.New(t), Deployments: prefectdeploy.New(t), Events: prefectevents.New(t),
-		t: t, runLimits: defaultRunLimits}, nil
+	return &Client{
+		Checks: prefectcheck.New(t), Pools: prefectpool.New(t), Deployments: prefectdeploy.New(t), Events: prefectevents.New(t),
+		t: t, runLimits: defaultRunLimits,
+	}, nil
 }
 
 // Config returns the client's settings.
@@ -53,20 +56,6 @@ func (c *Client) IsCloud() bool { return c.t.IsCloud() }
 // SetWorker changes the attribution headers (see prefectapi.WithWorker);
 // Prefect sets the id once the first Cloud heartbeat returns it.
 func (c *Client) SetWorker(name, id string) { c.t.SetWorker(name, id) }
-
-// Check confirms that the API URL leads to a Prefect API that accepts the
-// configured credentials; see prefectapi.Transport.Check.
-func (c *Client) Check(ctx context.Context) error { return c.t.Check(ctx) }
-
-// Health checks that the API answers (GET /health).
-func (c *Client) Health(ctx context.Context) error { return c.t.Health(ctx) }
-
-// APIVersion returns the server's API version (GET /version), e.g. "0.8.4".
-func (c *Client) APIVersion(ctx context.Context) (string, error) { return c.t.APIVersion(ctx) }
-
-// ServerVersion returns the Prefect version of the server
-// (GET /admin/version), e.g. "3.8.3".
-func (c *Client) ServerVersion(ctx context.Context) (string, error) { return c.t.ServerVersion(ctx) }
 
 // The errors most callers match, from prefecterr; see there for the rest.
 var (

@@ -17,6 +17,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectcheck"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/prefecterr"
@@ -247,7 +248,7 @@ func TestCheck(t *testing.T) {
 	}
 	checkErr := func(t *testing.T, err error, w want, secrets ...string) {
 		t.Helper()
-		var ce *prefectapi.ConnectionError
+		var ce *prefectcheck.ConnectionError
 		if !errors.As(err, &ce) {
 			t.Fatalf("error %T %v", err, err)
 		}
@@ -435,32 +436,10 @@ func fmtErr(err error) string {
 	return err.Error()
 }
 
-func TestNameValidators(t *testing.T) {
+// TestCreateWorkPoolRefusesBadNames: the client refuses a name Prefect
+// would refuse before the server sees it.
+func TestCreateWorkPoolRefusesBadNames(t *testing.T) {
 	t.Parallel()
-	for name, wantErr := range map[string]string{
-		"my-pool":       "",
-		"ecs pool (v2)": "",
-		"prefect-ish":   "", // reserved for creation, but a valid name
-		"bad/name":      `work pool name "bad/name" contains "/": Prefect refuses / % & > < in names, which would break the URLs they go into; choose another name, e.g. "bad-name"`,
-		"100%":          `contains "%"`,
-		"a&b":           `contains "&"`,
-		"<x>":           `contains "<"`,
-		"":              "is empty",
-		` "' `:          "is empty",
-	} {
-		err := prefectpool.ValidateWorkPoolName(name)
-		if (wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), wantErr)) {
-			t.Errorf("ValidateWorkPoolName(%q) = %v, want %q", name, err, wantErr)
-		}
-	}
-	if err := prefectpool.ValidateWorkQueueName("q/1"); err == nil || !strings.HasPrefix(err.Error(), `work queue name "q/1" contains "/"`) {
-		t.Errorf("queue: %v", err)
-	}
-	if err := prefectpool.ValidateWorkQueueName(" "); err != nil {
-		t.Errorf("Prefect allows a queue named %q: %v", " ", err)
-	}
-
-	// The client refuses such a name before the server sees it.
 	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
 	_, err := e.client.CreateWorkPool(context.Background(), prefectpool.WorkPoolCreate{Name: "bad/name", Type: "ecs"})
 	var ne *prefectpool.NameError

@@ -106,7 +106,7 @@ func shownURL(u *url.URL) string {
 	return v.String()
 }
 
-// redirectError completes a RedirectError from CheckRedirect with the call
+// RedirectErrorFor completes a RedirectError from CheckRedirect with the call
 // it stopped, and the API URL to configure when the Location shows it.
 func (c *Transport) RedirectErrorFor(cl Call, re *RedirectError) error {
 	out := *re

@@ -1,4 +1,7 @@
-package prefectapi
+// Package prefectcheck tells whether the configured Prefect API can be
+// used before anything else is asked of it (health, version, and Check,
+// which names the setting to fix when it cannot).
+package prefectcheck
 
 import (
 	"bytes"
@@ -9,21 +12,29 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/prefecterr"
 )
 
+// Checks are the calls that tell whether the API can be used;
+// prefect.Client embeds them.
+type Checks struct{ t *prefectapi.Transport }
+
+// New returns the checks of the API that t calls.
+func New(t *prefectapi.Transport) Checks { return Checks{t: t} }
+
 // Health checks that the API answers (GET /health). It needs no
 // credentials on a self-hosted server, so it tells a network problem from
 // an authentication one.
-func (c *Transport) Health(ctx context.Context) error {
-	cl := Call{Op: "check the Prefect API's health", Method: http.MethodGet, Path: "/health"}
-	resp, err := c.Do(ctx, cl)
+func (c Checks) Health(ctx context.Context) error {
+	cl := prefectapi.Call{Op: "check the Prefect API's health", Method: http.MethodGet, Path: "/health"}
+	resp, err := c.t.Do(ctx, cl)
 	if err != nil {
 		return err
 	}
 	var ok bool
-	if err := c.DecodeJSON(cl, resp, &ok); err != nil {
+	if err := c.t.DecodeJSON(cl, resp, &ok); err != nil {
 		return err
 	}
 	if !ok {
@@ -33,23 +44,23 @@ func (c *Transport) Health(ctx context.Context) error {
 }
 
 // APIVersion returns the server's API version (GET /version), e.g. "0.8.4".
-func (c *Transport) APIVersion(ctx context.Context) (string, error) {
-	return c.getString(ctx, Call{Op: "read the API version", Method: http.MethodGet, Path: "/version"})
+func (c Checks) APIVersion(ctx context.Context) (string, error) {
+	return c.getString(ctx, prefectapi.Call{Op: "read the API version", Method: http.MethodGet, Path: "/version"})
 }
 
 // ServerVersion returns the Prefect version of the server
 // (GET /admin/version), e.g. "3.8.3".
-func (c *Transport) ServerVersion(ctx context.Context) (string, error) {
-	return c.getString(ctx, Call{Op: "read the server version", Method: http.MethodGet, Path: "/admin/version"})
+func (c Checks) ServerVersion(ctx context.Context) (string, error) {
+	return c.getString(ctx, prefectapi.Call{Op: "read the server version", Method: http.MethodGet, Path: "/admin/version"})
 }
 
-func (c *Transport) getString(ctx context.Context, cl Call) (string, error) {
-	resp, err := c.Do(ctx, cl)
+func (c Checks) getString(ctx context.Context, cl prefectapi.Call) (string, error) {
+	resp, err := c.t.Do(ctx, cl)
 	if err != nil {
 		return "", err
 	}
 	var s string
-	if err := c.DecodeJSON(cl, resp, &s); err != nil {
+	if err := c.t.DecodeJSON(cl, resp, &s); err != nil {
 		return "", err
 	}
 	return s, nil
@@ -58,7 +69,7 @@ func (c *Transport) getString(ctx context.Context, cl Call) (string, error) {
 // ConnectionError is the error of Check: the API cannot be used as
 // configured. It says which URL, what went wrong and what to change, and
 // unwraps to the failed call (*prefecterr.TransportError,
-// *prefecterr.APIError, *RedirectError, or an error matching
+// *prefecterr.APIError, *prefectapi.RedirectError, or an error matching
 // prefecterr.ErrInvalidResponse), so prefecterr.IsTransient and the
 // status sentinels still apply.
 type ConnectionError struct {
@@ -82,9 +93,9 @@ func (e *ConnectionError) Unwrap() error { return e.Err }
 // Failed connections are retried like every call (PREFECT_CLIENT_MAX_RETRIES,
 // with backoff). Any failure is a *ConnectionError naming the URL, the
 // cause and the fix; a cancelled ctx is returned as is.
-func (c *Transport) Check(ctx context.Context) error {
-	health := Call{Op: "check the Prefect API", Method: http.MethodGet, Path: "/health"}
-	resp, err := c.Do(ctx, health)
+func (c Checks) Check(ctx context.Context) error {
+	health := prefectapi.Call{Op: "check the Prefect API", Method: http.MethodGet, Path: "/health"}
+	resp, err := c.t.Do(ctx, health)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return err
@@ -95,12 +106,12 @@ func (c *Transport) Check(ctx context.Context) error {
 		return c.connectionError(err)
 	default:
 		var ok bool
-		if err := c.DecodeJSON(health, resp, &ok); err != nil {
+		if err := c.t.DecodeJSON(health, resp, &ok); err != nil {
 			return c.notTheAPI(health, resp, err)
 		}
 	}
-	hello := Call{Op: "check the Prefect API", Method: http.MethodGet, Path: "/hello"}
-	resp, err = c.Do(ctx, hello)
+	hello := prefectapi.Call{Op: "check the Prefect API", Method: http.MethodGet, Path: "/hello"}
+	resp, err = c.t.Do(ctx, hello)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -108,19 +119,19 @@ func (c *Transport) Check(ctx context.Context) error {
 		return c.connectionError(err)
 	}
 	var greeting string
-	if err := c.DecodeJSON(hello, resp, &greeting); err != nil {
+	if err := c.t.DecodeJSON(hello, resp, &greeting); err != nil {
 		return c.notTheAPI(hello, resp, err)
 	}
 	return nil
 }
 
-func (c *Transport) connErr(problem, fix string, err error) *ConnectionError {
-	return &ConnectionError{URL: prefectconfig.RedactURL(c.baseURL), Setting: c.cfg.URLSetting(), Problem: problem, Fix: fix, Err: err}
+func (c Checks) connErr(problem, fix string, err error) *ConnectionError {
+	return &ConnectionError{URL: prefectconfig.RedactURL(c.t.BaseURL()), Setting: c.t.Config().URLSetting(), Problem: problem, Fix: fix, Err: err}
 }
 
 // notTheAPI explains a 2xx answer that is not the API's JSON: most often
 // the Prefect UI's page, served for any path outside /api.
-func (c *Transport) notTheAPI(cl Call, resp *Response, err error) error {
+func (c Checks) notTheAPI(cl prefectapi.Call, resp *prefectapi.Response, err error) error {
 	what := "an answer that is not the Prefect API's JSON"
 	if bytes.HasPrefix(bytes.TrimSpace(resp.Body), []byte("<")) {
 		what = "an HTML page (the Prefect UI, or a proxy's page) instead of the API's JSON"
@@ -130,27 +141,27 @@ func (c *Transport) notTheAPI(cl Call, resp *Response, err error) error {
 }
 
 // wrongURLFix is the fix for a URL that reaches a server but not the API.
-func (c *Transport) wrongURLFix() string {
-	if fix := c.MissingAPISuffix(); fix != "" {
+func (c Checks) wrongURLFix() string {
+	if fix := c.t.MissingAPISuffix(); fix != "" {
 		return fix
 	}
-	if c.cloud {
+	if c.t.IsCloud() {
 		return fmt.Sprintf("the account or workspace in %s is wrong: copy the URL from `prefect cloud workspace ls` or the UI, "+
-			"%s/accounts/<account id>/workspaces/<workspace id>", c.cfg.URLSetting(), c.cfg.CloudAPI())
+			"%s/accounts/<account id>/workspaces/<workspace id>", c.t.Config().URLSetting(), c.t.Config().CloudAPI())
 	}
 	return fmt.Sprintf("set %s to the Prefect API, the server's URL followed by /api (and any path prefix of a proxy in front of it)",
-		c.cfg.URLSetting())
+		c.t.Config().URLSetting())
 }
 
-func (c *Transport) connectionError(err error) error {
+func (c Checks) connectionError(err error) error {
 	var te *prefecterr.TransportError
 	var ae *prefecterr.APIError
-	var re *RedirectError
+	var re *prefectapi.RedirectError
 	switch {
 	case errors.As(err, &re):
-		fix := fmt.Sprintf("set %s to the URL the redirect leads to, if that is the Prefect API", c.cfg.URLSetting())
+		fix := fmt.Sprintf("set %s to the URL the redirect leads to, if that is the Prefect API", c.t.Config().URLSetting())
 		if re.Suggest != "" {
-			fix = fmt.Sprintf("set %s to %s if that is the Prefect API", c.cfg.URLSetting(), re.Suggest)
+			fix = fmt.Sprintf("set %s to %s if that is the Prefect API", c.t.Config().URLSetting(), re.Suggest)
 		}
 		return c.connErr(fmt.Sprintf("the server redirects (%d) to %s, another origin, where the client does not send credentials",
 			re.Status, re.Location), fix, err)
@@ -160,7 +171,7 @@ func (c *Transport) connectionError(err error) error {
 			// The underlying error adds what the words leave out (the
 			// resolver asked, the certificate's names); for a refused
 			// connection it would only repeat them.
-			problem += " (" + c.Redact(te.Err.Error()) + ")"
+			problem += " (" + c.t.Redact(te.Err.Error()) + ")"
 		}
 		return c.connErr(problem, fix, err)
 	case errors.As(err, &ae):
@@ -171,7 +182,7 @@ func (c *Transport) connectionError(err error) error {
 		switch {
 		case ae.Status == http.StatusUnauthorized:
 			return c.connErr("the server refused the credentials ("+answered+")", c.credentialsFix(), err)
-		case ae.Status == http.StatusForbidden && c.cloud:
+		case ae.Status == http.StatusForbidden && c.t.IsCloud():
 			return c.connErr("the server refused access ("+answered+")",
 				fmt.Sprintf("check that %s belongs to a user or service account with access to this workspace", prefectconfig.EnvAPIKey), err)
 		case ae.Status == http.StatusForbidden:
@@ -180,12 +191,12 @@ func (c *Transport) connectionError(err error) error {
 					prefectconfig.EnvAPIAuthString, prefectconfig.EnvCustomHeaders), err)
 		case ae.Status == http.StatusBadRequest && strings.Contains(ae.Detail, "HTTP request to an HTTPS server"):
 			return c.connErr("the server speaks HTTPS on this port ("+answered+")",
-				fmt.Sprintf("use https:// instead of http:// in %s", c.cfg.URLSetting()), err)
+				fmt.Sprintf("use https:// instead of http:// in %s", c.t.Config().URLSetting()), err)
 		case ae.Status == http.StatusNotFound || ae.Status == http.StatusMethodNotAllowed:
 			return c.connErr(answered+": this URL is not the Prefect API", c.wrongURLFix(), err)
 		case prefecterr.IsTransient(err):
 			return c.connErr(answered, fmt.Sprintf("the server is reachable but failing (retried up to %s=%d times); "+
-				"check the server's logs and try again", prefectconfig.EnvMaxRetries, c.cfg.MaxRetries), err)
+				"check the server's logs and try again", prefectconfig.EnvMaxRetries, c.t.Config().MaxRetries), err)
 		}
 		return c.connErr(answered, c.wrongURLFix(), err)
 	}
@@ -193,11 +204,11 @@ func (c *Transport) connectionError(err error) error {
 }
 
 // credentialsFix says which credential to fix for a 401.
-func (c *Transport) credentialsFix() string {
+func (c Checks) credentialsFix() string {
 	switch {
-	case c.cfg.AuthString != "":
+	case c.t.Config().AuthString != "":
 		return fmt.Sprintf("check %s (user:password, as set in the server's PREFECT_SERVER_API_AUTH_STRING)", prefectconfig.EnvAPIAuthString)
-	case c.cfg.APIKey != "":
+	case c.t.Config().APIKey != "":
 		return fmt.Sprintf("check %s (it may be mistyped, expired, or belong to another account)", prefectconfig.EnvAPIKey)
 	}
 	return fmt.Sprintf("set %s (Prefect Cloud) or %s (a self-hosted server with basic auth)", prefectconfig.EnvAPIKey, prefectconfig.EnvAPIAuthString)

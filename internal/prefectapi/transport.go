@@ -51,7 +51,7 @@ const (
 
 // maxResponseBytes bounds what one response may hold. Answers that can
 // grow with user data (scheduled runs with their parameters) are read
-// as a stream instead; see PollScheduledFlowRuns.
+// as a stream instead; see prefect.Client.PollScheduledFlowRuns.
 const maxResponseBytes = 64 << 20
 
 // maxErrorBodyBytes bounds what is read of an answer other than 2xx: the
