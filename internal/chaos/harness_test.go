@@ -25,6 +25,8 @@ import (
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
 
@@ -328,10 +330,10 @@ func (inc *incarnation) isKilled() bool {
 func (h *harness) start(name string) *incarnation {
 	inc := &incarnation{name: name, done: make(chan struct{}), killed: make(chan struct{})}
 	inc.ctx, inc.cancel = context.WithCancel(context.Background())
-	api, err := prefect.New(prefect.Config{
+	api, err := prefect.New(prefectconfig.Config{
 		APIURL: "http://prefect.invalid" + h.prefect.APIPath(), APIKey: prefectAPIKey,
 		Timeout: prefectTimeout, MaxRetries: 3, RetryJitter: 0.2,
-	}, prefect.WithHTTPClient(&http.Client{Transport: &prefectWire{h: h, inc: inc}}), prefect.WithLogger(h.logger))
+	}, prefectapi.WithHTTPClient(&http.Client{Transport: &prefectWire{h: h, inc: inc}}), prefectapi.WithLogger(h.logger))
 	if err != nil {
 		panic(err) // the configuration is the suite's own: a bug here is the suite's
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -24,7 +25,7 @@ func (r *Runs) AdoptOrphaned(ctx context.Context, pool string, runs []prefect.Fl
 	if len(candidates) == 0 {
 		return 0
 	}
-	workers, err := r.opts.API.FilterWorkers(ctx, pool, prefect.WorkerFilter{Statuses: []string{"ONLINE"}})
+	workers, err := r.opts.API.FilterWorkers(ctx, pool, prefectpool.WorkerFilter{Statuses: []string{"ONLINE"}})
 	if err != nil {
 		return 0
 	}

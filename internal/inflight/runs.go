@@ -19,6 +19,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
@@ -27,7 +29,7 @@ import (
 type API interface {
 	ReadFlowRun(ctx context.Context, id string) (*prefect.FlowRun, error)
 	SetFlowRunState(ctx context.Context, id string, s prefect.StateCreate, force bool) (*prefect.OrchestrationResult, error)
-	FilterWorkers(ctx context.Context, pool string, f prefect.WorkerFilter) ([]prefect.Worker, error)
+	FilterWorkers(ctx context.Context, pool string, f prefectpool.WorkerFilter) ([]prefectpool.Worker, error)
 }
 
 // Metrics are the worker's metrics of runs in flight.
@@ -92,8 +94,8 @@ type run struct {
 
 	// For the executed-flow-run event; nil for adopted runs.
 	run            *prefect.FlowRun
-	deployment     *prefect.Deployment
-	flow           *prefect.Flow
+	deployment     *prefectdeploy.Deployment
+	flow           *prefectdeploy.Flow
 	submittedEvent string
 }
 
@@ -153,7 +155,7 @@ func (r *Runs) Track(flowRunID, identifier string, ref tracking.TaskRef, b *Back
 
 // Submitted keeps, for the executed-flow-run event, what the
 // submitted-flow-run event named (submission.EventSubjects).
-func (r *Runs) Submitted(flowRunID string, fr *prefect.FlowRun, dep *prefect.Deployment, flow *prefect.Flow, eventID string) {
+func (r *Runs) Submitted(flowRunID string, fr *prefect.FlowRun, dep *prefectdeploy.Deployment, flow *prefectdeploy.Flow, eventID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if tr := r.runs[flowRunID]; tr != nil {

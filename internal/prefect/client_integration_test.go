@@ -14,6 +14,12 @@ import (
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
@@ -51,7 +57,7 @@ type env struct {
 
 // start runs a fake server and a client for it. cfg's APIURL is filled in;
 // retries wait without sleeping.
-func start(t *testing.T, opts prefectfake.Options, cfg prefect.Config, copts ...prefect.Option) *env {
+func start(t *testing.T, opts prefectfake.Options, cfg prefectconfig.Config, copts ...prefectapi.Option) *env {
 	t.Helper()
 	clock := newFakeClock()
 	if opts.Now == nil {
@@ -62,7 +68,7 @@ func start(t *testing.T, opts prefectfake.Options, cfg prefect.Config, copts ...
 	if opts.Cloud {
 		cfg.CloudAPIURL = strings.TrimSuffix(srv.URL(), srv.APIPath()) + "/api"
 	}
-	c, sl := newTestClient(t, cfg, append([]prefect.Option{prefect.WithClock(clock.Now)}, copts...)...)
+	c, sl := newTestClient(t, cfg, append([]prefectapi.Option{prefectapi.WithClock(clock.Now)}, copts...)...)
 	return &env{srv: srv, client: c, sleeps: sl, clock: clock}
 }
 
@@ -90,12 +96,12 @@ const ecsTemplate = `{"job_configuration":{"command":"{{ command }}","task_defin
 
 func TestIntegrationHealthAndVersions(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{ServerVersion: "3.8.3"}, prefect.Config{})
+	e := start(t, prefectfake.Options{ServerVersion: "3.8.3"}, prefectconfig.Config{})
 	ctx := context.Background()
 	if err := e.client.Health(ctx); err != nil {
 		t.Error(err)
 	}
-	if v, err := e.client.APIVersion(ctx); err != nil || v != prefect.APIVersion {
+	if v, err := e.client.APIVersion(ctx); err != nil || v != prefectapi.APIVersion {
 		t.Errorf("API version %q, %v", v, err)
 	}
 	if v, err := e.client.ServerVersion(ctx); err != nil || v != "3.8.3" {
@@ -105,11 +111,11 @@ func TestIntegrationHealthAndVersions(t *testing.T) {
 
 func TestIntegrationWorkPools(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
 	ctx := context.Background()
 	c := e.client
 	desc := "ECS pool"
-	created, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "ecs pool", Type: "ecs", Description: &desc,
+	created, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "ecs pool", Type: "ecs", Description: &desc,
 		BaseJobTemplate: decodeObj(t, ecsTemplate)})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +137,7 @@ func TestIntegrationWorkPools(t *testing.T) {
 	}
 
 	paused, limit := true, 4
-	if err := c.UpdateWorkPool(ctx, "ecs pool", prefect.WorkPoolUpdate{IsPaused: &paused, ConcurrencyLimit: &limit}); err != nil {
+	if err := c.UpdateWorkPool(ctx, "ecs pool", prefectpool.WorkPoolUpdate{IsPaused: &paused, ConcurrencyLimit: &limit}); err != nil {
 		t.Fatal(err)
 	}
 	read, _ = c.ReadWorkPool(ctx, "ecs pool")
@@ -141,7 +147,7 @@ func TestIntegrationWorkPools(t *testing.T) {
 	if mustJSON(t, read.BaseJobTemplate) != ecsTemplate {
 		t.Errorf("an update of other fields changed the template")
 	}
-	if err := c.UpdateWorkPool(ctx, "ecs pool", prefect.WorkPoolUpdate{ClearConcurrencyLimit: true,
+	if err := c.UpdateWorkPool(ctx, "ecs pool", prefectpool.WorkPoolUpdate{ClearConcurrencyLimit: true,
 		BaseJobTemplate: decodeObj(t, `{"job_configuration":{"command":"x"},"variables":{"type":"object","properties":{}}}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -150,20 +156,20 @@ func TestIntegrationWorkPools(t *testing.T) {
 		t.Errorf("after clear %+v", read)
 	}
 
-	if _, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "proc", Type: "process"}); err != nil {
+	if _, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "proc", Type: "process"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := map[string]struct {
-		f    prefect.WorkPoolFilter
+		f    prefectpool.WorkPoolFilter
 		want []string
 	}{
 		"all":        {want: []string{"ecs pool", "proc"}},
-		"by name":    {f: prefect.WorkPoolFilter{Names: []string{"proc"}}, want: []string{"proc"}},
-		"by type":    {f: prefect.WorkPoolFilter{Types: []string{"ecs"}}, want: []string{"ecs pool"}},
-		"by id":      {f: prefect.WorkPoolFilter{IDs: []string{created.ID}}, want: []string{"ecs pool"}},
-		"one page":   {f: prefect.WorkPoolFilter{Limit: 1}, want: []string{"ecs pool"}},
-		"offset":     {f: prefect.WorkPoolFilter{Limit: 1, Offset: 1}, want: []string{"proc"}},
-		"none match": {f: prefect.WorkPoolFilter{Names: []string{"nope"}}},
+		"by name":    {f: prefectpool.WorkPoolFilter{Names: []string{"proc"}}, want: []string{"proc"}},
+		"by type":    {f: prefectpool.WorkPoolFilter{Types: []string{"ecs"}}, want: []string{"ecs pool"}},
+		"by id":      {f: prefectpool.WorkPoolFilter{IDs: []string{created.ID}}, want: []string{"ecs pool"}},
+		"one page":   {f: prefectpool.WorkPoolFilter{Limit: 1}, want: []string{"ecs pool"}},
+		"offset":     {f: prefectpool.WorkPoolFilter{Limit: 1, Offset: 1}, want: []string{"proc"}},
+		"none match": {f: prefectpool.WorkPoolFilter{Names: []string{"nope"}}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -195,18 +201,18 @@ func TestIntegrationWorkPools(t *testing.T) {
 
 func TestIntegrationWorkersAndQueues(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
 	ctx := context.Background()
 	c := e.client
 	e.srv.CreateWorkPool("pool", "ecs", nil)
 	e.srv.CreateWorkQueue("pool", "high", prefectfake.QueueOptions{Priority: 1})
 
-	id, err := c.Heartbeat(ctx, "pool", prefect.WorkerHeartbeat{Name: "ECSWorker a", HeartbeatIntervalSeconds: 30})
+	id, err := c.Heartbeat(ctx, "pool", prefectpool.WorkerHeartbeat{Name: "ECSWorker a", HeartbeatIntervalSeconds: 30})
 	if err != nil || id != "" {
 		t.Fatalf("heartbeat id %q, err %v", id, err)
 	}
 	// A self-hosted server ignores return_id and answers 204.
-	id, err = c.Heartbeat(ctx, "pool", prefect.WorkerHeartbeat{Name: "ECSWorker b", ReturnID: true})
+	id, err = c.Heartbeat(ctx, "pool", prefectpool.WorkerHeartbeat{Name: "ECSWorker b", ReturnID: true})
 	if err != nil || id != "" {
 		t.Fatalf("heartbeat id %q, err %v", id, err)
 	}
@@ -215,18 +221,18 @@ func TestIntegrationWorkersAndQueues(t *testing.T) {
 		Body:  `{"exception_message":"Invalid request received.","exception_detail":[{"loc":["body","return_id"],"msg":"Extra inputs are not permitted","type":"extra_forbidden"}]}`,
 		Count: 1})
 	meta := jsonv.ObjectOf("integrations", []any{jsonv.ObjectOf("name", "ecsworker", "version", "1.2.3")})
-	if _, err := c.Heartbeat(ctx, "pool", prefect.WorkerHeartbeat{Name: "ECSWorker a", HeartbeatIntervalSeconds: 30, ReturnID: true, Metadata: meta}); err != nil {
+	if _, err := c.Heartbeat(ctx, "pool", prefectpool.WorkerHeartbeat{Name: "ECSWorker a", HeartbeatIntervalSeconds: 30, ReturnID: true, Metadata: meta}); err != nil {
 		t.Fatalf("fallback heartbeat: %v", err)
 	}
 	hbs := e.srv.Heartbeats()
 	if len(hbs) != 3 || hbs[0]["heartbeat_interval_seconds"] != float64(30) || hbs[2]["return_id"] != nil || hbs[2]["name"] != "ECSWorker a" {
 		t.Errorf("heartbeats %v", hbs)
 	}
-	if _, err := c.Heartbeat(ctx, "missing", prefect.WorkerHeartbeat{Name: "w"}); !errors.Is(err, prefect.ErrNotFound) {
+	if _, err := c.Heartbeat(ctx, "missing", prefectpool.WorkerHeartbeat{Name: "w"}); !errors.Is(err, prefect.ErrNotFound) {
 		t.Errorf("heartbeat to a missing pool: %v", err)
 	}
 
-	workers, err := c.FilterWorkers(ctx, "pool", prefect.WorkerFilter{Statuses: []string{"ONLINE"}})
+	workers, err := c.FilterWorkers(ctx, "pool", prefectpool.WorkerFilter{Statuses: []string{"ONLINE"}})
 	if err != nil || len(workers) != 2 {
 		t.Fatalf("workers %+v, err %v", workers, err)
 	}
@@ -235,12 +241,12 @@ func TestIntegrationWorkersAndQueues(t *testing.T) {
 			t.Errorf("worker %+v", w)
 		}
 	}
-	workers, err = c.FilterWorkers(ctx, "pool", prefect.WorkerFilter{LastHeartbeatBefore: testNow.Add(-time.Hour)})
+	workers, err = c.FilterWorkers(ctx, "pool", prefectpool.WorkerFilter{LastHeartbeatBefore: testNow.Add(-time.Hour)})
 	if err != nil || len(workers) != 0 {
 		t.Errorf("workers before an hour ago: %+v, %v", workers, err)
 	}
 	e.clock.Advance(10 * time.Minute)
-	if workers, _ := c.FilterWorkers(ctx, "pool", prefect.WorkerFilter{Statuses: []string{"OFFLINE"}}); len(workers) != 2 {
+	if workers, _ := c.FilterWorkers(ctx, "pool", prefectpool.WorkerFilter{Statuses: []string{"OFFLINE"}}); len(workers) != 2 {
 		t.Errorf("workers offline after 10 minutes: %d", len(workers))
 	}
 
@@ -251,15 +257,15 @@ func TestIntegrationWorkersAndQueues(t *testing.T) {
 	if _, err := c.ReadWorkQueue(ctx, "pool", "nope"); !errors.Is(err, prefect.ErrNotFound) {
 		t.Errorf("missing queue: %v", err)
 	}
-	queues, err := c.FilterWorkQueues(ctx, "pool", prefect.WorkQueueFilter{})
+	queues, err := c.FilterWorkQueues(ctx, "pool", prefectpool.WorkQueueFilter{})
 	if err != nil || len(queues) != 2 {
 		t.Errorf("queues %+v, err %v", queues, err)
 	}
-	queues, err = c.FilterWorkQueues(ctx, "pool", prefect.WorkQueueFilter{Names: []string{"high"}})
+	queues, err = c.FilterWorkQueues(ctx, "pool", prefectpool.WorkQueueFilter{Names: []string{"high"}})
 	if err != nil || len(queues) != 1 || queues[0].Name != "high" {
 		t.Errorf("queues %+v, err %v", queues, err)
 	}
-	queues, err = c.FilterWorkQueues(ctx, "pool", prefect.WorkQueueFilter{IDs: []string{q.ID}})
+	queues, err = c.FilterWorkQueues(ctx, "pool", prefectpool.WorkQueueFilter{IDs: []string{q.ID}})
 	if err != nil || len(queues) != 1 || queues[0].Name != "default" {
 		t.Errorf("queues %+v, err %v", queues, err)
 	}
@@ -267,18 +273,18 @@ func TestIntegrationWorkersAndQueues(t *testing.T) {
 
 func TestIntegrationFlowRunLifecycle(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{}, prefect.WithWorker("ECSWorker x", ""))
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{}, prefectapi.WithWorker("ECSWorker x", ""))
 	ctx := context.Background()
 	c := e.client
-	if _, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
+	if _, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
 		t.Fatal(err)
 	}
 
-	flow, err := c.CreateFlow(ctx, prefect.FlowCreate{Name: "etl", Tags: []string{"a"}})
+	flow, err := c.CreateFlow(ctx, prefectdeploy.FlowCreate{Name: "etl", Tags: []string{"a"}})
 	if err != nil || flow.ID == "" || flow.Name != "etl" {
 		t.Fatalf("flow %+v, err %v", flow, err)
 	}
-	again, err := c.CreateFlow(ctx, prefect.FlowCreate{Name: "etl"})
+	again, err := c.CreateFlow(ctx, prefectdeploy.FlowCreate{Name: "etl"})
 	if err != nil || again.ID != flow.ID {
 		t.Errorf("creating a flow twice gave %+v, %v", again, err)
 	}
@@ -287,7 +293,7 @@ func TestIntegrationFlowRunLifecycle(t *testing.T) {
 	}
 
 	const jobVars = `{"env":{"B":"2","A":"1"},"cpu":2048.0,"image":"etl:1"}`
-	dep, err := c.CreateDeployment(ctx, prefect.DeploymentCreate{Name: "nightly", FlowID: flow.ID, WorkPoolName: "pool",
+	dep, err := c.CreateDeployment(ctx, prefectdeploy.DeploymentCreate{Name: "nightly", FlowID: flow.ID, WorkPoolName: "pool",
 		JobVariables: decodeObj(t, jobVars), Tags: []string{"prod"}, Entrypoint: "flows.py:etl"})
 	if err != nil {
 		t.Fatal(err)
@@ -481,7 +487,7 @@ func mustGet(o *jsonv.Object, k string) any {
 
 func TestIntegrationLogsAndEvents(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
 	ctx := context.Background()
 	c := e.client
 	f := e.srv.CreateFlow("f")
@@ -508,7 +514,7 @@ func TestIntegrationLogsAndEvents(t *testing.T) {
 		t.Errorf("empty batch: %v", err)
 	}
 
-	err = c.EmitEvents(ctx, []prefect.Event{{
+	err = c.EmitEvents(ctx, []prefectevents.Event{{
 		Event:    "prefect.worker.submitted-flow-run",
 		Resource: map[string]string{"prefect.resource.id": "prefect.worker.ecs.w", "prefect.resource.name": "w"},
 		Related: []map[string]string{{"prefect.resource.id": "prefect.flow-run." + runID, "prefect.resource.role": "flow-run",
@@ -526,7 +532,7 @@ func TestIntegrationLogsAndEvents(t *testing.T) {
 
 func TestIntegrationBlocksVariablesResolver(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
 	ctx := context.Background()
 	c := e.client
 	credsID := e.srv.SetBlockDocument("aws-credentials", "prod creds", map[string]any{
@@ -597,7 +603,7 @@ func TestIntegrationErrors(t *testing.T) {
 	readPool := func(ctx context.Context, c *prefect.Client) error { _, err := c.ReadWorkPool(ctx, "pool"); return err }
 	tests := map[string]struct {
 		server prefectfake.Options
-		cfg    prefect.Config
+		cfg    prefectconfig.Config
 		faults []prefectfake.Fault
 		do     func(ctx context.Context, c *prefect.Client) error
 		// wantErr: "" means success.
@@ -607,7 +613,7 @@ func TestIntegrationErrors(t *testing.T) {
 		check     func(t *testing.T, r result)
 	}{
 		"401 bearer: wrong key": {
-			server: prefectfake.Options{APIKey: "pnu_right"}, cfg: prefect.Config{APIKey: "pnu_wrongkey"},
+			server: prefectfake.Options{APIKey: "pnu_right"}, cfg: prefectconfig.Config{APIKey: "pnu_wrongkey"},
 			do: readPool, wantIs: prefect.ErrUnauthorized,
 			wantErr: `read work pool "pool": GET /work_pools/pool: 401 Unauthorized: Invalid authentication credentials (the server refused the credentials: check PREFECT_API_KEY`,
 		},
@@ -616,35 +622,35 @@ func TestIntegrationErrors(t *testing.T) {
 			do:     readPool, wantIs: prefect.ErrUnauthorized, wantErr: "none are set: set PREFECT_API_KEY",
 		},
 		"bearer: right key": {
-			server: prefectfake.Options{APIKey: "pnu_right"}, cfg: prefect.Config{APIKey: "pnu_right"}, do: readPool,
+			server: prefectfake.Options{APIKey: "pnu_right"}, cfg: prefectconfig.Config{APIKey: "pnu_right"}, do: readPool,
 		},
 		"401 basic: wrong auth string": {
-			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefect.Config{AuthString: "admin:wrongpass"},
+			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefectconfig.Config{AuthString: "admin:wrongpass"},
 			do: readPool, wantIs: prefect.ErrUnauthorized,
 			wantErr: "401 Unauthorized: Unauthorized (the server refused the credentials: check PREFECT_API_AUTH_STRING",
 		},
 		"401 basic: a key is not enough": {
-			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefect.Config{APIKey: "pnu_key"},
+			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefectconfig.Config{APIKey: "pnu_key"},
 			do: readPool, wantIs: prefect.ErrUnauthorized,
 		},
 		"basic: right auth string wins over a key": {
-			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefect.Config{AuthString: "admin:right", APIKey: "pnu_key"}, do: readPool,
+			server: prefectfake.Options{AuthString: "admin:right"}, cfg: prefectconfig.Config{AuthString: "admin:right", APIKey: "pnu_key"}, do: readPool,
 		},
 		"basic: health needs no credentials": {
 			server: prefectfake.Options{AuthString: "admin:right"},
 			do:     func(ctx context.Context, c *prefect.Client) error { return c.Health(ctx) },
 		},
 		"403 CSRF: client without CSRF support": {
-			server: prefectfake.Options{CSRF: true}, cfg: prefect.Config{CSRFEnabled: false},
+			server: prefectfake.Options{CSRF: true}, cfg: prefectconfig.Config{CSRFEnabled: false},
 			do: func(ctx context.Context, c *prefect.Client) error {
-				_, err := c.Heartbeat(ctx, "pool", prefect.WorkerHeartbeat{Name: "w"})
+				_, err := c.Heartbeat(ctx, "pool", prefectpool.WorkerHeartbeat{Name: "w"})
 				return err
 			},
 			wantIs: prefect.ErrForbidden, wantErr: "403 Forbidden: Missing",
 		},
 		"403 reserved pool name": {
 			do: func(ctx context.Context, c *prefect.Client) error {
-				_, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "Prefect-pool", Type: "ecs"})
+				_, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "Prefect-pool", Type: "ecs"})
 				return err
 			},
 			wantIs:  prefect.ErrForbidden,
@@ -674,21 +680,21 @@ func TestIntegrationErrors(t *testing.T) {
 		},
 		"409 pool exists": {
 			do: func(ctx context.Context, c *prefect.Client) error {
-				_, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"})
+				_, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "pool", Type: "ecs"})
 				return err
 			},
 			wantIs: prefect.ErrConflict, wantErr: "409 Conflict: A work pool with this name already exists.",
 		},
 		"422 template default against its schema": {
 			do: func(ctx context.Context, c *prefect.Client) error {
-				_, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "bad", Type: "ecs", BaseJobTemplate: decodeObj(t,
+				_, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "bad", Type: "ecs", BaseJobTemplate: decodeObj(t,
 					`{"job_configuration":{"cpu":"{{ cpu }}"},"variables":{"type":"object","properties":{"cpu":{"type":"integer","default":"lots"}}}}`)})
 				return err
 			},
 			wantIs: prefect.ErrUnprocessable, wantErr: `create work pool "bad": POST /work_pools/: 422 Unprocessable Entity: `,
 		},
 		"429 with Retry-After: retried and honoured": {
-			cfg:    prefect.Config{MaxRetries: 5},
+			cfg:    prefectconfig.Config{MaxRetries: 5},
 			faults: []prefectfake.Fault{{Method: "GET", Path: "/work_pools/pool", Status: 429, RetryAfter: "3", Count: 2}},
 			do:     readPool,
 			check: func(t *testing.T, r result) {
@@ -698,7 +704,7 @@ func TestIntegrationErrors(t *testing.T) {
 			},
 		},
 		"429 with an HTTP-date Retry-After": {
-			cfg: prefect.Config{MaxRetries: 5},
+			cfg: prefectconfig.Config{MaxRetries: 5},
 			faults: []prefectfake.Fault{{Method: "GET", Path: "/work_pools/{name}", Status: 429,
 				RetryAfter: testNow.Add(42 * time.Second).Format(http.TimeFormat), Count: 1}},
 			do: readPool,
@@ -709,18 +715,18 @@ func TestIntegrationErrors(t *testing.T) {
 			},
 		},
 		"429 beyond the retry budget": {
-			cfg:    prefect.Config{MaxRetries: 1},
+			cfg:    prefectconfig.Config{MaxRetries: 1},
 			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Status: 429, RetryAfter: "1"}},
 			do:     readPool, wantErr: "429 Too Many Requests", transient: true,
 			check: func(t *testing.T, r result) {
-				var ae *prefect.APIError
+				var ae *prefecterr.APIError
 				if !errors.As(r.err, &ae) || ae.RetryAfter != time.Second || r.calls["GET /work_pools/{name}"] != 2 {
 					t.Errorf("error %#v, calls %v", r.err, r.calls)
 				}
 			},
 		},
 		"503 retried with backoff": {
-			cfg:    prefect.Config{MaxRetries: 5},
+			cfg:    prefectconfig.Config{MaxRetries: 5},
 			faults: []prefectfake.Fault{{Path: "/work_pools/*", Status: 503, Count: 2}},
 			do:     readPool,
 			check: func(t *testing.T, r result) {
@@ -730,7 +736,7 @@ func TestIntegrationErrors(t *testing.T) {
 			},
 		},
 		"502 until retries run out": {
-			cfg:    prefect.Config{MaxRetries: 2},
+			cfg:    prefectconfig.Config{MaxRetries: 2},
 			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Status: 502, Body: "<html><title>502 Bad Gateway</title></html>"}},
 			do:     readPool, transient: true,
 			wantErr: `read work pool "pool": GET /work_pools/pool: 502 Bad Gateway: HTML page: 502 Bad Gateway`,
@@ -741,7 +747,7 @@ func TestIntegrationErrors(t *testing.T) {
 			},
 		},
 		"500 returned to the caller": {
-			cfg:    prefect.Config{MaxRetries: 5},
+			cfg:    prefectconfig.Config{MaxRetries: 5},
 			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Status: 500, Count: 1}},
 			do:     readPool, transient: true,
 			wantErr: "500 Internal Server Error: Internal Server Error",
@@ -752,17 +758,17 @@ func TestIntegrationErrors(t *testing.T) {
 			},
 		},
 		"500 retried when listed in the extra codes": {
-			cfg:    prefect.Config{MaxRetries: 5, ExtraRetryCodes: []int{500}},
+			cfg:    prefectconfig.Config{MaxRetries: 5, ExtraRetryCodes: []int{500}},
 			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Status: 500, Count: 1}},
 			do:     readPool,
 		},
 		"hanging server: timeout": {
-			cfg:    prefect.Config{MaxRetries: 1, Timeout: 100 * time.Millisecond},
+			cfg:    prefectconfig.Config{MaxRetries: 1, Timeout: 100 * time.Millisecond},
 			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Hang: true}},
 			do:     readPool, transient: true,
 			wantErr: `read work pool "pool": GET http://`,
 			check: func(t *testing.T, r result) {
-				var te *prefect.TransportError
+				var te *prefecterr.TransportError
 				if !errors.As(r.err, &te) || te.Timeout != 100*time.Millisecond || !strings.Contains(r.err.Error(), "no response within 100ms") {
 					t.Errorf("error %v", r.err)
 				}
@@ -772,7 +778,7 @@ func TestIntegrationErrors(t *testing.T) {
 			},
 		},
 		"slow answer within the timeout": {
-			cfg:    prefect.Config{Timeout: 5 * time.Second},
+			cfg:    prefectconfig.Config{Timeout: 5 * time.Second},
 			faults: []prefectfake.Fault{{Path: "/work_pools/pool", Delay: 20 * time.Millisecond, Count: 1}},
 			do:     readPool,
 		},
@@ -834,7 +840,7 @@ func TestIntegrationErrors(t *testing.T) {
 // is applied once, with the transition id of the first attempt.
 func TestIntegrationSetStateRetry(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{MaxRetries: 5})
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{MaxRetries: 5})
 	f := e.srv.CreateFlow("f")
 	d := e.srv.CreateDeployment(f["id"].(string), "d", "pool", "", nil)
 	runID := e.srv.CreateFlowRun(d["id"].(string), nil, time.Time{})["id"].(string)
@@ -859,12 +865,12 @@ func TestIntegrationSetStateRetry(t *testing.T) {
 func TestIntegrationCSRF(t *testing.T) {
 	t.Parallel()
 	heartbeat := func(e *env) error {
-		_, err := e.client.Heartbeat(context.Background(), "pool", prefect.WorkerHeartbeat{Name: "w"})
+		_, err := e.client.Heartbeat(context.Background(), "pool", prefectpool.WorkerHeartbeat{Name: "w"})
 		return err
 	}
 	t.Run("token fetched once for many requests", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectfake.Options{CSRF: true}, prefect.Config{CSRFEnabled: true})
+		e := start(t, prefectfake.Options{CSRF: true}, prefectconfig.Config{CSRFEnabled: true})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		for range 3 {
 			if err := heartbeat(e); err != nil {
@@ -880,7 +886,7 @@ func TestIntegrationCSRF(t *testing.T) {
 	})
 	t.Run("expired token renewed before use", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectfake.Options{CSRF: true, CSRFTokenTTL: time.Hour}, prefect.Config{CSRFEnabled: true})
+		e := start(t, prefectfake.Options{CSRF: true, CSRFTokenTTL: time.Hour}, prefectconfig.Config{CSRFEnabled: true})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		if err := heartbeat(e); err != nil {
 			t.Fatal(err)
@@ -899,7 +905,7 @@ func TestIntegrationCSRF(t *testing.T) {
 		// The server's clock runs ahead of the client's, so the token the
 		// client believes valid has expired on the server.
 		serverClock := newFakeClock()
-		e := start(t, prefectfake.Options{CSRF: true, CSRFTokenTTL: time.Hour, Now: serverClock.Now}, prefect.Config{CSRFEnabled: true})
+		e := start(t, prefectfake.Options{CSRF: true, CSRFTokenTTL: time.Hour, Now: serverClock.Now}, prefectconfig.Config{CSRFEnabled: true})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		if err := heartbeat(e); err != nil {
 			t.Fatal(err)
@@ -918,7 +924,7 @@ func TestIntegrationCSRF(t *testing.T) {
 	})
 	t.Run("server without CSRF: asked once, then never", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectfake.Options{CSRF: false}, prefect.Config{CSRFEnabled: true})
+		e := start(t, prefectfake.Options{CSRF: false}, prefectconfig.Config{CSRFEnabled: true})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		for range 2 {
 			if err := heartbeat(e); err != nil {
@@ -931,7 +937,7 @@ func TestIntegrationCSRF(t *testing.T) {
 	})
 	t.Run("token endpoint failing is an error naming it", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectfake.Options{CSRF: true}, prefect.Config{CSRFEnabled: true, MaxRetries: 0})
+		e := start(t, prefectfake.Options{CSRF: true}, prefectconfig.Config{CSRFEnabled: true, MaxRetries: 0})
 		e.srv.CreateWorkPool("pool", "ecs", nil)
 		e.srv.InjectFault(prefectfake.Fault{Path: "/csrf-token", Status: 500, Count: 1})
 		err := heartbeat(e)
@@ -946,7 +952,7 @@ func TestIntegrationCSRF(t *testing.T) {
 
 func TestIntegrationCloud(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{Cloud: true, APIKey: "pnu_cloudkey"}, prefect.Config{APIKey: "pnu_cloudkey", CSRFEnabled: true})
+	e := start(t, prefectfake.Options{Cloud: true, APIKey: "pnu_cloudkey"}, prefectconfig.Config{APIKey: "pnu_cloudkey", CSRFEnabled: true})
 	ctx := context.Background()
 	c := e.client
 	if !c.IsCloud() || !c.Config().IsCloud() {
@@ -955,11 +961,11 @@ func TestIntegrationCloud(t *testing.T) {
 	if ui := c.Config().UIURL(); !strings.HasSuffix(ui, "/account/"+prefectfake.DefaultAccountID+"/workspace/"+prefectfake.DefaultWorkspaceID) {
 		t.Errorf("UI URL %q", ui)
 	}
-	if _, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
+	if _, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
 		t.Fatal(err)
 	}
 	meta := jsonv.ObjectOf("integrations", []any{jsonv.ObjectOf("name", "ecsworker", "version", "1.2.3")})
-	id, err := c.Heartbeat(ctx, "pool", prefect.WorkerHeartbeat{Name: "w", HeartbeatIntervalSeconds: 30, ReturnID: true, Metadata: meta})
+	id, err := c.Heartbeat(ctx, "pool", prefectpool.WorkerHeartbeat{Name: "w", HeartbeatIntervalSeconds: 30, ReturnID: true, Metadata: meta})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -977,7 +983,7 @@ func TestIntegrationCloud(t *testing.T) {
 	if n := e.srv.Calls()["GET /csrf-token"]; n != 0 {
 		t.Errorf("Cloud client fetched CSRF tokens %d times", n)
 	}
-	wrong, _ := newTestClient(t, prefect.Config{APIURL: e.srv.URL(), CloudAPIURL: c.Config().CloudAPIURL, APIKey: "pnu_wrongkey"})
+	wrong, _ := newTestClient(t, prefectconfig.Config{APIURL: e.srv.URL(), CloudAPIURL: c.Config().CloudAPIURL, APIKey: "pnu_wrongkey"})
 	if _, err := wrong.ReadWorkPool(ctx, "pool"); !errors.Is(err, prefect.ErrUnauthorized) || strings.Contains(err.Error(), "pnu_wrongkey") {
 		t.Errorf("wrong key: %v", err)
 	}

@@ -22,6 +22,12 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
@@ -84,14 +90,14 @@ func (s *sleeps) get() []time.Duration {
 
 var testNow = time.Date(2026, 8, 21, 16, 0, 0, 0, time.UTC)
 
-func newTestClient(t *testing.T, cfg prefect.Config, opts ...prefect.Option) (*prefect.Client, *sleeps) {
+func newTestClient(t *testing.T, cfg prefectconfig.Config, opts ...prefectapi.Option) (*prefect.Client, *sleeps) {
 	t.Helper()
 	sl := &sleeps{}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	all := append([]prefect.Option{prefect.WithSleep(sl.sleep), prefect.WithClock(func() time.Time { return testNow }),
-		prefect.WithUserAgent(prefect.UserAgent("1.2.3"))}, opts...)
+	all := append([]prefectapi.Option{prefectapi.WithSleep(sl.sleep), prefectapi.WithClock(func() time.Time { return testNow }),
+		prefectapi.WithUserAgent(prefectapi.UserAgent("1.2.3"))}, opts...)
 	c, err := prefect.New(cfg, all...)
 	if err != nil {
 		t.Fatal(err)
@@ -112,22 +118,22 @@ const poolJSON = `{"id":"6f1c0d5e-1d0e-4c35-9c1b-0a5a3b1f2c3d","name":"my pool",
 func TestHeaders(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
-		cfg      prefect.Config
-		opts     []prefect.Option
+		cfg      prefectconfig.Config
+		opts     []prefectapi.Option
 		wantAuth string
 		check    func(t *testing.T, h http.Header)
 	}{
 		"bearer key": {
-			cfg:      prefect.Config{APIKey: "pnu_key123"},
+			cfg:      prefectconfig.Config{APIKey: "pnu_key123"},
 			wantAuth: "Bearer pnu_key123",
 		},
 		"basic auth wins over the key": {
-			cfg:      prefect.Config{APIKey: "pnu_key123", AuthString: "admin:pass"},
+			cfg:      prefectconfig.Config{APIKey: "pnu_key123", AuthString: "admin:pass"},
 			wantAuth: "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:pass")),
 		},
 		"no credentials": {},
 		"custom headers, protected ones ignored": {
-			cfg: prefect.Config{CustomHeaders: map[string]string{"X-Team": "data", "user-agent": "prefect/3.0.0 (API 0.8.4)",
+			cfg: prefectconfig.Config{CustomHeaders: map[string]string{"X-Team": "data", "user-agent": "prefect/3.0.0 (API 0.8.4)",
 				"Prefect-Csrf-Token": "forged"}},
 			check: func(t *testing.T, h http.Header) {
 				if h.Get("X-Team") != "data" {
@@ -139,7 +145,7 @@ func TestHeaders(t *testing.T) {
 			},
 		},
 		"attribution headers": {
-			opts: []prefect.Option{prefect.WithWorker("ECSWorker 1", "w-id")},
+			opts: []prefectapi.Option{prefectapi.WithWorker("ECSWorker 1", "w-id")},
 			check: func(t *testing.T, h http.Header) {
 				if h.Get("X-Prefect-Worker-Name") != "ECSWorker 1" || h.Get("X-Prefect-Worker-Id") != "w-id" {
 					t.Errorf("attribution headers: %v", h)
@@ -183,13 +189,13 @@ func TestHeaders(t *testing.T) {
 func TestSetWorkerChangesAttribution(t *testing.T) {
 	t.Parallel()
 	s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { w.WriteHeader(204) })
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 	ctx := context.Background()
-	if _, err := c.Heartbeat(ctx, "p", prefect.WorkerHeartbeat{Name: "w"}); err != nil {
+	if _, err := c.Heartbeat(ctx, "p", prefectpool.WorkerHeartbeat{Name: "w"}); err != nil {
 		t.Fatal(err)
 	}
 	c.SetWorker("w", "id-1")
-	if _, err := c.Heartbeat(ctx, "p", prefect.WorkerHeartbeat{Name: "w"}); err != nil {
+	if _, err := c.Heartbeat(ctx, "p", prefectpool.WorkerHeartbeat{Name: "w"}); err != nil {
 		t.Fatal(err)
 	}
 	reqs := s.requests()
@@ -210,9 +216,9 @@ func TestRetryPolicy(t *testing.T) {
 		body   string
 	}
 	ok := answer{status: 200, body: poolJSON}
-	five := prefect.Config{MaxRetries: 5}
+	five := prefectconfig.Config{MaxRetries: 5}
 	tests := map[string]struct {
-		cfg        prefect.Config
+		cfg        prefectconfig.Config
 		answers    []answer // then the last repeats
 		wantErr    string
 		wantIs     error
@@ -246,7 +252,7 @@ func TestRetryPolicy(t *testing.T) {
 			wantCalls: 3, wantWaits: []time.Duration{2 * time.Second, 4 * time.Second},
 		},
 		"retries run out: the last answer is the error": {
-			cfg:       prefect.Config{MaxRetries: 2},
+			cfg:       prefectconfig.Config{MaxRetries: 2},
 			answers:   []answer{{status: 503, body: `{"exception_message":"Service Unavailable"}`}},
 			wantCalls: 3, wantWaits: []time.Duration{2 * time.Second, 4 * time.Second},
 			wantErr:    `read work pool "my pool": GET /work_pools/my%20pool: 503 Service Unavailable: Service Unavailable`,
@@ -263,7 +269,7 @@ func TestRetryPolicy(t *testing.T) {
 			wantCalls: 1, wantStatus: 504,
 		},
 		"extra codes are retried": {
-			cfg:       prefect.Config{MaxRetries: 5, ExtraRetryCodes: []int{500}},
+			cfg:       prefectconfig.Config{MaxRetries: 5, ExtraRetryCodes: []int{500}},
 			answers:   []answer{{status: 500}, ok},
 			wantCalls: 2, wantWaits: []time.Duration{2 * time.Second},
 		},
@@ -274,12 +280,12 @@ func TestRetryPolicy(t *testing.T) {
 			wantErr: `read work pool "my pool": GET /work_pools/my%20pool: 404 Not Found: Work pool "my pool" not found.`,
 		},
 		"no retries configured": {
-			cfg:       prefect.Config{MaxRetries: 0},
+			cfg:       prefectconfig.Config{MaxRetries: 0},
 			answers:   []answer{{status: 503}},
 			wantCalls: 1, wantStatus: 503,
 		},
 		"maintenance answers do not use the budget": {
-			cfg: prefect.Config{MaxRetries: 1},
+			cfg: prefectconfig.Config{MaxRetries: 1},
 			answers: []answer{{status: 503, header: map[string]string{"Prefect-Maintenance": "true"}},
 				{status: 503, header: map[string]string{"Prefect-Maintenance": "true"}}, {status: 503}, ok},
 			wantCalls: 4, wantWaits: []time.Duration{time.Second, time.Second, 2 * time.Second},
@@ -316,7 +322,7 @@ func TestRetryPolicy(t *testing.T) {
 				}
 				return
 			}
-			var ae *prefect.APIError
+			var ae *prefecterr.APIError
 			if !errors.As(err, &ae) || ae.Status != tc.wantStatus {
 				t.Fatalf("error %v, want an APIError with status %d", err, tc.wantStatus)
 			}
@@ -341,7 +347,7 @@ func TestRetryJitter(t *testing.T) {
 			w.WriteHeader(429)
 		}
 	})
-	c, sl := newTestClient(t, prefect.Config{APIURL: s.url(), MaxRetries: 20, RetryJitter: 0.2})
+	c, sl := newTestClient(t, prefectconfig.Config{APIURL: s.url(), MaxRetries: 20, RetryJitter: 0.2})
 	_, _ = c.ReadWorkPool(context.Background(), "p")
 	waits := sl.get()
 	if len(waits) != 20 {
@@ -371,7 +377,7 @@ func TestSetStateRetriesResendTheSameBody(t *testing.T) {
 		writeJSON(w, 201, `{"status":"ACCEPT","state":{"id":"s1","type":"PENDING","name":"Pending","timestamp":"2026-08-21T16:00:00Z",`+
 			`"state_details":{"flow_run_id":"r1","transition_id":"t1","scheduled_time":"2026-08-21T15:59:00+00:00"}},"details":{"type":"accept_details"}}`)
 	})
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url(), MaxRetries: 3})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url(), MaxRetries: 3})
 	res, err := c.SetFlowRunState(context.Background(), "r1", prefect.StateCreate{Type: prefect.StatePending, Name: "Pending"}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -411,9 +417,9 @@ func TestTransportErrors(t *testing.T) {
 	t.Run("refused before any answer: retried like any call", func(t *testing.T) {
 		t.Parallel()
 		addr := closedAddr(t)
-		c, sl := newTestClient(t, prefect.Config{APIURL: "http://" + addr + "/api", MaxRetries: 3, APIKey: "pnu_secretkey"})
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: "http://" + addr + "/api", MaxRetries: 3, APIKey: "pnu_secretkey"})
 		_, err := c.ReadWorkPool(context.Background(), "p")
-		var te *prefect.TransportError
+		var te *prefecterr.TransportError
 		if !errors.As(err, &te) {
 			t.Fatalf("error %T %v", err, err)
 		}
@@ -434,7 +440,7 @@ func TestTransportErrors(t *testing.T) {
 	t.Run("refused after an answer: retried", func(t *testing.T) {
 		t.Parallel()
 		s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { writeJSON(w, 200, "true") })
-		c, sl := newTestClient(t, prefect.Config{APIURL: s.url(), MaxRetries: 2, RetryJitter: 0})
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: s.url(), MaxRetries: 2, RetryJitter: 0})
 		if err := c.Health(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -454,9 +460,9 @@ func TestTransportErrors(t *testing.T) {
 			}
 		})
 		defer close(release)
-		c, sl := newTestClient(t, prefect.Config{APIURL: s.url(), MaxRetries: 1, Timeout: 50 * time.Millisecond})
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: s.url(), MaxRetries: 1, Timeout: 50 * time.Millisecond})
 		_, err := c.ReadWorkPool(context.Background(), "p")
-		var te *prefect.TransportError
+		var te *prefecterr.TransportError
 		if !errors.As(err, &te) || te.Timeout != 50*time.Millisecond {
 			t.Fatalf("error %v", err)
 		}
@@ -470,7 +476,7 @@ func TestTransportErrors(t *testing.T) {
 	t.Run("cancelled context: no retry, not transient", func(t *testing.T) {
 		t.Parallel()
 		s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { <-r.Context().Done() })
-		c, sl := newTestClient(t, prefect.Config{APIURL: s.url(), MaxRetries: 3})
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: s.url(), MaxRetries: 3})
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 		defer cancel()
 		_, err := c.ReadWorkPool(ctx, "p")
@@ -507,7 +513,7 @@ func TestCSRF(t *testing.T) {
 	}
 	tests := map[string]struct {
 		srv        server
-		cfg        prefect.Config
+		cfg        prefectconfig.Config
 		clock      []time.Time // one per heartbeat
 		wantFetch  int
 		wantTokens []string // CSRF header of each heartbeat
@@ -534,7 +540,7 @@ func TestCSRF(t *testing.T) {
 		},
 		"disabled by setting": {
 			srv: server{tokenStatus: 200, tokenBody: validToken("tok1", testNow.Add(time.Hour))},
-			cfg: prefect.Config{CSRFEnabled: false}, clock: []time.Time{testNow}, wantTokens: []string{""},
+			cfg: prefectconfig.Config{CSRFEnabled: false}, clock: []time.Time{testNow}, wantTokens: []string{""},
 		},
 	}
 	for name, tc := range tests {
@@ -566,12 +572,12 @@ func TestCSRF(t *testing.T) {
 			}
 			var clockMu sync.Mutex
 			now := testNow
-			c, sl := newTestClient(t, cfg, prefect.WithClock(func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }))
+			c, sl := newTestClient(t, cfg, prefectapi.WithClock(func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }))
 			for _, at := range tc.clock {
 				clockMu.Lock()
 				now = at
 				clockMu.Unlock()
-				if _, err := c.Heartbeat(context.Background(), "p", prefect.WorkerHeartbeat{Name: "w"}); err != nil {
+				if _, err := c.Heartbeat(context.Background(), "p", prefectpool.WorkerHeartbeat{Name: "w"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -613,7 +619,7 @@ func TestCSRFInvalidTwiceIsForbidden(t *testing.T) {
 		}
 		writeJSON(w, 403, `{"detail":"Invalid CSRF token or client identifier."}`)
 	})
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url(), CSRFEnabled: true, MaxRetries: 5})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url(), CSRFEnabled: true, MaxRetries: 5})
 	err := c.DeleteWorkPool(context.Background(), "p")
 	if !errors.Is(err, prefect.ErrForbidden) || len(s.requests()) != 4 {
 		t.Errorf("err %v after %d requests", err, len(s.requests()))
@@ -629,11 +635,11 @@ func TestCloudSkipsCSRF(t *testing.T) {
 		w.WriteHeader(200)
 		_, _ = io.WriteString(w, "\"9a3b1c2d-0000-4000-8000-00000000abcd\"\n")
 	})
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url() + "/accounts/a/workspaces/w", CloudAPIURL: s.url(), CSRFEnabled: true, APIKey: "pnu_k"})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url() + "/accounts/a/workspaces/w", CloudAPIURL: s.url(), CSRFEnabled: true, APIKey: "pnu_k"})
 	if !c.IsCloud() {
 		t.Fatal("not Cloud")
 	}
-	id, err := c.Heartbeat(context.Background(), "p", prefect.WorkerHeartbeat{Name: "w", ReturnID: true, HeartbeatIntervalSeconds: 30})
+	id, err := c.Heartbeat(context.Background(), "p", prefectpool.WorkerHeartbeat{Name: "w", ReturnID: true, HeartbeatIntervalSeconds: 30})
 	if err != nil || id != "9a3b1c2d-0000-4000-8000-00000000abcd" {
 		t.Errorf("id %q, err %v", id, err)
 	}
@@ -653,9 +659,9 @@ func TestHeartbeatFallsBackWithoutReturnID(t *testing.T) {
 		}
 		w.WriteHeader(204)
 	})
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 	meta := jsonv.ObjectOf("integrations", []any{jsonv.ObjectOf("name", "ecsworker", "version", "1.2.3")})
-	id, err := c.Heartbeat(context.Background(), "p", prefect.WorkerHeartbeat{Name: "w", ReturnID: true, Metadata: meta})
+	id, err := c.Heartbeat(context.Background(), "p", prefectpool.WorkerHeartbeat{Name: "w", ReturnID: true, Metadata: meta})
 	if err != nil || id != "" {
 		t.Fatalf("id %q, err %v", id, err)
 	}
@@ -672,7 +678,7 @@ func TestErrorDetails(t *testing.T) {
 	t.Parallel()
 	const key = "pnu_leakedkey987"
 	tests := map[string]struct {
-		cfg    prefect.Config
+		cfg    prefectconfig.Config
 		status int
 		body   string
 		want   string
@@ -697,11 +703,11 @@ func TestErrorDetails(t *testing.T) {
 			want: `422 Unprocessable Entity: query.limit: Input should be less than or equal to 200`,
 		},
 		"401 with a key": {
-			cfg: prefect.Config{APIKey: key}, status: 401, body: `{"exception_message":"Unauthorized"}`, is: prefect.ErrUnauthorized,
+			cfg: prefectconfig.Config{APIKey: key}, status: 401, body: `{"exception_message":"Unauthorized"}`, is: prefect.ErrUnauthorized,
 			want: "401 Unauthorized: Unauthorized (the server refused the credentials: check PREFECT_API_KEY",
 		},
 		"401 with basic auth": {
-			cfg: prefect.Config{AuthString: "admin:" + key}, status: 401, body: `{"exception_message":"Unauthorized"}`, is: prefect.ErrUnauthorized,
+			cfg: prefectconfig.Config{AuthString: "admin:" + key}, status: 401, body: `{"exception_message":"Unauthorized"}`, is: prefect.ErrUnauthorized,
 			want: "check PREFECT_API_AUTH_STRING",
 		},
 		"401 without credentials": {
@@ -717,11 +723,11 @@ func TestErrorDetails(t *testing.T) {
 			want: "409 Conflict: A work pool with this name already exists.",
 		},
 		"echoed key is masked": {
-			cfg: prefect.Config{APIKey: key}, status: 400, body: `{"detail":"bad header ` + key + `"}`,
+			cfg: prefectconfig.Config{APIKey: key}, status: 400, body: `{"detail":"bad header ` + key + `"}`,
 			want: "400 Bad Request: bad header ********",
 		},
 		"echoed basic credentials are masked": {
-			cfg: prefect.Config{AuthString: "admin:" + key}, status: 400,
+			cfg: prefectconfig.Config{AuthString: "admin:" + key}, status: 400,
 			body: `{"detail":"bad ` + base64.StdEncoding.EncodeToString([]byte("admin:"+key)) + `"}`,
 			want: "400 Bad Request: bad ********",
 		},
@@ -777,7 +783,7 @@ func TestBadJSON(t *testing.T) {
 			do: func(c *prefect.Client) error { _, err := c.ReadFlowRun(context.Background(), "r"); return err }},
 		"list expected": {body: `{}`, want: "list work pools: POST /work_pools/filter",
 			do: func(c *prefect.Client) error {
-				_, err := c.ListWorkPools(context.Background(), prefect.WorkPoolFilter{})
+				_, err := c.ListWorkPools(context.Background(), prefectpool.WorkPoolFilter{})
 				return err
 			}},
 	}
@@ -785,7 +791,7 @@ func TestBadJSON(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { writeJSON(w, 200, tc.body) })
-			c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+			c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 			err := tc.do(c)
 			if !errors.Is(err, prefect.ErrInvalidResponse) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v\nwant %q", err, tc.want)
@@ -797,7 +803,7 @@ func TestBadJSON(t *testing.T) {
 func TestRawKeepsOrderAndNumbers(t *testing.T) {
 	t.Parallel()
 	s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { writeJSON(w, 200, poolJSON) })
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 	p, err := c.ReadWorkPool(context.Background(), "my pool")
 	if err != nil {
 		t.Fatal(err)
@@ -819,20 +825,20 @@ func TestWorkPoolUpdateSendsOnlySetFields(t *testing.T) {
 	t.Parallel()
 	paused, desc, limit := true, "", 3
 	tests := map[string]struct {
-		u    prefect.WorkPoolUpdate
+		u    prefectpool.WorkPoolUpdate
 		want string
 	}{
-		"template only":       {u: prefect.WorkPoolUpdate{BaseJobTemplate: jsonv.ObjectOf("b", 1, "a", 2)}, want: `{"base_job_template":{"b":1,"a":2}}`},
-		"pause and limit":     {u: prefect.WorkPoolUpdate{IsPaused: &paused, ConcurrencyLimit: &limit}, want: `{"is_paused":true,"concurrency_limit":3}`},
-		"clear limit":         {u: prefect.WorkPoolUpdate{ClearConcurrencyLimit: true}, want: `{"concurrency_limit":null}`},
-		"empty description":   {u: prefect.WorkPoolUpdate{Description: &desc}, want: `{"description":""}`},
-		"nothing is an error": {u: prefect.WorkPoolUpdate{}},
+		"template only":       {u: prefectpool.WorkPoolUpdate{BaseJobTemplate: jsonv.ObjectOf("b", 1, "a", 2)}, want: `{"base_job_template":{"b":1,"a":2}}`},
+		"pause and limit":     {u: prefectpool.WorkPoolUpdate{IsPaused: &paused, ConcurrencyLimit: &limit}, want: `{"is_paused":true,"concurrency_limit":3}`},
+		"clear limit":         {u: prefectpool.WorkPoolUpdate{ClearConcurrencyLimit: true}, want: `{"concurrency_limit":null}`},
+		"empty description":   {u: prefectpool.WorkPoolUpdate{Description: &desc}, want: `{"description":""}`},
+		"nothing is an error": {u: prefectpool.WorkPoolUpdate{}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { w.WriteHeader(204) })
-			c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+			c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 			err := c.UpdateWorkPool(context.Background(), "p", tc.u)
 			if tc.want == "" {
 				if err == nil || len(s.requests()) != 0 {
@@ -862,7 +868,7 @@ func TestPagination(t *testing.T) {
 		}
 		writeJSON(w, 200, "["+strings.Join(items, ",")+"]")
 	})
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 	runs, err := c.ListFlowRuns(context.Background(), prefect.FlowRunFilter{StateTypes: []prefect.StateType{prefect.StateCancelling}})
 	if err != nil {
 		t.Fatal(err)
@@ -902,7 +908,7 @@ func TestLogsAndWorkerID(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { w.WriteHeader(201) })
-			cfg := prefect.Config{APIURL: s.url()}
+			cfg := prefectconfig.Config{APIURL: s.url()}
 			if tc.cloud {
 				cfg.CloudAPIURL = s.url()
 			}
@@ -935,7 +941,7 @@ func TestResolver(t *testing.T) {
 			writeJSON(w, 404, `{"detail":"Block document not found"}`)
 		}
 	})
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 	r := c.TemplateResolver()
 	ctx := context.Background()
 
@@ -979,13 +985,13 @@ func TestResolver(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
-		cfg  prefect.Config
+		cfg  prefectconfig.Config
 		want string
 	}{
-		"no URL":     {cfg: prefect.Config{}, want: "PREFECT_API_URL: is not set; set it to the Prefect API"},
-		"bad URL":    {cfg: prefect.Config{APIURL: "127.0.0.1:4200"}, want: "PREFECT_API_URL"},
-		"missing CA": {cfg: prefect.Config{APIURL: "https://x/api", CACertFile: "/nonexistent/ca.pem"}, want: "PREFECT_API_SSL_CERT_FILE=\"/nonexistent/ca.pem\": cannot be read"},
-		"CA not PEM": {cfg: prefect.Config{APIURL: "https://x/api", CACertFile: "client_test.go"}, want: "holds no PEM certificate"},
+		"no URL":     {cfg: prefectconfig.Config{}, want: "PREFECT_API_URL: is not set; set it to the Prefect API"},
+		"bad URL":    {cfg: prefectconfig.Config{APIURL: "127.0.0.1:4200"}, want: "PREFECT_API_URL"},
+		"missing CA": {cfg: prefectconfig.Config{APIURL: "https://x/api", CACertFile: "/nonexistent/ca.pem"}, want: "PREFECT_API_SSL_CERT_FILE=\"/nonexistent/ca.pem\": cannot be read"},
+		"CA not PEM": {cfg: prefectconfig.Config{APIURL: "https://x/api", CACertFile: "client_test.go"}, want: "holds no PEM certificate"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -1007,14 +1013,14 @@ func TestTLS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Run("self-signed refused, not retried", func(t *testing.T) {
 		t.Parallel()
-		c, sl := newTestClient(t, prefect.Config{APIURL: srv.URL + "/api", MaxRetries: 3})
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: srv.URL + "/api", MaxRetries: 3})
 		if err := c.Health(context.Background()); err == nil || len(sl.get()) != 0 {
 			t.Errorf("err %v, waits %v", err, sl.get())
 		}
 	})
 	t.Run("insecure skip verify", func(t *testing.T) {
 		t.Parallel()
-		c, _ := newTestClient(t, prefect.Config{APIURL: srv.URL + "/api", TLSInsecureSkipVerify: true})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: srv.URL + "/api", TLSInsecureSkipVerify: true})
 		if err := c.Health(context.Background()); err != nil {
 			t.Error(err)
 		}
@@ -1023,7 +1029,7 @@ func TestTLS(t *testing.T) {
 		t.Parallel()
 		path := t.TempDir() + "/ca.pem"
 		writeCert(t, path, srv)
-		c, _ := newTestClient(t, prefect.Config{APIURL: srv.URL + "/api", CACertFile: path})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: srv.URL + "/api", CACertFile: path})
 		if err := c.Health(context.Background()); err != nil {
 			t.Error(err)
 		}
@@ -1061,8 +1067,8 @@ func TestLogsNeverShowSecrets(t *testing.T) {
 		defer bufMu.Unlock()
 		return buf.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url(), APIKey: key, MaxRetries: 2,
-		CustomHeaders: map[string]string{"User-Agent": "x"}}, prefect.WithLogger(logger))
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url(), APIKey: key, MaxRetries: 2,
+		CustomHeaders: map[string]string{"User-Agent": "x"}}, prefectapi.WithLogger(logger))
 	_, err := c.ReadWorkPool(context.Background(), "p")
 	if err == nil || strings.Contains(err.Error(), key) {
 		t.Errorf("error %v", err)
@@ -1098,7 +1104,7 @@ func TestWithHTTPClient(t *testing.T) {
 	t.Parallel()
 	s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { writeJSON(w, 200, "true") })
 	tr := &countingTransport{}
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url()}, prefect.WithHTTPClient(&http.Client{Transport: tr}))
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()}, prefectapi.WithHTTPClient(&http.Client{Transport: tr}))
 	if err := c.Health(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -1112,7 +1118,7 @@ func TestResolverPassesOtherErrors(t *testing.T) {
 	s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) {
 		writeJSON(w, 500, `{"exception_message":"Internal Server Error"}`)
 	})
-	c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 	r := c.TemplateResolver()
 	ctx := context.Background()
 	if _, err := r.BlockDocument(ctx, "b"); err == nil || errors.Is(err, templating.ErrNotFound) || !prefect.IsTransient(err) {
@@ -1133,7 +1139,7 @@ func TestRequestBodies(t *testing.T) {
 	}{
 		"work pool create omits unset fields": {
 			do: func(c *prefect.Client) error {
-				_, err := c.CreateWorkPool(context.Background(), prefect.WorkPoolCreate{Name: "p", Type: "ecs", ConcurrencyLimit: &limit})
+				_, err := c.CreateWorkPool(context.Background(), prefectpool.WorkPoolCreate{Name: "p", Type: "ecs", ConcurrencyLimit: &limit})
 				return err
 			},
 			want: `{"name":"p","type":"ecs","concurrency_limit":2}`,
@@ -1159,7 +1165,7 @@ func TestRequestBodies(t *testing.T) {
 		},
 		"worker filter": {
 			do: func(c *prefect.Client) error {
-				_, err := c.FilterWorkers(context.Background(), "p", prefect.WorkerFilter{Statuses: []string{"ONLINE"}, LastHeartbeatAfter: testNow, Limit: 5})
+				_, err := c.FilterWorkers(context.Background(), "p", prefectpool.WorkerFilter{Statuses: []string{"ONLINE"}, LastHeartbeatAfter: testNow, Limit: 5})
 				return err
 			},
 			want: `{"workers":{"status":{"any_":["ONLINE"]},"last_heartbeat_time":{"after_":"2026-08-21T16:00:00.000000+00:00"}},"limit":5,"offset":0}`,
@@ -1175,13 +1181,13 @@ func TestRequestBodies(t *testing.T) {
 		},
 		"events get an id and a time": {
 			do: func(c *prefect.Client) error {
-				return c.EmitEvents(context.Background(), []prefect.Event{{ID: "e", Event: "x", Resource: map[string]string{"prefect.resource.id": "r"}}})
+				return c.EmitEvents(context.Background(), []prefectevents.Event{{ID: "e", Event: "x", Resource: map[string]string{"prefect.resource.id": "r"}}})
 			},
 			want: `[{"id":"e","occurred":"2026-08-21T16:00:00.000000+00:00","event":"x","resource":{"prefect.resource.id":"r"}}]`,
 		},
 		"templates keep <, > and &": {
 			do: func(c *prefect.Client) error {
-				_, err := c.CreateDeployment(context.Background(), prefect.DeploymentCreate{Name: "d", FlowID: "f",
+				_, err := c.CreateDeployment(context.Background(), prefectdeploy.DeploymentCreate{Name: "d", FlowID: "f",
 					JobVariables: jsonv.ObjectOf("command", "a && b > c")})
 				return err
 			},
@@ -1201,7 +1207,7 @@ func TestRequestBodies(t *testing.T) {
 					w.WriteHeader(204)
 				}
 			})
-			c, _ := newTestClient(t, prefect.Config{APIURL: s.url()})
+			c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url()})
 			if err := tc.do(c); err != nil {
 				t.Fatal(err)
 			}
@@ -1210,7 +1216,7 @@ func TestRequestBodies(t *testing.T) {
 			}
 		})
 	}
-	b, err := json.Marshal(prefect.WorkPoolUpdate{ConcurrencyLimit: &limit})
+	b, err := json.Marshal(prefectpool.WorkPoolUpdate{ConcurrencyLimit: &limit})
 	if err != nil || string(b) != `{"concurrency_limit":2}` {
 		t.Errorf("WorkPoolUpdate JSON %s, %v", b, err)
 	}

@@ -16,6 +16,13 @@ import (
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectcheck"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // logBuffer is a slog destination tests can read while the client writes.
@@ -45,10 +52,10 @@ func (l *logBuffer) logger() *slog.Logger {
 // the first MiB of an error body and says what it is.
 func TestDeepErrorBody(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
 	deep := strings.Repeat("[", 6_000_000) + strings.Repeat("]", 6_000_000)
 	e.srv.InjectFault(prefectfake.Fault{Method: "POST", Path: "/work_pools/filter", Status: 404, Body: deep})
-	_, err := e.client.ListWorkPools(context.Background(), prefect.WorkPoolFilter{})
+	_, err := e.client.ListWorkPools(context.Background(), prefectpool.WorkPoolFilter{})
 	if !errors.Is(err, prefect.ErrNotFound) {
 		t.Fatalf("error %v", err)
 	}
@@ -141,7 +148,7 @@ func TestRedirectsStayWithinTheOrigin(t *testing.T) {
 	headers := map[string]string{"X-Proxy-Token": "proxy-secret"}
 	check := func(t *testing.T, err error, other *authRecorder, wantLocation string) {
 		t.Helper()
-		var re *prefect.RedirectError
+		var re *prefectapi.RedirectError
 		if !errors.As(err, &re) {
 			t.Fatalf("error %T %v", err, err)
 		}
@@ -164,21 +171,21 @@ func TestRedirectsStayWithinTheOrigin(t *testing.T) {
 		t.Parallel()
 		other := newAuthRecorder(t, prefectfake.Options{APIKey: key, CSRF: true})
 		front := redirector(t, false, http.StatusTemporaryRedirect, func() string { return other.ts.URL })
-		c, sl := newTestClient(t, prefect.Config{APIURL: front.URL + "/api", APIKey: key, CSRFEnabled: true,
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: front.URL + "/api", APIKey: key, CSRFEnabled: true,
 			CustomHeaders: headers, MaxRetries: 3})
 		_, err := c.ReadWorkPool(context.Background(), "p")
 		check(t, err, other, other.ts.URL+"/api/work_pools/p")
 		// A mutating call fetches a CSRF token first: that request is
 		// redirected too, and must not leak either.
-		_, err = c.CreateWorkPool(context.Background(), prefect.WorkPoolCreate{Name: "p", Type: "ecs"})
+		_, err = c.CreateWorkPool(context.Background(), prefectpool.WorkPoolCreate{Name: "p", Type: "ecs"})
 		check(t, err, other, other.ts.URL+"/api/csrf-token")
 		if len(sl.get()) != 0 {
 			t.Errorf("a refused redirect was retried: %v", sl.get())
 		}
 		// The events WebSocket is refused the same way, as a stream that
 		// is not there (so events fall back to POST /events).
-		_, err = c.SubscribeEvents(context.Background(), prefect.EventFilter{})
-		if !errors.Is(err, prefect.ErrEventsUnavailable) {
+		_, err = c.SubscribeEvents(context.Background(), prefectevents.EventFilter{})
+		if !errors.Is(err, prefectevents.ErrEventsUnavailable) {
 			t.Errorf("events: %v", err)
 		}
 		check(t, err, other, other.ts.URL+"/api/events/out")
@@ -187,7 +194,7 @@ func TestRedirectsStayWithinTheOrigin(t *testing.T) {
 		t.Parallel()
 		other := newAuthRecorder(t, prefectfake.Options{APIKey: key})
 		front := redirector(t, true, http.StatusTemporaryRedirect, func() string { return other.ts.URL })
-		c, _ := newTestClient(t, prefect.Config{APIURL: front.URL + "/api", APIKey: key, TLSInsecureSkipVerify: true,
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: front.URL + "/api", APIKey: key, TLSInsecureSkipVerify: true,
 			CustomHeaders: headers})
 		err := c.Health(context.Background())
 		check(t, err, other, other.ts.URL+"/api/health")
@@ -207,7 +214,7 @@ func TestRedirectsStayWithinTheOrigin(t *testing.T) {
 		})
 		ts := httptest.NewServer(mux)
 		t.Cleanup(ts.Close)
-		c, _ := newTestClient(t, prefect.Config{APIURL: ts.URL + "/old", APIKey: key})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: ts.URL + "/old", APIKey: key})
 		pool, err := c.ReadWorkPool(context.Background(), "moved")
 		if err != nil || pool.Name != "moved" {
 			t.Fatalf("pool %+v, err %v", pool, err)
@@ -222,11 +229,11 @@ func TestCheck(t *testing.T) {
 		t.Parallel()
 		for name, tc := range map[string]struct {
 			srv prefectfake.Options
-			cfg prefect.Config
+			cfg prefectconfig.Config
 		}{
 			"open":        {},
-			"auth string": {srv: prefectfake.Options{AuthString: "admin:pw"}, cfg: prefect.Config{AuthString: "admin:pw"}},
-			"cloud":       {srv: prefectfake.Options{Cloud: true, APIKey: "pnu_k"}, cfg: prefect.Config{APIKey: "pnu_k"}},
+			"auth string": {srv: prefectfake.Options{AuthString: "admin:pw"}, cfg: prefectconfig.Config{AuthString: "admin:pw"}},
+			"cloud":       {srv: prefectfake.Options{Cloud: true, APIKey: "pnu_k"}, cfg: prefectconfig.Config{APIKey: "pnu_k"}},
 		} {
 			e := start(t, tc.srv, tc.cfg)
 			if err := e.client.Check(ctx); err != nil {
@@ -241,7 +248,7 @@ func TestCheck(t *testing.T) {
 	}
 	checkErr := func(t *testing.T, err error, w want, secrets ...string) {
 		t.Helper()
-		var ce *prefect.ConnectionError
+		var ce *prefectcheck.ConnectionError
 		if !errors.As(err, &ce) {
 			t.Fatalf("error %T %v", err, err)
 		}
@@ -262,13 +269,13 @@ func TestCheck(t *testing.T) {
 		t.Parallel()
 		srv := prefectfake.NewTestServer(t, prefectfake.Options{})
 		root := strings.TrimSuffix(srv.URL(), "/api")
-		c, _ := newTestClient(t, prefect.Config{APIURL: root})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: root})
 		err := c.Check(ctx)
 		checkErr(t, err, want{problem: "GET /hello answered 404 Not Found: this URL is not the Prefect API",
 			fix: "PREFECT_API_URL is " + root + ", without the /api under which Prefect serves its API: set it to " + root + "/api",
 			is:  prefect.ErrNotFound})
 		// Every other call says the same on its 404.
-		_, err = c.ListWorkPools(ctx, prefect.WorkPoolFilter{})
+		_, err = c.ListWorkPools(ctx, prefectpool.WorkPoolFilter{})
 		if err == nil || !strings.Contains(err.Error(), "set it to "+root+"/api") {
 			t.Errorf("list: %v", err)
 		}
@@ -279,26 +286,26 @@ func TestCheck(t *testing.T) {
 			w.Header().Set("Content-Type", "text/html")
 			_, _ = io.WriteString(w, "<!doctype html><html><head><title>Prefect</title></head></html>")
 		})
-		c, _ := newTestClient(t, prefect.Config{APIURL: ui.srv.URL})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: ui.srv.URL})
 		checkErr(t, c.Check(ctx), want{problem: "GET /health answered an HTML page", fix: "set it to " + ui.srv.URL + "/api",
 			is: prefect.ErrInvalidResponse})
 	})
 	t.Run("wrong API key", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectfake.Options{APIKey: "pnu_right"}, prefect.Config{APIKey: "pnu_wrong_key"})
+		e := start(t, prefectfake.Options{APIKey: "pnu_right"}, prefectconfig.Config{APIKey: "pnu_wrong_key"})
 		checkErr(t, e.client.Check(ctx), want{problem: "the server refused the credentials (GET /health answered 401 Unauthorized",
 			fix: "check PREFECT_API_KEY", is: prefect.ErrUnauthorized}, "pnu_wrong_key")
 	})
 	t.Run("wrong auth string", func(t *testing.T) {
 		t.Parallel()
 		// /health needs no credentials here: /hello is what catches it.
-		e := start(t, prefectfake.Options{AuthString: "admin:right"}, prefect.Config{AuthString: "admin:wrong-pw"})
+		e := start(t, prefectfake.Options{AuthString: "admin:right"}, prefectconfig.Config{AuthString: "admin:wrong-pw"})
 		checkErr(t, e.client.Check(ctx), want{problem: "GET /hello answered 401 Unauthorized", fix: "check PREFECT_API_AUTH_STRING",
 			is: prefect.ErrUnauthorized}, "wrong-pw")
 	})
 	t.Run("no credentials", func(t *testing.T) {
 		t.Parallel()
-		e := start(t, prefectfake.Options{Cloud: true, APIKey: "pnu_k"}, prefect.Config{})
+		e := start(t, prefectfake.Options{Cloud: true, APIKey: "pnu_k"}, prefectconfig.Config{})
 		checkErr(t, e.client.Check(ctx), want{problem: "401", fix: "set PREFECT_API_KEY (Prefect Cloud) or PREFECT_API_AUTH_STRING"})
 	})
 	t.Run("wrong Cloud workspace", func(t *testing.T) {
@@ -306,13 +313,13 @@ func TestCheck(t *testing.T) {
 		srv := prefectfake.NewTestServer(t, prefectfake.Options{Cloud: true, APIKey: "pnu_k"})
 		base := strings.TrimSuffix(srv.URL(), srv.APIPath())
 		wrong := base + "/api/accounts/" + prefectfake.DefaultAccountID + "/workspaces/00000000-0000-4000-8000-000000000000"
-		c, _ := newTestClient(t, prefect.Config{APIURL: wrong, APIKey: "pnu_k", CloudAPIURL: base + "/api"})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: wrong, APIKey: "pnu_k", CloudAPIURL: base + "/api"})
 		checkErr(t, c.Check(ctx), want{problem: "404", fix: "the account or workspace in PREFECT_API_URL is wrong"})
 	})
 	t.Run("connection refused: retried, then explained", func(t *testing.T) {
 		t.Parallel()
 		addr := closedAddr(t)
-		c, sl := newTestClient(t, prefect.Config{APIURL: "http://" + addr + "/api", MaxRetries: 2, APIKey: "pnu_secret"})
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: "http://" + addr + "/api", MaxRetries: 2, APIKey: "pnu_secret"})
 		checkErr(t, c.Check(ctx), want{problem: "nothing is listening at " + addr + " (connection refused)",
 			fix: "start the Prefect server, or correct the host and port in PREFECT_API_URL"}, "pnu_secret")
 		if len(sl.get()) != 2 {
@@ -321,7 +328,7 @@ func TestCheck(t *testing.T) {
 	})
 	t.Run("unknown host", func(t *testing.T) {
 		t.Parallel()
-		c, _ := newTestClient(t, prefect.Config{APIURL: "http://prefect.invalid:4200/api", MaxRetries: 0})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: "http://prefect.invalid:4200/api", MaxRetries: 0})
 		checkErr(t, c.Check(ctx), want{problem: `the host name "prefect.invalid"`, fix: "PREFECT_API_URL"})
 	})
 	t.Run("untrusted certificate", func(t *testing.T) {
@@ -330,12 +337,12 @@ func TestCheck(t *testing.T) {
 		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 		ts.StartTLS()
 		t.Cleanup(ts.Close)
-		c, sl := newTestClient(t, prefect.Config{APIURL: ts.URL + "/api", MaxRetries: 3})
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: ts.URL + "/api", MaxRetries: 3})
 		checkErr(t, c.Check(ctx), want{problem: "TLS certificate", fix: "set PREFECT_API_SSL_CERT_FILE to a PEM file"})
 		if err := c.Check(ctx); !strings.Contains(err.Error(), "PREFECT_API_TLS_INSECURE_SKIP_VERIFY=true") || len(sl.get()) != 0 {
 			t.Errorf("error %v, waits %v", err, sl.get())
 		}
-		ok, _ := newTestClient(t, prefect.Config{APIURL: ts.URL + "/api", TLSInsecureSkipVerify: true})
+		ok, _ := newTestClient(t, prefectconfig.Config{APIURL: ts.URL + "/api", TLSInsecureSkipVerify: true})
 		if err := ok.Check(ctx); err != nil {
 			t.Errorf("with verification off: %v", err)
 		}
@@ -343,7 +350,7 @@ func TestCheck(t *testing.T) {
 	t.Run("https to a plain HTTP server", func(t *testing.T) {
 		t.Parallel()
 		srv := prefectfake.NewTestServer(t, prefectfake.Options{})
-		c, _ := newTestClient(t, prefect.Config{APIURL: strings.Replace(srv.URL(), "http://", "https://", 1), MaxRetries: 3})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: strings.Replace(srv.URL(), "http://", "https://", 1), MaxRetries: 3})
 		checkErr(t, c.Check(ctx), want{problem: "does not speak TLS", fix: "use http:// instead of https:// in PREFECT_API_URL"})
 	})
 	t.Run("http to an HTTPS server", func(t *testing.T) {
@@ -352,14 +359,14 @@ func TestCheck(t *testing.T) {
 		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 		ts.StartTLS()
 		t.Cleanup(ts.Close)
-		c, _ := newTestClient(t, prefect.Config{APIURL: strings.Replace(ts.URL, "https://", "http://", 1) + "/api"})
+		c, _ := newTestClient(t, prefectconfig.Config{APIURL: strings.Replace(ts.URL, "https://", "http://", 1) + "/api"})
 		checkErr(t, c.Check(ctx), want{problem: "the server speaks HTTPS", fix: "use https:// instead of http://"})
 	})
 	t.Run("a URL from the --api-url flag is named so", func(t *testing.T) {
 		t.Parallel()
 		addr := closedAddr(t)
-		cfg, err := prefect.LoadConfig(func(string) (string, bool) { return "", false },
-			prefect.Config{APIURL: "http://" + addr + "/api", APIURLSource: "--api-url"})
+		cfg, err := prefectconfig.LoadConfig(func(string) (string, bool) { return "", false },
+			prefectconfig.Config{APIURL: "http://" + addr + "/api", APIURLSource: "--api-url"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,9 +386,9 @@ func TestCheck(t *testing.T) {
 		// Each wait moves the clock: the fourth failed attempt, 14 s after
 		// the first, is the first to meet both thresholds (3 attempts,
 		// 10 s); the fifth attempt, at 30 s, succeeds.
-		c, err := prefect.New(prefect.Config{APIURL: srv.URL(), MaxRetries: 5, Timeout: 5 * time.Second,
-			APIKey: "pnu_logged_key"}, prefect.WithClock(clock.Now), prefect.WithLogger(logs.logger()),
-			prefect.WithSleep(func(ctx context.Context, d time.Duration) error { clock.Advance(d); return ctx.Err() }))
+		c, err := prefect.New(prefectconfig.Config{APIURL: srv.URL(), MaxRetries: 5, Timeout: 5 * time.Second,
+			APIKey: "pnu_logged_key"}, prefectapi.WithClock(clock.Now), prefectapi.WithLogger(logs.logger()),
+			prefectapi.WithSleep(func(ctx context.Context, d time.Duration) error { clock.Advance(d); return ctx.Err() }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -408,15 +415,15 @@ func TestCheck(t *testing.T) {
 func TestCSRFFetchDoesNotHideTheCause(t *testing.T) {
 	t.Parallel()
 	addr := closedAddr(t)
-	c, _ := newTestClient(t, prefect.Config{APIURL: "http://" + addr + "/api", CSRFEnabled: true, MaxRetries: 1})
-	_, err := c.CreateWorkPool(context.Background(), prefect.WorkPoolCreate{Name: "p", Type: "ecs"})
+	c, _ := newTestClient(t, prefectconfig.Config{APIURL: "http://" + addr + "/api", CSRFEnabled: true, MaxRetries: 1})
+	_, err := c.CreateWorkPool(context.Background(), prefectpool.WorkPoolCreate{Name: "p", Type: "ecs"})
 	msg := fmtErr(err)
 	if !strings.HasPrefix(msg, `create work pool "p": POST http://`+addr+`/api/work_pools/: `) ||
 		!strings.Contains(msg, "connection refused (start the Prefect server, or correct the host and port in PREFECT_API_URL)") ||
 		strings.Contains(msg, "CSRF") {
 		t.Errorf("message %q", msg)
 	}
-	var te *prefect.TransportError
+	var te *prefecterr.TransportError
 	if !errors.As(err, &te) || !prefect.IsTransient(err) {
 		t.Errorf("error %T, transient %v", err, prefect.IsTransient(err))
 	}
@@ -429,35 +436,13 @@ func fmtErr(err error) string {
 	return err.Error()
 }
 
-func TestNameValidators(t *testing.T) {
+// TestCreateWorkPoolRefusesBadNames: the client refuses a name Prefect
+// would refuse before the server sees it.
+func TestCreateWorkPoolRefusesBadNames(t *testing.T) {
 	t.Parallel()
-	for name, wantErr := range map[string]string{
-		"my-pool":       "",
-		"ecs pool (v2)": "",
-		"prefect-ish":   "", // reserved for creation, but a valid name
-		"bad/name":      `work pool name "bad/name" contains "/": Prefect refuses / % & > < in names, which would break the URLs they go into; choose another name, e.g. "bad-name"`,
-		"100%":          `contains "%"`,
-		"a&b":           `contains "&"`,
-		"<x>":           `contains "<"`,
-		"":              "is empty",
-		` "' `:          "is empty",
-	} {
-		err := prefect.ValidateWorkPoolName(name)
-		if (wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), wantErr)) {
-			t.Errorf("ValidateWorkPoolName(%q) = %v, want %q", name, err, wantErr)
-		}
-	}
-	if err := prefect.ValidateWorkQueueName("q/1"); err == nil || !strings.HasPrefix(err.Error(), `work queue name "q/1" contains "/"`) {
-		t.Errorf("queue: %v", err)
-	}
-	if err := prefect.ValidateWorkQueueName(" "); err != nil {
-		t.Errorf("Prefect allows a queue named %q: %v", " ", err)
-	}
-
-	// The client refuses such a name before the server sees it.
-	e := start(t, prefectfake.Options{}, prefect.Config{})
-	_, err := e.client.CreateWorkPool(context.Background(), prefect.WorkPoolCreate{Name: "bad/name", Type: "ecs"})
-	var ne *prefect.NameError
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
+	_, err := e.client.CreateWorkPool(context.Background(), prefectpool.WorkPoolCreate{Name: "bad/name", Type: "ecs"})
+	var ne *prefectpool.NameError
 	if !errors.As(err, &ne) || ne.Value != "bad/name" {
 		t.Errorf("error %v", err)
 	}
@@ -468,13 +453,13 @@ func TestNameValidators(t *testing.T) {
 
 func TestJSONDepthInAnswers(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
 	ctx := context.Background()
-	if _, err := e.client.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
+	if _, err := e.client.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
 		t.Fatal(err)
 	}
-	flow, _ := e.client.CreateFlow(ctx, prefect.FlowCreate{Name: "f"})
-	_, err := e.client.CreateDeployment(ctx, prefect.DeploymentCreate{Name: "d", FlowID: flow.ID, WorkPoolName: "pool",
+	flow, _ := e.client.CreateFlow(ctx, prefectdeploy.FlowCreate{Name: "f"})
+	_, err := e.client.CreateDeployment(ctx, prefectdeploy.DeploymentCreate{Name: "d", FlowID: flow.ID, WorkPoolName: "pool",
 		Parameters: deepObject(jsonv.MaxDepth + 1)})
 	if !errors.Is(err, prefect.ErrInvalidResponse) || !errors.Is(err, jsonv.ErrTooDeep) ||
 		!strings.Contains(err.Error(), "nested deeper than the client reads") || strings.Contains(err.Error(), "/api") {

@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
-	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 )
 
 // TestIntegrationListDeployments runs ListDeployments against the test
@@ -15,7 +16,7 @@ import (
 // and response against Prefect's OpenAPI schema.
 func TestIntegrationListDeployments(t *testing.T) {
 	t.Parallel()
-	e := start(t, prefectfake.Options{}, prefect.Config{})
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{})
 	ctx := context.Background()
 	e.srv.CreateWorkPool("ecs-pool", "ecs", nil)
 	e.srv.CreateWorkPool("other", "ecs", nil)
@@ -33,16 +34,16 @@ func TestIntegrationListDeployments(t *testing.T) {
 	}
 
 	tests := map[string]struct {
-		f         prefect.DeploymentFilter
+		f         prefectdeploy.DeploymentFilter
 		want      []string
 		wantCalls int
 	}{
-		"a pool, two pages": {f: prefect.DeploymentFilter{WorkPools: []string{"ecs-pool"}}, want: inPool, wantCalls: 2},
-		"a pool, offset":    {f: prefect.DeploymentFilter{WorkPools: []string{"ecs-pool"}, Limit: 5, Offset: 248}, want: []string{"d248", "d249"}, wantCalls: 1},
-		"two pools":         {f: prefect.DeploymentFilter{WorkPools: []string{"other", "ecs-pool"}, Limit: 3, Offset: 249}, want: []string{"d249", "o1", "o2"}, wantCalls: 1},
-		"all, limited":      {f: prefect.DeploymentFilter{Limit: 2}, want: []string{"d000", "d001"}, wantCalls: 1},
+		"a pool, two pages": {f: prefectdeploy.DeploymentFilter{WorkPools: []string{"ecs-pool"}}, want: inPool, wantCalls: 2},
+		"a pool, offset":    {f: prefectdeploy.DeploymentFilter{WorkPools: []string{"ecs-pool"}, Limit: 5, Offset: 248}, want: []string{"d248", "d249"}, wantCalls: 1},
+		"two pools":         {f: prefectdeploy.DeploymentFilter{WorkPools: []string{"other", "ecs-pool"}, Limit: 3, Offset: 249}, want: []string{"d249", "o1", "o2"}, wantCalls: 1},
+		"all, limited":      {f: prefectdeploy.DeploymentFilter{Limit: 2}, want: []string{"d000", "d001"}, wantCalls: 1},
 		"all":               {want: append(slices.Clone(inPool), "o1", "o2", "o3"), wantCalls: 2},
-		"unknown pool":      {f: prefect.DeploymentFilter{WorkPools: []string{"nope"}}, wantCalls: 1},
+		"unknown pool":      {f: prefectdeploy.DeploymentFilter{WorkPools: []string{"nope"}}, wantCalls: 1},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -7,33 +7,12 @@ import (
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
-
-// Names of the events a worker sends, and of the flow-run events it
-// watches (Prefect emits prefect.flow-run.<state name> on every state
-// change).
-const (
-	EventWorkerStarted          = "prefect.worker.started"
-	EventWorkerStopped          = "prefect.worker.stopped"
-	EventWorkerSubmittedFlowRun = "prefect.worker.submitted-flow-run"
-	EventWorkerExecutedFlowRun  = "prefect.worker.executed-flow-run"
-	EventFlowRunScheduled       = "prefect.flow-run.Scheduled"
-	EventFlowRunCancelling      = "prefect.flow-run.Cancelling"
-)
-
-// Resource labels Prefect gives meaning to.
-const (
-	labelResourceID   = "prefect.resource.id"
-	labelResourceName = "prefect.resource.name"
-	labelResourceRole = "prefect.resource.role"
-)
-
-// WorkPoolResourceID is the event resource id of a work pool, e.g. for
-// EventFilter.AnyResourceIDs.
-func WorkPoolResourceID(poolID string) string { return "prefect.work-pool." + poolID }
-
-// FlowRunResourceID is the event resource id of a flow run.
-func FlowRunResourceID(flowRunID string) string { return "prefect.flow-run." + flowRunID }
 
 // WorkerEventSource describes the worker in its events, as Prefect's
 // BaseWorker does.
@@ -44,30 +23,30 @@ type WorkerEventSource struct {
 	// the Prefect version it runs).
 	Version string
 	// Pool is the work pool, once read; nil leaves it out of the events.
-	Pool *WorkPool
+	Pool *prefectpool.WorkPool
 }
 
 // Resource is the worker as the primary resource of its events:
 // prefect.worker.<type>.<slug of the name>.
 func (w WorkerEventSource) Resource() map[string]string {
 	return map[string]string{
-		labelResourceID:       "prefect.worker." + w.Type + "." + slugifyName(w.Name),
-		labelResourceName:     w.Name,
-		"prefect.version":     w.Version,
-		"prefect.worker-type": w.Type,
+		prefectevents.LabelResourceID:   "prefect.worker." + w.Type + "." + slugifyName(w.Name),
+		prefectevents.LabelResourceName: w.Name,
+		"prefect.version":               w.Version,
+		"prefect.worker-type":           w.Type,
 	}
 }
 
 // WorkerStartedEvent is prefect.worker.started, related to the work pool.
 // It has a fresh id, for WorkerStoppedEvent to follow.
-func WorkerStartedEvent(w WorkerEventSource) Event {
-	return Event{ID: NewUUID(), Event: EventWorkerStarted, Resource: w.Resource(), Related: w.poolRelated(nil)}
+func WorkerStartedEvent(w WorkerEventSource) prefectevents.Event {
+	return prefectevents.Event{ID: prefectapi.NewUUID(), Event: prefectevents.EventWorkerStarted, Resource: w.Resource(), Related: w.poolRelated(nil)}
 }
 
 // WorkerStoppedEvent is prefect.worker.stopped, following the started
 // event startedID ("" for none).
-func WorkerStoppedEvent(w WorkerEventSource, startedID string) Event {
-	return Event{ID: NewUUID(), Event: EventWorkerStopped, Resource: w.Resource(), Related: w.poolRelated(nil),
+func WorkerStoppedEvent(w WorkerEventSource, startedID string) prefectevents.Event {
+	return prefectevents.Event{ID: prefectapi.NewUUID(), Event: prefectevents.EventWorkerStopped, Resource: w.Resource(), Related: w.poolRelated(nil),
 		Follows: startedID}
 }
 
@@ -76,8 +55,8 @@ func WorkerStoppedEvent(w WorkerEventSource, startedID string) Event {
 // deployment, flow and flow run (each nil to leave out), their tags, and
 // the work pool, in the Python worker's order. It has a fresh id, for
 // ExecutedFlowRunEvent to follow.
-func SubmittedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *Deployment, flow *Flow) Event {
-	return Event{ID: NewUUID(), Event: EventWorkerSubmittedFlowRun, Resource: w.Resource(),
+func SubmittedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow) prefectevents.Event {
+	return prefectevents.Event{ID: prefectapi.NewUUID(), Event: prefectevents.EventWorkerSubmittedFlowRun, Resource: w.Resource(),
 		Related: w.poolRelated(flowRunRelated(run, deployment, flow))}
 }
 
@@ -86,16 +65,16 @@ func SubmittedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *Deploy
 // infrastructure identifier (for ECS "<cluster>::<task ARN>") and its
 // status code; the event follows the submitted event submittedID ("" for
 // none).
-func ExecutedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *Deployment, flow *Flow,
-	identifier string, statusCode int, submittedID string) Event {
+func ExecutedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow,
+	identifier string, statusCode int, submittedID string) prefectevents.Event {
 	related := w.poolRelated(flowRunRelated(run, deployment, flow))
 	for _, r := range related {
-		if r[labelResourceRole] == "flow-run" {
+		if r[prefectevents.LabelResourceRole] == "flow-run" {
 			r["prefect.infrastructure.identifier"] = identifier
 			r["prefect.infrastructure.status-code"] = strconv.Itoa(statusCode)
 		}
 	}
-	return Event{ID: NewUUID(), Event: EventWorkerExecutedFlowRun, Resource: w.Resource(), Related: related,
+	return prefectevents.Event{ID: prefectapi.NewUUID(), Event: prefectevents.EventWorkerExecutedFlowRun, Resource: w.Resource(), Related: related,
 		Follows: submittedID}
 }
 
@@ -105,9 +84,9 @@ func (w WorkerEventSource) poolRelated(related []map[string]string) []map[string
 	}
 	if w.Pool != nil {
 		related = append(related, map[string]string{
-			labelResourceID:   WorkPoolResourceID(w.Pool.ID),
-			labelResourceRole: "work-pool",
-			labelResourceName: w.Pool.Name,
+			prefectevents.LabelResourceID:   prefectevents.WorkPoolResourceID(w.Pool.ID),
+			prefectevents.LabelResourceRole: "work-pool",
+			prefectevents.LabelResourceName: w.Pool.Name,
 		})
 	}
 	return related
@@ -116,7 +95,7 @@ func (w WorkerEventSource) poolRelated(related []map[string]string) []map[string
 // flowRunRelated are the related resources of a job configuration in
 // Prefect: deployment, flow, flow run, then the union of their tags,
 // sorted.
-func flowRunRelated(run *FlowRun, deployment *Deployment, flow *Flow) []map[string]string {
+func flowRunRelated(run *FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow) []map[string]string {
 	var related []map[string]string
 	var tags []string
 	if deployment != nil {
@@ -125,17 +104,17 @@ func flowRunRelated(run *FlowRun, deployment *Deployment, flow *Flow) []map[stri
 	}
 	if flow != nil {
 		related = append(related, map[string]string{
-			labelResourceID: "prefect.flow." + flow.ID, labelResourceRole: "flow", labelResourceName: flow.Name})
+			prefectevents.LabelResourceID: "prefect.flow." + flow.ID, prefectevents.LabelResourceRole: "flow", prefectevents.LabelResourceName: flow.Name})
 		tags = append(tags, flow.Tags...)
 	}
 	if run != nil {
 		related = append(related, map[string]string{
-			labelResourceID: FlowRunResourceID(run.ID), labelResourceRole: "flow-run", labelResourceName: run.Name})
+			prefectevents.LabelResourceID: prefectevents.FlowRunResourceID(run.ID), prefectevents.LabelResourceRole: "flow-run", prefectevents.LabelResourceName: run.Name})
 		tags = append(tags, run.Tags...)
 	}
 	slices.Sort(tags)
 	for _, t := range slices.Compact(tags) {
-		related = append(related, map[string]string{labelResourceID: "prefect.tag." + t, labelResourceRole: "tag"})
+		related = append(related, map[string]string{prefectevents.LabelResourceID: "prefect.tag." + t, prefectevents.LabelResourceRole: "tag"})
 	}
 	return related
 }
@@ -143,9 +122,9 @@ func flowRunRelated(run *FlowRun, deployment *Deployment, flow *Flow) []map[stri
 // deploymentRelated is Prefect's DeploymentResponse.as_related_resource:
 // the branch and version labels come from the response as the server
 // wrote it.
-func deploymentRelated(d *Deployment) map[string]string {
+func deploymentRelated(d *prefectdeploy.Deployment) map[string]string {
 	r := map[string]string{
-		labelResourceID: "prefect.deployment." + d.ID, labelResourceRole: "deployment", labelResourceName: d.Name}
+		prefectevents.LabelResourceID: "prefect.deployment." + d.ID, prefectevents.LabelResourceRole: "deployment", prefectevents.LabelResourceName: d.Name}
 	if d.Raw == nil {
 		return r
 	}

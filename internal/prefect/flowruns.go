@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
 )
 
 // StateType is the type of a run's state.
@@ -38,73 +39,74 @@ func (t StateType) IsTerminal() bool {
 
 // State is a run's state as the API returns it.
 type State struct {
-	ID           string       `json:"id"`
-	Type         StateType    `json:"type"`
-	Name         string       `json:"name"`
-	Timestamp    Time         `json:"timestamp"`
-	Message      string       `json:"message"`
-	StateDetails StateDetails `json:"state_details"`
+	ID           string          `json:"id"`
+	Type         StateType       `json:"type"`
+	Name         string          `json:"name"`
+	Timestamp    prefectapi.Time `json:"timestamp"`
+	Message      string          `json:"message"`
+	StateDetails StateDetails    `json:"state_details"`
 }
 
 // StateDetails holds the details of a state a worker may need; the rest
 // stays in the Raw object of the run or result.
 type StateDetails struct {
-	FlowRunID                    string `json:"flow_run_id"`
-	TransitionID                 string `json:"transition_id"`
-	ScheduledTime                Time   `json:"scheduled_time"`
-	DeploymentConcurrencyLeaseID string `json:"deployment_concurrency_lease_id"`
-	PauseTimeout                 Time   `json:"pause_timeout"`
+	FlowRunID                    string          `json:"flow_run_id"`
+	TransitionID                 string          `json:"transition_id"`
+	ScheduledTime                prefectapi.Time `json:"scheduled_time"`
+	DeploymentConcurrencyLeaseID string          `json:"deployment_concurrency_lease_id"`
+	PauseTimeout                 prefectapi.Time `json:"pause_timeout"`
 }
 
 // FlowRun is a flow run as the API returns it (FlowRunResponse, or FlowRun
 // inside scheduled-run answers).
 type FlowRun struct {
-	ID                     string        `json:"id"`
-	Name                   string        `json:"name"`
-	FlowID                 string        `json:"flow_id"`
-	FlowVersion            string        `json:"flow_version"`
-	DeploymentID           string        `json:"deployment_id"`
-	DeploymentVersion      string        `json:"deployment_version"`
-	WorkQueueID            string        `json:"work_queue_id"`
-	WorkQueueName          string        `json:"work_queue_name"`
-	WorkPoolID             string        `json:"work_pool_id"`
-	WorkPoolName           string        `json:"work_pool_name"`
-	State                  *State        `json:"state"`
-	StateType              StateType     `json:"state_type"`
-	StateName              string        `json:"state_name"`
-	Parameters             *jsonv.Object `json:"parameters"`
-	JobVariables           *jsonv.Object `json:"job_variables"`
-	InfrastructurePID      string        `json:"infrastructure_pid"`
-	Tags                   []string      `json:"tags"`
-	Labels                 *jsonv.Object `json:"labels"`
-	RunCount               int           `json:"run_count"`
-	IdempotencyKey         string        `json:"idempotency_key"`
-	ParentTaskRunID        string        `json:"parent_task_run_id"`
-	ExpectedStartTime      Time          `json:"expected_start_time"`
-	NextScheduledStartTime Time          `json:"next_scheduled_start_time"`
-	StartTime              Time          `json:"start_time"`
-	EndTime                Time          `json:"end_time"`
-	Created                Time          `json:"created"`
-	Updated                Time          `json:"updated"`
+	ID                     string          `json:"id"`
+	Name                   string          `json:"name"`
+	FlowID                 string          `json:"flow_id"`
+	FlowVersion            string          `json:"flow_version"`
+	DeploymentID           string          `json:"deployment_id"`
+	DeploymentVersion      string          `json:"deployment_version"`
+	WorkQueueID            string          `json:"work_queue_id"`
+	WorkQueueName          string          `json:"work_queue_name"`
+	WorkPoolID             string          `json:"work_pool_id"`
+	WorkPoolName           string          `json:"work_pool_name"`
+	State                  *State          `json:"state"`
+	StateType              StateType       `json:"state_type"`
+	StateName              string          `json:"state_name"`
+	Parameters             *jsonv.Object   `json:"parameters"`
+	JobVariables           *jsonv.Object   `json:"job_variables"`
+	InfrastructurePID      string          `json:"infrastructure_pid"`
+	Tags                   []string        `json:"tags"`
+	Labels                 *jsonv.Object   `json:"labels"`
+	RunCount               int             `json:"run_count"`
+	IdempotencyKey         string          `json:"idempotency_key"`
+	ParentTaskRunID        string          `json:"parent_task_run_id"`
+	ExpectedStartTime      prefectapi.Time `json:"expected_start_time"`
+	NextScheduledStartTime prefectapi.Time `json:"next_scheduled_start_time"`
+	StartTime              prefectapi.Time `json:"start_time"`
+	EndTime                prefectapi.Time `json:"end_time"`
+	Created                prefectapi.Time `json:"created"`
+	Updated                prefectapi.Time `json:"updated"`
 	// Raw is the whole flow run object as the server wrote it.
 	Raw *jsonv.Object `json:"-"`
 }
 
-func (r *FlowRun) setRaw(o *jsonv.Object) { r.Raw = o }
+// SetRaw keeps the response object as the server wrote it.
+func (r *FlowRun) SetRaw(o *jsonv.Object) { r.Raw = o }
 
 // ReadFlowRun reads a flow run by id.
 func (c *Client) ReadFlowRun(ctx context.Context, id string) (*FlowRun, error) {
-	cl := call{op: "read flow run " + id, method: http.MethodGet, path: "/flow_runs/" + esc(id)}
-	resp, err := c.do(ctx, cl)
+	cl := prefectapi.Call{Op: "read flow run " + id, Method: http.MethodGet, Path: "/flow_runs/" + prefectapi.Esc(id)}
+	resp, err := c.t.Do(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	return decodeOne[FlowRun](c, cl, resp)
+	return prefectapi.DecodeOne[FlowRun](c.t, cl, resp)
 }
 
 // DeleteFlowRun deletes a flow run.
 func (c *Client) DeleteFlowRun(ctx context.Context, id string) error {
-	_, err := c.do(ctx, call{op: "delete flow run " + id, method: http.MethodDelete, path: "/flow_runs/" + esc(id)})
+	_, err := c.t.Do(ctx, prefectapi.Call{Op: "delete flow run " + id, Method: http.MethodDelete, Path: "/flow_runs/" + prefectapi.Esc(id)})
 	return err
 }
 
@@ -128,41 +130,41 @@ type FlowRunFilter struct {
 }
 
 type flowRunFilterBody struct {
-	FlowRuns  *flowRunCriteria  `json:"flow_runs,omitempty"`
-	WorkPools *workPoolCriteria `json:"work_pools,omitempty"`
-	Sort      string            `json:"sort,omitempty"`
-	Limit     int               `json:"limit,omitempty"`
-	Offset    int               `json:"offset"`
+	FlowRuns  *flowRunCriteria             `json:"flow_runs,omitempty"`
+	WorkPools *prefectapi.WorkPoolCriteria `json:"work_pools,omitempty"`
+	Sort      string                       `json:"sort,omitempty"`
+	Limit     int                          `json:"limit,omitempty"`
+	Offset    int                          `json:"offset"`
 }
 
 type flowRunCriteria struct {
-	ID            *anyOf                `json:"id,omitempty"`
-	DeploymentID  *anyOf                `json:"deployment_id,omitempty"`
-	WorkQueueName *anyOf                `json:"work_queue_name,omitempty"`
+	ID            *prefectapi.AnyOf     `json:"id,omitempty"`
+	DeploymentID  *prefectapi.AnyOf     `json:"deployment_id,omitempty"`
+	WorkQueueName *prefectapi.AnyOf     `json:"work_queue_name,omitempty"`
 	State         *flowRunStateCriteria `json:"state,omitempty"`
 }
 
 type flowRunStateCriteria struct {
-	Type *anyOf `json:"type,omitempty"`
-	Name *anyOf `json:"name,omitempty"`
+	Type *prefectapi.AnyOf `json:"type,omitempty"`
+	Name *prefectapi.AnyOf `json:"name,omitempty"`
 }
 
 func (f FlowRunFilter) body(limit, offset int) flowRunFilterBody {
 	b := flowRunFilterBody{Sort: f.Sort, Limit: limit, Offset: offset}
 	if len(f.IDs)+len(f.DeploymentIDs)+len(f.WorkQueueNames)+len(f.StateTypes)+len(f.StateNames) > 0 {
-		crit := &flowRunCriteria{ID: anyOfOrNil(f.IDs), DeploymentID: anyOfOrNil(f.DeploymentIDs),
-			WorkQueueName: anyOfOrNil(f.WorkQueueNames)}
+		crit := &flowRunCriteria{ID: prefectapi.AnyOfOrNil(f.IDs), DeploymentID: prefectapi.AnyOfOrNil(f.DeploymentIDs),
+			WorkQueueName: prefectapi.AnyOfOrNil(f.WorkQueueNames)}
 		if len(f.StateTypes)+len(f.StateNames) > 0 {
 			types := make([]string, len(f.StateTypes))
 			for i, t := range f.StateTypes {
 				types[i] = string(t)
 			}
-			crit.State = &flowRunStateCriteria{Type: anyOfOrNil(types), Name: anyOfOrNil(f.StateNames)}
+			crit.State = &flowRunStateCriteria{Type: prefectapi.AnyOfOrNil(types), Name: prefectapi.AnyOfOrNil(f.StateNames)}
 		}
 		b.FlowRuns = crit
 	}
 	if len(f.WorkPoolNames) > 0 {
-		b.WorkPools = &workPoolCriteria{Name: anyOfOrNil(f.WorkPoolNames)}
+		b.WorkPools = &prefectapi.WorkPoolCriteria{Name: prefectapi.AnyOfOrNil(f.WorkPoolNames)}
 	}
 	return b
 }
@@ -176,18 +178,18 @@ func (c *Client) FilterFlowRuns(ctx context.Context, f FlowRunFilter) ([]FlowRun
 // ListFlowRuns returns up to f.Limit runs that match f (all when 0),
 // fetching them page by page from f.Offset.
 func (c *Client) ListFlowRuns(ctx context.Context, f FlowRunFilter) ([]FlowRun, error) {
-	return paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]FlowRun, error) {
+	return prefectapi.Paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]FlowRun, error) {
 		return c.filterFlowRuns(ctx, f.body(limit, offset))
 	})
 }
 
 func (c *Client) filterFlowRuns(ctx context.Context, body flowRunFilterBody) ([]FlowRun, error) {
-	cl := call{op: "list flow runs", method: http.MethodPost, path: "/flow_runs/filter", body: body}
-	resp, err := c.do(ctx, cl)
+	cl := prefectapi.Call{Op: "list flow runs", Method: http.MethodPost, Path: "/flow_runs/filter", Body: body}
+	resp, err := c.t.Do(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	return decodeList[FlowRun](c, cl, resp)
+	return prefectapi.DecodeList[FlowRun](c.t, cl, resp)
 }
 
 // StateCreate is a proposed state.
@@ -215,11 +217,11 @@ func (s StateCreate) body(flowRunID string) *jsonv.Object {
 	}
 	tid := s.TransitionID
 	if tid == "" {
-		tid = NewUUID()
+		tid = prefectapi.NewUUID()
 	}
 	details.Set("transition_id", tid)
 	if !s.ScheduledTime.IsZero() {
-		details.Set("scheduled_time", FormatTime(s.ScheduledTime))
+		details.Set("scheduled_time", prefectapi.FormatTime(s.ScheduledTime))
 	}
 	o := jsonv.NewObject()
 	o.Set("type", string(s.Type))
@@ -254,7 +256,8 @@ type OrchestrationResult struct {
 	Raw     *jsonv.Object        `json:"-"`
 }
 
-func (r *OrchestrationResult) setRaw(o *jsonv.Object) { r.Raw = o }
+// SetRaw keeps the response object as the server wrote it.
+func (r *OrchestrationResult) SetRaw(o *jsonv.Object) { r.Raw = o }
 
 // OrchestrationDetails explain a verdict.
 type OrchestrationDetails struct {
@@ -275,13 +278,13 @@ func (c *Client) SetFlowRunState(ctx context.Context, id string, s StateCreate, 
 	if name == "" {
 		name = string(s.Type)
 	}
-	cl := call{op: fmt.Sprintf("set state of flow run %s to %s", id, name), method: http.MethodPost,
-		path: "/flow_runs/" + esc(id) + "/set_state", body: body}
-	resp, err := c.do(ctx, cl)
+	cl := prefectapi.Call{Op: fmt.Sprintf("set state of flow run %s to %s", id, name), Method: http.MethodPost,
+		Path: "/flow_runs/" + prefectapi.Esc(id) + "/set_state", Body: body}
+	resp, err := c.t.Do(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	return decodeOne[OrchestrationResult](c, cl, resp)
+	return prefectapi.DecodeOne[OrchestrationResult](c.t, cl, resp)
 }
 
 // FlowRunUpdate is the body of PATCH /flow_runs/{id}: only the fields set
@@ -298,15 +301,15 @@ type FlowRunUpdate struct {
 
 // UpdateFlowRun changes the fields set in u.
 func (c *Client) UpdateFlowRun(ctx context.Context, id string, u FlowRunUpdate) error {
-	_, err := c.do(ctx, call{op: "update flow run " + id, method: http.MethodPatch, path: "/flow_runs/" + esc(id), body: u})
+	_, err := c.t.Do(ctx, prefectapi.Call{Op: "update flow run " + id, Method: http.MethodPatch, Path: "/flow_runs/" + prefectapi.Esc(id), Body: u})
 	return err
 }
 
 // SetInfrastructurePID records where a run executes ("<cluster>::<task
 // ARN>" for ECS); without it the run cannot be cancelled by the server.
 func (c *Client) SetInfrastructurePID(ctx context.Context, id, pid string) error {
-	_, err := c.do(ctx, call{op: "set infrastructure pid of flow run " + id, method: http.MethodPatch,
-		path: "/flow_runs/" + esc(id), body: FlowRunUpdate{InfrastructurePID: &pid}})
+	_, err := c.t.Do(ctx, prefectapi.Call{Op: "set infrastructure pid of flow run " + id, Method: http.MethodPatch,
+		Path: "/flow_runs/" + prefectapi.Esc(id), Body: FlowRunUpdate{InfrastructurePID: &pid}})
 	return err
 }
 
@@ -325,8 +328,8 @@ func (c *Client) UpdateFlowRunLabels(ctx context.Context, id string, labels map[
 		}
 		body.Set(k, v)
 	}
-	_, err := c.do(ctx, call{op: op, method: http.MethodPatch,
-		path: "/flow_runs/" + esc(id) + "/labels", body: body})
+	_, err := c.t.Do(ctx, prefectapi.Call{Op: op, Method: http.MethodPatch,
+		Path: "/flow_runs/" + prefectapi.Esc(id) + "/labels", Body: body})
 	return err
 }
 
@@ -372,13 +375,13 @@ func (r DeploymentFlowRunCreate) body() *jsonv.Object {
 
 // CreateFlowRunFromDeployment creates a run of a deployment.
 func (c *Client) CreateFlowRunFromDeployment(ctx context.Context, deploymentID string, r DeploymentFlowRunCreate) (*FlowRun, error) {
-	cl := call{op: "create a flow run of deployment " + deploymentID, method: http.MethodPost,
-		path: "/deployments/" + esc(deploymentID) + "/create_flow_run", body: r.body()}
-	resp, err := c.do(ctx, cl)
+	cl := prefectapi.Call{Op: "create a flow run of deployment " + deploymentID, Method: http.MethodPost,
+		Path: "/deployments/" + prefectapi.Esc(deploymentID) + "/create_flow_run", Body: r.body()}
+	resp, err := c.t.Do(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	return decodeOne[FlowRun](c, cl, resp)
+	return prefectapi.DecodeOne[FlowRun](c.t, cl, resp)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
 )
 
 // Log levels as Prefect (Python's logging) numbers them.
@@ -49,14 +51,14 @@ func (c *Client) CreateLogs(ctx context.Context, logs []LogCreate) error {
 	for i, l := range logs {
 		ts := l.Timestamp
 		if ts.IsZero() {
-			ts = c.now()
+			ts = c.t.Now()
 		}
-		body[i] = logBody{Name: l.Name, Level: l.Level, Message: l.Message, Timestamp: FormatTime(ts),
+		body[i] = logBody{Name: l.Name, Level: l.Level, Message: l.Message, Timestamp: prefectapi.FormatTime(ts),
 			FlowRunID: l.FlowRunID, TaskRunID: l.TaskRunID}
-		if c.cloud {
+		if c.t.IsCloud() {
 			body[i].WorkerID = l.WorkerID
 		}
 	}
-	_, err := c.do(ctx, call{op: fmt.Sprintf("send %d log records", len(logs)), method: http.MethodPost, path: "/logs/", body: body})
+	_, err := c.t.Do(ctx, prefectapi.Call{Op: fmt.Sprintf("send %d log records", len(logs)), Method: http.MethodPost, Path: "/logs/", Body: body})
 	return err
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 )
 
 // The scheduled-runs answer carries every run with its parameters, which
@@ -212,35 +214,35 @@ func (c *Client) PollScheduledFlowRuns(ctx context.Context, pool string, queues 
 		queues = []string{}
 	}
 	given := limit
-	if limit <= 0 || limit > maxPageSize {
-		limit = maxPageSize
+	if limit <= 0 || limit > prefectapi.MaxPageSize {
+		limit = prefectapi.MaxPageSize
 	}
 	lim := c.runLimits
 	ask := c.runSizes.limit(pool, limit, lim.budget)
 	sent := ask
-	if given <= 0 && ask == maxPageSize {
+	if given <= 0 && ask == prefectapi.MaxPageSize {
 		// The server's default: the body stays what Prefect's worker sends.
 		sent = 0
 	}
 	var got runsAnswer
-	cl := call{op: fmt.Sprintf("get scheduled flow runs of work pool %q", pool), method: http.MethodPost,
-		path: "/work_pools/" + esc(pool) + "/get_scheduled_flow_runs",
-		body: scheduledRunsBody{WorkQueueNames: queues, ScheduledBefore: timePtr(scheduledBefore), Limit: sent}}
-	cl.stream = func(body io.Reader) error {
+	cl := prefectapi.Call{Op: fmt.Sprintf("get scheduled flow runs of work pool %q", pool), Method: http.MethodPost,
+		Path: "/work_pools/" + prefectapi.Esc(pool) + "/get_scheduled_flow_runs",
+		Body: scheduledRunsBody{WorkQueueNames: queues, ScheduledBefore: prefectapi.TimePtr(scheduledBefore), Limit: sent}}
+	cl.Stream = func(body io.Reader) error {
 		a, err := readRuns(body, lim)
 		if err != nil {
 			return fmt.Errorf("%s: %s %s: the answer is not the expected list of scheduled runs (%v); check that %s is the Prefect API: %w",
-				cl.op, cl.method, cl.path, err, c.cfg.urlSetting(), ErrInvalidResponse) //nolint:errorlint // callers classify by the sentinel alone; the cause is detail for the message
+				cl.Op, cl.Method, cl.Path, err, c.t.Config().URLSetting(), prefecterr.ErrInvalidResponse) //nolint:errorlint // callers classify by the sentinel alone; the cause is detail for the message
 		}
 		got = a
 		return nil
 	}
-	if _, err := c.do(ctx, cl); err != nil {
+	if _, err := c.t.Do(ctx, cl); err != nil {
 		return ScheduledRuns{}, err
 	}
-	c.runSizes.learn(pool, got.count, got.bytes, lim.budget, maxPageSize)
+	c.runSizes.learn(pool, got.count, got.bytes, lim.budget, prefectapi.MaxPageSize)
 	if got.cut {
-		c.log.Debug("stopped reading the scheduled runs at the byte budget; the rest come with the next poll",
+		c.t.Logger().Debug("stopped reading the scheduled runs at the byte budget; the rest come with the next poll",
 			"pool", pool, "runs_read", got.count, "bytes_read", got.bytes, "budget", lim.budget, "limit", ask)
 	}
 	return ScheduledRuns{Runs: got.runs, Unreadable: got.unreadable, Limit: ask, More: got.cut || got.count >= ask}, nil
@@ -255,9 +257,25 @@ func (c *Client) PollScheduledFlowRuns(ctx context.Context, pool string, queues 
 func (c *Client) GetScheduledFlowRuns(ctx context.Context, pool string, queues []string, scheduledBefore time.Time, limit int) ([]WorkerFlowRun, error) {
 	res, err := c.PollScheduledFlowRuns(ctx, pool, queues, scheduledBefore, limit)
 	for _, u := range res.Unreadable {
-		c.log.Warn("a scheduled flow run cannot be read and stays SCHEDULED", "pool", pool, "flow_run_id", u.ID, "error", u.Err.Error())
+		c.t.Logger().Warn("a scheduled flow run cannot be read and stays SCHEDULED", "pool", pool, "flow_run_id", u.ID, "error", u.Err.Error())
 	}
 	return res.Runs, err
+}
+
+// WorkerFlowRun is one scheduled run handed to a worker.
+type WorkerFlowRun struct {
+	WorkPoolID  string  `json:"work_pool_id"`
+	WorkQueueID string  `json:"work_queue_id"`
+	FlowRun     FlowRun `json:"flow_run"`
+}
+
+// SetRaw keeps the response object as the server wrote it.
+func (w *WorkerFlowRun) SetRaw(o *jsonv.Object) { w.FlowRun.Raw = o.GetObject("flow_run") }
+
+type scheduledRunsBody struct {
+	WorkQueueNames  []string         `json:"work_queue_names"`
+	ScheduledBefore *prefectapi.Time `json:"scheduled_before,omitempty"`
+	Limit           int              `json:"limit,omitempty"`
 }
 
 // runsAnswer is what was read of one answer.
@@ -354,7 +372,7 @@ func decodeRun(raw []byte) (WorkerFlowRun, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return w, err
 	}
-	w.setRaw(obj)
+	w.SetRaw(obj)
 	return w, nil
 }
 

@@ -15,6 +15,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // pollRecorder records the limit of each get_scheduled_flow_runs request.
@@ -77,20 +81,21 @@ func TestPollScheduledRunsWithLargeParameters(t *testing.T) {
 		totalClaim = bigRuns + smallRuns
 	)
 	rec := &pollRecorder{}
-	e := start(t, prefectfake.Options{}, prefect.Config{},
-		prefect.WithSizeLimits(maxResp, budget, perRun, maxResp), prefect.WithHTTPClient(&http.Client{Transport: rec}))
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{},
+		prefectapi.WithMaxResponse(maxResp), prefectapi.WithHTTPClient(&http.Client{Transport: rec}))
 	ctx := context.Background()
 	c := e.client
-	if _, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
+	prefect.SetSizeLimits(c, budget, perRun, maxResp)
+	if _, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
 		t.Fatal(err)
 	}
-	flow, err := c.CreateFlow(ctx, prefect.FlowCreate{Name: "etl"})
+	flow, err := c.CreateFlow(ctx, prefectdeploy.FlowCreate{Name: "etl"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deploy := func(name string, params *jsonv.Object) string {
 		t.Helper()
-		d, err := c.CreateDeployment(ctx, prefect.DeploymentCreate{Name: name, FlowID: flow.ID, WorkPoolName: "pool", Parameters: params})
+		d, err := c.CreateDeployment(ctx, prefectdeploy.DeploymentCreate{Name: name, FlowID: flow.ID, WorkPoolName: "pool", Parameters: params})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,15 +226,16 @@ func TestPollScheduledRunsWithLargeParameters(t *testing.T) {
 func TestPollScheduledRunsGrowsBack(t *testing.T) {
 	t.Parallel()
 	rec := &pollRecorder{}
-	e := start(t, prefectfake.Options{}, prefect.Config{},
-		prefect.WithSizeLimits(64<<20, 100_000, 90_000, 1<<20), prefect.WithHTTPClient(&http.Client{Transport: rec}))
+	e := start(t, prefectfake.Options{}, prefectconfig.Config{},
+		prefectapi.WithMaxResponse(64<<20), prefectapi.WithHTTPClient(&http.Client{Transport: rec}))
 	ctx := context.Background()
 	c := e.client
-	if _, err := c.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
+	prefect.SetSizeLimits(c, 100_000, 90_000, 1<<20)
+	if _, err := c.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: "pool", Type: "ecs"}); err != nil {
 		t.Fatal(err)
 	}
-	flow, _ := c.CreateFlow(ctx, prefect.FlowCreate{Name: "f"})
-	d, err := c.CreateDeployment(ctx, prefect.DeploymentCreate{Name: "d", FlowID: flow.ID, WorkPoolName: "pool",
+	flow, _ := c.CreateFlow(ctx, prefectdeploy.FlowCreate{Name: "f"})
+	d, err := c.CreateDeployment(ctx, prefectdeploy.DeploymentCreate{Name: "d", FlowID: flow.ID, WorkPoolName: "pool",
 		Parameters: jsonv.ObjectOf("x", strings.Repeat("x", 40_000))})
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +295,7 @@ func TestPollScheduledRunsBadAnswers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) { writeJSON(w, 200, tc.body) })
-			c, _ := newTestClient(t, prefect.Config{APIURL: s.url(), MaxRetries: 2})
+			c, _ := newTestClient(t, prefectconfig.Config{APIURL: s.url(), MaxRetries: 2})
 			_, err := c.PollScheduledFlowRuns(context.Background(), "p", nil, testNow, 0)
 			if !errors.Is(err, prefect.ErrInvalidResponse) || !strings.Contains(err.Error(), tc.want) ||
 				!strings.Contains(err.Error(), `get scheduled flow runs of work pool "p"`) {
@@ -317,7 +323,7 @@ func TestPollScheduledRunsBadAnswers(t *testing.T) {
 			}
 			writeJSON(w, 200, `[]`)
 		})
-		c, sl := newTestClient(t, prefect.Config{APIURL: s.url(), MaxRetries: 2})
+		c, sl := newTestClient(t, prefectconfig.Config{APIURL: s.url(), MaxRetries: 2})
 		res, err := c.PollScheduledFlowRuns(context.Background(), "p", nil, testNow, 0)
 		if err != nil || len(res.Runs) != 0 || len(sl.get()) != 1 {
 			t.Errorf("runs %v, err %v, waits %v", res.Runs, err, sl.get())

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
 )
 
 // LogsAPI receives a run's log records.
@@ -46,7 +47,7 @@ type Reporter struct {
 	logs *runLogger
 
 	mu      sync.Mutex
-	emitter *prefect.EventEmitter // nil when events cannot be sent
+	emitter *prefectevents.EventEmitter // nil when events cannot be sent
 }
 
 // New makes a Reporter.
@@ -140,7 +141,7 @@ func (r *Reporter) Cancel(ctx context.Context, runID, message string) {
 }
 
 // SetEmitter makes Emit send events through em.
-func (r *Reporter) SetEmitter(em *prefect.EventEmitter) {
+func (r *Reporter) SetEmitter(em *prefectevents.EventEmitter) {
 	r.mu.Lock()
 	r.emitter = em
 	r.mu.Unlock()
@@ -157,7 +158,7 @@ func (r *Reporter) Source() prefect.WorkerEventSource {
 // Emit sends one of the worker's own events (the ones Prefect's UI and
 // automations know from the Python worker); a server without events is
 // not an error.
-func (r *Reporter) Emit(ev prefect.Event) {
+func (r *Reporter) Emit(ev prefectevents.Event) {
 	r.mu.Lock()
 	em := r.emitter
 	r.mu.Unlock()

@@ -34,6 +34,8 @@ import (
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/redact"
 	"github.com/ecsworker/ecsworker/internal/sandbox/sandboxreport"
 	"github.com/ecsworker/ecsworker/internal/worker"
@@ -232,9 +234,9 @@ func (s *sandbox) setUp(ctx context.Context) error {
 	flow := s.prefect.CreateFlow(FlowName)
 	s.deployment = s.prefect.CreateDeployment(flow["id"].(string), DeploymentName, PoolName, "", s.deploymentVariables())["id"].(string)
 
-	s.api, err = prefect.New(prefect.Config{APIURL: s.prefectURL, Timeout: 30 * time.Second, MaxRetries: 3, RetryJitter: 0.2},
-		prefect.WithHTTPClient(&http.Client{Transport: loopbackTransport()}),
-		prefect.WithUserAgent(prefect.UserAgent(buildinfo.String())))
+	s.api, err = prefect.New(prefectconfig.Config{APIURL: s.prefectURL, Timeout: 30 * time.Second, MaxRetries: 3, RetryJitter: 0.2},
+		prefectapi.WithHTTPClient(&http.Client{Transport: loopbackTransport()}),
+		prefectapi.WithUserAgent(prefectapi.UserAgent(buildinfo.String())))
 	if err != nil {
 		return fmt.Errorf("Prefect client: %w", err) //nolint:staticcheck // ST1005: Prefect is a name, capitalised in every message
 	}
@@ -315,7 +317,7 @@ func (s *sandbox) deploymentVariables() map[string]any {
 	// them out of the simulated containers.
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PREFECT_") && !strings.HasPrefix(k, "PREFECT__") && k != prefect.EnvAPIURL && v != "" {
+		if strings.HasPrefix(k, "PREFECT_") && !strings.HasPrefix(k, "PREFECT__") && k != prefectconfig.EnvAPIURL && v != "" {
 			env[k] = nil
 		}
 	}

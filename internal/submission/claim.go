@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
 )
 
 // Prefect is what the steps ask of Prefect.
@@ -44,7 +45,7 @@ func (c Claimer) Claim(ctx context.Context, runID string) (string, error) {
 		sleep = backoff.Sleep
 	}
 	for range maxClaimWaits {
-		tid := prefect.NewUUID()
+		tid := prefectapi.NewUUID()
 		res, err := c.API.SetFlowRunState(ctx, runID, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending", TransitionID: tid}, false)
 		if err != nil {
 			// The server may have taken the proposal before the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 	"github.com/ecsworker/ecsworker/internal/submission"
 )
 
@@ -212,7 +213,7 @@ func TestClaim(t *testing.T) {
 		},
 		{
 			name:         "a stopping worker still reads back with a context it does not cancel",
-			answers:      []answer{failed(&prefect.TransportError{Op: setState, Method: "POST", URL: setURL, Err: context.Canceled})},
+			answers:      []answer{failed(&prefecterr.TransportError{Op: setState, Method: "POST", URL: setURL, Err: context.Canceled})},
 			readBack:     inState(prefect.StatePending, "Pending", ""),
 			cancelled:    true,
 			wantProposal: 0, wantObserved: []string{"accepted"},

@@ -5,7 +5,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
-	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // Launcher starts a plan's task (launch.Launcher).
@@ -20,7 +20,7 @@ type Claimed struct {
 	// Worker and Pool name who launched it; any worker can resume the
 	// launch later from the claim label, with the same client token.
 	WorkerName, WorkerType string
-	Pool                   *prefect.WorkPool
+	Pool                   *prefectpool.WorkPool
 }
 
 // Labels are the run labels recorded before its task is launched.

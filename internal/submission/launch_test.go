@@ -9,14 +9,14 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
-	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/submission"
 )
 
 func claimed() submission.Claimed {
 	return submission.Claimed{
 		RunID: testRunID, ClaimID: "9d1f0c3a-claim", WorkerName: "worker-a", WorkerType: "ecs",
-		Pool: &prefect.WorkPool{Name: "ecs-pool", ID: "pool-1"},
+		Pool: &prefectpool.WorkPool{Name: "ecs-pool", ID: "pool-1"},
 	}
 }
 
@@ -38,7 +38,7 @@ func TestClaimedLabels(t *testing.T) {
 		},
 		{
 			name: "a pool known by name only",
-			c:    submission.Claimed{RunID: "r", ClaimID: "c", WorkerName: "w", WorkerType: "ecs", Pool: &prefect.WorkPool{Name: "p"}},
+			c:    submission.Claimed{RunID: "r", ClaimID: "c", WorkerName: "w", WorkerType: "ecs", Pool: &prefectpool.WorkPool{Name: "p"}},
 			want: map[string]any{
 				"prefect.worker.name": "w", "prefect.worker.type": "ecs",
 				"prefect.work-pool.name": "p", "prefect.work-pool.id": "",

@@ -12,6 +12,9 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
@@ -19,10 +22,10 @@ import (
 // from, and what the worker adds.
 type Input struct {
 	Run        prefect.FlowRun
-	Deployment *prefect.Deployment // nil for a run without one
-	Flow       *prefect.Flow       // nil when it could not be read
-	PoolName   string              // the pool the worker serves
-	Pool       *prefect.WorkPool   // as of the worker's last sync
+	Deployment *prefectdeploy.Deployment // nil for a run without one
+	Flow       *prefectdeploy.Flow       // nil when it could not be read
+	PoolName   string                    // the pool the worker serves
+	Pool       *prefectpool.WorkPool     // as of the worker's last sync
 	Template   *jobtemplate.Template
 
 	WorkerName, WorkerID string
@@ -113,7 +116,7 @@ func renderFailed(err error) *Error {
 // worker, as Prefect's workers pass their explicitly set settings: every
 // PREFECT_* variable of environ, with the API settings the worker actually
 // uses.
-func BaseEnv(environ []string, api prefect.Config) *jsonv.Object {
+func BaseEnv(environ []string, api prefectconfig.Config) *jsonv.Object {
 	values := map[string]string{}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
@@ -152,11 +155,11 @@ func ScheduledTime(run prefect.FlowRun) time.Time {
 // executed-flow-run event names: a worker follows thousands of runs, and
 // their full API objects (job variables, parameters, schemas) would cost
 // tens of kilobytes each for as long as the task runs.
-func EventSubjects(run *prefect.FlowRun, dep *prefect.Deployment, flow *prefect.Flow) (*prefect.FlowRun, *prefect.Deployment, *prefect.Flow) {
+func EventSubjects(run *prefect.FlowRun, dep *prefectdeploy.Deployment, flow *prefectdeploy.Flow) (*prefect.FlowRun, *prefectdeploy.Deployment, *prefectdeploy.Flow) {
 	r := &prefect.FlowRun{ID: run.ID, Name: run.Name, Tags: run.Tags}
-	var d *prefect.Deployment
+	var d *prefectdeploy.Deployment
 	if dep != nil {
-		d = &prefect.Deployment{ID: dep.ID, Name: dep.Name, Tags: dep.Tags}
+		d = &prefectdeploy.Deployment{ID: dep.ID, Name: dep.Name, Tags: dep.Tags}
 		if dep.Raw != nil {
 			d.Raw = jsonv.NewObject()
 			for _, k := range []string{"branch", "base", "root", "version_id", "version_info"} {
@@ -166,9 +169,9 @@ func EventSubjects(run *prefect.FlowRun, dep *prefect.Deployment, flow *prefect.
 			}
 		}
 	}
-	var f *prefect.Flow
+	var f *prefectdeploy.Flow
 	if flow != nil {
-		f = &prefect.Flow{ID: flow.ID, Name: flow.Name, Tags: flow.Tags}
+		f = &prefectdeploy.Flow{ID: flow.ID, Name: flow.Name, Tags: flow.Tags}
 	}
 	return r, d, f
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/submission"
 )
 
@@ -46,7 +50,7 @@ func renderInput(t *testing.T, jobVariables string) submission.Input {
 			Raw:          mustObject(t, `{"id": "`+testRunID+`", "name": "bold-otter", "flow_id": "flow-1", "deployment_id": "dep-1"}`),
 		},
 		PoolName:     "ecs-pool",
-		Pool:         &prefect.WorkPool{Name: "ecs-pool", ID: "pool-1", Type: "ecs", Raw: mustObject(t, `{"id": "pool-1", "name": "ecs-pool", "type": "ecs"}`)},
+		Pool:         &prefectpool.WorkPool{Name: "ecs-pool", ID: "pool-1", Type: "ecs", Raw: mustObject(t, `{"id": "pool-1", "name": "ecs-pool", "type": "ecs"}`)},
 		Template:     ecsjob.DefaultTemplate(),
 		WorkerName:   "worker-a",
 		WorkerID:     "worker-id-1",
@@ -83,7 +87,7 @@ func TestRenderFailures(t *testing.T) {
 		{
 			name: "a deployment job variable outside its enum",
 			adjust: func(t *testing.T, in *submission.Input) {
-				in.Deployment = &prefect.Deployment{ID: "dep-1", Name: "nightly", JobVariables: mustObject(t, `{"launch_type": "BOGUS"}`)}
+				in.Deployment = &prefectdeploy.Deployment{ID: "dep-1", Name: "nightly", JobVariables: mustObject(t, `{"launch_type": "BOGUS"}`)}
 			},
 			want: `invalid ECS job configuration: launch_type = "BOGUS": does not match the pool's variable schema: value must be one of 'FARGATE', 'EC2', 'EXTERNAL', 'FARGATE_SPOT'. Fix: Set launch_type to one of "FARGATE", "EC2", "EXTERNAL", "FARGATE_SPOT" in the deployment's or flow run's job variables.`,
 		},
@@ -179,8 +183,8 @@ func TestRender(t *testing.T) {
 			name: "deployment and flow run job variables, the flow run's winning",
 			vars: `{"memory": 4096}`,
 			adjust: func(t *testing.T, in *submission.Input) {
-				in.Deployment = &prefect.Deployment{ID: "dep-1", Name: "nightly", JobVariables: mustObject(t, `{"cpu": 1024, "memory": 2048}`), Raw: mustObject(t, `{"id": "dep-1", "name": "nightly"}`)}
-				in.Flow = &prefect.Flow{ID: "flow-1", Name: "etl", Raw: mustObject(t, `{"id": "flow-1", "name": "etl"}`)}
+				in.Deployment = &prefectdeploy.Deployment{ID: "dep-1", Name: "nightly", JobVariables: mustObject(t, `{"cpu": 1024, "memory": 2048}`), Raw: mustObject(t, `{"id": "dep-1", "name": "nightly"}`)}
+				in.Flow = &prefectdeploy.Flow{ID: "flow-1", Name: "etl", Raw: mustObject(t, `{"id": "flow-1", "name": "etl"}`)}
 			},
 			check: func(t *testing.T, r *submission.Rendered) {
 				td := r.Prepared.Plan.TaskDefinition
@@ -321,13 +325,13 @@ func TestRecheck(t *testing.T) {
 
 func TestJob(t *testing.T) {
 	t.Parallel()
-	dep := &prefect.Deployment{ID: "dep-1", JobVariables: jsonv.NewObject(), Raw: jsonv.NewObject()}
-	flow := &prefect.Flow{ID: "flow-1", Raw: jsonv.NewObject()}
+	dep := &prefectdeploy.Deployment{ID: "dep-1", JobVariables: jsonv.NewObject(), Raw: jsonv.NewObject()}
+	flow := &prefectdeploy.Flow{ID: "flow-1", Raw: jsonv.NewObject()}
 	resolver := fakeResolver{}
 	tests := []struct {
 		name string
-		dep  *prefect.Deployment
-		flow *prefect.Flow
+		dep  *prefectdeploy.Deployment
+		flow *prefectdeploy.Flow
 	}{
 		{"a run without deployment or flow", nil, nil},
 		{"a run of a deployment", dep, nil},
@@ -387,22 +391,22 @@ func TestBaseEnv(t *testing.T) {
 	tests := []struct {
 		name    string
 		environ []string
-		api     prefect.Config
+		api     prefectconfig.Config
 		want    string
 	}{
 		{
 			name:    "the API settings the worker uses win over the environment's",
-			environ: environ, api: prefect.Config{APIURL: "https://api.prefect.cloud/api/accounts/a/workspaces/w", APIKey: "pnu_key", AuthString: "admin:pass"},
+			environ: environ, api: prefectconfig.Config{APIURL: "https://api.prefect.cloud/api/accounts/a/workspaces/w", APIKey: "pnu_key", AuthString: "admin:pass"},
 			want: `{"PREFECT_API_AUTH_STRING":"admin:pass","PREFECT_API_KEY":"pnu_key","PREFECT_API_URL":"https://api.prefect.cloud/api/accounts/a/workspaces/w","PREFECT_HOME":"/data/prefect=home","PREFECT_LOGGING_LEVEL":"DEBUG"}`,
 		},
 		{
 			name:    "without a key or auth string the environment's are kept",
-			environ: environ, api: prefect.Config{APIURL: "http://prefect:4200/api"},
+			environ: environ, api: prefectconfig.Config{APIURL: "http://prefect:4200/api"},
 			want: `{"PREFECT_API_KEY":"env-key","PREFECT_API_URL":"http://prefect:4200/api","PREFECT_HOME":"/data/prefect=home","PREFECT_LOGGING_LEVEL":"DEBUG"}`,
 		},
 		{
 			name: "an empty environment",
-			api:  prefect.Config{APIURL: "http://prefect:4200/api"},
+			api:  prefectconfig.Config{APIURL: "http://prefect:4200/api"},
 			want: `{"PREFECT_API_URL":"http://prefect:4200/api"}`,
 		},
 	}
@@ -425,8 +429,8 @@ func TestScheduledTime(t *testing.T) {
 		run  prefect.FlowRun
 		want time.Time
 	}{
-		{"the next scheduled start", prefect.FlowRun{ExpectedStartTime: prefect.Time{Time: expected}, NextScheduledStartTime: prefect.Time{Time: next}}, next},
-		{"the expected start without a next one", prefect.FlowRun{ExpectedStartTime: prefect.Time{Time: expected}}, expected},
+		{"the next scheduled start", prefect.FlowRun{ExpectedStartTime: prefectapi.Time{Time: expected}, NextScheduledStartTime: prefectapi.Time{Time: next}}, next},
+		{"the expected start without a next one", prefect.FlowRun{ExpectedStartTime: prefectapi.Time{Time: expected}}, expected},
 		{"neither", prefect.FlowRun{}, time.Time{}},
 	}
 	for _, tt := range tests {
@@ -445,27 +449,27 @@ func TestEventSubjects(t *testing.T) {
 		return &prefect.FlowRun{ID: "run-1", Name: "bold-otter", Tags: []string{"etl"}, FlowID: "flow-1",
 			JobVariables: mustObject(t, `{"cpu": 1024}`), Parameters: mustObject(t, `{"big": "input"}`), Raw: mustObject(t, `{"id": "run-1"}`)}
 	}
-	deployment := func(t *testing.T, raw string) *prefect.Deployment {
-		d := &prefect.Deployment{ID: "dep-1", Name: "nightly", Tags: []string{"prod"}, Version: "v3",
+	deployment := func(t *testing.T, raw string) *prefectdeploy.Deployment {
+		d := &prefectdeploy.Deployment{ID: "dep-1", Name: "nightly", Tags: []string{"prod"}, Version: "v3",
 			JobVariables: mustObject(t, `{"memory": 2048}`), Parameters: mustObject(t, `{"p": 1}`)}
 		if raw != "" {
 			d.Raw = mustObject(t, raw)
 		}
 		return d
 	}
-	flow := func(t *testing.T) *prefect.Flow {
-		return &prefect.Flow{ID: "flow-1", Name: "etl", Tags: []string{"team-a"}, Labels: mustObject(t, `{"k": "v"}`), Raw: mustObject(t, `{"id": "flow-1"}`)}
+	flow := func(t *testing.T) *prefectdeploy.Flow {
+		return &prefectdeploy.Flow{ID: "flow-1", Name: "etl", Tags: []string{"team-a"}, Labels: mustObject(t, `{"k": "v"}`), Raw: mustObject(t, `{"id": "flow-1"}`)}
 	}
 	tests := []struct {
 		name              string
-		dep               func(t *testing.T) *prefect.Deployment
-		flow              func(t *testing.T) *prefect.Flow
+		dep               func(t *testing.T) *prefectdeploy.Deployment
+		flow              func(t *testing.T) *prefectdeploy.Flow
 		wantDep, wantFlow string // JSON of what is kept; "" for nil
 		wantDepRaw        string
 	}{
 		{
 			name: "a run of a deployment from a git branch",
-			dep: func(t *testing.T) *prefect.Deployment {
+			dep: func(t *testing.T) *prefectdeploy.Deployment {
 				return deployment(t, `{"id": "dep-1", "branch": "main", "base": "b", "root": "r", "version_id": "vid", "version_info": {"type": "git", "commit": "abc"}, "parameter_openapi_schema": {"huge": true}, "job_variables": {"memory": 2048}}`)
 			},
 			flow:       flow,
@@ -474,14 +478,16 @@ func TestEventSubjects(t *testing.T) {
 			wantDepRaw: `{"branch":"main","base":"b","root":"r","version_id":"vid","version_info":{"type":"git","commit":"abc"}}`,
 		},
 		{
-			name:       "a deployment object without the event's keys",
-			dep:        func(t *testing.T) *prefect.Deployment { return deployment(t, `{"id": "dep-1", "job_variables": {}}`) },
+			name: "a deployment object without the event's keys",
+			dep: func(t *testing.T) *prefectdeploy.Deployment {
+				return deployment(t, `{"id": "dep-1", "job_variables": {}}`)
+			},
 			wantDep:    `{"id":"dep-1","name":"nightly","tags":["prod"]}`,
 			wantDepRaw: `{}`,
 		},
 		{
 			name:    "a deployment without its object",
-			dep:     func(t *testing.T) *prefect.Deployment { return deployment(t, "") },
+			dep:     func(t *testing.T) *prefectdeploy.Deployment { return deployment(t, "") },
 			wantDep: `{"id":"dep-1","name":"nightly","tags":["prod"]}`,
 		},
 		{
@@ -491,11 +497,11 @@ func TestEventSubjects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var dep *prefect.Deployment
+			var dep *prefectdeploy.Deployment
 			if tt.dep != nil {
 				dep = tt.dep(t)
 			}
-			var fl *prefect.Flow
+			var fl *prefectdeploy.Flow
 			if tt.flow != nil {
 				fl = tt.flow(t)
 			}
@@ -542,12 +548,12 @@ func subject[T any](t *testing.T, v *T) string {
 	}
 	var o *jsonv.Object
 	switch s := any(v).(type) {
-	case *prefect.Deployment:
+	case *prefectdeploy.Deployment:
 		if s.Version != "" || s.JobVariables != nil || s.Parameters != nil {
 			t.Errorf("deployment keeps more than the event names: %+v", s)
 		}
 		o = tagged(s.ID, s.Name, s.Tags)
-	case *prefect.Flow:
+	case *prefectdeploy.Flow:
 		if s.Labels != nil || s.Raw != nil {
 			t.Errorf("flow keeps more than the event names: %+v", s)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 )
 
 // Step names a step of a submission.
@@ -96,7 +97,7 @@ func Classify(err error) Kind {
 	if prefect.IsTransient(err) {
 		return Retry
 	}
-	if _, ok := errors.AsType[*prefect.APIError](err); ok {
+	if _, ok := errors.AsType[*prefecterr.APIError](err); ok {
 		return Crash
 	}
 	switch awserr.KindOf(err) {

@@ -19,6 +19,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 	"github.com/ecsworker/ecsworker/internal/submission"
 )
 
@@ -56,13 +57,13 @@ func awsStatusOnly(op string, status int) error {
 
 // prefectAnswer is an answer of the Prefect API other than 2xx, as the
 // client returns it after its retries.
-func prefectAnswer(op, method, path string, status int, detail string) *prefect.APIError {
-	return &prefect.APIError{Op: op, Method: method, Path: path, Status: status, Detail: detail}
+func prefectAnswer(op, method, path string, status int, detail string) *prefecterr.APIError {
+	return &prefecterr.APIError{Op: op, Method: method, Path: path, Status: status, Detail: detail}
 }
 
 // prefectRefused is a Prefect request that found nothing listening.
-func prefectRefused(op, method, url string) *prefect.TransportError {
-	return &prefect.TransportError{Op: op, Method: method, URL: url, Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+func prefectRefused(op, method, url string) *prefecterr.TransportError {
+	return &prefecterr.TransportError{Op: op, Method: method, URL: url, Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
 }
 
 // mustObject decodes a JSON object for a test's input.
@@ -186,7 +187,7 @@ func TestClassifyAndKindOf(t *testing.T) {
 	}{
 		// Prefect: no answer, or a server-side answer, may pass.
 		{"prefect connection refused", prefectRefused("set flow run state run-1", "POST", "http://prefect/api/flow_runs/run-1/set_state"), submission.Retry},
-		{"prefect request timed out", &prefect.TransportError{Op: "read flow run run-1", Method: "GET", URL: "http://prefect/api/flow_runs/run-1", Err: context.DeadlineExceeded, Timeout: 30 * time.Second}, submission.Retry},
+		{"prefect request timed out", &prefecterr.TransportError{Op: "read flow run run-1", Method: "GET", URL: "http://prefect/api/flow_runs/run-1", Err: context.DeadlineExceeded, Timeout: 30 * time.Second}, submission.Retry},
 		{"prefect 503", prefectAnswer("read flow run run-1", "GET", "/flow_runs/run-1", 503, ""), submission.Retry},
 		{"prefect 500 wrapped", fmt.Errorf("record task: %w", prefectAnswer("update flow run run-1", "PATCH", "/flow_runs/run-1", 500, "boom")), submission.Retry},
 		{"prefect 429", prefectAnswer("update flow run labels", "PATCH", "/flow_runs/run-1/labels", 429, ""), submission.Retry},

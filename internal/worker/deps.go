@@ -7,6 +7,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/submission"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
@@ -25,11 +29,11 @@ type Prefect interface {
 
 // poolAPI keeps the work pool and the worker's registration.
 type poolAPI interface {
-	ReadWorkPool(ctx context.Context, name string) (*prefect.WorkPool, error)
-	CreateWorkPool(ctx context.Context, p prefect.WorkPoolCreate) (*prefect.WorkPool, error)
-	UpdateWorkPool(ctx context.Context, name string, u prefect.WorkPoolUpdate) error
-	Heartbeat(ctx context.Context, pool string, hb prefect.WorkerHeartbeat) (string, error)
-	FilterWorkers(ctx context.Context, pool string, f prefect.WorkerFilter) ([]prefect.Worker, error)
+	ReadWorkPool(ctx context.Context, name string) (*prefectpool.WorkPool, error)
+	CreateWorkPool(ctx context.Context, p prefectpool.WorkPoolCreate) (*prefectpool.WorkPool, error)
+	UpdateWorkPool(ctx context.Context, name string, u prefectpool.WorkPoolUpdate) error
+	Heartbeat(ctx context.Context, pool string, hb prefectpool.WorkerHeartbeat) (string, error)
+	FilterWorkers(ctx context.Context, pool string, f prefectpool.WorkerFilter) ([]prefectpool.Worker, error)
 	SetWorker(name, id string)
 	IsCloud() bool
 }
@@ -38,12 +42,12 @@ type poolAPI interface {
 type runsAPI interface {
 	PollScheduledFlowRuns(ctx context.Context, pool string, queues []string, scheduledBefore time.Time, limit int) (prefect.ScheduledRuns, error)
 	ListFlowRuns(ctx context.Context, f prefect.FlowRunFilter) ([]prefect.FlowRun, error)
-	ReadDeployment(ctx context.Context, id string) (*prefect.Deployment, error)
-	ReadFlow(ctx context.Context, id string) (*prefect.Flow, error)
+	ReadDeployment(ctx context.Context, id string) (*prefectdeploy.Deployment, error)
+	ReadFlow(ctx context.Context, id string) (*prefectdeploy.Flow, error)
 	SetInfrastructurePID(ctx context.Context, id, pid string) error
 	// Config and TemplateResolver are what a run's job is rendered with:
 	// the API settings the flow inherits, and block references.
-	Config() prefect.Config
+	Config() prefectconfig.Config
 	TemplateResolver() templating.Resolver
 }
 
@@ -54,8 +58,8 @@ type logsAPI interface {
 
 // eventsAPI is Prefect's event stream, both ways.
 type eventsAPI interface {
-	NewEventEmitter(ctx context.Context, opts ...prefect.EventEmitterOption) (*prefect.EventEmitter, error)
-	SubscribeEvents(ctx context.Context, filter prefect.EventFilter) (*prefect.EventSubscription, error)
+	NewEventEmitter(ctx context.Context, opts ...prefectevents.EventEmitterOption) (*prefectevents.EventEmitter, error)
+	SubscribeEvents(ctx context.Context, filter prefectevents.EventFilter) (*prefectevents.EventSubscription, error)
 }
 
 // AWS makes the AWS clients of one set of credentials.

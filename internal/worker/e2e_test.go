@@ -18,6 +18,9 @@ import (
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
 
@@ -96,8 +99,8 @@ func newEnv(t *testing.T, jobVariables map[string]any) *env {
 	t.Cleanup(e.aws.Close)
 	t.Cleanup(e.prefect.Close)
 	e.aws.CreateCluster("flows")
-	api, err := prefect.New(prefect.Config{APIURL: "http://prefect.invalid" + e.prefect.APIPath(), Timeout: 30 * time.Second, MaxRetries: 3, RetryJitter: 0.2},
-		prefect.WithHTTPClient(&http.Client{Transport: inProcess{e.prefect}}))
+	api, err := prefect.New(prefectconfig.Config{APIURL: "http://prefect.invalid" + e.prefect.APIPath(), Timeout: 30 * time.Second, MaxRetries: 3, RetryJitter: 0.2},
+		prefectapi.WithHTTPClient(&http.Client{Transport: inProcess{e.prefect}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,11 +594,11 @@ func TestARunTooLargeToReadIsCrashedAndThePoolMoves(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, map[string]any{"image": "etl:long"})
 		ctx := context.Background()
-		flow, err := e.api.CreateFlow(ctx, prefect.FlowCreate{Name: "huge"})
+		flow, err := e.api.CreateFlow(ctx, prefectdeploy.FlowCreate{Name: "huge"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		huge, err := e.api.CreateDeployment(ctx, prefect.DeploymentCreate{Name: "huge", FlowID: flow.ID, WorkPoolName: "ecs-pool",
+		huge, err := e.api.CreateDeployment(ctx, prefectdeploy.DeploymentCreate{Name: "huge", FlowID: flow.ID, WorkPoolName: "ecs-pool",
 			Parameters: jsonv.ObjectOf("rows", strings.Repeat("r", 9<<20))})
 		if err != nil {
 			t.Fatal(err)
@@ -636,11 +639,11 @@ func TestLargeParametersDoNotStopThePool(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, map[string]any{"image": "etl:long"})
 		ctx := context.Background()
-		flow, err := e.api.CreateFlow(ctx, prefect.FlowCreate{Name: "big"})
+		flow, err := e.api.CreateFlow(ctx, prefectdeploy.FlowCreate{Name: "big"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		big, err := e.api.CreateDeployment(ctx, prefect.DeploymentCreate{Name: "big", FlowID: flow.ID, WorkPoolName: "ecs-pool",
+		big, err := e.api.CreateDeployment(ctx, prefectdeploy.DeploymentCreate{Name: "big", FlowID: flow.ID, WorkPoolName: "ecs-pool",
 			Parameters: jsonv.ObjectOf("rows", strings.Repeat("r", 3_500_000)),
 			JobVariables: jsonv.ObjectOf("cluster", "flows", "image", "etl:long",
 				"aws_credentials", jsonv.ObjectOf("aws_access_key_id", "AKIDEXAMPLE", "aws_secret_access_key", "wJalrXUtnFEMI-secret", "region_name", "us-east-1"))})

@@ -10,6 +10,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/backoff"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -55,7 +56,7 @@ const (
 // carries on regardless, so losing the stream costs only latency.
 func (w *Worker) eventStreamLoop(ctx context.Context) {
 	wait := time.Second
-	var sub *prefect.EventSubscription
+	var sub *prefectevents.EventSubscription
 	defer func() {
 		if sub != nil {
 			_ = sub.Close()
@@ -73,12 +74,12 @@ func (w *Worker) eventStreamLoop(ctx context.Context) {
 		if sub != nil {
 			sub, err = sub.Reconnect(ctx)
 		} else {
-			sub, err = w.api.SubscribeEvents(ctx, prefect.EventFilter{
+			sub, err = w.api.SubscribeEvents(ctx, prefectevents.EventFilter{
 				Names:          []string{eventScheduled, eventCancelling},
-				AnyResourceIDs: []string{prefect.WorkPoolResourceID(pool.ID)},
+				AnyResourceIDs: []string{prefectevents.WorkPoolResourceID(pool.ID)},
 			})
 		}
-		if errors.Is(err, prefect.ErrEventsUnavailable) {
+		if errors.Is(err, prefectevents.ErrEventsUnavailable) {
 			w.log.Info("the Prefect server offers no event stream; polling every interval only", "interval", w.cfg.QueryInterval)
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // sync reads the work pool (creating it, or filling in an empty template,
@@ -21,7 +22,7 @@ func (w *Worker) sync(ctx context.Context) error {
 			w.health.heartbeat(w.cfg.Now(), false)
 			return err
 		}
-		pool, err = w.api.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: w.cfg.Pool, Type: Type, BaseJobTemplate: ecsjob.DefaultTemplate().Object()})
+		pool, err = w.api.CreateWorkPool(ctx, prefectpool.WorkPoolCreate{Name: w.cfg.Pool, Type: Type, BaseJobTemplate: ecsjob.DefaultTemplate().Object()})
 		if errors.Is(err, prefect.ErrConflict) {
 			pool, err = w.api.ReadWorkPool(ctx, w.cfg.Pool)
 		} else if err == nil {
@@ -37,7 +38,7 @@ func (w *Worker) sync(ctx context.Context) error {
 	}
 	if pool.BaseJobTemplate.Len() == 0 {
 		def := ecsjob.DefaultTemplate().Object()
-		if err := w.api.UpdateWorkPool(ctx, pool.Name, prefect.WorkPoolUpdate{BaseJobTemplate: def}); err != nil {
+		if err := w.api.UpdateWorkPool(ctx, pool.Name, prefectpool.WorkPoolUpdate{BaseJobTemplate: def}); err != nil {
 			w.log.Warn("could not install the default base job template in the empty pool", "err", err)
 		}
 		pool.BaseJobTemplate = def
@@ -53,7 +54,7 @@ func (w *Worker) sync(ctx context.Context) error {
 		w.log.Error("the pool's base job template cannot be read; runs will crash until it is fixed", "err", terr)
 	}
 
-	id, err := w.api.Heartbeat(ctx, pool.Name, prefect.WorkerHeartbeat{
+	id, err := w.api.Heartbeat(ctx, pool.Name, prefectpool.WorkerHeartbeat{
 		Name:                     w.cfg.Name,
 		HeartbeatIntervalSeconds: int(w.cfg.HeartbeatInterval / time.Second),
 		ReturnID:                 w.api.IsCloud(),
@@ -77,7 +78,7 @@ func (w *Worker) sync(ctx context.Context) error {
 
 // snapshot returns the pool and template as of the last sync. Templates
 // are not mutated after parsing, and rendering copies them.
-func (w *Worker) snapshot() (*prefect.WorkPool, *jobtemplate.Template) {
+func (w *Worker) snapshot() (*prefectpool.WorkPool, *jobtemplate.Template) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.pool, w.tmpl

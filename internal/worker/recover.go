@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/submission"
 )
 
@@ -101,7 +102,7 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 		go func() {
 			defer w.submissions.Done()
 			defer w.endSubmission(run.ID)
-			var dep *prefect.Deployment
+			var dep *prefectdeploy.Deployment
 			if run.DeploymentID != "" {
 				d, err := w.api.ReadDeployment(w.subCtx, run.DeploymentID)
 				switch {

@@ -11,6 +11,7 @@ import (
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
 
@@ -23,7 +24,7 @@ func TestEventStreamTriggersPolls(t *testing.T) {
 	ps := prefectfake.NewTestServer(t, prefectfake.Options{})
 	as := awsfake.NewTestServer(t, awsfake.Options{})
 	as.CreateCluster("flows")
-	api, err := prefect.New(prefect.Config{APIURL: ps.URL(), Timeout: 10 * time.Second, MaxRetries: 2})
+	api, err := prefect.New(prefectconfig.Config{APIURL: ps.URL(), Timeout: 10 * time.Second, MaxRetries: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/submission"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
@@ -39,7 +41,7 @@ func (w *Worker) submit(ctx context.Context, run prefect.FlowRun) {
 // deploymentOf reads the run's deployment. A deleted deployment cancels
 // the run, as Prefect's workers do; one that cannot be read now leaves the
 // run for a later pass.
-func (w *Worker) deploymentOf(ctx context.Context, run prefect.FlowRun) (*prefect.Deployment, bool) {
+func (w *Worker) deploymentOf(ctx context.Context, run prefect.FlowRun) (*prefectdeploy.Deployment, bool) {
 	if run.DeploymentID == "" {
 		return nil, true
 	}
@@ -73,15 +75,15 @@ func (w *Worker) claimer() submission.Claimer {
 // launch its task, record it. It is also how a restarted worker resumes a
 // claimed run whose task may or may not exist: the client token makes
 // RunTask return the existing task instead of starting a second one.
-func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, claimID string) {
+func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, claimID string) {
 	if err := w.launchSteps(ctx, run, deployment, claimID); err != nil {
 		w.failed(ctx, run, err)
 	}
 }
 
-func (w *Worker) launchSteps(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, claimID string) error {
+func (w *Worker) launchSteps(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, claimID string) error {
 	pool, tmpl := w.snapshot()
-	var flow *prefect.Flow
+	var flow *prefectdeploy.Flow
 	if run.FlowID != "" && tmpl != nil {
 		if f, err := w.api.ReadFlow(ctx, run.FlowID); err == nil {
 			flow = f
@@ -116,7 +118,7 @@ func (w *Worker) launchSteps(ctx context.Context, run prefect.FlowRun, deploymen
 }
 
 // renderInput is what a run's job is rendered from.
-func (w *Worker) renderInput(run prefect.FlowRun, deployment *prefect.Deployment, flow *prefect.Flow, pool *prefect.WorkPool, tmpl *jobtemplate.Template) submission.Input {
+func (w *Worker) renderInput(run prefect.FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow, pool *prefectpool.WorkPool, tmpl *jobtemplate.Template) submission.Input {
 	w.mu.Lock()
 	workerID := w.workerID
 	w.mu.Unlock()
@@ -138,7 +140,7 @@ func (w *Worker) jobOf(ctx context.Context, run prefect.FlowRun) (ecsjob.Job, bo
 	if pool == nil || tmpl == nil {
 		return ecsjob.Job{}, false
 	}
-	var dep *prefect.Deployment
+	var dep *prefectdeploy.Deployment
 	if run.DeploymentID != "" {
 		if d, err := w.api.ReadDeployment(ctx, run.DeploymentID); err == nil {
 			dep = d
@@ -164,7 +166,7 @@ func (w *Worker) checkTaskDefinition(ctx context.Context, b *inflight.Backend, r
 
 // record is the last step: the task is followed, put on record in
 // Prefect, and announced in the run's logs and events.
-func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *prefect.Deployment, flow *prefect.Flow, b *inflight.Backend, launched *launch.Launched, plan *ecsrequest.Plan) {
+func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow, b *inflight.Backend, launched *launch.Launched, plan *ecsrequest.Plan) {
 	w.metrics.runTasks.Inc()
 	if due := submission.ScheduledTime(run); !due.IsZero() {
 		w.metrics.scheduledToRunTask.Observe(w.cfg.Now().Sub(due).Seconds())

@@ -10,6 +10,9 @@ import (
 	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 )
 
@@ -24,7 +27,7 @@ type Worker struct {
 	runs    *inflight.Runs
 
 	mu         sync.Mutex
-	pool       *prefect.WorkPool
+	pool       *prefectpool.WorkPool
 	tmpl       *jobtemplate.Template
 	workerID   string
 	submitting map[string]bool // flow runs being submitted
@@ -57,7 +60,7 @@ func New(cfg Config, api Prefect, aws AWS) (*Worker, error) {
 		return nil, err
 	}
 	if cfg.Name == "" {
-		cfg.Name = "ECSWorker " + prefect.NewUUID()
+		cfg.Name = "ECSWorker " + prefectapi.NewUUID()
 	}
 	w := &Worker{
 		cfg:        cfg,
@@ -146,7 +149,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Prefect what the submissions left behind: half for the last logs,
 	// half for the last events.
 	reserve := min(w.cfg.ShutdownTimeout/10, 5*time.Second)
-	if em, err := w.api.NewEventEmitter(w.bgCtx, prefect.WithEventFlushTimeout(max(reserve/2, time.Millisecond))); err == nil {
+	if em, err := w.api.NewEventEmitter(w.bgCtx, prefectevents.WithEventFlushTimeout(max(reserve/2, time.Millisecond))); err == nil {
 		w.report.SetEmitter(em)
 		started := prefect.WorkerStartedEvent(w.eventSource())
 		w.startedEvent = started.ID

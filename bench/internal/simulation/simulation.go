@@ -27,6 +27,8 @@ import (
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/taskdef"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
@@ -143,8 +145,8 @@ func (s *sim) start(name string) (*runningWorker, error) {
 	if s.sc.Config == spec.ConfigPython {
 		cfg = pythonLike(cfg)
 	}
-	api, err := prefect.New(prefect.Config{APIURL: "http://prefect.invalid" + s.prefect.APIPath(), Timeout: 30 * time.Second, MaxRetries: 3, RetryJitter: 0.2},
-		prefect.WithHTTPClient(&http.Client{Transport: &delayed{next: inProcess{s.prefect}, delay: s.pfLat}}))
+	api, err := prefect.New(prefectconfig.Config{APIURL: "http://prefect.invalid" + s.prefect.APIPath(), Timeout: 30 * time.Second, MaxRetries: 3, RetryJitter: 0.2},
+		prefectapi.WithHTTPClient(&http.Client{Transport: &delayed{next: inProcess{s.prefect}, delay: s.pfLat}}))
 	if err != nil {
 		return nil, err
 	}

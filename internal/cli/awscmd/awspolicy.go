@@ -29,6 +29,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/redact"
 )
 
@@ -217,7 +218,7 @@ func renderPoolJobs(ctx context.Context, stdio clikit.IO, c *prefect.Client, o a
 	flows := map[string]string{}
 	if len(deployments) == 0 {
 		note("work pool %q has no deployments: the policy is for its default job, in the families %s that its deployments register by default", o.pool, infra.DefaultFamilyPattern(o.pool))
-		deployments = []*prefect.Deployment{nil}
+		deployments = []*prefectdeploy.Deployment{nil}
 	}
 	for _, d := range deployments {
 		label := "(pool default)"
@@ -254,21 +255,21 @@ func renderPoolJobs(ctx context.Context, stdio clikit.IO, c *prefect.Client, o a
 
 // policyDeployments reads the deployments named by --deployment, or every
 // deployment of the pool.
-func policyDeployments(ctx context.Context, c *prefect.Client, o awsPolicyOptions) ([]*prefect.Deployment, error) {
+func policyDeployments(ctx context.Context, c *prefect.Client, o awsPolicyOptions) ([]*prefectdeploy.Deployment, error) {
 	if len(o.deployments) == 0 {
-		list, err := c.ListDeployments(ctx, prefect.DeploymentFilter{WorkPools: []string{o.pool}})
+		list, err := c.ListDeployments(ctx, prefectdeploy.DeploymentFilter{WorkPools: []string{o.pool}})
 		if err != nil {
 			return nil, err
 		}
-		out := make([]*prefect.Deployment, len(list))
+		out := make([]*prefectdeploy.Deployment, len(list))
 		for i := range list {
 			out[i] = &list[i]
 		}
 		return out, nil
 	}
-	var out []*prefect.Deployment
+	var out []*prefectdeploy.Deployment
 	for _, v := range o.deployments {
-		var d *prefect.Deployment
+		var d *prefectdeploy.Deployment
 		var err error
 		switch flowName, depName, ok := strings.Cut(v, "/"); {
 		case ok:
@@ -287,7 +288,7 @@ func policyDeployments(ctx context.Context, c *prefect.Client, o awsPolicyOption
 		if d.WorkPoolName != o.pool {
 			return nil, clikit.Invalid("--deployment %q: it runs in work pool %q, not %q; give the deployments of --pool %s", v, d.WorkPoolName, o.pool, o.pool)
 		}
-		if !slices.ContainsFunc(out, func(e *prefect.Deployment) bool { return e.ID == d.ID }) {
+		if !slices.ContainsFunc(out, func(e *prefectdeploy.Deployment) bool { return e.ID == d.ID }) {
 			out = append(out, d)
 		}
 	}
@@ -297,7 +298,7 @@ func policyDeployments(ctx context.Context, c *prefect.Client, o awsPolicyOption
 // renderPolicyJob renders a deployment's job as the worker would, without
 // a flow run, and reads what it does in AWS. problems is non-empty when
 // the job does not validate; err is for failures to reach Prefect.
-func renderPolicyJob(ctx context.Context, stdio clikit.IO, c *prefect.Client, tmpl *jobtemplate.Template, o awsPolicyOptions, poolName, label string, d *prefect.Deployment) (renderedJob, string, error) {
+func renderPolicyJob(ctx context.Context, stdio clikit.IO, c *prefect.Client, tmpl *jobtemplate.Template, o awsPolicyOptions, poolName, label string, d *prefectdeploy.Deployment) (renderedJob, string, error) {
 	job := ecsjob.Job{
 		Render:   jobtemplate.RenderOptions{Resolver: c.TemplateResolver()},
 		Template: tmpl,

@@ -12,6 +12,9 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // APIFlags are the global flags that say which Prefect API to talk to.
@@ -34,21 +37,21 @@ func (f *APIFlags) Register(cmd *cobra.Command) {
 
 // Client builds a Prefect API client from the flags, the environment and
 // the active Prefect profile, in that order of precedence. Without a
-// prefect.WithLogger among opts, the client's warnings go to the command's
+// prefectapi.WithLogger among opts, the client's warnings go to the command's
 // stderr; a command with a --log-level passes its logger, so that debug
 // shows every request and retry.
-func (f *APIFlags) Client(opts ...prefect.Option) (*prefect.Client, error) {
-	cfg, err := prefect.LoadConfig(os.LookupEnv, prefect.Config{APIURL: f.APIURL, APIURLSource: "--api-url", Profile: f.Profile})
+func (f *APIFlags) Client(opts ...prefectapi.Option) (*prefect.Client, error) {
+	cfg, err := prefectconfig.LoadConfig(os.LookupEnv, prefectconfig.Config{APIURL: f.APIURL, APIURLSource: "--api-url", Profile: f.Profile})
 	if err != nil {
 		return nil, &CodedError{Code: ExitInvalid, Err: err}
 	}
 	if cfg.APIURL == "" {
 		return nil, &CodedError{Code: ExitInvalid, Err: errors.New("no Prefect API is configured: set PREFECT_API_URL (for Prefect Cloud, https://api.prefect.cloud/api/accounts/<account id>/workspaces/<workspace id>, with PREFECT_API_KEY), use a Prefect profile that sets it, or pass --api-url")}
 	}
-	all := []prefect.Option{prefect.WithUserAgent(prefect.UserAgent(buildinfo.String()))}
+	all := []prefectapi.Option{prefectapi.WithUserAgent(prefectapi.UserAgent(buildinfo.String()))}
 	if f.stderr != nil {
 		// Options apply in order: a logger in opts replaces this one.
-		all = append(all, prefect.WithLogger(warningLogger(f.stderr())))
+		all = append(all, prefectapi.WithLogger(warningLogger(f.stderr())))
 	}
 	c, err := prefect.New(cfg, append(all, opts...)...)
 	if err != nil {
@@ -59,7 +62,7 @@ func (f *APIFlags) Client(opts ...prefect.Option) (*prefect.Client, error) {
 
 // Connect is Client followed by Check: the API is reachable at the URL
 // and takes the credentials, or the error says which of them to fix.
-func (f *APIFlags) Connect(ctx context.Context, opts ...prefect.Option) (*prefect.Client, error) {
+func (f *APIFlags) Connect(ctx context.Context, opts ...prefectapi.Option) (*prefect.Client, error) {
 	c, err := f.Client(opts...)
 	if err != nil {
 		return nil, err
@@ -90,7 +93,7 @@ const PoolType = "ecs"
 
 // ReadECSPool reads a pool and refuses one of another type: ecsworker's
 // templates and workers only make sense for ecs pools.
-func ReadECSPool(ctx context.Context, c *prefect.Client, name string) (*prefect.WorkPool, error) {
+func ReadECSPool(ctx context.Context, c *prefect.Client, name string) (*prefectpool.WorkPool, error) {
 	pool, err := c.ReadWorkPool(ctx, name)
 	if errors.Is(err, prefect.ErrNotFound) {
 		return nil, &CodedError{Code: ExitError, Err: fmt.Errorf("work pool %q not found; list pools with 'ecsworker work-pool ls' or create it with 'ecsworker work-pool create %s'", name, name)}

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
-	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectcheck"
 )
 
 func TestPrefectAPIConnect(t *testing.T) {
@@ -30,7 +30,7 @@ func TestPrefectAPIConnect(t *testing.T) {
 	}
 	api.APIURL = strings.TrimSuffix(srv.URL(), "/api")
 	_, err := api.Connect(context.Background())
-	var ce *prefect.ConnectionError
+	var ce *prefectcheck.ConnectionError
 	var coded *CodedError
 	if !errors.As(err, &ce) || !errors.As(err, &coded) || coded.Code != ExitError ||
 		!strings.Contains(err.Error(), "--api-url is "+api.APIURL+", without the /api under which Prefect serves its API: set it to "+srv.URL()) {

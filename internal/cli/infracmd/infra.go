@@ -27,6 +27,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // ImageRepository is where ecsworker's worker image is published; the
@@ -275,7 +277,7 @@ func runDeployService(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags,
 	if o.apiKeyStdin && o.authStdin {
 		return clikit.Invalid("--api-key-stdin and --auth-string-stdin both read standard input; store one of them in Secrets Manager and pass its --*-secret-arn")
 	}
-	pcfg, err := prefect.LoadConfig(os.LookupEnv, prefect.Config{APIURL: api.APIURL, Profile: api.Profile})
+	pcfg, err := prefectconfig.LoadConfig(os.LookupEnv, prefectconfig.Config{APIURL: api.APIURL, Profile: api.Profile})
 	if err != nil {
 		return &clikit.CodedError{Code: clikit.ExitInvalid, Err: err}
 	}
@@ -659,7 +661,7 @@ func fillPoolDefaults(ctx context.Context, stdio clikit.IO, api *clikit.APIFlags
 	}
 	res := infra.FillPoolDefaults(wp.BaseJobTemplate, defaults)
 	if len(res.Filled) > 0 {
-		if err := c.UpdateWorkPool(ctx, pool, prefect.WorkPoolUpdate{BaseJobTemplate: wp.BaseJobTemplate}); err != nil {
+		if err := c.UpdateWorkPool(ctx, pool, prefectpool.WorkPoolUpdate{BaseJobTemplate: wp.BaseJobTemplate}); err != nil {
 			return manual(err.Error())
 		}
 	}

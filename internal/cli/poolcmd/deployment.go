@@ -16,6 +16,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/pycompat"
 )
 
@@ -175,8 +176,8 @@ func runDeployment(ctx context.Context, stdio clikit.IO, api *clikit.APIFlags, n
 
 // readRunDeployment reads the deployment by name or id and returns it with
 // the FLOW_NAME/DEPLOYMENT_NAME to show.
-func readRunDeployment(ctx context.Context, c *prefect.Client, name, id string) (*prefect.Deployment, string, error) {
-	var d *prefect.Deployment
+func readRunDeployment(ctx context.Context, c *prefect.Client, name, id string) (*prefectdeploy.Deployment, string, error) {
+	var d *prefectdeploy.Deployment
 	var err error
 	if name != "" {
 		flowName, depName, _ := strings.Cut(name, "/")
@@ -356,7 +357,7 @@ func parseStartAt(s string, now time.Time) (time.Time, error) {
 
 // checkParameters refuses parameters the deployment does not declare, as
 // Prefect's CLI does: the server would accept them and the flow would fail.
-func checkParameters(d *prefect.Deployment, params *jsonv.Object) error {
+func checkParameters(d *prefectdeploy.Deployment, params *jsonv.Object) error {
 	if params.Len() == 0 {
 		return nil
 	}
@@ -411,7 +412,7 @@ func formatRunName(tmpl string, params *jsonv.Object) (string, error) {
 // warnUndefinedJobVariables says which job variables the pool's base job
 // template does not define: Prefect stores them and the worker drops them,
 // so the run would silently be the same as without them.
-func warnUndefinedJobVariables(ctx context.Context, stdio clikit.IO, c *prefect.Client, d *prefect.Deployment, vars *jsonv.Object) {
+func warnUndefinedJobVariables(ctx context.Context, stdio clikit.IO, c *prefect.Client, d *prefectdeploy.Deployment, vars *jsonv.Object) {
 	if d.WorkPoolName == "" {
 		return
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/sandbox"
 )
 
@@ -42,7 +44,7 @@ func deploymentEnv(t *testing.T) (s *prefectfake.Server, deploymentID string) {
 	}
 	s.CreateWorkPool("ecs-pool", "ecs", tmpl)
 	flow := s.CreateFlow("etl")
-	c, err := prefect.New(prefect.Config{APIURL: s.URL(), Timeout: 10 * time.Second})
+	c, err := prefect.New(prefectconfig.Config{APIURL: s.URL(), Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,7 @@ func deploymentEnv(t *testing.T) (s *prefectfake.Server, deploymentID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := c.CreateDeployment(context.Background(), prefect.DeploymentCreate{
+	d, err := c.CreateDeployment(context.Background(), prefectdeploy.DeploymentCreate{
 		Name: "nightly", FlowID: flow["id"].(string), WorkPoolName: "ecs-pool",
 		Parameters: jsonv.ObjectOf("name", "world"), ParameterOpenAPISchema: schema,
 		JobVariables: jsonv.ObjectOf("cpu", json.Number("1024")),

@@ -22,6 +22,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
 // NewWorkPool is `ecsworker work-pool`: the ecs work pools and their
@@ -65,7 +66,7 @@ template (and --paused, --description, --concurrency-limit) instead of an error.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := prefect.ValidateWorkPoolName(name); err != nil {
+			if err := prefectpool.ValidateWorkPoolName(name); err != nil {
 				return clikit.Invalid("%v", err)
 			}
 			tmpl, err := readTemplateFlag(stdio, templateFile)
@@ -77,7 +78,7 @@ template (and --paused, --description, --concurrency-limit) instead of an error.
 			if err != nil {
 				return err
 			}
-			create := prefect.WorkPoolCreate{Name: name, Type: clikit.PoolType, BaseJobTemplate: tmpl.Object(), IsPaused: paused}
+			create := prefectpool.WorkPoolCreate{Name: name, Type: clikit.PoolType, BaseJobTemplate: tmpl.Object(), IsPaused: paused}
 			if description != "" {
 				create.Description = &description
 			}
@@ -91,7 +92,7 @@ template (and --paused, --description, --concurrency-limit) instead of an error.
 				if rerr != nil {
 					return rerr
 				}
-				u := prefect.WorkPoolUpdate{BaseJobTemplate: tmpl.Object(), Description: create.Description, ConcurrencyLimit: create.ConcurrencyLimit}
+				u := prefectpool.WorkPoolUpdate{BaseJobTemplate: tmpl.Object(), Description: create.Description, ConcurrencyLimit: create.ConcurrencyLimit}
 				if cmd.Flags().Changed("paused") {
 					u.IsPaused = &paused
 				}
@@ -134,10 +135,10 @@ func newPoolUpdateCmd(stdio clikit.IO, api *clikit.APIFlags) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := prefect.ValidateWorkPoolName(name); err != nil {
+			if err := prefectpool.ValidateWorkPoolName(name); err != nil {
 				return clikit.Invalid("%v", err)
 			}
-			var u prefect.WorkPoolUpdate
+			var u prefectpool.WorkPoolUpdate
 			if templateFile != "" {
 				tmpl, err := readTemplateFlag(stdio, templateFile)
 				if err != nil {
@@ -197,7 +198,7 @@ func newPoolInspectCmd(stdio clikit.IO, api *clikit.APIFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := prefect.ValidateWorkPoolName(args[0]); err != nil {
+			if err := prefectpool.ValidateWorkPoolName(args[0]); err != nil {
 				return clikit.Invalid("%v", err)
 			}
 			pool, err := clikit.ReadECSPool(cmd.Context(), c, args[0])
@@ -225,7 +226,7 @@ func newPoolListCmd(stdio clikit.IO, api *clikit.APIFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f := prefect.WorkPoolFilter{Types: []string{clikit.PoolType}}
+			f := prefectpool.WorkPoolFilter{Types: []string{clikit.PoolType}}
 			if all {
 				f.Types = nil
 			}
@@ -275,7 +276,7 @@ required.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := prefect.ValidateWorkPoolName(name); err != nil {
+			if err := prefectpool.ValidateWorkPoolName(name); err != nil {
 				return clikit.Invalid("%v", err)
 			}
 			c, err := api.Client()
@@ -370,7 +371,7 @@ func warnTemplate(stdio clikit.IO, t *jobtemplate.Template) {
 	}
 }
 
-func printPool(stdio clikit.IO, p *prefect.WorkPool, asJSON bool, message string) error {
+func printPool(stdio clikit.IO, p *prefectpool.WorkPool, asJSON bool, message string) error {
 	if message != "" {
 		fmt.Fprintln(stdio.Err, message)
 	}

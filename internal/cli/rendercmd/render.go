@@ -25,6 +25,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/redact"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
@@ -237,7 +239,7 @@ func renderRedactor(api *clikit.APIFlags, blocks *blockSecrets, variables *jsonv
 	known := clikit.SecretEnvValues()
 	// A broken profile is reported by the commands that need the API; a
 	// dry run from files must not fail for it.
-	if cfg, err := prefect.LoadConfig(os.LookupEnv, prefect.Config{APIURL: api.APIURL, Profile: api.Profile}); err == nil {
+	if cfg, err := prefectconfig.LoadConfig(os.LookupEnv, prefectconfig.Config{APIURL: api.APIURL, Profile: api.Profile}); err == nil {
 		known = append(known, cfg.APIKey, cfg.AuthString)
 		if cfg.AuthString != "" {
 			known = append(known, base64.StdEncoding.EncodeToString([]byte(cfg.AuthString)))
@@ -469,7 +471,7 @@ func (s *renderSources) deployment(ctx context.Context, v string) (*jsonv.Object
 	if err != nil {
 		return nil, err
 	}
-	var d *prefect.Deployment
+	var d *prefectdeploy.Deployment
 	switch flowName, depName, ok := strings.Cut(v, "/"); {
 	case ok:
 		d, err = c.ReadDeploymentByName(ctx, flowName, depName)

@@ -23,7 +23,9 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
-	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/redact"
 	"github.com/ecsworker/ecsworker/internal/worker"
 )
@@ -116,15 +118,15 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 	}
 	// Names Prefect would refuse are refused here, with the rule, rather
 	// than as the server's 422.
-	if err := prefect.ValidateWorkPoolName(o.pool); err != nil {
+	if err := prefectpool.ValidateWorkPoolName(o.pool); err != nil {
 		return clikit.Invalid("--pool: %v", err)
 	}
 	for _, q := range o.queues {
-		if err := prefect.ValidateWorkQueueName(q); err != nil {
+		if err := prefectpool.ValidateWorkQueueName(q); err != nil {
 			return clikit.Invalid("--work-queue: %v", err)
 		}
 	}
-	settings, err := prefect.SettingLookup(os.LookupEnv, api.Profile)
+	settings, err := prefectconfig.SettingLookup(os.LookupEnv, api.Profile)
 	if err != nil {
 		return &clikit.CodedError{Code: clikit.ExitInvalid, Err: err}
 	}
@@ -136,7 +138,7 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 	// masks the client's own secrets: they are known once it is built.
 	masking := &redactHandler{Handler: logger.Handler(), secrets: redact.New()}
 	logger = slog.New(masking)
-	client, err := api.Client(prefect.WithLogger(logger))
+	client, err := api.Client(prefectapi.WithLogger(logger))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package prefect
+package prefectapi
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 )
 
 // csrfSkew renews a token a little before it expires, so that a request
@@ -24,7 +26,7 @@ type csrfToken struct {
 // one when none is cached or it expired. It returns "" when CSRF is off:
 // for Prefect Cloud, when disabled by PREFECT_CLIENT_CSRF_SUPPORT_ENABLED,
 // or once the server said it does not use CSRF.
-func (c *Client) csrfHeader(ctx context.Context) (string, error) {
+func (c *Transport) csrfHeader(ctx context.Context) (string, error) {
 	c.csrfMu.Lock()
 	defer c.csrfMu.Unlock()
 	if !c.csrfOn {
@@ -35,11 +37,11 @@ func (c *Client) csrfHeader(ctx context.Context) (string, error) {
 	}
 	// The lock is held during the fetch so that concurrent requests wait
 	// for one token instead of each fetching its own.
-	cl := call{op: "fetch a CSRF token", method: http.MethodGet, path: "/csrf-token",
-		query: url.Values{"client": {c.csrfClient}}}
-	resp, err := c.do(ctx, cl)
+	cl := Call{Op: "fetch a CSRF token", Method: http.MethodGet, Path: "/csrf-token",
+		Query: url.Values{"client": {c.csrfClient}}}
+	resp, err := c.Do(ctx, cl)
 	if err != nil {
-		var ae *APIError
+		var ae *prefecterr.APIError
 		if errors.As(err, &ae) && (ae.Status == http.StatusNotFound ||
 			(ae.Status == http.StatusUnprocessableEntity && strings.Contains(ae.Detail, "CSRF protection is disabled."))) {
 			// An old server without the endpoint, or one with CSRF
@@ -51,11 +53,11 @@ func (c *Client) csrfHeader(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var tok csrfToken
-	if err := c.decodeJSON(cl, resp, &tok); err != nil {
+	if err := c.DecodeJSON(cl, resp, &tok); err != nil {
 		return "", err
 	}
 	if tok.Token == "" {
-		return "", fmt.Errorf("%s: the server answered without a token: %w", cl.op, ErrInvalidResponse)
+		return "", fmt.Errorf("%s: the server answered without a token: %w", cl.Op, prefecterr.ErrInvalidResponse)
 	}
 	c.csrfToken, c.csrfExpires = tok.Token, tok.Expiration.Time
 	return c.csrfToken, nil
@@ -63,7 +65,7 @@ func (c *Client) csrfHeader(ctx context.Context) (string, error) {
 
 // dropCSRFToken forgets a token the server refused, unless another request
 // already replaced it.
-func (c *Client) dropCSRFToken(tok string) {
+func (c *Transport) dropCSRFToken(tok string) {
 	c.csrfMu.Lock()
 	defer c.csrfMu.Unlock()
 	if c.csrfToken == tok {

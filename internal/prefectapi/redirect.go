@@ -1,10 +1,12 @@
-package prefect
+package prefectapi
 
 import (
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 )
 
 // Prefect's client (httpx with follow_redirects) follows redirects and
@@ -41,7 +43,7 @@ func (e *RedirectError) Error() string {
 	}
 	setting := e.setting
 	if setting == "" {
-		setting = EnvAPIURL
+		setting = prefectconfig.EnvAPIURL
 	}
 	if e.tooMany {
 		return fmt.Sprintf("%s: more than %d redirects, the last to %s; set %s to the URL the redirects end at",
@@ -104,13 +106,13 @@ func shownURL(u *url.URL) string {
 	return v.String()
 }
 
-// redirectError completes a RedirectError from CheckRedirect with the call
+// RedirectErrorFor completes a RedirectError from CheckRedirect with the call
 // it stopped, and the API URL to configure when the Location shows it.
-func (c *Client) redirectError(cl call, re *RedirectError) error {
+func (c *Transport) RedirectErrorFor(cl Call, re *RedirectError) error {
 	out := *re
-	out.Op, out.Method, out.URL, out.setting = cl.op, cl.method, redactURL(c.baseURL)+cl.path, c.cfg.urlSetting()
+	out.Op, out.Method, out.URL, out.setting = cl.Op, cl.Method, prefectconfig.RedactURL(c.baseURL)+cl.Path, c.cfg.URLSetting()
 	if loc, err := url.Parse(re.Location); err == nil && !re.tooMany {
-		if base, ok := strings.CutSuffix(loc.EscapedPath(), cl.path); ok && cl.path != "" {
+		if base, ok := strings.CutSuffix(loc.EscapedPath(), cl.Path); ok && cl.Path != "" {
 			loc.RawPath = ""
 			if p, err := url.PathUnescape(base); err == nil {
 				loc.Path = strings.TrimRight(p, "/")

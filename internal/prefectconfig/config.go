@@ -1,4 +1,7 @@
-package prefect
+// Package prefectconfig finds the settings of the Prefect API client the way
+// Prefect does: command-line flags, then PREFECT_* environment variables,
+// then the active profile of profiles.toml, then Prefect's defaults.
+package prefectconfig
 
 import (
 	"encoding/json"
@@ -13,8 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/redact"
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/ecsworker/ecsworker/internal/redact"
 )
 
 // Defaults of the settings, as in Prefect 3.
@@ -179,15 +183,15 @@ func LoadConfig(lookupEnv func(string) (string, bool), overrides Config) (Config
 		if src == "" {
 			src = "the command line"
 		}
-		u, err := checkAPIURL(overrides.APIURL)
+		u, err := CheckAPIURL(overrides.APIURL)
 		if err != nil {
-			errs = append(errs, apiURLError(src, overrides.APIURL, err))
+			errs = append(errs, APIURLError(src, overrides.APIURL, err))
 		}
 		cfg.APIURL, cfg.APIURLSource = u, src
 	} else if v, src, ok := get(EnvAPIURL); ok {
-		u, err := checkAPIURL(v)
+		u, err := CheckAPIURL(v)
 		if err != nil {
-			errs = append(errs, apiURLError(src, v, err))
+			errs = append(errs, APIURLError(src, v, err))
 		}
 		cfg.APIURL, cfg.APIURLSource = u, src
 	}
@@ -262,9 +266,9 @@ func LoadConfig(lookupEnv func(string) (string, bool), overrides Config) (Config
 		cfg.CustomHeaders = h
 	}
 	if v, src, ok := get(EnvCloudAPIURL); ok {
-		u, err := checkAPIURL(v)
+		u, err := CheckAPIURL(v)
 		if err != nil {
-			errs = append(errs, &ConfigError{Setting: EnvCloudAPIURL, Source: src, Value: redactURL(v), Problem: err.Error(),
+			errs = append(errs, &ConfigError{Setting: EnvCloudAPIURL, Source: src, Value: RedactURL(v), Problem: err.Error(),
 				Fix: "unset it (the default is " + DefaultCloudAPIURL + ") or set it to the API of your Prefect Cloud"})
 		}
 		cfg.CloudAPIURL = u
@@ -324,11 +328,11 @@ func applyOverrides(cfg *Config, o Config) {
 	}
 }
 
-// apiURLError explains an unusable API URL, naming the flag or the
+// APIURLError explains an unusable API URL, naming the flag or the
 // variable and where it was set.
-func apiURLError(src, value string, err error) *ConfigError {
+func APIURLError(src, value string, err error) *ConfigError {
 	setting, source := apiURLSetting(src)
-	return &ConfigError{Setting: setting, Source: source, Value: redactURL(value), Problem: err.Error(),
+	return &ConfigError{Setting: setting, Source: source, Value: RedactURL(value), Problem: err.Error(),
 		Fix: "set it to the Prefect API, e.g. http://127.0.0.1:4200/api for a self-hosted server or " +
 			"https://api.prefect.cloud/api/accounts/<account id>/workspaces/<workspace id> for Prefect Cloud"}
 }
@@ -343,9 +347,9 @@ func apiURLSetting(src string) (setting, source string) {
 	return EnvAPIURL, src
 }
 
-// urlSetting names the API URL setting for fixes: "--api-url",
+// URLSetting names the API URL setting for fixes: "--api-url",
 // "PREFECT_API_URL", or "PREFECT_API_URL in profile ...".
-func (c Config) urlSetting() string {
+func (c Config) URLSetting() string {
 	setting, source := apiURLSetting(c.APIURLSource)
 	if strings.HasPrefix(source, "profile ") || strings.HasPrefix(source, "Prefect's built-in profile") {
 		return setting + " (in " + source + ")"
@@ -369,7 +373,9 @@ func ParseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%q is not a boolean", s)
 }
 
-func checkAPIURL(raw string) (string, error) {
+// CheckAPIURL trims an API URL and says what makes it unusable, if
+// anything: it must be http(s) with a host and no query or fragment.
+func CheckAPIURL(raw string) (string, error) {
 	s := strings.TrimRight(strings.TrimSpace(raw), "/")
 	if !strings.Contains(s, "://") {
 		// "127.0.0.1:4200/api" does not even parse; the missing scheme is
@@ -392,8 +398,8 @@ func checkAPIURL(raw string) (string, error) {
 	return s, nil
 }
 
-// redactURL hides the password of a URL with user information.
-func redactURL(s string) string {
+// RedactURL hides the password of a URL with user information.
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
 		return s
@@ -644,10 +650,12 @@ func (c Config) IsCloud() bool {
 	if c.APIURL == "" {
 		return false
 	}
-	return strings.HasPrefix(c.APIURL, c.cloudAPIURL())
+	return strings.HasPrefix(c.APIURL, c.CloudAPI())
 }
 
-func (c Config) cloudAPIURL() string {
+// CloudAPI is the Prefect Cloud API in effect: CloudAPIURL, else
+// DefaultCloudAPIURL.
+func (c Config) CloudAPI() string {
 	if c.CloudAPIURL != "" {
 		return strings.TrimRight(c.CloudAPIURL, "/")
 	}
@@ -667,7 +675,7 @@ func (c Config) UIURL() string {
 		return ""
 	}
 	if c.IsCloud() {
-		cloud := c.cloudAPIURL()
+		cloud := c.CloudAPI()
 		ui := strings.TrimSuffix(strings.Replace(cloud, "https://api.", "https://app.", 1), "/api")
 		rest := strings.TrimPrefix(api, cloud)
 		rest = strings.Replace(rest, "/accounts/", "/account/", 1)
@@ -696,7 +704,7 @@ func (c Config) String() string {
 		}
 		b.WriteString(name + ": " + v)
 	}
-	field("APIURL", strconv.Quote(redactURL(c.APIURL)))
+	field("APIURL", strconv.Quote(RedactURL(c.APIURL)))
 	field("APIKey", maskSecret(c.APIKey))
 	field("AuthString", maskSecret(c.AuthString))
 	field("CSRFEnabled", strconv.FormatBool(c.CSRFEnabled))

@@ -1,4 +1,4 @@
-package prefect
+package prefectevents
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 )
 
 // ErrEmitterClosed is returned by Emit after Close.
@@ -90,7 +93,7 @@ func WithEventFlushTimeout(d time.Duration) EventEmitterOption {
 // optional to Prefect: the emitter never blocks its caller and never
 // fails because the server takes no events; it counts what it drops.
 type EventEmitter struct {
-	c     *Client
+	c     Events
 	flush time.Duration
 
 	mu     sync.Mutex
@@ -121,7 +124,7 @@ type EventEmitter struct {
 // it post events instead, and a server without events at all makes Emit
 // drop them. It returns an error only when ctx ends or the server refuses
 // the credentials.
-func (c *Client) NewEventEmitter(ctx context.Context, opts ...EventEmitterOption) (*EventEmitter, error) {
+func (c Events) NewEventEmitter(ctx context.Context, opts ...EventEmitterOption) (*EventEmitter, error) {
 	cfg := emitterConfig{buffer: DefaultEventBuffer, flush: DefaultEventFlushTimeout}
 	for _, o := range opts {
 		o(&cfg)
@@ -138,8 +141,8 @@ func (c *Client) NewEventEmitter(ctx context.Context, opts ...EventEmitterOption
 
 // connect opens the socket, or picks the fallback.
 func (e *EventEmitter) connect(ctx context.Context) error {
-	cl := call{op: "open the Prefect events socket", method: http.MethodGet, path: eventsInPath}
-	hctx, cancel := context.WithTimeout(ctx, e.c.cfg.Timeout)
+	cl := prefectapi.Call{Op: "open the Prefect events socket", Method: http.MethodGet, Path: eventsInPath}
+	hctx, cancel := context.WithTimeout(ctx, e.c.t.Config().Timeout)
 	defer cancel()
 	conn, err := e.c.dialEvents(ctx, hctx, cl)
 	switch {
@@ -151,14 +154,14 @@ func (e *EventEmitter) connect(ctx context.Context) error {
 		return nil
 	case ctx.Err() != nil:
 		return err
-	case errors.Is(err, ErrUnauthorized):
+	case errors.Is(err, prefecterr.ErrUnauthorized):
 		return err
 	case errors.Is(err, ErrEventsUnavailable):
 		e.socketGone = true
-		e.c.log.Debug("the Prefect server has no events socket; sending events with POST /events", "error", err.Error())
+		e.c.t.Logger().Debug("the Prefect server has no events socket; sending events with POST /events", "error", err.Error())
 	default:
-		e.nextSocket = e.c.now().Add(emitSocketRetry)
-		e.c.log.Warn("cannot open the Prefect events socket; sending events with POST /events for now", "error", err.Error())
+		e.nextSocket = e.c.t.Now().Add(emitSocketRetry)
+		e.c.t.Logger().Warn("cannot open the Prefect events socket; sending events with POST /events for now", "error", err.Error())
 	}
 	e.setTransport()
 	return nil
@@ -184,10 +187,10 @@ func (e *EventEmitter) setTransport() {
 // After Close it returns ErrEmitterClosed.
 func (e *EventEmitter) Emit(ev Event) error {
 	if ev.ID == "" {
-		ev.ID = NewUUID()
+		ev.ID = prefectapi.NewUUID()
 	}
 	if ev.Occurred.IsZero() {
-		ev.Occurred = e.c.now()
+		ev.Occurred = e.c.t.Now()
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -204,7 +207,7 @@ func (e *EventEmitter) Emit(ev Event) error {
 		e.dropped.Add(1)
 		if !e.full {
 			e.full = true
-			e.c.log.Warn("the Prefect event buffer is full; dropping events", "buffer", cap(e.queue))
+			e.c.t.Logger().Warn("the Prefect event buffer is full; dropping events", "buffer", cap(e.queue))
 		}
 	}
 	return nil
@@ -296,7 +299,7 @@ func (e *EventEmitter) run() {
 }
 
 func (e *EventEmitter) send(batch []Event) {
-	if e.conn == nil && !e.socketGone && !e.c.now().Before(e.nextSocket) {
+	if e.conn == nil && !e.socketGone && !e.c.t.Now().Before(e.nextSocket) {
 		e.reconnect()
 	}
 	if e.conn == nil {
@@ -304,13 +307,13 @@ func (e *EventEmitter) send(batch []Event) {
 		return
 	}
 	for i, ev := range batch {
-		msg, err := marshalBody(e.c.wireEventOut(ev))
+		msg, err := prefectapi.MarshalBody(e.c.wireEventOut(ev))
 		if err != nil {
 			e.dropped.Add(1)
-			e.c.log.Warn("cannot encode a Prefect event; dropping it", "event", ev.Event, "error", err.Error())
+			e.c.t.Logger().Warn("cannot encode a Prefect event; dropping it", "event", ev.Event, "error", err.Error())
 			continue
 		}
-		wctx, cancel := context.WithTimeout(e.ctx, e.c.cfg.Timeout)
+		wctx, cancel := context.WithTimeout(e.ctx, e.c.t.Config().Timeout)
 		err = e.conn.Write(wctx, websocket.MessageText, msg)
 		cancel()
 		if err != nil {
@@ -327,7 +330,7 @@ func (e *EventEmitter) confirm() {
 	if e.conn == nil || len(e.unconfirmed) == 0 {
 		return
 	}
-	pctx, cancel := context.WithTimeout(e.ctx, e.c.cfg.Timeout)
+	pctx, cancel := context.WithTimeout(e.ctx, e.c.t.Config().Timeout)
 	err := e.conn.Ping(pctx)
 	cancel()
 	if err != nil {
@@ -353,30 +356,30 @@ func (e *EventEmitter) socketFailed(err error, pending []Event) {
 		e.dropped.Add(int64(len(pending)))
 		return
 	}
-	e.nextSocket = e.c.now().Add(emitSocketRetry)
+	e.nextSocket = e.c.t.Now().Add(emitSocketRetry)
 	e.setTransport()
-	e.c.log.Warn("lost the Prefect events socket; sending events with POST /events for now", "error", err.Error())
+	e.c.t.Logger().Warn("lost the Prefect events socket; sending events with POST /events for now", "error", err.Error())
 	e.post(pending)
 }
 
 func (e *EventEmitter) reconnect() {
-	cl := call{op: "open the Prefect events socket", method: http.MethodGet, path: eventsInPath}
-	hctx, cancel := context.WithTimeout(e.ctx, e.c.cfg.Timeout)
+	cl := prefectapi.Call{Op: "open the Prefect events socket", Method: http.MethodGet, Path: eventsInPath}
+	hctx, cancel := context.WithTimeout(e.ctx, e.c.t.Config().Timeout)
 	defer cancel()
 	conn, err := e.c.dialEvents(e.ctx, hctx, cl)
 	if err != nil {
 		if errors.Is(err, ErrEventsUnavailable) {
 			e.socketGone = true
 		}
-		e.nextSocket = e.c.now().Add(emitSocketRetry)
+		e.nextSocket = e.c.t.Now().Add(emitSocketRetry)
 		e.setTransport()
-		e.c.log.Debug("cannot reopen the Prefect events socket", "error", err.Error())
+		e.c.t.Logger().Debug("cannot reopen the Prefect events socket", "error", err.Error())
 		return
 	}
 	conn.CloseRead(e.ctx)
 	e.conn = conn
 	e.setTransport()
-	e.c.log.Debug("reopened the Prefect events socket")
+	e.c.t.Logger().Debug("reopened the Prefect events socket")
 }
 
 // post sends events with POST /events, in batches.
@@ -394,21 +397,21 @@ func (e *EventEmitter) post(events []Event) {
 			e.sentHTTP.Add(int64(n))
 			if e.postFailing {
 				e.postFailing = false
-				e.c.log.Info("POST /events works again")
+				e.c.t.Logger().Info("POST /events works again")
 			}
 			continue
 		}
 		e.dropped.Add(int64(n))
-		var ae *APIError
+		var ae *prefecterr.APIError
 		if errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusMethodNotAllowed) {
 			e.httpGone = true
 			e.setTransport()
-			e.c.log.Info("the Prefect server takes no events; they are dropped", "error", err.Error())
+			e.c.t.Logger().Info("the Prefect server takes no events; they are dropped", "error", err.Error())
 			continue
 		}
 		if !e.postFailing && e.ctx.Err() == nil {
 			e.postFailing = true
-			e.c.log.Warn("cannot send Prefect events; dropping them", "events", n, "error", err.Error())
+			e.c.t.Logger().Warn("cannot send Prefect events; dropping them", "events", n, "error", err.Error())
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package prefect_test
+package prefectevents_test
 
 import (
 	"context"
@@ -17,18 +17,21 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
-	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
 )
 
 // esClient is a client for url without retries; cfg.APIURL is set here.
-func esClient(t *testing.T, url string, cfg prefect.Config) *prefect.Client {
+func esClient(t *testing.T, url string, cfg prefectconfig.Config) *prefect.Client {
 	t.Helper()
 	cfg.APIURL = url
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	c, err := prefect.New(cfg, prefect.WithUserAgent(prefect.UserAgent("1.2.3")))
+	c, err := prefect.New(cfg, prefectapi.WithUserAgent(prefectapi.UserAgent("1.2.3")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +56,7 @@ func esRun(s *prefectfake.Server, deploymentID string) string {
 	return s.CreateFlowRun(deploymentID, nil, time.Time{})["id"].(string)
 }
 
-func esNext(t *testing.T, ctx context.Context, sub *prefect.EventSubscription) prefect.Event {
+func esNext(t *testing.T, ctx context.Context, sub *prefectevents.EventSubscription) prefectevents.Event {
 	t.Helper()
 	ev, err := sub.Next(ctx)
 	if err != nil {
@@ -65,14 +68,14 @@ func esNext(t *testing.T, ctx context.Context, sub *prefect.EventSubscription) p
 func TestSubscribeEventsFiltersAndOrders(t *testing.T) {
 	t.Parallel()
 	s := prefectfake.NewTestServer(t, prefectfake.Options{})
-	c := esClient(t, s.URL(), prefect.Config{})
+	c := esClient(t, s.URL(), prefectconfig.Config{})
 	ctx := esContext(t)
 	poolA, depA := esPool(s, "pool-a")
 	_, depB := esPool(s, "pool-b")
 
-	sub, err := c.SubscribeEvents(ctx, prefect.EventFilter{
-		Names:          []string{prefect.EventFlowRunScheduled, prefect.EventFlowRunCancelling},
-		AnyResourceIDs: []string{prefect.WorkPoolResourceID(poolA)},
+	sub, err := c.SubscribeEvents(ctx, prefectevents.EventFilter{
+		Names:          []string{prefectevents.EventFlowRunScheduled, prefectevents.EventFlowRunCancelling},
+		AnyResourceIDs: []string{prefectevents.WorkPoolResourceID(poolA)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,15 +93,15 @@ func TestSubscribeEventsFiltersAndOrders(t *testing.T) {
 	a3 := esRun(s, depA) // a later match: nothing in between may show up
 
 	want := []struct{ event, run string }{
-		{prefect.EventFlowRunScheduled, a1},
-		{prefect.EventFlowRunScheduled, a2},
-		{prefect.EventFlowRunCancelling, a1},
-		{prefect.EventFlowRunScheduled, a3},
+		{prefectevents.EventFlowRunScheduled, a1},
+		{prefectevents.EventFlowRunScheduled, a2},
+		{prefectevents.EventFlowRunCancelling, a1},
+		{prefectevents.EventFlowRunScheduled, a3},
 	}
 	var last time.Time
 	for i, w := range want {
 		ev := esNext(t, ctx, sub)
-		if ev.Event != w.event || ev.Resource["prefect.resource.id"] != prefect.FlowRunResourceID(w.run) {
+		if ev.Event != w.event || ev.Resource["prefect.resource.id"] != prefectevents.FlowRunResourceID(w.run) {
 			t.Fatalf("event %d: got %s for %s, want %s for %s", i, ev.Event, ev.Resource["prefect.resource.id"], w.event, w.run)
 		}
 		if ev.ID == "" || ev.Occurred.Before(last) || ev.Payload == nil {
@@ -106,7 +109,7 @@ func TestSubscribeEventsFiltersAndOrders(t *testing.T) {
 		}
 		last = ev.Occurred
 		if !slices.ContainsFunc(ev.Related, func(r map[string]string) bool {
-			return r["prefect.resource.id"] == prefect.WorkPoolResourceID(poolA) && r["prefect.resource.role"] == "work-pool"
+			return r["prefect.resource.id"] == prefectevents.WorkPoolResourceID(poolA) && r["prefect.resource.role"] == "work-pool"
 		}) {
 			t.Errorf("event %d: no work-pool related resource in %v", i, ev.Related)
 		}
@@ -116,10 +119,10 @@ func TestSubscribeEventsFiltersAndOrders(t *testing.T) {
 func TestSubscribeEventsNextContextAndEnd(t *testing.T) {
 	t.Parallel()
 	s := prefectfake.NewTestServer(t, prefectfake.Options{})
-	c := esClient(t, s.URL(), prefect.Config{})
+	c := esClient(t, s.URL(), prefectconfig.Config{})
 	ctx := esContext(t)
 	_, dep := esPool(s, "pool")
-	sub, err := c.SubscribeEvents(ctx, prefect.EventFilter{Prefixes: []string{"prefect.flow-run."}})
+	sub, err := c.SubscribeEvents(ctx, prefectevents.EventFilter{Prefixes: []string{"prefect.flow-run."}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,16 +135,16 @@ func TestSubscribeEventsNextContextAndEnd(t *testing.T) {
 		t.Fatalf("Next with a cancelled context: %v", err)
 	}
 	run := esRun(s, dep)
-	if ev := esNext(t, ctx, sub); ev.Resource["prefect.resource.id"] != prefect.FlowRunResourceID(run) {
+	if ev := esNext(t, ctx, sub); ev.Resource["prefect.resource.id"] != prefectevents.FlowRunResourceID(run) {
 		t.Fatalf("got %v", ev)
 	}
 
 	s.Close()
 	_, err = sub.Next(ctx)
-	if !errors.Is(err, prefect.ErrEventStreamClosed) {
+	if !errors.Is(err, prefectevents.ErrEventStreamClosed) {
 		t.Fatalf("after the server closed: %v", err)
 	}
-	if _, again := sub.Next(ctx); !errors.Is(again, prefect.ErrEventStreamClosed) {
+	if _, again := sub.Next(ctx); !errors.Is(again, prefectevents.ErrEventStreamClosed) {
 		t.Errorf("Next again: %v", again)
 	}
 }
@@ -149,9 +152,9 @@ func TestSubscribeEventsNextContextAndEnd(t *testing.T) {
 func TestSubscribeEventsCloseEndsNext(t *testing.T) {
 	t.Parallel()
 	s := prefectfake.NewTestServer(t, prefectfake.Options{})
-	c := esClient(t, s.URL(), prefect.Config{})
+	c := esClient(t, s.URL(), prefectconfig.Config{})
 	ctx := esContext(t)
-	sub, err := c.SubscribeEvents(ctx, prefect.EventFilter{Names: []string{prefect.EventFlowRunCancelling}})
+	sub, err := c.SubscribeEvents(ctx, prefectevents.EventFilter{Names: []string{prefectevents.EventFlowRunCancelling}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +166,7 @@ func TestSubscribeEventsCloseEndsNext(t *testing.T) {
 	if err := sub.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-got; !errors.Is(err, prefect.ErrEventStreamClosed) || !strings.Contains(err.Error(), "closed") {
+	if err := <-got; !errors.Is(err, prefectevents.ErrEventStreamClosed) || !strings.Contains(err.Error(), "closed") {
 		t.Errorf("Next after Close: %v", err)
 	}
 	_ = sub.Close() // twice is fine
@@ -172,10 +175,10 @@ func TestSubscribeEventsCloseEndsNext(t *testing.T) {
 func TestSubscribeEventsReconnectSkipsRepeats(t *testing.T) {
 	t.Parallel()
 	s := prefectfake.NewTestServer(t, prefectfake.Options{})
-	c := esClient(t, s.URL(), prefect.Config{})
+	c := esClient(t, s.URL(), prefectconfig.Config{})
 	ctx := esContext(t)
 	pool, dep := esPool(s, "pool")
-	filter := prefect.EventFilter{Names: []string{prefect.EventFlowRunScheduled}, AnyResourceIDs: []string{prefect.WorkPoolResourceID(pool)}}
+	filter := prefectevents.EventFilter{Names: []string{prefectevents.EventFlowRunScheduled}, AnyResourceIDs: []string{prefectevents.WorkPoolResourceID(pool)}}
 	sub, err := c.SubscribeEvents(ctx, filter)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +186,7 @@ func TestSubscribeEventsReconnectSkipsRepeats(t *testing.T) {
 	r1 := esRun(s, dep)
 	r2 := esRun(s, dep) // still unread when the subscription ends
 	first := esNext(t, ctx, sub)
-	if first.Resource["prefect.resource.id"] != prefect.FlowRunResourceID(r1) {
+	if first.Resource["prefect.resource.id"] != prefectevents.FlowRunResourceID(r1) {
 		t.Fatalf("got %v", first)
 	}
 	resume := sub.ResumeFilter()
@@ -196,14 +199,14 @@ func TestSubscribeEventsReconnectSkipsRepeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = sub2.Close() }()
-	if _, err := sub.Next(ctx); !errors.Is(err, prefect.ErrEventStreamClosed) {
+	if _, err := sub.Next(ctx); !errors.Is(err, prefectevents.ErrEventStreamClosed) {
 		t.Errorf("old subscription: %v", err)
 	}
 	// The server replays the events of the last minute: r1's is skipped,
 	// r2's (never taken) is delivered, then new ones.
 	r3 := esRun(s, dep)
 	for _, want := range []string{r2, r3} {
-		if ev := esNext(t, ctx, sub2); ev.Resource["prefect.resource.id"] != prefect.FlowRunResourceID(want) {
+		if ev := esNext(t, ctx, sub2); ev.Resource["prefect.resource.id"] != prefectevents.FlowRunResourceID(want) {
 			t.Fatalf("after reconnecting got %s, want %s", ev.Resource["prefect.resource.id"], want)
 		}
 	}
@@ -216,14 +219,14 @@ func TestSubscribeEventsAuth(t *testing.T) {
 	t.Parallel()
 	cases := map[string]struct {
 		opts  prefectfake.Options
-		good  prefect.Config
-		bad   prefect.Config
+		good  prefectconfig.Config
+		bad   prefectconfig.Config
 		wrong string
 	}{
 		"auth string": {prefectfake.Options{AuthString: "admin:s3cret"},
-			prefect.Config{AuthString: "admin:s3cret"}, prefect.Config{AuthString: "admin:wr0ng-secret"}, "wr0ng-secret"},
+			prefectconfig.Config{AuthString: "admin:s3cret"}, prefectconfig.Config{AuthString: "admin:wr0ng-secret"}, "wr0ng-secret"},
 		"api key": {prefectfake.Options{APIKey: "pnu_good"},
-			prefect.Config{APIKey: "pnu_good"}, prefect.Config{APIKey: "pnu_wr0ng"}, "pnu_wr0ng"},
+			prefectconfig.Config{APIKey: "pnu_good"}, prefectconfig.Config{APIKey: "pnu_wr0ng"}, "pnu_wr0ng"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -232,19 +235,19 @@ func TestSubscribeEventsAuth(t *testing.T) {
 			ctx := esContext(t)
 			_, dep := esPool(s, "pool")
 			c := esClient(t, s.URL(), tc.good)
-			sub, err := c.SubscribeEvents(ctx, prefect.EventFilter{Names: []string{prefect.EventFlowRunScheduled}})
+			sub, err := c.SubscribeEvents(ctx, prefectevents.EventFilter{Names: []string{prefectevents.EventFlowRunScheduled}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer func() { _ = sub.Close() }()
 			run := esRun(s, dep)
-			if ev := esNext(t, ctx, sub); ev.Resource["prefect.resource.id"] != prefect.FlowRunResourceID(run) {
+			if ev := esNext(t, ctx, sub); ev.Resource["prefect.resource.id"] != prefectevents.FlowRunResourceID(run) {
 				t.Errorf("got %v", ev)
 			}
 
 			bad := esClient(t, s.URL(), tc.bad)
-			_, err = bad.SubscribeEvents(ctx, prefect.EventFilter{})
-			if !errors.Is(err, prefect.ErrUnauthorized) || errors.Is(err, prefect.ErrEventsUnavailable) {
+			_, err = bad.SubscribeEvents(ctx, prefectevents.EventFilter{})
+			if !errors.Is(err, prefect.ErrUnauthorized) || errors.Is(err, prefectevents.ErrEventsUnavailable) {
 				t.Fatalf("wrong credentials: %v", err)
 			}
 			if strings.Contains(err.Error(), tc.wrong) {
@@ -262,17 +265,17 @@ func TestSubscribeEventsUnavailable(t *testing.T) {
 	for _, status := range []int{http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusOK} {
 		s := prefectfake.NewTestServer(t, prefectfake.Options{})
 		s.InjectFault(prefectfake.Fault{Path: "/events/out", Status: status})
-		c := esClient(t, s.URL(), prefect.Config{})
-		_, err := c.SubscribeEvents(esContext(t), prefect.EventFilter{})
-		if !errors.Is(err, prefect.ErrEventsUnavailable) || prefect.IsTransient(err) {
+		c := esClient(t, s.URL(), prefectconfig.Config{})
+		_, err := c.SubscribeEvents(esContext(t), prefectevents.EventFilter{})
+		if !errors.Is(err, prefectevents.ErrEventsUnavailable) || prefect.IsTransient(err) {
 			t.Errorf("%d: %v", status, err)
 		}
 	}
 	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	s.InjectFault(prefectfake.Fault{Path: "/events/out", Status: http.StatusServiceUnavailable})
-	c := esClient(t, s.URL(), prefect.Config{})
-	_, err := c.SubscribeEvents(esContext(t), prefect.EventFilter{})
-	if errors.Is(err, prefect.ErrEventsUnavailable) || !prefect.IsTransient(err) {
+	c := esClient(t, s.URL(), prefectconfig.Config{})
+	_, err := c.SubscribeEvents(esContext(t), prefectevents.EventFilter{})
+	if errors.Is(err, prefectevents.ErrEventsUnavailable) || !prefect.IsTransient(err) {
 		t.Errorf("503: %v", err)
 	}
 }
@@ -280,7 +283,7 @@ func TestSubscribeEventsUnavailable(t *testing.T) {
 func TestEventFilterMatches(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 8, 21, 16, 0, 0, 0, time.UTC)
-	ev := prefect.Event{
+	ev := prefectevents.Event{
 		ID: "e", Occurred: t0, Event: "prefect.flow-run.Cancelling",
 		Resource: map[string]string{"prefect.resource.id": "prefect.flow-run.r1"},
 		Related: []map[string]string{
@@ -290,31 +293,31 @@ func TestEventFilterMatches(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		f    prefect.EventFilter
+		f    prefectevents.EventFilter
 		want bool
 	}{
-		{"empty", prefect.EventFilter{}, true},
-		{"name", prefect.EventFilter{Names: []string{"x", "prefect.flow-run.Cancelling"}}, true},
-		{"other name", prefect.EventFilter{Names: []string{"prefect.flow-run.Scheduled"}}, false},
-		{"prefix", prefect.EventFilter{Prefixes: []string{"prefect.flow-run."}}, true},
-		{"excluded prefix", prefect.EventFilter{ExcludePrefixes: []string{"prefect.flow-run.C"}}, false},
-		{"excluded name", prefect.EventFilter{ExcludeNames: []string{"prefect.flow-run.Cancelling"}}, false},
-		{"since", prefect.EventFilter{Since: t0}, true},
-		{"since later", prefect.EventFilter{Since: t0.Add(time.Microsecond)}, false},
-		{"until earlier", prefect.EventFilter{Until: t0.Add(-time.Microsecond)}, false},
-		{"resource", prefect.EventFilter{ResourceIDs: []string{"prefect.flow-run.r1"}}, true},
-		{"resource is not related", prefect.EventFilter{ResourceIDs: []string{"prefect.work-pool.p1"}}, false},
-		{"resource prefix", prefect.EventFilter{ResourceIDPrefixes: []string{"prefect.flow-run."}}, true},
-		{"any resource related", prefect.EventFilter{AnyResourceIDs: []string{"prefect.work-pool.p1"}}, true},
-		{"any resource primary", prefect.EventFilter{AnyResourceIDs: []string{"prefect.flow-run.r1"}}, true},
-		{"any resource other", prefect.EventFilter{AnyResourceIDs: []string{"prefect.work-pool.p2"}}, false},
-		{"any resource id and prefix on one resource", prefect.EventFilter{
+		{"empty", prefectevents.EventFilter{}, true},
+		{"name", prefectevents.EventFilter{Names: []string{"x", "prefect.flow-run.Cancelling"}}, true},
+		{"other name", prefectevents.EventFilter{Names: []string{"prefect.flow-run.Scheduled"}}, false},
+		{"prefix", prefectevents.EventFilter{Prefixes: []string{"prefect.flow-run."}}, true},
+		{"excluded prefix", prefectevents.EventFilter{ExcludePrefixes: []string{"prefect.flow-run.C"}}, false},
+		{"excluded name", prefectevents.EventFilter{ExcludeNames: []string{"prefect.flow-run.Cancelling"}}, false},
+		{"since", prefectevents.EventFilter{Since: t0}, true},
+		{"since later", prefectevents.EventFilter{Since: t0.Add(time.Microsecond)}, false},
+		{"until earlier", prefectevents.EventFilter{Until: t0.Add(-time.Microsecond)}, false},
+		{"resource", prefectevents.EventFilter{ResourceIDs: []string{"prefect.flow-run.r1"}}, true},
+		{"resource is not related", prefectevents.EventFilter{ResourceIDs: []string{"prefect.work-pool.p1"}}, false},
+		{"resource prefix", prefectevents.EventFilter{ResourceIDPrefixes: []string{"prefect.flow-run."}}, true},
+		{"any resource related", prefectevents.EventFilter{AnyResourceIDs: []string{"prefect.work-pool.p1"}}, true},
+		{"any resource primary", prefectevents.EventFilter{AnyResourceIDs: []string{"prefect.flow-run.r1"}}, true},
+		{"any resource other", prefectevents.EventFilter{AnyResourceIDs: []string{"prefect.work-pool.p2"}}, false},
+		{"any resource id and prefix on one resource", prefectevents.EventFilter{
 			AnyResourceIDs: []string{"prefect.work-pool.p1"}, AnyResourceIDPrefixes: []string{"prefect.deployment."}}, false},
-		{"related id", prefect.EventFilter{RelatedIDs: []string{"prefect.work-pool.p1"}}, true},
-		{"related id is not primary", prefect.EventFilter{RelatedIDs: []string{"prefect.flow-run.r1"}}, false},
-		{"related id and role", prefect.EventFilter{RelatedIDs: []string{"prefect.work-pool.p1"}, RelatedRoles: []string{"work-pool"}}, true},
-		{"related id in another role", prefect.EventFilter{RelatedIDs: []string{"prefect.work-pool.p1"}, RelatedRoles: []string{"deployment"}}, false},
-		{"related role", prefect.EventFilter{RelatedRoles: []string{"deployment"}}, true},
+		{"related id", prefectevents.EventFilter{RelatedIDs: []string{"prefect.work-pool.p1"}}, true},
+		{"related id is not primary", prefectevents.EventFilter{RelatedIDs: []string{"prefect.flow-run.r1"}}, false},
+		{"related id and role", prefectevents.EventFilter{RelatedIDs: []string{"prefect.work-pool.p1"}, RelatedRoles: []string{"work-pool"}}, true},
+		{"related id in another role", prefectevents.EventFilter{RelatedIDs: []string{"prefect.work-pool.p1"}, RelatedRoles: []string{"deployment"}}, false},
+		{"related role", prefectevents.EventFilter{RelatedRoles: []string{"deployment"}}, true},
 	}
 	for _, tc := range cases {
 		if got := tc.f.Matches(ev); got != tc.want {
@@ -324,7 +327,7 @@ func TestEventFilterMatches(t *testing.T) {
 }
 
 // esWorker reads what the worker's events describe from the server.
-func esWorker(t *testing.T, ctx context.Context, c *prefect.Client, s *prefectfake.Server) (prefect.WorkerEventSource, *prefect.FlowRun, *prefect.Deployment, *prefect.Flow) {
+func esWorker(t *testing.T, ctx context.Context, c *prefect.Client, s *prefectfake.Server) (prefect.WorkerEventSource, *prefect.FlowRun, *prefectdeploy.Deployment, *prefectdeploy.Flow) {
 	t.Helper()
 	_, depID := esPool(s, "pool")
 	runID := esRun(s, depID)
@@ -350,11 +353,11 @@ func esWorker(t *testing.T, ctx context.Context, c *prefect.Client, s *prefectfa
 func TestEventEmitterWebSocket(t *testing.T) {
 	t.Parallel()
 	s := prefectfake.NewTestServer(t, prefectfake.Options{AuthString: "admin:pass"})
-	c := esClient(t, s.URL(), prefect.Config{AuthString: "admin:pass"})
+	c := esClient(t, s.URL(), prefectconfig.Config{AuthString: "admin:pass"})
 	ctx := esContext(t)
 	w, run, dep, flow := esWorker(t, ctx, c, s)
 
-	sub, err := c.SubscribeEvents(ctx, prefect.EventFilter{Prefixes: []string{"prefect.worker."}})
+	sub, err := c.SubscribeEvents(ctx, prefectevents.EventFilter{Prefixes: []string{"prefect.worker."}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,14 +366,14 @@ func TestEventEmitterWebSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr := e.Stats().Transport; tr != prefect.EventTransportWebSocket {
+	if tr := e.Stats().Transport; tr != prefectevents.EventTransportWebSocket {
 		t.Fatalf("transport %s", tr)
 	}
 	started := prefect.WorkerStartedEvent(w)
 	submitted := prefect.SubmittedFlowRunEvent(w, run, dep, flow)
 	executed := prefect.ExecutedFlowRunEvent(w, run, dep, flow, "prod::arn:aws:ecs:eu-west-1:1:task/prod/abc", 0, submitted.ID)
 	stopped := prefect.WorkerStoppedEvent(w, started.ID)
-	sent := []prefect.Event{started, submitted, executed, stopped}
+	sent := []prefectevents.Event{started, submitted, executed, stopped}
 	for _, ev := range sent {
 		if err := e.Emit(ev); err != nil {
 			t.Fatal(err)
@@ -379,7 +382,7 @@ func TestEventEmitterWebSocket(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Emit(started); !errors.Is(err, prefect.ErrEmitterClosed) {
+	if err := e.Emit(started); !errors.Is(err, prefectevents.ErrEmitterClosed) {
 		t.Errorf("Emit after Close: %v", err)
 	}
 	if st := e.Stats(); st.SentWebSocket != 4 || st.SentHTTP != 0 || st.Dropped != 0 {
@@ -415,7 +418,7 @@ func TestEventEmitterWebSocket(t *testing.T) {
 		if ev.ID != want.ID {
 			t.Fatalf("streamed event %d: %s %s, want %s", i, ev.Event, ev.ID, want.ID)
 		}
-		if ev.Event == prefect.EventWorkerExecutedFlowRun {
+		if ev.Event == prefectevents.EventWorkerExecutedFlowRun {
 			i := slices.IndexFunc(ev.Related, func(r map[string]string) bool { return r["prefect.resource.role"] == "flow-run" })
 			if i < 0 || ev.Related[i]["prefect.infrastructure.identifier"] != "prod::arn:aws:ecs:eu-west-1:1:task/prod/abc" ||
 				ev.Related[i]["prefect.infrastructure.status-code"] != "0" {
@@ -430,18 +433,18 @@ func TestEventEmitterFallsBackToPost(t *testing.T) {
 	for _, status := range []int{http.StatusNotFound, http.StatusServiceUnavailable} {
 		s := prefectfake.NewTestServer(t, prefectfake.Options{CSRF: true})
 		s.InjectFault(prefectfake.Fault{Path: "/events/in", Status: status})
-		c := esClient(t, s.URL(), prefect.Config{CSRFEnabled: true})
+		c := esClient(t, s.URL(), prefectconfig.Config{CSRFEnabled: true})
 		ctx := esContext(t)
 		e, err := c.NewEventEmitter(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tr := e.Stats().Transport; tr != prefect.EventTransportHTTP {
+		if tr := e.Stats().Transport; tr != prefectevents.EventTransportHTTP {
 			t.Errorf("%d: transport %s", status, tr)
 		}
 		var ids []string
 		for range 3 {
-			ev := prefect.Event{ID: "5d8b2f8e-4bb5-4f0e-8a54-3ad8f4d3c2a" + string(rune('0'+len(ids))), Event: "prefect.worker.started",
+			ev := prefectevents.Event{ID: "5d8b2f8e-4bb5-4f0e-8a54-3ad8f4d3c2a" + string(rune('0'+len(ids))), Event: "prefect.worker.started",
 				Resource: map[string]string{"prefect.resource.id": "prefect.worker.ecs.w"}}
 			ids = append(ids, ev.ID)
 			if err := e.Emit(ev); err != nil {
@@ -472,20 +475,20 @@ func TestEventEmitterServerWithoutEvents(t *testing.T) {
 	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	s.InjectFault(prefectfake.Fault{Path: "/events/in", Status: http.StatusNotFound})
 	s.InjectFault(prefectfake.Fault{Method: "POST", Path: "/events", Status: http.StatusNotFound})
-	c := esClient(t, s.URL(), prefect.Config{})
+	c := esClient(t, s.URL(), prefectconfig.Config{})
 	e, err := c.NewEventEmitter(esContext(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
-		if err := e.Emit(prefect.Event{Event: "prefect.worker.started", Resource: map[string]string{"prefect.resource.id": "prefect.worker.ecs.w"}}); err != nil {
+		if err := e.Emit(prefectevents.Event{Event: "prefect.worker.started", Resource: map[string]string{"prefect.resource.id": "prefect.worker.ecs.w"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st := e.Stats(); st.Dropped != 5 || st.SentHTTP != 0 || st.Transport != prefect.EventTransportNone {
+	if st := e.Stats(); st.Dropped != 5 || st.SentHTTP != 0 || st.Transport != prefectevents.EventTransportNone {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -495,13 +498,13 @@ func TestEventEmitterCloseIsBounded(t *testing.T) {
 	s := prefectfake.NewTestServer(t, prefectfake.Options{})
 	s.InjectFault(prefectfake.Fault{Path: "/events/in", Status: http.StatusNotFound})
 	s.InjectFault(prefectfake.Fault{Method: "POST", Path: "/events", Hang: true})
-	c := esClient(t, s.URL(), prefect.Config{Timeout: time.Minute})
-	e, err := c.NewEventEmitter(esContext(t), prefect.WithEventBuffer(2), prefect.WithEventFlushTimeout(100*time.Millisecond))
+	c := esClient(t, s.URL(), prefectconfig.Config{Timeout: time.Minute})
+	e, err := c.NewEventEmitter(esContext(t), prefectevents.WithEventBuffer(2), prefectevents.WithEventFlushTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 10 {
-		if err := e.Emit(prefect.Event{Event: "x", Resource: map[string]string{"prefect.resource.id": "r"}}); err != nil {
+		if err := e.Emit(prefectevents.Event{Event: "x", Resource: map[string]string{"prefect.resource.id": "r"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -623,7 +626,7 @@ func newRefServer(t *testing.T, o refOptions) *refServer {
 			return
 		}
 		_ = conn.Write(ctx, websocket.MessageText, []byte(`{"type":"event","event":{"id":"5d8b2f8e-4bb5-4f0e-8a54-3ad8f4d3c2a1",`+
-			`"occurred":"`+prefect.FormatTime(time.Now())+`","event":"prefect.flow-run.Cancelling",`+
+			`"occurred":"`+prefectapi.FormatTime(time.Now())+`","event":"prefect.flow-run.Cancelling",`+
 			`"resource":{"prefect.resource.id":"prefect.flow-run.r1"},"related":[],"payload":{"n":1},"follows":null,"received":"2026-08-21T16:00:00Z"}}`))
 		_, _, _ = conn.Read(ctx) // until the client closes
 	})
@@ -656,17 +659,17 @@ func (r *refServer) check(t *testing.T) (in []map[string]any, posted []string) {
 func TestEventsCloudHandshake(t *testing.T) {
 	t.Parallel()
 	r := newRefServer(t, refOptions{cloud: true})
-	c := esClient(t, r.srv.URL+"/api/accounts/a/workspaces/w", prefect.Config{CloudAPIURL: r.srv.URL + "/api", APIKey: "pnu_key"})
+	c := esClient(t, r.srv.URL+"/api/accounts/a/workspaces/w", prefectconfig.Config{CloudAPIURL: r.srv.URL + "/api", APIKey: "pnu_key"})
 	if !c.IsCloud() {
 		t.Fatal("not a Cloud client")
 	}
 	ctx := esContext(t)
-	sub, err := c.SubscribeEvents(ctx, prefect.EventFilter{Names: []string{prefect.EventFlowRunCancelling}})
+	sub, err := c.SubscribeEvents(ctx, prefectevents.EventFilter{Names: []string{prefectevents.EventFlowRunCancelling}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := esNext(t, ctx, sub)
-	if ev.Event != prefect.EventFlowRunCancelling || ev.Payload == nil || !ev.Payload.Has("n") {
+	if ev.Event != prefectevents.EventFlowRunCancelling || ev.Payload == nil || !ev.Payload.Has("n") {
 		t.Errorf("event %+v", ev)
 	}
 	_ = sub.Close()
@@ -675,7 +678,7 @@ func TestEventsCloudHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr := e.Stats().Transport; tr != prefect.EventTransportWebSocket {
+	if tr := e.Stats().Transport; tr != prefectevents.EventTransportWebSocket {
 		t.Errorf("transport %s", tr)
 	}
 	ev = prefect.WorkerStartedEvent(prefect.WorkerEventSource{Name: "w", Type: "ecs", Version: "1"})
@@ -694,12 +697,12 @@ func TestEventsCloudHandshake(t *testing.T) {
 func TestEventEmitterLegacySocket(t *testing.T) {
 	t.Parallel()
 	r := newRefServer(t, refOptions{legacyIn: true})
-	c := esClient(t, r.srv.URL+"/api", prefect.Config{})
+	c := esClient(t, r.srv.URL+"/api", prefectconfig.Config{})
 	e, err := c.NewEventEmitter(esContext(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := prefect.Event{Event: "x", Resource: map[string]string{"prefect.resource.id": "r"}}
+	ev := prefectevents.Event{Event: "x", Resource: map[string]string{"prefect.resource.id": "r"}}
 	if err := e.Emit(ev); err != nil {
 		t.Fatal(err)
 	}
@@ -715,14 +718,14 @@ func TestEventEmitterLegacySocket(t *testing.T) {
 func TestEventEmitterSocketLost(t *testing.T) {
 	t.Parallel()
 	r := newRefServer(t, refOptions{dropAfter: 1})
-	c := esClient(t, r.srv.URL+"/api", prefect.Config{})
+	c := esClient(t, r.srv.URL+"/api", prefectconfig.Config{})
 	e, err := c.NewEventEmitter(esContext(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, name := range []string{"a", "b", "c"} {
-		ev := prefect.Event{ID: "5d8b2f8e-4bb5-4f0e-8a54-3ad8f4d3c2a" + name, Event: name, Resource: map[string]string{"prefect.resource.id": "r"}}
+		ev := prefectevents.Event{ID: "5d8b2f8e-4bb5-4f0e-8a54-3ad8f4d3c2a" + name, Event: name, Resource: map[string]string{"prefect.resource.id": "r"}}
 		ids = append(ids, ev.ID)
 		if err := e.Emit(ev); err != nil {
 			t.Fatal(err)
@@ -760,12 +763,12 @@ func TestEventEmitterBufferIsBounded(t *testing.T) {
 			next.ServeHTTP(w, req)
 		})
 	}(r.srv.Config.Handler)
-	c := esClient(t, r.srv.URL+"/api", prefect.Config{})
-	e, err := c.NewEventEmitter(esContext(t), prefect.WithEventBuffer(2), prefect.WithEventFlushTimeout(50*time.Millisecond))
+	c := esClient(t, r.srv.URL+"/api", prefectconfig.Config{})
+	e, err := c.NewEventEmitter(esContext(t), prefectevents.WithEventBuffer(2), prefectevents.WithEventFlushTimeout(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := prefect.Event{Event: "x", Resource: map[string]string{"prefect.resource.id": "r"}}
+	ev := prefectevents.Event{Event: "x", Resource: map[string]string{"prefect.resource.id": "r"}}
 	if err := e.Emit(ev); err != nil {
 		t.Fatal(err)
 	}
@@ -783,65 +786,5 @@ func TestEventEmitterBufferIsBounded(t *testing.T) {
 	}
 	if st := e.Stats(); st.Dropped != 11 || st.SentHTTP != 0 {
 		t.Errorf("after Close: %+v", st)
-	}
-}
-
-func TestWorkerEvents(t *testing.T) {
-	t.Parallel()
-	dep := &prefect.Deployment{ID: "d1", Name: "dep", Tags: []string{"b", "a"},
-		Raw: jsonv.ObjectOf("branch", "main", "version_id", "v1", "version_info", jsonv.ObjectOf("type", "vcs:git", "version", "abc"))}
-	flow := &prefect.Flow{ID: "f1", Name: "flow", Tags: []string{"a", "c"}}
-	run := &prefect.FlowRun{ID: "r1", Name: "brave-otter", Tags: []string{"b"}}
-	w := prefect.WorkerEventSource{Name: "My Wörker's  #1,000", Type: "ecs", Version: "3.8.3",
-		Pool: &prefect.WorkPool{ID: "p1", Name: "pool"}}
-
-	if id := w.Resource()["prefect.resource.id"]; id != "prefect.worker.ecs.my-worker-s-1000" {
-		t.Errorf("worker resource id %q", id)
-	}
-	started := prefect.WorkerStartedEvent(w)
-	if started.Event != "prefect.worker.started" || started.ID == "" || len(started.Related) != 1 ||
-		started.Related[0]["prefect.resource.id"] != "prefect.work-pool.p1" || started.Related[0]["prefect.resource.role"] != "work-pool" ||
-		started.Related[0]["prefect.resource.name"] != "pool" {
-		t.Errorf("started %+v", started)
-	}
-	if stopped := prefect.WorkerStoppedEvent(w, started.ID); stopped.Event != "prefect.worker.stopped" || stopped.Follows != started.ID {
-		t.Errorf("stopped %+v", stopped)
-	}
-	submitted := prefect.SubmittedFlowRunEvent(w, run, dep, flow)
-	var ids []string
-	for _, r := range submitted.Related {
-		ids = append(ids, r["prefect.resource.id"]+"/"+r["prefect.resource.role"])
-	}
-	want := []string{"prefect.deployment.d1/deployment", "prefect.flow.f1/flow", "prefect.flow-run.r1/flow-run",
-		"prefect.tag.a/tag", "prefect.tag.b/tag", "prefect.tag.c/tag", "prefect.work-pool.p1/work-pool"}
-	if submitted.Event != "prefect.worker.submitted-flow-run" || !slices.Equal(ids, want) {
-		t.Errorf("submitted %s related %v", submitted.Event, ids)
-	}
-	d := submitted.Related[0]
-	if d["prefect.deployment.branch"] != "main" || d["prefect.deployment.version-id"] != "v1" ||
-		d["prefect.deployment.version-type"] != "vcs:git" || d["prefect.deployment.version"] != "abc" || d["prefect.resource.name"] != "dep" {
-		t.Errorf("deployment resource %v", d)
-	}
-	executed := prefect.ExecutedFlowRunEvent(w, run, nil, nil, "c::arn", 137, submitted.ID)
-	if executed.Event != "prefect.worker.executed-flow-run" || executed.Follows != submitted.ID || len(executed.Related) != 3 {
-		t.Fatalf("executed %+v", executed)
-	}
-	fr := executed.Related[0]
-	if fr["prefect.resource.role"] != "flow-run" || fr["prefect.infrastructure.identifier"] != "c::arn" ||
-		fr["prefect.infrastructure.status-code"] != "137" || fr["prefect.resource.name"] != "brave-otter" {
-		t.Errorf("executed flow-run resource %v", fr)
-	}
-	if _, ok := submitted.Related[2]["prefect.infrastructure.identifier"]; ok {
-		t.Error("submitted event has infrastructure labels")
-	}
-	for name, slug := range map[string]string{
-		"ECSWorker 5b3c6c1e-2f0e": "ecsworker-5b3c6c1e-2f0e",
-		"--Crème brûlée--":        "creme-brulee",
-		"a_b.c":                   "a-b-c",
-	} {
-		w := prefect.WorkerEventSource{Name: name, Type: "ecs"}
-		if id := w.Resource()["prefect.resource.id"]; id != "prefect.worker.ecs."+slug {
-			t.Errorf("%q: %q", name, id)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package prefect
+package prefectevents
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 )
 
 // Prefect's event WebSockets, as its Python clients use them:
@@ -128,14 +130,14 @@ func (f EventFilter) Matches(ev Event) bool {
 	if slices.Contains(f.ExcludeNames, ev.Event) {
 		return false
 	}
-	primary := ev.Resource[labelResourceID]
+	primary := ev.Resource[LabelResourceID]
 	if !idMatches(primary, f.ResourceIDs, f.ResourceIDPrefixes) {
 		return false
 	}
 	if len(f.AnyResourceIDs) > 0 || len(f.AnyResourceIDPrefixes) > 0 {
 		found := idMatches(primary, f.AnyResourceIDs, f.AnyResourceIDPrefixes)
 		for _, r := range ev.Related {
-			found = found || idMatches(r[labelResourceID], f.AnyResourceIDs, f.AnyResourceIDPrefixes)
+			found = found || idMatches(r[LabelResourceID], f.AnyResourceIDs, f.AnyResourceIDPrefixes)
 		}
 		if !found {
 			return false
@@ -144,7 +146,7 @@ func (f EventFilter) Matches(ev Event) bool {
 	if len(f.RelatedIDs) > 0 || len(f.RelatedRoles) > 0 {
 		found := false
 		for _, r := range ev.Related {
-			id, role := r[labelResourceID], r[labelResourceRole]
+			id, role := r[LabelResourceID], r[LabelResourceRole]
 			if (len(f.RelatedIDs) == 0 || slices.Contains(f.RelatedIDs, id)) &&
 				(len(f.RelatedRoles) == 0 && role != "" || slices.Contains(f.RelatedRoles, role)) {
 				found = true
@@ -201,7 +203,7 @@ type wireRelatedFilter struct {
 
 // wire gives the filter as sent; Since and Until must be set.
 func (f EventFilter) wire() wireEventFilter {
-	w := wireEventFilter{Occurred: wireOccurredFilter{Since: FormatTime(f.Since), Until: FormatTime(f.Until)}}
+	w := wireEventFilter{Occurred: wireOccurredFilter{Since: prefectapi.FormatTime(f.Since), Until: prefectapi.FormatTime(f.Until)}}
 	if len(f.Names)+len(f.Prefixes)+len(f.ExcludeNames)+len(f.ExcludePrefixes) > 0 {
 		w.Event = &wireEventNameFilter{Prefix: f.Prefixes, ExcludePrefix: f.ExcludePrefixes, Name: f.Names, ExcludeName: f.ExcludeNames}
 	}
@@ -220,7 +222,7 @@ func (f EventFilter) wire() wireEventFilter {
 // EventSubscription is an open /events/out stream. Next may be called
 // from one goroutine at a time; Close from any.
 type EventSubscription struct {
-	c      *Client
+	c      Events
 	conn   *websocket.Conn
 	filter EventFilter // Since and Until filled in
 	asked  EventFilter // as the caller gave it
@@ -246,14 +248,14 @@ type EventSubscription struct {
 // first), then new ones as they happen. Reconnecting after the stream ends
 // is the caller's job (see Reconnect). A server without the stream gives
 // an error matching ErrEventsUnavailable; refused credentials one
-// matching ErrUnauthorized.
-func (c *Client) SubscribeEvents(ctx context.Context, filter EventFilter) (*EventSubscription, error) {
+// matching prefecterr.ErrUnauthorized.
+func (c Events) SubscribeEvents(ctx context.Context, filter EventFilter) (*EventSubscription, error) {
 	return c.subscribe(ctx, filter, newSeenIDs())
 }
 
-func (c *Client) subscribe(ctx context.Context, asked EventFilter, seen *seenIDs) (*EventSubscription, error) {
-	cl := call{op: "subscribe to Prefect events", method: http.MethodGet, path: eventsOutPath}
-	now := c.now()
+func (c Events) subscribe(ctx context.Context, asked EventFilter, seen *seenIDs) (*EventSubscription, error) {
+	cl := prefectapi.Call{Op: "subscribe to Prefect events", Method: http.MethodGet, Path: eventsOutPath}
+	now := c.t.Now()
 	f := asked
 	if f.Since.IsZero() {
 		f.Since = now.Add(-defaultEventsBackfill)
@@ -261,19 +263,19 @@ func (c *Client) subscribe(ctx context.Context, asked EventFilter, seen *seenIDs
 	if f.Until.IsZero() {
 		f.Until = now.AddDate(1, 0, 0)
 	}
-	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	hctx, cancel := context.WithTimeout(ctx, c.t.Config().Timeout)
 	defer cancel()
 	conn, err := c.dialEvents(ctx, hctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := marshalBody(map[string]any{"type": "filter", "filter": f.wire()})
+	msg, err := prefectapi.MarshalBody(map[string]any{"type": "filter", "filter": f.wire()})
 	if err == nil {
 		err = conn.Write(hctx, websocket.MessageText, msg)
 	}
 	if err != nil {
 		conn.CloseNow()
-		return nil, c.transportError(cl, fmt.Errorf("send the filter: %w", err), c.timedOut(ctx, hctx))
+		return nil, c.t.TransportErrorFor(cl, fmt.Errorf("send the filter: %w", err), c.t.TimedOut(ctx, hctx))
 	}
 	rctx, rcancel := context.WithCancel(context.Background())
 	s := &EventSubscription{c: c, conn: conn, filter: f, asked: asked, seen: seen,
@@ -368,7 +370,7 @@ func (s *EventSubscription) read(ctx context.Context) {
 			s.mu.Unlock()
 			s.err = streamEnded(err, byUs)
 			if noPong && !byUs {
-				s.err = fmt.Errorf("the Prefect events stream stopped answering pings within %s: %w", s.c.cfg.Timeout, ErrEventStreamClosed)
+				s.err = fmt.Errorf("the Prefect events stream stopped answering pings within %s: %w", s.c.t.Config().Timeout, ErrEventStreamClosed)
 			}
 			return
 		}
@@ -377,12 +379,12 @@ func (s *EventSubscription) read(ctx context.Context) {
 			Event json.RawMessage `json:"event"`
 		}
 		if err := json.Unmarshal(data, &msg); err != nil || len(msg.Event) == 0 || string(msg.Event) == "null" {
-			s.c.log.Debug("ignoring a message of the Prefect events stream that holds no event", "type", msg.Type)
+			s.c.t.Logger().Debug("ignoring a message of the Prefect events stream that holds no event", "type", msg.Type)
 			continue
 		}
 		ev, err := decodeEvent(msg.Event)
 		if err != nil {
-			s.c.log.Warn("ignoring an event of the Prefect events stream that is not a valid event", "error", err.Error())
+			s.c.t.Logger().Warn("ignoring an event of the Prefect events stream that is not a valid event", "error", err.Error())
 			continue
 		}
 		if !s.filter.Matches(ev) || s.seen.has(ev.ID) {
@@ -429,7 +431,7 @@ func (s *EventSubscription) keepAlive(ctx context.Context) {
 		if s.delivering.Load() {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, s.c.cfg.Timeout)
+		pctx, cancel := context.WithTimeout(ctx, s.c.t.Config().Timeout)
 		err := s.conn.Ping(pctx)
 		cancel()
 		if err != nil {
@@ -482,7 +484,7 @@ func decodeEvent(data []byte) (Event, error) {
 	if w.ID == "" || w.Event == "" {
 		return Event{}, errors.New("the event has no id or name")
 	}
-	occurred, err := ParseTime(w.Occurred)
+	occurred, err := prefectapi.ParseTime(w.Occurred)
 	if err != nil {
 		return Event{}, err
 	}
@@ -504,17 +506,17 @@ func decodeEvent(data []byte) (Event, error) {
 }
 
 // wireEventOut is an event as sent, filling in the id and the time.
-func (c *Client) wireEventOut(e Event) eventBody {
+func (c Events) wireEventOut(e Event) eventBody {
 	if e.ID == "" {
-		e.ID = NewUUID()
+		e.ID = prefectapi.NewUUID()
 	}
 	if e.Occurred.IsZero() {
-		e.Occurred = c.now()
+		e.Occurred = c.t.Now()
 	}
 	if e.Resource == nil {
 		e.Resource = map[string]string{}
 	}
-	return eventBody{ID: e.ID, Occurred: FormatTime(e.Occurred), Event: e.Event, Resource: e.Resource,
+	return eventBody{ID: e.ID, Occurred: prefectapi.FormatTime(e.Occurred), Event: e.Event, Resource: e.Resource,
 		Related: e.Related, Payload: e.Payload, Follows: e.Follows}
 }
 
@@ -552,20 +554,20 @@ func (s *seenIDs) add(id string) bool {
 
 // dialEvents opens an event WebSocket and authenticates. hctx bounds the
 // handshake; ctx is the caller's, to tell its end from a timeout.
-func (c *Client) dialEvents(ctx, hctx context.Context, cl call) (*websocket.Conn, error) {
-	req, err := http.NewRequest(http.MethodGet, c.baseURL+cl.path, nil)
+func (c Events) dialEvents(ctx, hctx context.Context, cl prefectapi.Call) (*websocket.Conn, error) {
+	req, err := http.NewRequest(http.MethodGet, c.t.BaseURL()+cl.Path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: build the request: %s", cl.op, c.redact(err.Error()))
+		return nil, fmt.Errorf("%s: build the request: %s", cl.Op, c.t.Redact(err.Error()))
 	}
-	c.setHeaders(req, false, "")
-	opts := &websocket.DialOptions{HTTPClient: c.hc, HTTPHeader: req.Header}
+	c.t.SetHeaders(req)
+	opts := &websocket.DialOptions{HTTPClient: c.t.HTTPClient(), HTTPHeader: req.Header}
 	// Prefect Cloud's /events/in takes the API key from the header and
 	// no subprotocol; everything else speaks the "prefect" subprotocol.
-	cloudIn := c.cloud && cl.path == eventsInPath
+	cloudIn := c.t.IsCloud() && cl.Path == eventsInPath
 	if !cloudIn {
 		opts.Subprotocols = []string{eventsSubprotocol}
 	}
-	conn, resp, err := websocket.Dial(hctx, wsURL(c.baseURL)+cl.path, opts)
+	conn, resp, err := websocket.Dial(hctx, wsURL(c.t.BaseURL())+cl.Path, opts)
 	if err != nil {
 		return nil, c.dialError(ctx, hctx, cl, resp, err)
 	}
@@ -573,7 +575,7 @@ func (c *Client) dialEvents(ctx, hctx context.Context, cl call) (*websocket.Conn
 	// /events/out always starts with the auth message (Prefect Cloud
 	// included). On /events/in a server that did not take the subprotocol
 	// is an old one that reads events straight away.
-	if cl.path == eventsOutPath || (!cloudIn && conn.Subprotocol() == eventsSubprotocol) {
+	if cl.Path == eventsOutPath || (!cloudIn && conn.Subprotocol() == eventsSubprotocol) {
 		if err := c.eventsAuth(ctx, hctx, cl, conn); err != nil {
 			conn.CloseNow()
 			return nil, err
@@ -603,16 +605,16 @@ func eventsUnavailableStatus(status int) bool {
 	return status < 400
 }
 
-func (c *Client) dialError(ctx, hctx context.Context, cl call, resp *http.Response, err error) error {
-	var re *RedirectError
+func (c Events) dialError(ctx, hctx context.Context, cl prefectapi.Call, resp *http.Response, err error) error {
+	var re *prefectapi.RedirectError
 	if errors.As(err, &re) {
 		// Refused like any redirect to another origin; as a stream that is
 		// not there, so that events fall back to POST /events, whose own
 		// error then tells the user what to configure.
-		return &eventsUnavailableError{err: c.redirectError(cl, re)}
+		return &eventsUnavailableError{err: c.t.RedirectErrorFor(cl, re)}
 	}
 	if resp == nil {
-		return c.transportError(cl, err, c.timedOut(ctx, hctx))
+		return c.t.TransportErrorFor(cl, err, c.t.TimedOut(ctx, hctx))
 	}
 	var body []byte
 	if resp.Body != nil {
@@ -621,9 +623,9 @@ func (c *Client) dialError(ctx, hctx context.Context, cl call, resp *http.Respon
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// Upgraded, but not to what was asked (another subprotocol).
 		return &eventsUnavailableError{err: fmt.Errorf("%s: GET %s: the upgrade does not fit Prefect's events protocol: %s",
-			cl.op, cl.path, c.redact(err.Error()))}
+			cl.Op, cl.Path, c.t.Redact(err.Error()))}
 	}
-	apiErr := c.apiError(cl, &response{status: resp.StatusCode, header: resp.Header, body: body})
+	apiErr := c.t.APIErrorFor(cl, &prefectapi.Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
 	if eventsUnavailableStatus(resp.StatusCode) {
 		return &eventsUnavailableError{err: apiErr}
 	}
@@ -635,7 +637,7 @@ func (c *Client) dialError(ctx, hctx context.Context, cl call, resp *http.Respon
 type eventsUnavailableError struct{ err error }
 
 func (e *eventsUnavailableError) Error() string {
-	var re *RedirectError
+	var re *prefectapi.RedirectError
 	if errors.As(e.err, &re) {
 		return e.err.Error() // says what happened already
 	}
@@ -646,18 +648,18 @@ func (e *eventsUnavailableError) Is(target error) bool { return target == ErrEve
 
 // eventsToken is the token of the auth message: Prefect's subscribers send
 // the API key to Cloud and the auth string (or null) elsewhere.
-func (c *Client) eventsToken() any {
+func (c Events) eventsToken() any {
 	switch {
-	case c.cloud && c.cfg.APIKey != "":
-		return c.cfg.APIKey
-	case c.cfg.AuthString != "":
-		return c.cfg.AuthString
+	case c.t.IsCloud() && c.t.Config().APIKey != "":
+		return c.t.Config().APIKey
+	case c.t.Config().AuthString != "":
+		return c.t.Config().AuthString
 	}
 	return nil
 }
 
-func (c *Client) eventsAuth(ctx, hctx context.Context, cl call, conn *websocket.Conn) error {
-	msg, err := marshalBody(map[string]any{"type": "auth", "token": c.eventsToken()})
+func (c Events) eventsAuth(ctx, hctx context.Context, cl prefectapi.Call, conn *websocket.Conn) error {
+	msg, err := prefectapi.MarshalBody(map[string]any{"type": "auth", "token": c.eventsToken()})
 	if err == nil {
 		err = conn.Write(hctx, websocket.MessageText, msg)
 	}
@@ -672,21 +674,21 @@ func (c *Client) eventsAuth(ctx, hctx context.Context, cl call, conn *websocket.
 				return c.eventsAuthRefused(cl, ce.Reason)
 			}
 			return fmt.Errorf("%s: GET %s: the server closed the connection during the handshake (%d %s: %s)",
-				cl.op, cl.path, int(ce.Code), ce.Code, c.redact(ce.Reason))
+				cl.Op, cl.Path, int(ce.Code), ce.Code, c.t.Redact(ce.Reason))
 		}
-		return c.transportError(cl, fmt.Errorf("authenticate: %w", err), c.timedOut(ctx, hctx))
+		return c.t.TransportErrorFor(cl, fmt.Errorf("authenticate: %w", err), c.t.TimedOut(ctx, hctx))
 	}
 	var reply struct {
 		Type   string `json:"type"`
 		Reason string `json:"reason"`
 	}
 	if err := json.Unmarshal(data, &reply); err != nil {
-		return fmt.Errorf("%s: GET %s: the answer to the auth message is not JSON (%v): %w", cl.op, cl.path, err, ErrInvalidResponse) //nolint:errorlint // callers classify by the sentinel alone; the cause is detail for the message
+		return fmt.Errorf("%s: GET %s: the answer to the auth message is not JSON (%v): %w", cl.Op, cl.Path, err, prefecterr.ErrInvalidResponse) //nolint:errorlint // callers classify by the sentinel alone; the cause is detail for the message
 	}
 	if reply.Type != "auth_success" {
 		reason := reply.Reason
 		if reason == "" {
-			reason = "answered " + truncate(c.redact(string(data)), 100)
+			reason = "answered " + prefecterr.Truncate(c.t.Redact(string(data)), 100)
 		}
 		return c.eventsAuthRefused(cl, reason)
 	}
@@ -694,13 +696,13 @@ func (c *Client) eventsAuth(ctx, hctx context.Context, cl call, conn *websocket.
 }
 
 // eventsAuthRefused is the server refusing the token of the auth message;
-// it matches ErrUnauthorized, as a 401 would.
-func (c *Client) eventsAuthRefused(cl call, reason string) error {
-	msg := fmt.Sprintf("%s: GET %s: the server refused the credentials of the auth message", cl.op, cl.path)
+// it matches prefecterr.ErrUnauthorized, as a 401 would.
+func (c Events) eventsAuthRefused(cl prefectapi.Call, reason string) error {
+	msg := fmt.Sprintf("%s: GET %s: the server refused the credentials of the auth message", cl.Op, cl.Path)
 	if reason != "" {
-		msg += " (" + c.redact(reason) + ")"
+		msg += " (" + c.t.Redact(reason) + ")"
 	}
-	if hint := c.apiError(cl, &response{status: http.StatusUnauthorized}).hint; hint != "" {
+	if hint := c.t.APIErrorFor(cl, &prefectapi.Response{Status: http.StatusUnauthorized}).Hint; hint != "" {
 		msg += "; " + strings.TrimPrefix(hint, "the server refused the credentials: ")
 	}
 	return &eventsAuthError{msg: msg}
@@ -709,4 +711,4 @@ func (c *Client) eventsAuthRefused(cl call, reason string) error {
 type eventsAuthError struct{ msg string }
 
 func (e *eventsAuthError) Error() string        { return e.msg }
-func (e *eventsAuthError) Is(target error) bool { return target == ErrUnauthorized }
+func (e *eventsAuthError) Is(target error) bool { return target == prefecterr.ErrUnauthorized }

@@ -1,4 +1,4 @@
-package prefect
+package prefectpool
 
 import (
 	"fmt"

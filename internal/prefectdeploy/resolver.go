@@ -1,18 +1,19 @@
-package prefect
+package prefectdeploy
 
 import (
 	"context"
 	"errors"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefecterr"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
 // TemplateResolver reads the block documents and variables that base job
 // templates and job variables refer to.
-func (c *Client) TemplateResolver() templating.Resolver { return templateResolver{c} }
+func (c Deployments) TemplateResolver() templating.Resolver { return templateResolver{c} }
 
-type templateResolver struct{ c *Client }
+type templateResolver struct{ c Deployments }
 
 var _ templating.Resolver = templateResolver{}
 
@@ -43,7 +44,7 @@ func (r templateResolver) Variable(ctx context.Context, name string) (any, bool,
 // notFound makes a 404 also match templating.ErrNotFound, which is how
 // the renderer tells a stale block reference from an API failure.
 func notFound(err error) error {
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, prefecterr.ErrNotFound) {
 		return &resolverNotFound{err}
 	}
 	return err

@@ -1,11 +1,11 @@
-package prefect_test
+package prefectapi_test
 
 import (
 	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
 )
 
 func TestParseTime(t *testing.T) {
@@ -31,7 +31,7 @@ func TestParseTime(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got, err := prefect.ParseTime(tc.in)
+			got, err := prefectapi.ParseTime(tc.in)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v", err)
 			}
@@ -45,7 +45,7 @@ func TestParseTime(t *testing.T) {
 func TestTimeJSON(t *testing.T) {
 	t.Parallel()
 	var v struct {
-		A, B, C prefect.Time
+		A, B, C prefectapi.Time
 	}
 	if err := json.Unmarshal([]byte(`{"A":"2026-08-21 16:00:10+00:00","B":null,"C":""}`), &v); err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestTimeJSON(t *testing.T) {
 		t.Errorf("%s", b)
 	}
 	local := time.Date(2026, 8, 21, 18, 0, 10, 123456789, time.FixedZone("CEST", 2*3600))
-	if got := prefect.FormatTime(local); got != "2026-08-21T16:00:10.123456+00:00" {
+	if got := prefectapi.FormatTime(local); got != "2026-08-21T16:00:10.123456+00:00" {
 		t.Errorf("FormatTime = %s", got)
 	}
 	if err := json.Unmarshal([]byte(`{"A":"soon"}`), &v); err == nil {

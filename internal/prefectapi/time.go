@@ -1,4 +1,4 @@
-package prefect
+package prefectapi
 
 import (
 	"encoding/json"
@@ -76,4 +76,12 @@ func ParseTime(s string) (time.Time, error) {
 // read in another zone.
 func FormatTime(t time.Time) string {
 	return t.UTC().Truncate(time.Microsecond).Format("2006-01-02T15:04:05.000000-07:00")
+}
+
+// TimePtr is t as an optional field of a request: nil when zero.
+func TimePtr(t time.Time) *Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &Time{t}
 }

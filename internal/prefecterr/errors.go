@@ -1,4 +1,8 @@
-package prefect
+// Package prefecterr holds the errors of the Prefect API client: the
+// sentinels to match with errors.Is, the server's answers other than 2xx
+// with the explanation read from their body, and the calls that got no
+// answer with what that means and what fixes it.
+package prefecterr
 
 import (
 	"context"
@@ -14,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/redact"
 )
 
@@ -38,8 +43,9 @@ type APIError struct {
 	Detail string
 	// RetryAfter is the server's Retry-After, if it sent one.
 	RetryAfter time.Duration
-
-	hint string
+	// Hint says what to change, when the client can tell (a URL without
+	// /api, refused credentials); Error shows it in parentheses.
+	Hint string
 }
 
 func (e *APIError) Error() string {
@@ -51,8 +57,8 @@ func (e *APIError) Error() string {
 	if e.Detail != "" {
 		b.WriteString(": " + e.Detail)
 	}
-	if e.hint != "" {
-		b.WriteString(" (" + e.hint + ")")
+	if e.Hint != "" {
+		b.WriteString(" (" + e.Hint + ")")
 	}
 	return b.String()
 }
@@ -88,27 +94,35 @@ type TransportError struct {
 	setting string // where the API URL was set, for the hint
 }
 
+// NewTransportError is the error of a call that got no answer: err is
+// why, timeout the request timeout when that is what ended it, setting
+// where the API URL was set (for the fix), and secrets what to mask in
+// the message.
+func NewTransportError(op, method, url string, err error, timeout time.Duration, setting string, secrets []string) *TransportError {
+	return &TransportError{Op: op, Method: method, URL: url, Err: err, Timeout: timeout, setting: setting, secrets: secrets}
+}
+
 func (e *TransportError) Error() string {
 	prefix := e.Method + " " + e.URL
 	if e.Op != "" {
 		prefix = e.Op + ": " + prefix
 	}
 	if e.Timeout > 0 {
-		return fmt.Sprintf("%s: no response within %s (raise %s if the server is slow)", prefix, e.Timeout, EnvRequestTimeout)
+		return fmt.Sprintf("%s: no response within %s (raise %s if the server is slow)", prefix, e.Timeout, prefectconfig.EnvRequestTimeout)
 	}
 	msg := redact.String(e.Err.Error(), e.secrets...)
 	if errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded) {
 		return prefix + ": " + msg
 	}
-	_, fix := e.diagnose()
+	_, fix := e.Diagnose()
 	return prefix + ": " + msg + " (" + fix + ")"
 }
 
-// diagnose names what a connection failure means and what fixes it.
-func (e *TransportError) diagnose() (problem, fix string) {
+// Diagnose names what a connection failure means and what fixes it.
+func (e *TransportError) Diagnose() (problem, fix string) {
 	setting := e.setting
 	if setting == "" {
-		setting = EnvAPIURL
+		setting = prefectconfig.EnvAPIURL
 	}
 	host := ""
 	if u, err := url.Parse(e.URL); err == nil {
@@ -126,23 +140,23 @@ func (e *TransportError) diagnose() (problem, fix string) {
 	switch {
 	case e.Timeout > 0:
 		return fmt.Sprintf("no answer within %s", e.Timeout),
-			fmt.Sprintf("check the host and port in %s and any firewall on the way, or raise %s if the server is slow", setting, EnvRequestTimeout)
+			fmt.Sprintf("check the host and port in %s and any firewall on the way, or raise %s if the server is slow", setting, prefectconfig.EnvRequestTimeout)
 	case errors.As(err, &unknownAuth):
 		return "the server's TLS certificate is signed by an authority this machine does not trust",
 			fmt.Sprintf("set %s to a PEM file with the certificate of that authority (or, for a test server only, %s=true)",
-				EnvSSLCertFile, EnvTLSInsecure)
+				prefectconfig.EnvSSLCertFile, prefectconfig.EnvTLSInsecure)
 	case errors.As(err, &hostErr):
 		return fmt.Sprintf("the server's TLS certificate is not valid for %s", hostErr.Host),
 			fmt.Sprintf("use in %s a host name the certificate names, or fix the certificate (%s=true skips the check, for a test server only)",
-				setting, EnvTLSInsecure)
+				setting, prefectconfig.EnvTLSInsecure)
 	case errors.As(err, &invalid):
 		return "the server's TLS certificate is not valid (expired, not yet valid, or not for a server)",
-			fmt.Sprintf("renew the server's certificate, or set %s if it is signed by a private authority", EnvSSLCertFile)
+			fmt.Sprintf("renew the server's certificate, or set %s if it is signed by a private authority", prefectconfig.EnvSSLCertFile)
 	case errors.As(err, &certErr):
 		return "the server's TLS certificate was refused",
 			fmt.Sprintf("set %s to a PEM file with the certificate authority that signed it (or, for a test server only, %s=true)",
-				EnvSSLCertFile, EnvTLSInsecure)
-	case errors.As(err, &recordErr) || isHTTPToHTTPS(err):
+				prefectconfig.EnvSSLCertFile, prefectconfig.EnvTLSInsecure)
+	case errors.As(err, &recordErr) || IsHTTPToHTTPS(err):
 		return fmt.Sprintf("the server at %s does not speak TLS", host),
 			fmt.Sprintf("use http:// instead of https:// in %s", setting)
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -158,9 +172,9 @@ func (e *TransportError) diagnose() (problem, fix string) {
 	return "the connection failed", fmt.Sprintf("is %s right and the server up?", setting)
 }
 
-// isHTTPToHTTPS is net/http's error for a TLS request that got a plain
+// IsHTTPToHTTPS is net/http's error for a TLS request that got a plain
 // HTTP answer; it has no type of its own.
-func isHTTPToHTTPS(err error) bool {
+func IsHTTPToHTTPS(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
@@ -185,10 +199,10 @@ func IsTransient(err error) bool {
 // whole request, which may be a base job template.
 const maxDetail = 1000
 
-// parseDetail extracts the server's explanation from an error body:
+// ParseDetail extracts the server's explanation from an error body:
 // FastAPI's {"detail": ...}, Prefect's {"exception_message": ...,
 // "exception_detail": [...]}, or the text of a non-JSON body (a proxy's page).
-func parseDetail(body []byte) string {
+func ParseDetail(body []byte) string {
 	text := strings.TrimSpace(string(body))
 	if text == "" {
 		return ""
@@ -200,11 +214,11 @@ func parseDetail(body []byte) string {
 		}
 		if strings.HasPrefix(text, "<") {
 			if t := htmlTitle(text); t != "" {
-				return truncate("HTML page: "+t, maxDetail)
+				return Truncate("HTML page: "+t, maxDetail)
 			}
 			return "an HTML page (not the Prefect API?)"
 		}
-		return truncate(strings.Join(strings.Fields(text), " "), maxDetail)
+		return Truncate(strings.Join(strings.Fields(text), " "), maxDetail)
 	}
 	var parts []string
 	switch t := v.(type) {
@@ -234,7 +248,7 @@ func parseDetail(body []byte) string {
 			out = append(out, p)
 		}
 	}
-	return truncate(strings.Join(out, ": "), maxDetail)
+	return Truncate(strings.Join(out, ": "), maxDetail)
 }
 
 // describeDetail renders a detail value: a string as is, a list of pydantic
@@ -298,8 +312,8 @@ func htmlTitle(s string) string {
 	return strings.Join(strings.Fields(s[i+len("<title>"):j]), " ")
 }
 
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n bytes on a rune boundary.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

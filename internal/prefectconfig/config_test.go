@@ -1,4 +1,4 @@
-package prefect_test
+package prefectconfig_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 )
 
 // envMap is a fake environment; HOME points at a temporary directory so
@@ -40,11 +41,11 @@ func writeProfiles(t *testing.T, content string) string {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	t.Parallel()
-	cfg, err := prefect.LoadConfig(envMap(t, nil), prefect.Config{})
+	cfg, err := prefectconfig.LoadConfig(envMap(t, nil), prefectconfig.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := prefect.DefaultConfig()
+	want := prefectconfig.DefaultConfig()
 	want.Profile = "ephemeral"
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %v\nwant %v", cfg, want)
@@ -79,12 +80,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 	home := writeProfiles(t, sampleProfiles)
 	tests := map[string]struct {
 		env       map[string]string
-		overrides prefect.Config
-		check     func(t *testing.T, c prefect.Config)
+		overrides prefectconfig.Config
+		check     func(t *testing.T, c prefectconfig.Config)
 	}{
 		"profile from the file's active key": {
 			env: map[string]string{"PREFECT_HOME": home},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.Profile != "work" || c.APIURL != "http://profile:4200/api" || c.APIKey != "pnu_profilekey" {
 					t.Errorf("profile not applied: %v", c)
 				}
@@ -102,7 +103,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		"env beats profile": {
 			env: map[string]string{"PREFECT_HOME": home, "PREFECT_API_URL": "https://env:4200/api",
 				"PREFECT_CLIENT_MAX_RETRIES": "0", "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "TRUE"},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.APIURL != "https://env:4200/api" || c.MaxRetries != 0 || !c.CSRFEnabled {
 					t.Errorf("env did not win: %v", c)
 				}
@@ -113,7 +114,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"empty env var counts as unset": {
 			env: map[string]string{"PREFECT_HOME": home, "PREFECT_API_KEY": ""},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.APIKey != "pnu_profilekey" {
 					t.Errorf("APIKey = %q", c.APIKey)
 				}
@@ -121,9 +122,9 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"flags beat env": {
 			env: map[string]string{"PREFECT_HOME": home, "PREFECT_API_URL": "https://env:4200/api", "PREFECT_API_KEY": "pnu_envkey"},
-			overrides: prefect.Config{APIURL: "https://flag:4200/api/", APIKey: "pnu_flagkey", MaxRetries: 9,
+			overrides: prefectconfig.Config{APIURL: "https://flag:4200/api/", APIKey: "pnu_flagkey", MaxRetries: 9,
 				Timeout: time.Second, TLSInsecureSkipVerify: true},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.APIURL != "https://flag:4200/api" || c.APIKey != "pnu_flagkey" || c.MaxRetries != 9 ||
 					c.Timeout != time.Second || !c.TLSInsecureSkipVerify {
 					t.Errorf("flags did not win: %v", c)
@@ -132,12 +133,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"every override field": {
 			env: map[string]string{"PREFECT_HOME": home},
-			overrides: prefect.Config{AuthString: "u:p", CSRFEnabled: true, CACertFile: "/ca.pem", RetryJitter: 0.5,
+			overrides: prefectconfig.Config{AuthString: "u:p", CSRFEnabled: true, CACertFile: "/ca.pem", RetryJitter: 0.5,
 				ExtraRetryCodes: []int{520}, CustomHeaders: map[string]string{"X": "y"}, CloudAPIURL: "https://c/api/", UIBaseURL: "https://ui/"},
-			check: func(t *testing.T, c prefect.Config) {
-				want := prefect.Config{AuthString: "u:p", CSRFEnabled: true, CACertFile: "/ca.pem", RetryJitter: 0.5,
+			check: func(t *testing.T, c prefectconfig.Config) {
+				want := prefectconfig.Config{AuthString: "u:p", CSRFEnabled: true, CACertFile: "/ca.pem", RetryJitter: 0.5,
 					ExtraRetryCodes: []int{520}, CustomHeaders: map[string]string{"X": "y"}, CloudAPIURL: "https://c/api", UIBaseURL: "https://ui"}
-				got := prefect.Config{AuthString: c.AuthString, CSRFEnabled: c.CSRFEnabled, CACertFile: c.CACertFile, RetryJitter: c.RetryJitter,
+				got := prefectconfig.Config{AuthString: c.AuthString, CSRFEnabled: c.CSRFEnabled, CACertFile: c.CACertFile, RetryJitter: c.RetryJitter,
 					ExtraRetryCodes: c.ExtraRetryCodes, CustomHeaders: c.CustomHeaders, CloudAPIURL: c.CloudAPIURL, UIBaseURL: c.UIBaseURL}
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("got %#v\nwant %#v", got, want)
@@ -146,7 +147,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"PREFECT_HOME with ~": {
 			env: map[string]string{"PREFECT_HOME": "~/prefect-home-that-does-not-exist"},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.Profile != "ephemeral" {
 					t.Errorf("Profile = %q", c.Profile)
 				}
@@ -154,7 +155,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"PREFECT_PROFILE picks another profile, keys are case-insensitive": {
 			env: map[string]string{"PREFECT_HOME": home, "PREFECT_PROFILE": "other"},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.Profile != "other" || c.APIURL != "http://other:4200/api" || !c.TLSInsecureSkipVerify || c.APIKey != "" {
 					t.Errorf("got %v", c)
 				}
@@ -162,8 +163,8 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"profile flag beats PREFECT_PROFILE": {
 			env:       map[string]string{"PREFECT_HOME": home, "PREFECT_PROFILE": "other"},
-			overrides: prefect.Config{Profile: "work"},
-			check: func(t *testing.T, c prefect.Config) {
+			overrides: prefectconfig.Config{Profile: "work"},
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.Profile != "work" {
 					t.Errorf("Profile = %q", c.Profile)
 				}
@@ -171,7 +172,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"built-in local profile merged with the file": {
 			env: map[string]string{"PREFECT_HOME": home, "PREFECT_PROFILE": "local"},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.APIURL != "http://127.0.0.1:4200/api" || c.APIKey != "pnu_localkey" {
 					t.Errorf("got %v", c)
 				}
@@ -179,7 +180,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"PREFECT_PROFILES_PATH wins over PREFECT_HOME": {
 			env: map[string]string{"PREFECT_HOME": t.TempDir(), "PREFECT_PROFILES_PATH": filepath.Join(home, "profiles.toml")},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.Profile != "work" {
 					t.Errorf("Profile = %q", c.Profile)
 				}
@@ -187,7 +188,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"SSL_CERT_FILE is the default CA file": {
 			env: map[string]string{"SSL_CERT_FILE": "/etc/ssl/ca.pem"},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.CACertFile != "/etc/ssl/ca.pem" {
 					t.Errorf("CACertFile = %q", c.CACertFile)
 				}
@@ -195,7 +196,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		},
 		"PREFECT_API_SSL_CERT_FILE beats SSL_CERT_FILE": {
 			env: map[string]string{"SSL_CERT_FILE": "/etc/ssl/ca.pem", "PREFECT_API_SSL_CERT_FILE": "/p/ca.pem"},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if c.CACertFile != "/p/ca.pem" {
 					t.Errorf("CACertFile = %q", c.CACertFile)
 				}
@@ -204,7 +205,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		"extra codes and headers from env": {
 			env: map[string]string{"PREFECT_CLIENT_RETRY_EXTRA_CODES": "500, 520,500", "PREFECT_CLIENT_CUSTOM_HEADERS": `{"CF-Access-Client-Id": "abc"}`,
 				"PREFECT_CLIENT_RETRY_JITTER_FACTOR": "0", "PREFECT_CLOUD_API_URL": "https://cloud.example/api/", "PREFECT_UI_URL": "https://ui.example/"},
-			check: func(t *testing.T, c prefect.Config) {
+			check: func(t *testing.T, c prefectconfig.Config) {
 				if !reflect.DeepEqual(c.ExtraRetryCodes, []int{500, 520}) || c.CustomHeaders["CF-Access-Client-Id"] != "abc" ||
 					c.RetryJitter != 0 || c.CloudAPIURL != "https://cloud.example/api" || c.UIBaseURL != "https://ui.example" {
 					t.Errorf("got %v", c)
@@ -215,7 +216,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := prefect.LoadConfig(envMap(t, tc.env), tc.overrides)
+			cfg, err := prefectconfig.LoadConfig(envMap(t, tc.env), tc.overrides)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +253,7 @@ func TestLoadConfigProfileFallback(t *testing.T) {
 			if tc.file != "" {
 				env["PREFECT_HOME"] = writeProfiles(t, tc.file)
 			}
-			cfg, err := prefect.LoadConfig(envMap(t, env), prefect.Config{})
+			cfg, err := prefectconfig.LoadConfig(envMap(t, env), prefectconfig.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -327,7 +328,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			_, err := prefect.LoadConfig(envMap(t, env), prefect.Config{})
+			_, err := prefectconfig.LoadConfig(envMap(t, env), prefectconfig.Config{})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -340,7 +341,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			if strings.Contains(msg, secret) {
 				t.Errorf("error leaks a secret: %q", msg)
 			}
-			var ce *prefect.ConfigError
+			var ce *prefectconfig.ConfigError
 			if !errors.As(err, &ce) {
 				t.Errorf("error is not a *ConfigError: %T", err)
 			}
@@ -363,7 +364,7 @@ func TestParseBool(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got, err := prefect.ParseBool(tc.in)
+			got, err := prefectconfig.ParseBool(tc.in)
 			if (err != nil) != tc.wantErr || got != tc.want {
 				t.Errorf("ParseBool(%q) = %v, %v", tc.in, got, err)
 			}
@@ -373,7 +374,7 @@ func TestParseBool(t *testing.T) {
 
 func TestConfigStringMasksSecrets(t *testing.T) {
 	t.Parallel()
-	cfg := prefect.Config{
+	cfg := prefectconfig.Config{
 		APIURL: "https://user:urlpassword@example.com/api", APIKey: "pnu_verysecretkey", AuthString: "admin:hunter22",
 		CustomHeaders: map[string]string{"CF-Access-Client-Secret": "cfsecret123"},
 	}
@@ -388,7 +389,7 @@ func TestConfigStringMasksSecrets(t *testing.T) {
 			t.Errorf("%s hides too much: %s", format, out)
 		}
 	}
-	if out := fmt.Sprint(prefect.Config{}); !strings.Contains(out, `APIKey: ""`) {
+	if out := fmt.Sprint(prefectconfig.Config{}); !strings.Contains(out, `APIKey: ""`) {
 		t.Errorf("an unset key should show as empty: %s", out)
 	}
 }
@@ -397,32 +398,32 @@ func TestConfigCloudAndUI(t *testing.T) {
 	t.Parallel()
 	const ws = "/accounts/a1/workspaces/w1"
 	tests := map[string]struct {
-		cfg       prefect.Config
+		cfg       prefectconfig.Config
 		wantCloud bool
 		wantUI    string
 	}{
 		"cloud": {
-			cfg:       prefect.Config{APIURL: "https://api.prefect.cloud/api" + ws},
+			cfg:       prefectconfig.Config{APIURL: "https://api.prefect.cloud/api" + ws},
 			wantCloud: true, wantUI: "https://app.prefect.cloud/account/a1/workspace/w1",
 		},
 		"self-hosted": {
-			cfg:    prefect.Config{APIURL: "http://127.0.0.1:4200/api"},
+			cfg:    prefectconfig.Config{APIURL: "http://127.0.0.1:4200/api"},
 			wantUI: "http://127.0.0.1:4200",
 		},
 		"self-hosted with a base path": {
-			cfg:    prefect.Config{APIURL: "https://prefect.example.com/prefect/api"},
+			cfg:    prefectconfig.Config{APIURL: "https://prefect.example.com/prefect/api"},
 			wantUI: "https://prefect.example.com/prefect",
 		},
 		"cloud API URL overridden": {
-			cfg:       prefect.Config{APIURL: "https://api.stg.prefect.dev/api" + ws, CloudAPIURL: "https://api.stg.prefect.dev/api"},
+			cfg:       prefectconfig.Config{APIURL: "https://api.stg.prefect.dev/api" + ws, CloudAPIURL: "https://api.stg.prefect.dev/api"},
 			wantCloud: true, wantUI: "https://app.stg.prefect.dev/account/a1/workspace/w1",
 		},
 		"PREFECT_UI_URL wins": {
-			cfg:    prefect.Config{APIURL: "http://10.0.0.1:4200/api", UIBaseURL: "https://prefect.example.com"},
+			cfg:    prefectconfig.Config{APIURL: "http://10.0.0.1:4200/api", UIBaseURL: "https://prefect.example.com"},
 			wantUI: "https://prefect.example.com",
 		},
-		"no URL":              {cfg: prefect.Config{}},
-		"lookalike not cloud": {cfg: prefect.Config{APIURL: "https://api.prefect.cloud.evil.example/api"}, wantUI: "https://api.prefect.cloud.evil.example"},
+		"no URL":              {cfg: prefectconfig.Config{}},
+		"lookalike not cloud": {cfg: prefectconfig.Config{APIURL: "https://api.prefect.cloud.evil.example/api"}, wantUI: "https://api.prefect.cloud.evil.example"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -435,7 +436,7 @@ func TestConfigCloudAndUI(t *testing.T) {
 			}
 		})
 	}
-	cfg := prefect.Config{APIURL: "http://127.0.0.1:4200/api"}
+	cfg := prefectconfig.Config{APIURL: "http://127.0.0.1:4200/api"}
 	if got, want := cfg.FlowRunURL("abc"), "http://127.0.0.1:4200/runs/flow-run/abc"; got != want {
 		t.Errorf("FlowRunURL = %q, want %q", got, want)
 	}
@@ -445,22 +446,22 @@ func TestConfigCloudAndUI(t *testing.T) {
 // reported as PREFECT_API_URL=..., sending the user to the wrong place.
 func TestLoadConfigNamesWhereTheURLCameFrom(t *testing.T) {
 	t.Parallel()
-	flag := prefect.Config{APIURL: "localhost:4200/api", APIURLSource: "--api-url"}
-	_, err := prefect.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "http://good:4200/api"}), flag)
+	flag := prefectconfig.Config{APIURL: "localhost:4200/api", APIURLSource: "--api-url"}
+	_, err := prefectconfig.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "http://good:4200/api"}), flag)
 	if err == nil || !strings.HasPrefix(err.Error(), `--api-url="localhost:4200/api": must start with http:// or https://; set it to the Prefect API`) {
 		t.Errorf("bad flag: %v", err)
 	}
 	// The flag wins over a broken variable, which then does not matter.
-	cfg, err := prefect.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "localhost:4200"}),
-		prefect.Config{APIURL: "http://good:4200/api/", APIURLSource: "--api-url"})
+	cfg, err := prefectconfig.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "localhost:4200"}),
+		prefectconfig.Config{APIURL: "http://good:4200/api/", APIURLSource: "--api-url"})
 	if err != nil || cfg.APIURL != "http://good:4200/api" || cfg.APIURLSource != "--api-url" {
 		t.Errorf("flag over a bad variable: %+v, %v", cfg.APIURL, err)
 	}
-	cfg, err = prefect.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "http://env:4200/api"}), prefect.Config{})
+	cfg, err = prefectconfig.LoadConfig(envMap(t, map[string]string{"PREFECT_API_URL": "http://env:4200/api"}), prefectconfig.Config{})
 	if err != nil || cfg.APIURLSource != "the environment variable PREFECT_API_URL" {
 		t.Errorf("source %q, %v", cfg.APIURLSource, err)
 	}
-	if _, err := prefect.New(prefect.Config{APIURL: "x://", APIURLSource: "--api-url"}); err == nil ||
+	if _, err := prefect.New(prefectconfig.Config{APIURL: "x://", APIURLSource: "--api-url"}); err == nil ||
 		!strings.HasPrefix(err.Error(), `--api-url="x://": must start with http:// or https://`) {
 		t.Errorf("New with a bad flag URL: %v", err)
 	}
@@ -471,7 +472,7 @@ func TestLoadConfigNamesWhereTheURLCameFrom(t *testing.T) {
 	root := strings.TrimSuffix(srv.URL(), "/api")
 	home := writeProfiles(t, "active = \"w\"\n[profiles.w]\nPREFECT_API_URL = \""+root+"\"\n")
 	profile := filepath.Join(home, "profiles.toml")
-	cfg, err = prefect.LoadConfig(envMap(t, map[string]string{"PREFECT_HOME": home}), prefect.Config{})
+	cfg, err = prefectconfig.LoadConfig(envMap(t, map[string]string{"PREFECT_HOME": home}), prefectconfig.Config{})
 	if err != nil || cfg.APIURLSource != `profile "w" in `+profile {
 		t.Errorf("source %q, %v", cfg.APIURLSource, err)
 	}

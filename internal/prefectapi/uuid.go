@@ -1,4 +1,4 @@
-package prefect
+package prefectapi
 
 import (
 	"crypto/rand"

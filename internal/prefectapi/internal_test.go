@@ -1,4 +1,4 @@
-package prefect
+package prefectapi
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/backoff"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 )
 
 func TestBackoffJitterBounds(t *testing.T) {
@@ -28,7 +29,7 @@ func TestBackoffJitterBounds(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c := &Client{cfg: Config{RetryJitter: tc.jitter}, jitter: func() float64 { return tc.rnd }}
+			c := &Transport{cfg: prefectconfig.Config{RetryJitter: tc.jitter}, jitter: func() float64 { return tc.rnd }}
 			got := c.backoff(tc.retry)
 			if diff := got - tc.want; diff < -time.Millisecond || diff > time.Millisecond {
 				t.Errorf("backoff(%d) = %v, want %v", tc.retry, got, tc.want)
@@ -63,31 +64,6 @@ func TestParseRetryAfter(t *testing.T) {
 				t.Errorf("parseRetryAfter(%q) = %v, %v", tc.in, got, ok)
 			}
 		})
-	}
-}
-
-func TestParseDetailTruncates(t *testing.T) {
-	t.Parallel()
-	long := make([]byte, 0, 5000)
-	long = append(long, `{"detail":"`...)
-	for range 2000 {
-		long = append(long, "é"...)
-	}
-	long = append(long, `"}`...)
-	got := parseDetail(long)
-	if len(got) > maxDetail+len("…") {
-		t.Errorf("detail of %d bytes", len(got))
-	}
-	for _, r := range got {
-		if r == '\uFFFD' {
-			t.Fatal("cut inside a character")
-		}
-	}
-	if d := parseDetail([]byte(`{"detail":[1,2,3,4,5,6,7]}`)); d != "1; 2; 3; 4; 5; and 2 more" {
-		t.Errorf("list detail %q", d)
-	}
-	if d := parseDetail([]byte(`{"other":1}`)); d != `{"other":1}` {
-		t.Errorf("unknown shape %q", d)
 	}
 }
 

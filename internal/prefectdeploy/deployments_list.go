@@ -1,0 +1,45 @@
+package prefectdeploy
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+)
+
+// DeploymentFilter selects deployments for ListDeployments; empty fields
+// match all.
+type DeploymentFilter struct {
+	// WorkPools are the names of the pools whose deployments to list.
+	WorkPools []string
+	// Limit is the most deployments to return; 0 means all of them,
+	// fetched in pages of at most 200, the server's maximum.
+	Limit  int
+	Offset int
+}
+
+type deploymentFilterBody struct {
+	WorkPools *prefectapi.WorkPoolCriteria `json:"work_pools,omitempty"`
+	// Sort keeps pages stable while deployments are created in between.
+	Sort   string `json:"sort"`
+	Limit  int    `json:"limit"`
+	Offset int    `json:"offset"`
+}
+
+// ListDeployments returns the deployments that match f, by name
+// (POST /deployments/filter).
+func (c Deployments) ListDeployments(ctx context.Context, f DeploymentFilter) ([]Deployment, error) {
+	var pools *prefectapi.WorkPoolCriteria
+	if len(f.WorkPools) > 0 {
+		pools = &prefectapi.WorkPoolCriteria{Name: prefectapi.AnyOfOrNil(f.WorkPools)}
+	}
+	return prefectapi.Paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]Deployment, error) {
+		cl := prefectapi.Call{Op: "list deployments", Method: http.MethodPost, Path: "/deployments/filter",
+			Body: deploymentFilterBody{WorkPools: pools, Sort: "NAME_ASC", Limit: limit, Offset: offset}}
+		resp, err := c.t.Do(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		return prefectapi.DecodeList[Deployment](c.t, cl, resp)
+	})
+}
