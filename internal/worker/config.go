@@ -2,6 +2,13 @@
 // work pool's scheduled flow runs flowing into ECS tasks and follows each
 // task until it stops, reporting crashes, cancellations and diagnoses back
 // to Prefect. It is a drop-in for `prefect worker start --type ecs`.
+//
+// The worker holds the pool, the loops (heartbeat, poll, cancellation,
+// sweep, events) and the submission slots. A submission runs the steps of
+// internal/submission (claim, render, launch) and records the task; from
+// then on internal/inflight follows the run, and internal/runreport is how
+// either tells Prefect. What the worker consumes from Prefect and AWS it
+// declares as interfaces (deps.go).
 package worker
 
 import (
