@@ -1,0 +1,225 @@
+package runreport_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/runreport"
+)
+
+// proposal is one SetFlowRunState call as the fake saw it.
+type proposal struct {
+	runID string
+	state prefect.StateCreate
+	force bool
+	// ctxErr is the context's error when the call was made: a report
+	// outlives its caller's cancelled context.
+	ctxErr error
+	// timeout is how long the call had before its deadline (0: none).
+	timeout time.Duration
+}
+
+// fakePrefect is the Prefect API of a Reporter: it records the states
+// proposed and the log records sent, and answers from a script. Safe for
+// concurrent use.
+type fakePrefect struct {
+	mu sync.Mutex
+
+	res *prefect.OrchestrationResult // SetFlowRunState's answer (nil: ACCEPT)
+	err error
+
+	proposals []proposal
+
+	// logErrs answer CreateLogs calls in order; beyond them, nil.
+	logErrs []error
+	// onLogs runs inside each CreateLogs call, before it answers.
+	onLogs  func()
+	batches [][]prefect.LogCreate // every CreateLogs call, failed ones too
+	sent    []prefect.LogCreate   // records of the calls that succeeded
+}
+
+var _ runreport.API = (*fakePrefect)(nil)
+
+func (f *fakePrefect) SetFlowRunState(ctx context.Context, id string, s prefect.StateCreate, force bool) (*prefect.OrchestrationResult, error) {
+	p := proposal{runID: id, state: s, force: force, ctxErr: ctx.Err()}
+	if dl, ok := ctx.Deadline(); ok {
+		p.timeout = time.Until(dl)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.proposals = append(f.proposals, p)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.res != nil {
+		return f.res, nil
+	}
+	return &prefect.OrchestrationResult{Status: prefect.StatusAccept}, nil
+}
+
+func (f *fakePrefect) CreateLogs(_ context.Context, logs []prefect.LogCreate) error {
+	f.mu.Lock()
+	hook := f.onLogs
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches = append(f.batches, append([]prefect.LogCreate(nil), logs...))
+	var err error
+	if len(f.logErrs) > 0 {
+		err, f.logErrs = f.logErrs[0], f.logErrs[1:]
+	}
+	if err == nil {
+		f.sent = append(f.sent, logs...)
+	}
+	return err
+}
+
+func (f *fakePrefect) gotProposals() []proposal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]proposal(nil), f.proposals...)
+}
+
+func (f *fakePrefect) gotSent() []prefect.LogCreate {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]prefect.LogCreate(nil), f.sent...)
+}
+
+func (f *fakePrefect) batchSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n []int
+	for _, b := range f.batches {
+		n = append(n, len(b))
+	}
+	return n
+}
+
+// logEntry is one line the worker wrote to its own log.
+type logEntry struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+// logRecorder is a slog.Handler that keeps what is logged.
+type logRecorder struct {
+	mu      *sync.Mutex
+	entries *[]logEntry
+}
+
+func newLogRecorder() (*slog.Logger, *logRecorder) {
+	h := &logRecorder{mu: &sync.Mutex{}, entries: &[]logEntry{}}
+	return slog.New(h), h
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	e := logEntry{level: r.Level, msg: r.Message, attrs: map[string]string{}}
+	r.Attrs(func(a slog.Attr) bool {
+		e.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	h.mu.Lock()
+	*h.entries = append(*h.entries, e)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+func (h *logRecorder) all() []logEntry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]logEntry(nil), *h.entries...)
+}
+
+// find returns the first entry with msg.
+func (h *logRecorder) find(msg string) (logEntry, bool) {
+	for _, e := range h.all() {
+		if e.msg == msg {
+			return e, true
+		}
+	}
+	return logEntry{}, false
+}
+
+// wireEvent is an event as POST /events carries it.
+type wireEvent struct {
+	ID       string              `json:"id"`
+	Event    string              `json:"event"`
+	Resource map[string]string   `json:"resource"`
+	Related  []map[string]string `json:"related"`
+	Follows  string              `json:"follows"`
+}
+
+// eventsTransport is Prefect's events API in process: the events socket
+// is missing (404), so the emitter posts events, which are kept.
+type eventsTransport struct {
+	mu     sync.Mutex
+	events []wireEvent
+}
+
+func (t *eventsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	answer := func(code int) *http.Response {
+		return &http.Response{StatusCode: code, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader("null")), Request: req}
+	}
+	switch {
+	case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/events"):
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		var evs []wireEvent
+		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&evs); err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		t.events = append(t.events, evs...)
+		t.mu.Unlock()
+		return answer(http.StatusOK), nil
+	default:
+		return answer(http.StatusNotFound), nil
+	}
+}
+
+func (t *eventsTransport) got() []wireEvent {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]wireEvent(nil), t.events...)
+}
+
+// newEmitter is an event emitter whose events land in the returned
+// transport once the emitter is closed.
+func newEmitter(t *testing.T) (*prefect.EventEmitter, *eventsTransport) {
+	t.Helper()
+	tr := &eventsTransport{}
+	c, err := prefect.New(prefect.Config{APIURL: "http://prefect.test/api"}, prefect.WithHTTPClient(&http.Client{Transport: tr}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	em, err := c.NewEventEmitter(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return em, tr
+}
+
+var errOutage = errors.New("connection refused")
