@@ -12,6 +12,8 @@ import (
 	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
 
@@ -125,7 +127,7 @@ func TestAdopt(t *testing.T) {
 
 				// A cancellation stops a task whose flow has not started.
 				fr.StateType = prefect.StateCancelling
-				fr.StartTime = prefect.Time{Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+				fr.StartTime = prefectapi.Time{Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 				h.runs.Cancel(h.ctx, fr)
 				if stopped := len(fb.ecs.stops) == 1; stopped == tt.wantStarted {
 					t.Errorf("task stopped on cancellation: %v; want it seen as started: %v", stopped, tt.wantStarted)
@@ -141,7 +143,7 @@ func TestAdoptOrphaned(t *testing.T) {
 	orphan := func(id, worker string, updated time.Duration) prefect.FlowRun {
 		fr := flowRun(id, prefect.StateRunning)
 		fr.InfrastructurePID = cluster + "::arn:aws:ecs:us-east-1:123456789012:task/prod/" + id
-		fr.Updated = prefect.Time{Time: now.Add(-updated)}
+		fr.Updated = prefectapi.Time{Time: now.Add(-updated)}
 		if worker != "" {
 			fr.Labels = jsonv.ObjectOf("prefect.worker.name", worker)
 		}
@@ -182,7 +184,7 @@ func TestAdoptOrphaned(t *testing.T) {
 					o.Now = func() time.Time { return now }
 					o.Job = func(context.Context, prefect.FlowRun) (ecsjob.Job, bool) { return jobWith(t, `{}`), true }
 				})
-				h.api.workers = []prefect.Worker{{Name: "worker-2", Status: "ONLINE"}}
+				h.api.workers = []prefectpool.Worker{{Name: "worker-2", Status: "ONLINE"}}
 				h.api.workersErr = tt.workersErr
 				h.track("followed", "arn:aws:ecs:us-east-1:123456789012:task/prod/followed", nil, false)
 

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
 )
 
 func TestCancel(t *testing.T) {
@@ -106,7 +107,7 @@ func TestCancel(t *testing.T) {
 					fr.InfrastructurePID = tt.pid
 				}
 				if tt.flowStarted {
-					fr.StartTime = prefect.Time{Time: flowStarted}
+					fr.StartTime = prefectapi.Time{Time: flowStarted}
 				}
 				h.runs.Cancel(h.ctx, fr)
 

@@ -27,6 +27,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -89,10 +90,10 @@ type fakePrefect struct {
 	setRes    *prefect.OrchestrationResult // nil: ACCEPT
 	proposals []proposal
 
-	workers    []prefect.Worker
+	workers    []prefectpool.Worker
 	workersErr error
 	pools      []string
-	filters    []prefect.WorkerFilter
+	filters    []prefectpool.WorkerFilter
 
 	logs []record
 }
@@ -143,7 +144,7 @@ func (f *fakePrefect) SetFlowRunState(_ context.Context, id string, s prefect.St
 	return &prefect.OrchestrationResult{Status: prefect.StatusAccept}, nil
 }
 
-func (f *fakePrefect) FilterWorkers(_ context.Context, pool string, flt prefect.WorkerFilter) ([]prefect.Worker, error) {
+func (f *fakePrefect) FilterWorkers(_ context.Context, pool string, flt prefectpool.WorkerFilter) ([]prefectpool.Worker, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pools = append(f.pools, pool)

@@ -22,6 +22,9 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 	"github.com/ecsworker/ecsworker/internal/tracking"
 )
@@ -193,7 +196,7 @@ func TestExecutedEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tr := &eventsTransport{}
-			c, err := prefect.New(prefect.Config{APIURL: "http://prefect.test/api"}, prefect.WithHTTPClient(&http.Client{Transport: tr}))
+			c, err := prefect.New(prefectconfig.Config{APIURL: "http://prefect.test/api"}, prefectapi.WithHTTPClient(&http.Client{Transport: tr}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,9 +237,9 @@ func TestExecutedEvent(t *testing.T) {
 					flowRunRes = r
 				}
 			}
-			if ev.Event != prefect.EventWorkerExecutedFlowRun || ev.Follows != "submitted-event" ||
+			if ev.Event != prefectevents.EventWorkerExecutedFlowRun || ev.Follows != "submitted-event" ||
 				flowRunRes["prefect.infrastructure.identifier"] != pid || flowRunRes["prefect.infrastructure.status-code"] != tt.wantCode {
-				t.Fatalf("event %+v, want %s following the submitted event, naming %s and status code %s", ev, prefect.EventWorkerExecutedFlowRun, pid, tt.wantCode)
+				t.Fatalf("event %+v, want %s following the submitted event, naming %s and status code %s", ev, prefectevents.EventWorkerExecutedFlowRun, pid, tt.wantCode)
 			}
 		})
 	}

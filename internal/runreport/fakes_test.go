@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectapi"
+	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 )
 
@@ -208,10 +211,10 @@ func (t *eventsTransport) got() []wireEvent {
 
 // newEmitter is an event emitter whose events land in the returned
 // transport once the emitter is closed.
-func newEmitter(t *testing.T) (*prefect.EventEmitter, *eventsTransport) {
+func newEmitter(t *testing.T) (*prefectevents.EventEmitter, *eventsTransport) {
 	t.Helper()
 	tr := &eventsTransport{}
-	c, err := prefect.New(prefect.Config{APIURL: "http://prefect.test/api"}, prefect.WithHTTPClient(&http.Client{Transport: tr}))
+	c, err := prefect.New(prefectconfig.Config{APIURL: "http://prefect.test/api"}, prefectapi.WithHTTPClient(&http.Client{Transport: tr}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefectevents"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 )
 
@@ -217,7 +218,7 @@ func TestSource(t *testing.T) {
 
 func TestEmit(t *testing.T) {
 	t.Parallel()
-	ev := prefect.Event{Event: "prefect.worker.executed-flow-run", Resource: map[string]string{"prefect.resource.id": "prefect.worker.ecs.ecs-worker-1"}, Follows: "submitted-1"}
+	ev := prefectevents.Event{Event: "prefect.worker.executed-flow-run", Resource: map[string]string{"prefect.resource.id": "prefect.worker.ecs.ecs-worker-1"}, Follows: "submitted-1"}
 	tests := []struct {
 		name string
 		// emitter: "none" (never set), "unset" (set, then nil), "open",
