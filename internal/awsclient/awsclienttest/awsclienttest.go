@@ -159,11 +159,14 @@ func (s *Sleeps) All() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-// Clock is a clock that only Advance moves.
+// Clock is a clock that only Advance and Sleep move.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
+
+// NewClock makes a clock that starts at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
 
 // Now tells the clock's time.
 func (c *Clock) Now() time.Time {
@@ -177,6 +180,17 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// Sleep moves the clock forward by d instead of waiting, so that code
+// which waits (stack operations, retries) takes its time without the test
+// sleeping. It fails only when ctx is done.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.Advance(d)
+	return nil
 }
 
 // MustObject decodes a JSON object written in a test.
