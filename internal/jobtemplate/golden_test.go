@@ -1,12 +1,12 @@
 package jobtemplate_test
 
 import (
-	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ecsworker/ecsworker/internal/golden"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 
@@ -14,8 +14,6 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // ecsTemplatePath is the ECS base job template the Prefect server ships
 // (aggregate-worker-metadata.json), byte for byte; ecsjob's goldens read
@@ -84,20 +82,7 @@ func requireGolden(t *testing.T, name string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (create it with -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from the rendered result; if the change is intended, rerun with -update.\ngot:\n%s", path, got)
-	}
+	golden.Check(t, "./internal/jobtemplate", filepath.Join("golden", name), got)
 }
 
 func TestGoldenECS(t *testing.T) {
