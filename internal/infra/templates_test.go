@@ -392,16 +392,7 @@ func TestServiceTemplateResolves(t *testing.T) {
 				if err := cfg.Validate(); err != nil {
 					t.Fatal(err)
 				}
-				body, err := infra.Body(cfnstack.KindService, cfg.Image)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region}
-				if _, err := d.Deploy(ctxOf(t), cfnstack.DeployInput{StackName: cfg.StackName, Kind: cfnstack.KindService, Template: body,
-					Parameters: cfg.Parameters(), Tags: cfnstack.Tags(cfnstack.KindService, cfg.WorkPool), Wait: true}); err != nil {
-					t.Fatal(err)
-				}
-				v, _ := s.Stack(cfg.StackName)
+				v := deployService(t, s, c, cfg)
 				for _, n := range tc.present {
 					if _, ok := v.Resource(n); !ok {
 						t.Errorf("%s should exist", n)
