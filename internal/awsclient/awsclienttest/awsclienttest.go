@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -57,6 +59,22 @@ type World struct {
 	Clients *awsclient.Clients
 	Budget  *awsclient.Budget
 	Clock   *Clock // nil unless the world runs on a hand-moved clock
+}
+
+// InProcess starts the AWS test server without a socket, as a
+// testing/synctest bubble needs, and gives the SDK configuration whose
+// clients reach it: static test keys in us-east-1, the SDK's own retries.
+// Tests that need no Factory make their clients from it.
+func InProcess(t testing.TB, o awsfake.Options) (*awsfake.Server, aws.Config) {
+	t.Helper()
+	s := awsfake.New(o)
+	t.Cleanup(s.Close)
+	return s, aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		BaseEndpoint: aws.String(s.URL()),
+		HTTPClient:   s.HTTPClient(),
+	}
 }
 
 // Options configure NewWorld.
