@@ -13,6 +13,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
+
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -174,17 +176,8 @@ func statements(tmpl *jsonv.Object) map[string]*jsonv.Object {
 }
 
 func actions(st *jsonv.Object) []string {
-	switch a, _ := st.Get("Action"); x := a.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		var out []string
-		for _, e := range x {
-			out = append(out, e.(string))
-		}
-		return out
-	}
-	return nil
+	a, _ := st.Get("Action")
+	return jsonvtest.Strings(a)
 }
 
 // TestTemplatesFixUpstreamDefects pins, one by one, what the prefect-aws

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
+
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 	"github.com/ecsworker/ecsworker/internal/infra"
@@ -71,15 +73,7 @@ func TestWorkerRoleResolves(t *testing.T) {
 					m := st.(map[string]any)
 					bySid[m["Sid"].(string)] = m
 				}
-				var passed []string
-				switch r := bySid["PassOnlyTheFlowRunRoles"]["Resource"].(type) {
-				case []any:
-					for _, e := range r {
-						passed = append(passed, e.(string))
-					}
-				case string:
-					passed = []string{r}
-				}
+				passed := jsonvtest.Strings(bySid["PassOnlyTheFlowRunRoles"]["Resource"])
 				wantPassed := 1
 				if taskRole != "" {
 					wantPassed = 2

@@ -1,7 +1,7 @@
-// Package jsonvtest holds the JSON helpers that the tests of the template
-// packages (templating, jobtemplate) share: decoding literals written in a
-// test and comparing results as printed JSON. Only tests import it; it is
-// not part of the binary.
+// Package jsonvtest holds the JSON helpers that tests share: decoding
+// literals written in a test, comparing results as printed JSON, and
+// reading IAM's string-or-list fields. Only tests import it; it is not part
+// of the binary.
 package jsonvtest
 
 import (
@@ -53,4 +53,20 @@ func Require(t testing.TB, want string, got any) {
 	if g := Compact(t, got); g != w {
 		t.Fatalf("got  %s\nwant %s", g, w)
 	}
+}
+
+// Strings reads a field that holds one string or a list of them, as IAM
+// policies write actions and resources; anything else is nil.
+func Strings(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, e.(string))
+		}
+		return out
+	}
+	return nil
 }
