@@ -15,15 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awscreds"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/fakenet"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -97,7 +97,7 @@ func NewWorld(t testing.TB, o Options) *World {
 	t.Helper()
 	w := &World{}
 	if o.Clock {
-		w.Clock = &Clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+		w.Clock = NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 		o.Fake.Now = w.Clock.Now
 	}
 	var httpClient *http.Client
@@ -178,38 +178,10 @@ func (s *Sleeps) All() []time.Duration {
 }
 
 // Clock is a clock that only Advance and Sleep move.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type Clock = fakenet.Clock
 
 // NewClock makes a clock that starts at t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now tells the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// Sleep moves the clock forward by d instead of waiting, so that code
-// which waits (stack operations, retries) takes its time without the test
-// sleeping. It fails only when ctx is done.
-func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.Advance(d)
-	return nil
-}
+func NewClock(t time.Time) *Clock { return fakenet.NewClock(t) }
 
 // MustObject decodes a JSON object written in a test.
 func MustObject(t testing.TB, s string) *jsonv.Object {
