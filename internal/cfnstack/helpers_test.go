@@ -4,11 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
-
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 )

@@ -4,13 +4,12 @@ import (
 	"context"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
-
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	goldenfile "github.com/ecsworker/ecsworker/internal/golden"

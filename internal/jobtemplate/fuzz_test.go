@@ -6,10 +6,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
-
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 

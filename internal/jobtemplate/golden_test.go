@@ -7,11 +7,9 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/golden"
-
-	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
-
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 

@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
-
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 const (

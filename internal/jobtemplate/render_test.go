@@ -5,10 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
-
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 // baseTemplate is the bare BaseJobConfiguration template of Prefect's tests.

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
-
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 

@@ -14,13 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/cli"
 	"github.com/ecsworker/ecsworker/internal/cli/clitest"
