@@ -212,11 +212,7 @@ func (b *Budget) Wait(ctx context.Context, action string) error {
 func (b *Budget) count(action string, delay time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c := b.counters[action]
-	if c == nil {
-		c = &BudgetCounter{}
-		b.counters[action] = c
-	}
+	c := b.counter(action)
 	c.Calls++
 	if delay > 0 {
 		c.Waits++
@@ -286,16 +282,22 @@ func (m *budgetMiddleware) HandleFinalize(ctx context.Context, in middleware.Fin
 	return out, md, err
 }
 
+// counter is action's counter, made on first use; b.mu must be held.
+func (b *Budget) counter(action string) *BudgetCounter {
+	c := b.counters[action]
+	if c == nil {
+		c = &BudgetCounter{}
+		b.counters[action] = c
+	}
+	return c
+}
+
 func (b *Budget) countThrottle(action string) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c := b.counters[action]
-	if c == nil {
-		c = &BudgetCounter{}
-		b.counters[action] = c
-	}
+	c := b.counter(action)
 	c.Throttles++
 }

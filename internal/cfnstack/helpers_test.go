@@ -4,11 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 )
@@ -24,14 +23,7 @@ type clients struct {
 // deployer's waits and the server's clock are both virtual).
 func fakeAWS(t *testing.T) (*awsfake.Server, *clients) {
 	t.Helper()
-	s := awsfake.New(awsfake.Options{})
-	t.Cleanup(s.Close)
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()),
-		HTTPClient:   s.HTTPClient(),
-	}
+	s, cfg := awsclienttest.InProcess(t, awsfake.Options{})
 	return s, &clients{CFN: cloudformation.NewFromConfig(cfg), Region: "us-east-1"}
 }
 

@@ -215,50 +215,34 @@ func (s *stopFacts) classify() *Diagnosis {
 	}
 	switch {
 	case s.code == ecstypes.TaskStopCodeSpotInterruption || s.has("Spot Task was interrupted", "spot interruption"):
-		return &Diagnosis{
-			Cause:   CauseSpotInterruption,
-			Summary: "Spot capacity was reclaimed",
-			Detail:  s.withReason(s.exitSummary()),
-			Resolution: "AWS took the Spot capacity back and stopped the task. Retry the flow run (set retries on the flow to do it " +
-				"automatically), or run flows that cannot be interrupted on on-demand capacity: launch_type FARGATE instead of " +
+		return s.afterExit(CauseSpotInterruption, "Spot capacity was reclaimed",
+			"AWS took the Spot capacity back and stopped the task. Retry the flow run (set retries on the flow to do it "+
+				"automatically), or run flows that cannot be interrupted on on-demand capacity: launch_type FARGATE instead of "+
 				"FARGATE_SPOT, or an on-demand capacity provider.",
-			Level: slog.LevelWarn,
-		}
+			slog.LevelWarn)
 	case s.code == ecstypes.TaskStopCodeUserInitiated || s.code == ecstypes.TaskStopCodeServiceSchedulerInitiated:
-		return &Diagnosis{
-			Cause:   CauseStoppedByUser,
-			Summary: "Task stopped outside Prefect",
-			Detail:  s.withReason(s.exitSummary()),
-			Resolution: "A StopTask call that did not come from this worker stopped the task (the console, the AWS CLI, " +
-				"a script or a service scheduler). To stop a flow run, cancel it in Prefect so its state is recorded; " +
+		return s.afterExit(CauseStoppedByUser, "Task stopped outside Prefect",
+			"A StopTask call that did not come from this worker stopped the task (the console, the AWS CLI, "+
+				"a script or a service scheduler). To stop a flow run, cancel it in Prefect so its state is recorded; "+
 				"CloudTrail shows who called StopTask.",
-			Level: slog.LevelWarn,
-		}
+			slog.LevelWarn)
 	}
 	if c := s.outOfMemory(); c != nil {
-		return &Diagnosis{
-			Cause:   CauseOutOfMemory,
-			Summary: "Container ran out of memory",
-			Detail:  s.withReason(s.exitSummary()),
-			Resolution: "Container " + pycompat.QuoteString(aws.ToString(c.Name)) + " used more memory than its limit and was killed. " +
-				"Raise the memory job variable (on Fargate with a matching cpu), or the container's own memory limit " +
+		return s.afterExit(CauseOutOfMemory, "Container ran out of memory",
+			"Container "+pycompat.QuoteString(aws.ToString(c.Name))+" used more memory than its limit and was killed. "+
+				"Raise the memory job variable (on Fargate with a matching cpu), or the container's own memory limit "+
 				"in the task definition, or make the flow use less memory.",
-			Level: slog.LevelError,
-		}
+			slog.LevelError)
 	}
 	if s.infrastructureStop() {
 		return s.noExitCode()
 	}
 	if sc := s.essentialSidecar(); sc != nil {
-		return &Diagnosis{
-			Cause:   CauseEssentialSidecarExited,
-			Summary: "Essential container exited",
-			Detail:  s.withReason(s.exitSummary()),
-			Resolution: "Container " + pycompat.QuoteString(aws.ToString(sc.Name)) + " is essential and its exit stopped the task while " +
-				"the flow was still running. Fix what made it exit (see its logs), or mark it essential: false in the task " +
+		return s.afterExit(CauseEssentialSidecarExited, "Essential container exited",
+			"Container "+pycompat.QuoteString(aws.ToString(sc.Name))+" is essential and its exit stopped the task while "+
+				"the flow was still running. Fix what made it exit (see its logs), or mark it essential: false in the task "+
 				"definition if the flow can run without it.",
-			Level: slog.LevelError,
-		}
+			slog.LevelError)
 	}
 	for _, c := range s.checked() {
 		if c.ExitCode != nil && *c.ExitCode != 0 {
@@ -269,13 +253,9 @@ func (s *stopFacts) classify() *Diagnosis {
 }
 
 func (s *stopFacts) success() *Diagnosis {
-	d := &Diagnosis{
-		Cause:      CauseSucceeded,
-		Summary:    "Task completed",
-		Detail:     s.withReason(s.exitSummary()),
-		Resolution: "None needed.",
-		Level:      slog.LevelInfo,
-	}
+	d := s.afterExit(CauseSucceeded, "Task completed",
+		"None needed.",
+		slog.LevelInfo)
 	// A failed sidecar does not change the run's outcome but is worth a look.
 	for _, c := range s.task.Containers {
 		if c.ExitCode == nil || *c.ExitCode != 0 {
@@ -443,26 +423,24 @@ func (s *stopFacts) nonZero() *Diagnosis {
 		res += " Exit code 137 or 143 means a signal ended it: an out-of-memory kill without a reason from ECS, " +
 			"or a stop; consider more memory."
 	}
-	return &Diagnosis{
-		Cause:      CauseNonZeroExit,
-		Summary:    "Container exited with non-zero exit code",
-		Detail:     s.withReason(s.exitSummary()),
-		Resolution: res,
-		Level:      slog.LevelError,
-	}
+	return s.afterExit(CauseNonZeroExit, "Container exited with non-zero exit code",
+		res,
+		slog.LevelError)
 }
 
 func (s *stopFacts) noExitCode() *Diagnosis {
-	return &Diagnosis{
-		Cause:   CauseNoExitCode,
-		Summary: "Task terminated by infrastructure",
-		Detail:  s.withReason(s.exitSummary()),
-		Resolution: "ECS or the host stopped the task before the flow's container could exit (instance termination, " +
-			"scale-in, Fargate maintenance). Retry the flow run; if it keeps happening, look for the instance's " +
-			"termination in CloudTrail and the Auto Scaling activity, and protect running tasks from scale-in " +
+	return s.afterExit(CauseNoExitCode, "Task terminated by infrastructure",
+		"ECS or the host stopped the task before the flow's container could exit (instance termination, "+
+			"scale-in, Fargate maintenance). Retry the flow run; if it keeps happening, look for the instance's "+
+			"termination in CloudTrail and the Auto Scaling activity, and protect running tasks from scale-in "+
 			"(managed termination protection).",
-		Level: slog.LevelWarn,
-	}
+		slog.LevelWarn)
+}
+
+// afterExit is a diagnosis whose detail is the stop reason with the exit
+// codes, as for every cause found once the containers ran.
+func (s *stopFacts) afterExit(cause Cause, summary, resolution string, level slog.Level) *Diagnosis {
+	return &Diagnosis{Cause: cause, Summary: summary, Detail: s.withReason(s.exitSummary()), Resolution: resolution, Level: level}
 }
 
 // exitSummary states the exit codes like the Python observer does.

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -71,7 +72,7 @@ func (r *runner) cluster(scope string, j Job) {
 // describeCluster is DescribeClusters of one cluster, once; nil without
 // error means ECS does not know it.
 func (r *runner) describeCluster(c *Clients, ref string) (*ecstypes.Cluster, error) {
-	v, err := r.once("DescribeClusters|"+c.Region+"|"+ref, func() (any, error) {
+	v, err := r.memo.Once("DescribeClusters|"+c.Region+"|"+ref, func() (any, error) {
 		out, err := c.ECS.DescribeClusters(r.ctx, &ecs.DescribeClustersInput{Clusters: []string{ref}})
 		if err != nil {
 			return nil, err
@@ -106,7 +107,7 @@ func (r *runner) checkCluster(c *Clients, ref string) Check {
 		detail += " in " + c.Region
 	}
 	if len(cl.CapacityProviders) > 0 {
-		detail += ", capacity providers " + list(cl.CapacityProviders)
+		detail += ", capacity providers " + netcheck.List(cl.CapacityProviders)
 	}
 	return Check{Status: Pass, Detail: detail}
 }
@@ -126,7 +127,7 @@ func (r *runner) checkCapacity(c *Clients, ref string, want []string) Check {
 		}
 	}
 	if len(missing) == 0 {
-		return Check{Status: Pass, Detail: fmt.Sprintf("%s associated with the cluster", list(want))}
+		return Check{Status: Pass, Detail: fmt.Sprintf("%s associated with the cluster", netcheck.List(want))}
 	}
 	all := append(slices.Clone(cl.CapacityProviders), missing...)
 	strategy := "'[]'"
@@ -137,9 +138,9 @@ func (r *runner) checkCapacity(c *Clients, ref string, want []string) Check {
 		}
 		strategy = strings.Join(items, " ")
 	}
-	detail := fmt.Sprintf("the capacity provider strategy names %s, which %s not associated with the cluster: ECS refuses the task", list(missing), plural(len(missing), "is", "are"))
+	detail := fmt.Sprintf("the capacity provider strategy names %s, which %s not associated with the cluster: ECS refuses the task", netcheck.List(missing), netcheck.Plural(len(missing), "is", "are"))
 	if len(cl.CapacityProviders) > 0 {
-		detail += fmt.Sprintf(" (it has %s)", list(cl.CapacityProviders))
+		detail += fmt.Sprintf(" (it has %s)", netcheck.List(cl.CapacityProviders))
 	} else {
 		detail += " (it has none)"
 	}

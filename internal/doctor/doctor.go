@@ -16,7 +16,6 @@ import (
 	"errors"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
@@ -148,7 +147,7 @@ type Job struct {
 // deployment they concern. Every call has the deadlines of the clients;
 // ctx ends the run early, the checks not run are then skipped.
 func Run(ctx context.Context, principals []Principal) *Report {
-	r := &runner{ctx: ctx, byKey: map[string]*subject{}, memo: map[string]*memoEntry{}}
+	r := &runner{ctx: ctx, byKey: map[string]*subject{}}
 	rep := &Report{Identities: []Identity{}, Checks: []Check{}}
 	for i := range principals {
 		p := &principals[i]
@@ -212,7 +211,7 @@ type runner struct {
 	ctx      context.Context
 	subjects []*subject
 	byKey    map[string]*subject
-	memo     map[string]*memoEntry
+	memo     netcheck.Memo
 	net      netcheck.Lookups
 }
 
@@ -248,22 +247,6 @@ func (r *runner) ordered() []*subject {
 	return out
 }
 
-// memoEntry is an AWS lookup shared by several checks.
-type memoEntry struct {
-	v   any
-	err error
-}
-
-// once runs a lookup once per key.
-func (r *runner) once(key string, f func() (any, error)) (any, error) {
-	if m, ok := r.memo[key]; ok {
-		return m.v, m.err
-	}
-	v, err := f()
-	r.memo[key] = &memoEntry{v, err}
-	return v, err
-}
-
 // job registers the checks of one job's plan.
 func (r *runner) job(scope string, j Job) {
 	if j.Plan == nil || j.Plan.RunTask == nil {
@@ -275,16 +258,3 @@ func (r *runner) job(scope string, j Job) {
 }
 
 var errNoRegionClients = errors.New("no clients for that region")
-
-// list writes a short list of names.
-func list(items []string) string {
-	return strings.Join(items, ", ")
-}
-
-// plural picks a noun's form for n.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}

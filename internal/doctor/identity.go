@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecsworker/ecsworker/internal/awserr"
+	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 )
 
 // identity resolves a principal's credentials with sts:GetCallerIdentity,
@@ -38,7 +39,7 @@ func (r *runner) identity(p *Principal) (Identity, bool) {
 			c.Fix = "This looks temporary (no answer in time, or throttled); run ecsworker doctor again"
 		}
 		if len(p.Jobs) > 0 {
-			c.Detail += "; nothing else was checked for " + list(p.Deployments)
+			c.Detail += "; nothing else was checked for " + netcheck.List(p.Deployments)
 		}
 		s.run = func() Check { return c }
 		return id, false

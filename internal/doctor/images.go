@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 )
 
 // ecrImageRE matches an image in a private ECR registry:
@@ -44,7 +46,7 @@ func (r *runner) image(scope string, j Job, image string) {
 			st := &otherImages{}
 			s.state = st
 			s.run = func() Check {
-				return Check{Status: Pass, Detail: "not checked (doctor looks up only ECR images): " + list(st.images)}
+				return Check{Status: Pass, Detail: "not checked (doctor looks up only ECR images): " + netcheck.List(st.images)}
 			}
 		}
 		st := s.state.(*otherImages)

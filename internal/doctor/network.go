@@ -17,7 +17,7 @@ func (r *runner) network(scope string, j Job) {
 	}
 	c := j.Clients
 	key := scope + "|" + c.Region + "|" + n.Key()
-	name := plural(len(n.Subnets), "Subnet ", "Subnets ") + list(n.Subnets)
+	name := netcheck.Plural(len(n.Subnets), "Subnet ", "Subnets ") + netcheck.List(n.Subnets)
 	if n.Infer {
 		name = "Subnets of the default VPC"
 		if n.VPCID != "" {
@@ -34,7 +34,7 @@ func (r *runner) network(scope string, j Job) {
 		if vpc := r.net.VPC(r.ctx, c.EC2, c.Region, n); vpc != "" {
 			where = scope + "|" + c.Region + "|vpc:" + vpc
 		}
-		name := plural(len(n.SecurityGroups), "Security group ", "Security groups ") + list(n.SecurityGroups)
+		name := netcheck.Plural(len(n.SecurityGroups), "Security group ", "Security groups ") + netcheck.List(n.SecurityGroups)
 		if s, isNew := r.add(catSecurityGroups, "sg|"+where+"|"+strings.Join(n.SecurityGroups, ","), name, j.Deployment); isNew {
 			s.run = func() Check { return r.netCheck(r.net.SecurityGroups(r.ctx, c.EC2, c.Region, n)) }
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 )
 
@@ -149,10 +150,10 @@ func (r *runner) checkPermissions(p *Principal, id Identity) Check {
 	}
 	actions := policy.Actions()
 	if len(denied) == 0 {
-		return Check{Name: name, Status: Pass, Detail: fmt.Sprintf("allowed the %d %s of the aws-policy output on their resources (iam:SimulatePrincipalPolicy)", len(actions), plural(len(actions), "action", "actions"))}
+		return Check{Name: name, Status: Pass, Detail: fmt.Sprintf("allowed the %d %s of the aws-policy output on their resources (iam:SimulatePrincipalPolicy)", len(actions), netcheck.Plural(len(actions), "action", "actions"))}
 	}
 	return Check{Name: name, Status: Fail,
-		Detail: fmt.Sprintf("%d of the %d actions of the aws-policy output %s denied: %s", len(deniedActions), len(actions), plural(len(deniedActions), "is", "are"), strings.Join(denied, "; ")),
+		Detail: fmt.Sprintf("%d of the %d actions of the aws-policy output %s denied: %s", len(deniedActions), len(actions), netcheck.Plural(len(deniedActions), "is", "are"), strings.Join(denied, "; ")),
 		Fix:    p.permissionsFix(src, id.Account)}
 }
 

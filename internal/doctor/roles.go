@@ -71,7 +71,7 @@ func (r *runner) role(scope string, j Job, kind, role string) {
 
 // getRole is iam:GetRole of one role name, once.
 func (r *runner) getRole(c *Clients, scope, name string) (*iamtypes.Role, error) {
-	v, err := r.once("GetRole|"+scope+"|"+name, func() (any, error) {
+	v, err := r.memo.Once("GetRole|"+scope+"|"+name, func() (any, error) {
 		out, err := c.IAM.GetRole(r.ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		if err != nil {
 			return nil, err

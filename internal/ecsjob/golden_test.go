@@ -3,19 +3,17 @@ package ecsjob_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
+	"github.com/ecsworker/ecsworker/internal/golden"
 	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 const examples = "../../examples"
 
@@ -80,20 +78,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			got := runGolden(t, tc)
-			path := filepath.Join("testdata", "golden", name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/ecsjob -run TestGolden -update to create it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("output differs from %s (refresh with -update if the change is intended):\n%s", path, got)
-			}
+			golden.Check(t, "./internal/ecsjob", filepath.Join("golden", name+".json"), got)
 		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ecsworker/ecsworker/internal/ecsshape"
 )
 
 // maxSuggestions bounds "did you mean": more than a few names is a list,
@@ -30,7 +32,7 @@ func closestNames(name string, candidates []string) []string {
 		if cn == "" {
 			continue
 		}
-		d := editDistance(n, cn)
+		d := ecsshape.EditDistance(n, cn)
 		switch {
 		case d <= closeEnough(n):
 		case len(n) >= 3 && strings.HasPrefix(cn, n):
@@ -86,34 +88,6 @@ func normalizeName(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// editDistance is the optimal string alignment distance: insertions,
-// deletions, substitutions and swaps of adjacent letters each cost one,
-// since a swap (memroy) is as common a typo as a wrong letter.
-func editDistance(a, b string) int {
-	s, t := []rune(a), []rune(b)
-	prev2 := make([]int, len(t)+1)
-	prev := make([]int, len(t)+1)
-	cur := make([]int, len(t)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(s); i++ {
-		cur[0] = i
-		for j := 1; j <= len(t); j++ {
-			cost := 1
-			if s[i-1] == t[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && s[i-1] == t[j-2] && s[i-2] == t[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(t)]
 }
 
 // quotedList joins names as "a", "b" or "c", for a "did you mean".

@@ -5,31 +5,6 @@ import (
 	"testing"
 )
 
-func TestEditDistance(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0},
-		{"cluster", "cluster", 0},
-		{"clusterr", "cluster", 1},
-		{"memroy", "memory", 1}, // a swap is one edit
-		{"cpu", "env", 3},
-		{"", "cpu", 3},
-		{"fargate", "FARGATE", 7}, // case counts here; normalizeName removes it
-		{"kitten", "sitting", 3},
-	}
-	for _, tc := range tests {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-		if got := editDistance(tc.b, tc.a); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d (not symmetric)", tc.b, tc.a, got, tc.want)
-		}
-	}
-}
-
 func TestClosestNames(t *testing.T) {
 	t.Parallel()
 	variables := DefaultTemplate().VariableNames()

@@ -71,28 +71,23 @@ func (d *decoder) value(path string, jv any, dst reflect.Value, container string
 	case reflect.Map:
 		return d.mapping(path, jv, dst)
 	case reflect.String:
-		s, ok := jv.(string)
-		if !ok {
-			d.mismatch(path, "a string", jv)
-			return false
+		s, ok := expect[string](d, path, jv, "a string")
+		if ok {
+			dst.SetString(s)
 		}
-		dst.SetString(s)
-		return true
+		return ok
 	case reflect.Bool:
-		b, ok := jv.(bool)
-		if !ok {
-			d.mismatch(path, "a boolean", jv)
-			return false
+		b, ok := expect[bool](d, path, jv, "a boolean")
+		if ok {
+			dst.SetBool(b)
 		}
-		dst.SetBool(b)
-		return true
+		return ok
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return d.integer(path, jv, dst)
 	case reflect.Float32, reflect.Float64:
-		n, ok := jv.(json.Number)
+		n, ok := expect[json.Number](d, path, jv, "a number")
 		if !ok {
-			d.mismatch(path, "a number", jv)
 			return false
 		}
 		f, err := strconv.ParseFloat(string(n), t.Bits())
@@ -105,6 +100,15 @@ func (d *decoder) value(path string, jv any, dst reflect.Value, container string
 	}
 	d.addf(path, "ecsshape cannot check a %s value; this is a bug in ecsshape", t)
 	return false
+}
+
+// expect is jv as a T, or a mismatch error naming want.
+func expect[T any](d *decoder, path string, jv any, want string) (T, bool) {
+	v, ok := jv.(T)
+	if !ok {
+		d.mismatch(path, want, jv)
+	}
+	return v, ok
 }
 
 func (d *decoder) object(path string, jv any, dst reflect.Value) bool {

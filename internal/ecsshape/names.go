@@ -141,16 +141,18 @@ func suggest(name string, candidates []string) string {
 	}
 	best, bestDist := "", max(1, utf8.RuneCountInString(name)/4)+1
 	for _, c := range candidates {
-		if d := editDistance(n, strings.ToLower(c)); d < bestDist {
+		if d := EditDistance(n, strings.ToLower(c)); d < bestDist {
 			best, bestDist = c, d
 		}
 	}
 	return best
 }
 
-// editDistance is the optimal string alignment distance, which counts a
-// swap of adjacent letters ("feild") as one edit.
-func editDistance(a, b string) int {
+// EditDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and swaps of adjacent letters each cost one,
+// since a swap ("feild", "memroy") is as common a typo as a wrong letter.
+// Case counts; callers that suggest names fold it first.
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)

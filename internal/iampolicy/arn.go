@@ -207,6 +207,18 @@ func (c CloudFormation) sub(s string) any {
 	return jsonv.ObjectOf("Fn::Sub", s)
 }
 
+// given is a resource named by a stack reference or by a whole ARN, which
+// the policy uses as it is instead of building an ARN from a name.
+func (c CloudFormation) given(s string) (any, bool) {
+	if v, ok := c.ref(s); ok {
+		return v, true
+	}
+	if isARN(s) {
+		return s, true
+	}
+	return nil, false
+}
+
 func cfnRegion(r string) string { return cmp.Or(r, "${AWS::Region}") }
 
 func (c CloudFormation) arn(service, region, resource string) any {
@@ -215,11 +227,8 @@ func (c CloudFormation) arn(service, region, resource string) any {
 
 // ClusterARN implements ARNWriter.
 func (c CloudFormation) ClusterARN(region, cluster string) any {
-	if v, ok := c.ref(cluster); ok {
+	if v, ok := c.given(cluster); ok {
 		return v
-	}
-	if isARN(cluster) {
-		return cluster
 	}
 	return c.arn("ecs", region, "cluster/"+cmp.Or(cluster, DefaultCluster))
 }
@@ -258,11 +267,8 @@ func (c CloudFormation) TaskDefinition(region, td string) any {
 
 // Role implements ARNWriter.
 func (c CloudFormation) Role(role string) any {
-	if v, ok := c.ref(role); ok {
+	if v, ok := c.given(role); ok {
 		return v
-	}
-	if isARN(role) {
-		return role
 	}
 	return c.sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + role)
 }
@@ -274,11 +280,8 @@ func (c CloudFormation) LogStreams(region, group string) any {
 
 // Queue implements ARNWriter.
 func (c CloudFormation) Queue(region, queue string) any {
-	if v, ok := c.ref(queue); ok {
+	if v, ok := c.given(queue); ok {
 		return v
-	}
-	if isARN(queue) {
-		return queue
 	}
 	if q, ok := parseQueueURL(queue); ok {
 		return c.sub("arn:${AWS::Partition}:sqs:" + cfnRegion(cmp.Or(q.region, region)) + ":" + q.account + ":" + q.name)

@@ -4,13 +4,12 @@ import (
 	"context"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	goldenfile "github.com/ecsworker/ecsworker/internal/golden"
@@ -28,18 +27,28 @@ func golden(t *testing.T, name string, got []byte) {
 // and the server's clock are both virtual).
 func fakeAWS(t *testing.T) (*awsfake.Server, *infra.Clients) {
 	t.Helper()
-	s := awsfake.New(awsfake.Options{})
-	t.Cleanup(s.Close)
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.URL()),
-		HTTPClient:   s.HTTPClient(),
-	}
+	s, cfg := awsclienttest.InProcess(t, awsfake.Options{})
 	return s, &infra.Clients{
 		CFN: cloudformation.NewFromConfig(cfg), ECS: ecs.NewFromConfig(cfg),
 		EC2: ec2.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg), Region: "us-east-1",
 	}
+}
+
+// deployService deploys the service stack of cfg on the AWS test server
+// and waits for it, returning the stack as the server holds it.
+func deployService(t *testing.T, s *awsfake.Server, c *infra.Clients, cfg infra.ServiceConfig) awsfake.StackView {
+	t.Helper()
+	body, err := infra.Body(cfnstack.KindService, cfg.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region}
+	if _, err := d.Deploy(ctxOf(t), cfnstack.DeployInput{StackName: cfg.StackName, Kind: cfnstack.KindService, Template: body,
+		Parameters: cfg.Parameters(), Tags: cfnstack.Tags(cfnstack.KindService, cfg.WorkPool), Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := s.Stack(cfg.StackName)
+	return v
 }
 
 // network returns the fake's default VPC and two of its subnets.

@@ -16,6 +16,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 const testImage = "ghcr.io/ecsworker/ecsworker:v0.0.0-test"
@@ -174,17 +175,8 @@ func statements(tmpl *jsonv.Object) map[string]*jsonv.Object {
 }
 
 func actions(st *jsonv.Object) []string {
-	switch a, _ := st.Get("Action"); x := a.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		var out []string
-		for _, e := range x {
-			out = append(out, e.(string))
-		}
-		return out
-	}
-	return nil
+	a, _ := st.Get("Action")
+	return jsonvtest.Strings(a)
 }
 
 // TestTemplatesFixUpstreamDefects pins, one by one, what the prefect-aws
@@ -392,16 +384,7 @@ func TestServiceTemplateResolves(t *testing.T) {
 				if err := cfg.Validate(); err != nil {
 					t.Fatal(err)
 				}
-				body, err := infra.Body(cfnstack.KindService, cfg.Image)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region}
-				if _, err := d.Deploy(ctxOf(t), cfnstack.DeployInput{StackName: cfg.StackName, Kind: cfnstack.KindService, Template: body,
-					Parameters: cfg.Parameters(), Tags: cfnstack.Tags(cfnstack.KindService, cfg.WorkPool), Wait: true}); err != nil {
-					t.Fatal(err)
-				}
-				v, _ := s.Stack(cfg.StackName)
+				v := deployService(t, s, c, cfg)
 				for _, n := range tc.present {
 					if _, ok := v.Resource(n); !ok {
 						t.Errorf("%s should exist", n)

@@ -10,6 +10,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
 	"github.com/ecsworker/ecsworker/internal/infra"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 // TestWorkerRoleIsGenerated pins that the service stack's worker role
@@ -63,16 +64,7 @@ func TestWorkerRoleResolves(t *testing.T) {
 				s, c := fakeAWS(t)
 				cfg := serviceConfig(s, "etl pool")
 				cfg.FlowRunTaskRoleArn = taskRole
-				body, err := infra.Body(cfnstack.KindService, cfg.Image)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d := &cfnstack.Deployer{CFN: c.CFN, Region: c.Region}
-				if _, err := d.Deploy(ctxOf(t), cfnstack.DeployInput{StackName: cfg.StackName, Kind: cfnstack.KindService, Template: body,
-					Parameters: cfg.Parameters(), Tags: cfnstack.Tags(cfnstack.KindService, cfg.WorkPool), Wait: true}); err != nil {
-					t.Fatal(err)
-				}
-				v, _ := s.Stack(cfg.StackName)
+				v := deployService(t, s, c, cfg)
 				role, _ := v.Resource("WorkerTaskRole")
 				doc := role.Properties.(map[string]any)["Policies"].([]any)[0].(map[string]any)["PolicyDocument"].(map[string]any)
 				bySid := map[string]map[string]any{}
@@ -80,15 +72,7 @@ func TestWorkerRoleResolves(t *testing.T) {
 					m := st.(map[string]any)
 					bySid[m["Sid"].(string)] = m
 				}
-				var passed []string
-				switch r := bySid["PassOnlyTheFlowRunRoles"]["Resource"].(type) {
-				case []any:
-					for _, e := range r {
-						passed = append(passed, e.(string))
-					}
-				case string:
-					passed = []string{r}
-				}
+				passed := jsonvtest.Strings(bySid["PassOnlyTheFlowRunRoles"]["Resource"])
 				wantPassed := 1
 				if taskRole != "" {
 					wantPassed = 2

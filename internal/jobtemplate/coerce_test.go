@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 func TestCoerceBaseFields(t *testing.T) {
@@ -67,26 +68,26 @@ func TestCoerceBaseFields(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := obj(t, tc.cfg)
-			before := js(t, cfg)
+			cfg := jsonvtest.Object(t, tc.cfg)
+			before := jsonvtest.Compact(t, cfg)
 			err := jobtemplate.CoerceBaseFields(cfg)
 			if tc.wantContains == nil {
 				if err != nil {
 					t.Fatalf("CoerceBaseFields: %v", err)
 				}
-				requireJSON(t, tc.want, cfg)
+				jsonvtest.Require(t, tc.want, cfg)
 				return
 			}
 			if err == nil {
-				t.Fatalf("got %s, want an error", js(t, cfg))
+				t.Fatalf("got %s, want an error", jsonvtest.Compact(t, cfg))
 			}
 			for _, want := range tc.wantContains {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not contain %q", err, want)
 				}
 			}
-			if js(t, cfg) != before {
-				t.Fatalf("cfg changed despite the error: %s", js(t, cfg))
+			if jsonvtest.Compact(t, cfg) != before {
+				t.Fatalf("cfg changed despite the error: %s", jsonvtest.Compact(t, cfg))
 			}
 		})
 	}

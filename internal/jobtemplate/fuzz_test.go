@@ -8,6 +8,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
@@ -49,7 +50,7 @@ func FuzzRender(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	merged, _ := jsonv.Marshal(jobtemplate.MergeJobVariables(obj(f, ecsDeploymentVars), obj(f, ecsFlowRunVars)))
+	merged, _ := jsonv.Marshal(jobtemplate.MergeJobVariables(jsonvtest.Object(f, ecsDeploymentVars), jsonvtest.Object(f, ecsFlowRunVars)))
 	f.Add(ecs, merged)
 	f.Add(ecs, []byte(`{}`))
 	f.Add([]byte(baseTemplate), []byte(`{"env.FOO": "bar", "env": {"A": 1}, "labels": {"x": null}, "command": ""}`))

@@ -1,19 +1,17 @@
 package jobtemplate_test
 
 import (
-	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/ecsworker/ecsworker/internal/golden"
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // ecsTemplatePath is the ECS base job template the Prefect server ships
 // (aggregate-worker-metadata.json), byte for byte; ecsjob's goldens read
@@ -82,32 +80,19 @@ func requireGolden(t *testing.T, name string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (create it with -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from the rendered result; if the change is intended, rerun with -update.\ngot:\n%s", path, got)
-	}
+	golden.Check(t, "./internal/jobtemplate", filepath.Join("golden", name), got)
 }
 
 func TestGoldenECS(t *testing.T) {
 	t.Parallel()
 	flowRunCtx := jobtemplate.FlowRunContext{
-		FlowRun: obj(t, `{"id": "`+runID+`", "name": "crimson-fox", "flow_id": "`+flowID+`", "deployment_id": "`+deployID+`"}`),
-		Deployment: obj(t, `{"id": "`+deployID+`", "name": "etl", "updated": "2024-05-01T14:00:00.123456Z",
+		FlowRun: jsonvtest.Object(t, `{"id": "`+runID+`", "name": "crimson-fox", "flow_id": "`+flowID+`", "deployment_id": "`+deployID+`"}`),
+		Deployment: jsonvtest.Object(t, `{"id": "`+deployID+`", "name": "etl", "updated": "2024-05-01T14:00:00.123456Z",
 			"job_variables": `+ecsDeploymentVars+`}`),
-		Flow:       obj(t, `{"id": "`+flowID+`", "name": "etl-flow"}`),
-		WorkPool:   obj(t, `{"id": "`+poolID+`", "name": "ecs-pool", "type": "ecs"}`),
+		Flow:       jsonvtest.Object(t, `{"id": "`+flowID+`", "name": "etl-flow"}`),
+		WorkPool:   jsonvtest.Object(t, `{"id": "`+poolID+`", "name": "ecs-pool", "type": "ecs"}`),
 		WorkerName: "ECSWorker 6f0c", WorkerID: workerUUID,
-		BaseEnv: obj(t, `{"PREFECT_API_URL": "https://api.prefect.cloud/api/accounts/a/workspaces/w", "PREFECT_API_KEY": "pnu_example"}`),
+		BaseEnv: jsonvtest.Object(t, `{"PREFECT_API_URL": "https://api.prefect.cloud/api/accounts/a/workspaces/w", "PREFECT_API_KEY": "pnu_example"}`),
 		Version: "3.8.4+ecsworker",
 	}
 	tests := map[string]struct {
@@ -118,15 +103,15 @@ func TestGoldenECS(t *testing.T) {
 	}{
 		"ecs-no-variables.json": {},
 		"ecs-typical.json": {
-			values:   jobtemplate.MergeJobVariables(obj(t, ecsDeploymentVars), obj(t, ecsFlowRunVars)),
+			values:   jobtemplate.MergeJobVariables(jsonvtest.Object(t, ecsDeploymentVars), jsonvtest.Object(t, ecsFlowRunVars)),
 			resolver: ecsResolver(),
 		},
 		"ecs-typical-offline.json": {
-			values:  jobtemplate.MergeJobVariables(obj(t, ecsDeploymentVars), obj(t, ecsFlowRunVars)),
+			values:  jobtemplate.MergeJobVariables(jsonvtest.Object(t, ecsDeploymentVars), jsonvtest.Object(t, ecsFlowRunVars)),
 			offline: true,
 		},
 		"ecs-typical-prepared.json": {
-			values:   jobtemplate.MergeJobVariables(obj(t, ecsDeploymentVars), obj(t, ecsFlowRunVars)),
+			values:   jobtemplate.MergeJobVariables(jsonvtest.Object(t, ecsDeploymentVars), jsonvtest.Object(t, ecsFlowRunVars)),
 			resolver: ecsResolver(),
 			prepare:  true,
 		},
@@ -161,7 +146,7 @@ func TestGoldenECS(t *testing.T) {
 func TestECSTemplateFixture(t *testing.T) {
 	t.Parallel()
 	tmpl := readECSTemplate(t)
-	requireJSON(t, `{"launch_type": "FARGATE", "task_start_timeout_seconds": 300, "task_watch_poll_interval": 5.0,
+	jsonvtest.Require(t, `{"launch_type": "FARGATE", "task_start_timeout_seconds": 300, "task_watch_poll_interval": 5.0,
 		"auto_deregister_task_definition": false, "match_latest_revision_in_family": false}`, tmpl.Defaults())
 	names := tmpl.VariableNames()
 	if len(names) != 26 || names[0] != "name" || names[len(names)-1] != "match_latest_revision_in_family" {
@@ -181,7 +166,7 @@ func TestECSTemplateFixture(t *testing.T) {
 
 func BenchmarkRender(b *testing.B) {
 	tmpl := readECSTemplate(b)
-	values := jobtemplate.MergeJobVariables(obj(b, ecsDeploymentVars), obj(b, ecsFlowRunVars))
+	values := jobtemplate.MergeJobVariables(jsonvtest.Object(b, ecsDeploymentVars), jsonvtest.Object(b, ecsFlowRunVars))
 	r := ecsResolver()
 	r.quiet = true
 	opts := jobtemplate.RenderOptions{Resolver: r, LookupEnv: envMap(nil)}

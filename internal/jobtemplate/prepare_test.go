@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 const (
@@ -136,21 +137,21 @@ func TestPrepareForFlowRun(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := obj(t, tc.cfg)
+			cfg := jsonvtest.Object(t, tc.cfg)
 			fc := jobtemplate.FlowRunContext{
-				FlowRun: obj(t, tc.flowRun), Deployment: obj(t, tc.deployment), Flow: obj(t, tc.flow), WorkPool: obj(t, tc.workPool),
-				WorkerName: tc.workerName, WorkerID: tc.workerID, BaseEnv: obj(t, tc.baseEnv), Version: "0.1.0-go",
+				FlowRun: jsonvtest.Object(t, tc.flowRun), Deployment: jsonvtest.Object(t, tc.deployment), Flow: jsonvtest.Object(t, tc.flow), WorkPool: jsonvtest.Object(t, tc.workPool),
+				WorkerName: tc.workerName, WorkerID: tc.workerID, BaseEnv: jsonvtest.Object(t, tc.baseEnv), Version: "0.1.0-go",
 				LookupEnv: envMap(tc.env),
 			}
-			before := map[string]string{"run": js(t, fc.FlowRun), "dep": js(t, fc.Deployment), "flow": js(t, fc.Flow), "base": js(t, fc.BaseEnv)}
+			before := map[string]string{"run": jsonvtest.Compact(t, fc.FlowRun), "dep": jsonvtest.Compact(t, fc.Deployment), "flow": jsonvtest.Compact(t, fc.Flow), "base": jsonvtest.Compact(t, fc.BaseEnv)}
 			jobtemplate.PrepareForFlowRun(cfg, fc)
 			if tc.field == "" {
-				requireJSON(t, tc.want, cfg)
+				jsonvtest.Require(t, tc.want, cfg)
 			} else {
 				got, _ := cfg.Get(tc.field)
-				requireJSON(t, tc.want, got)
+				jsonvtest.Require(t, tc.want, got)
 			}
-			after := map[string]string{"run": js(t, fc.FlowRun), "dep": js(t, fc.Deployment), "flow": js(t, fc.Flow), "base": js(t, fc.BaseEnv)}
+			after := map[string]string{"run": jsonvtest.Compact(t, fc.FlowRun), "dep": jsonvtest.Compact(t, fc.Deployment), "flow": jsonvtest.Compact(t, fc.Flow), "base": jsonvtest.Compact(t, fc.BaseEnv)}
 			for k := range before {
 				if before[k] != after[k] {
 					t.Fatalf("%s was modified: %s", k, after[k])

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 // baseTemplate is the bare BaseJobConfiguration template of Prefect's tests.
@@ -179,25 +180,25 @@ func TestRender(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			tmpl := parseTemplate(t, tc.template)
-			values := obj(t, tc.values)
-			tmplBefore, valuesBefore := js(t, tmpl.Object()), js(t, values)
+			values := jsonvtest.Object(t, tc.values)
+			tmplBefore, valuesBefore := jsonvtest.Compact(t, tmpl.Object()), jsonvtest.Compact(t, values)
 
 			got, err := tmpl.Render(context.Background(), values, jobtemplate.RenderOptions{LookupEnv: envMap(tc.env)})
 			if err != nil {
 				t.Fatalf("Render: %v", err)
 			}
-			requireJSON(t, tc.want, got)
+			jsonvtest.Require(t, tc.want, got)
 			if tc.coerced != "" {
 				if err := jobtemplate.CoerceBaseFields(got); err != nil {
 					t.Fatalf("CoerceBaseFields: %v", err)
 				}
-				requireJSON(t, tc.coerced, got)
+				jsonvtest.Require(t, tc.coerced, got)
 			}
-			if js(t, tmpl.Object()) != tmplBefore {
-				t.Fatalf("template was modified: %s", js(t, tmpl.Object()))
+			if jsonvtest.Compact(t, tmpl.Object()) != tmplBefore {
+				t.Fatalf("template was modified: %s", jsonvtest.Compact(t, tmpl.Object()))
 			}
-			if js(t, values) != valuesBefore {
-				t.Fatalf("values were modified: %s", js(t, values))
+			if jsonvtest.Compact(t, values) != valuesBefore {
+				t.Fatalf("values were modified: %s", jsonvtest.Compact(t, values))
 			}
 		})
 	}
@@ -228,9 +229,9 @@ func TestRenderErrors(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got, err := parseTemplate(t, tc.template).Render(context.Background(), obj(t, tc.values), jobtemplate.RenderOptions{})
+			got, err := parseTemplate(t, tc.template).Render(context.Background(), jsonvtest.Object(t, tc.values), jobtemplate.RenderOptions{})
 			if err == nil {
-				t.Fatalf("got %s, want an error", js(t, got))
+				t.Fatalf("got %s, want an error", jsonvtest.Compact(t, got))
 			}
 			for _, want := range tc.wantContains {
 				if !strings.Contains(err.Error(), want) {
@@ -297,8 +298,8 @@ func TestEnvPrecedence(t *testing.T) {
 					tmpl = parseTemplate(t, `{"job_configuration": {"env": `+tc.workPoolEnv+`},
 						"variables": {"properties": {"env": {"type": "object"}}}}`)
 				}
-				deployment := obj(t, `{"env": `+tc.deploymentEnv+`}`)
-				flowRun := obj(t, `{"env": `+tc.flowRunEnv+`}`)
+				deployment := jsonvtest.Object(t, `{"env": `+tc.deploymentEnv+`}`)
+				flowRun := jsonvtest.Object(t, `{"env": `+tc.flowRunEnv+`}`)
 				got, err := tmpl.Render(context.Background(), jobtemplate.MergeJobVariables(deployment, flowRun), jobtemplate.RenderOptions{})
 				if err != nil {
 					t.Fatal(err)
@@ -306,7 +307,7 @@ func TestEnvPrecedence(t *testing.T) {
 				if err := jobtemplate.CoerceBaseFields(got); err != nil {
 					t.Fatal(err)
 				}
-				requireJSON(t, tc.want, got.GetObject("env"))
+				jsonvtest.Require(t, tc.want, got.GetObject("env"))
 			})
 		}
 	}
@@ -320,19 +321,19 @@ func TestRenderDoesNotLeakBetweenRenders(t *testing.T) {
 	tmpl := parseTemplate(t, `{
 		"job_configuration": {"command": "{{ command }}", "env": {"SHARED_VAR": "shared_value"}, "labels": {}, "name": null},
 		"variables": {"properties": {"command": {"type": "string"}, "env": {"type": "object", "default": {"DEFAULT_VAR": "default_value"}}}, "required": []}}`)
-	before := js(t, tmpl.Object())
-	a, err := tmpl.Render(context.Background(), obj(t, `{"env": {"DEPLOY_A_VAR": "a_value"}}`), jobtemplate.RenderOptions{})
+	before := jsonvtest.Compact(t, tmpl.Object())
+	a, err := tmpl.Render(context.Background(), jsonvtest.Object(t, `{"env": {"DEPLOY_A_VAR": "a_value"}}`), jobtemplate.RenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := tmpl.Render(context.Background(), obj(t, `{"env": {"DEPLOY_B_VAR": "b_value"}}`), jobtemplate.RenderOptions{})
+	b, err := tmpl.Render(context.Background(), jsonvtest.Object(t, `{"env": {"DEPLOY_B_VAR": "b_value"}}`), jobtemplate.RenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireJSON(t, `{"env": {"SHARED_VAR": "shared_value", "DEFAULT_VAR": "default_value", "DEPLOY_A_VAR": "a_value"}, "labels": {}, "name": null}`, a)
-	requireJSON(t, `{"env": {"SHARED_VAR": "shared_value", "DEFAULT_VAR": "default_value", "DEPLOY_B_VAR": "b_value"}, "labels": {}, "name": null}`, b)
-	if js(t, tmpl.Object()) != before {
-		t.Fatalf("template was modified: %s", js(t, tmpl.Object()))
+	jsonvtest.Require(t, `{"env": {"SHARED_VAR": "shared_value", "DEFAULT_VAR": "default_value", "DEPLOY_A_VAR": "a_value"}, "labels": {}, "name": null}`, a)
+	jsonvtest.Require(t, `{"env": {"SHARED_VAR": "shared_value", "DEFAULT_VAR": "default_value", "DEPLOY_B_VAR": "b_value"}, "labels": {}, "name": null}`, b)
+	if jsonvtest.Compact(t, tmpl.Object()) != before {
+		t.Fatalf("template was modified: %s", jsonvtest.Compact(t, tmpl.Object()))
 	}
 }
 
@@ -363,17 +364,17 @@ func TestMergeJobVariables(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			d, f := obj(t, tc.deployment), obj(t, tc.flowRun)
-			dBefore, fBefore := js(t, d), js(t, f)
+			d, f := jsonvtest.Object(t, tc.deployment), jsonvtest.Object(t, tc.flowRun)
+			dBefore, fBefore := jsonvtest.Compact(t, d), jsonvtest.Compact(t, f)
 			got := jobtemplate.MergeJobVariables(d, f)
-			requireJSON(t, tc.want, got)
-			if js(t, d) != dBefore || js(t, f) != fBefore {
-				t.Fatalf("inputs modified: %s %s", js(t, d), js(t, f))
+			jsonvtest.Require(t, tc.want, got)
+			if jsonvtest.Compact(t, d) != dBefore || jsonvtest.Compact(t, f) != fBefore {
+				t.Fatalf("inputs modified: %s %s", jsonvtest.Compact(t, d), jsonvtest.Compact(t, f))
 			}
 			// The result must not share objects with the inputs either.
 			if env := got.GetObject("env"); env != nil {
 				env.Set("ZZZ", "x")
-				if js(t, d) != dBefore || js(t, f) != fBefore {
+				if jsonvtest.Compact(t, d) != dBefore || jsonvtest.Compact(t, f) != fBefore {
 					t.Fatal("result aliases an input")
 				}
 			}
@@ -406,11 +407,11 @@ func TestExpandDotKeys(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			values := obj(t, tc.values)
-			before := js(t, values)
-			requireJSON(t, tc.want, jobtemplate.ExpandDotKeys(values))
-			if js(t, values) != before {
-				t.Fatalf("input modified: %s", js(t, values))
+			values := jsonvtest.Object(t, tc.values)
+			before := jsonvtest.Compact(t, values)
+			jsonvtest.Require(t, tc.want, jobtemplate.ExpandDotKeys(values))
+			if jsonvtest.Compact(t, values) != before {
+				t.Fatalf("input modified: %s", jsonvtest.Compact(t, values))
 			}
 		})
 	}
@@ -420,7 +421,7 @@ func TestRenderIsSafeForConcurrentUse(t *testing.T) {
 	t.Parallel()
 	tmpl := parseTemplate(t, `{"job_configuration": {"env": {"A": "{{ a }}"}, "x": "{{ x }}"},
 		"variables": {"properties": {"env": {"default": {"B": "b"}}, "x": {"default": {"deep": [1, 2]}}}}}`)
-	values := obj(t, `{"a": "1", "env": {"C": "c"}}`)
+	values := jsonvtest.Object(t, `{"a": "1", "env": {"C": "c"}}`)
 	done := make(chan *jsonv.Object)
 	for range 8 {
 		go func() {
@@ -433,6 +434,6 @@ func TestRenderIsSafeForConcurrentUse(t *testing.T) {
 		}()
 	}
 	for range 8 {
-		requireJSON(t, `{"env": {"A": "1", "B": "b", "C": "c", "MUTATED": "yes"}, "x": {"deep": [1, 2]}}`, <-done)
+		jsonvtest.Require(t, `{"env": {"A": "1", "B": "b", "C": "c", "MUTATED": "yes"}, "x": {"deep": [1, 2]}}`, <-done)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
@@ -188,14 +189,14 @@ func TestRenderResolvesBlocksAndVariables(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			api := blockAPI()
-			tmpl := &jobtemplate.Template{JobConfiguration: obj(t, tc.config)}
-			got, err := tmpl.Render(context.Background(), obj(t, tc.values), jobtemplate.RenderOptions{
+			tmpl := &jobtemplate.Template{JobConfiguration: jsonvtest.Object(t, tc.config)}
+			got, err := tmpl.Render(context.Background(), jsonvtest.Object(t, tc.values), jobtemplate.RenderOptions{
 				Resolver: api, LookupEnv: envMap(nil),
 			})
 			if err != nil {
 				t.Fatalf("Render: %v", err)
 			}
-			requireJSON(t, tc.want, got)
+			jsonvtest.Require(t, tc.want, got)
 			if calls := api.callLog(); !reflect.DeepEqual(calls, tc.wantCalls) {
 				t.Fatalf("API calls %q, want %q", calls, tc.wantCalls)
 			}
@@ -206,7 +207,7 @@ func TestRenderResolvesBlocksAndVariables(t *testing.T) {
 // Prefect hands out a deep copy of a cached document for every use.
 func TestRenderBlockResultsAreIndependentCopies(t *testing.T) {
 	t.Parallel()
-	tmpl := &jobtemplate.Template{JobConfiguration: obj(t, `{
+	tmpl := &jobtemplate.Template{JobConfiguration: jsonvtest.Object(t, `{
 		"first": {"$ref": {"block_document_id": "6f9e1c1e-0000-4000-8000-000000000001"}},
 		"second": {"$ref": {"block_document_id": "6f9e1c1e-0000-4000-8000-000000000001"}},
 		"full": "{{ prefect.blocks.arbitraryblock.my-block }}",
@@ -219,7 +220,7 @@ func TestRenderBlockResultsAreIndependentCopies(t *testing.T) {
 	got.GetObject("first").Set("a", "changed")
 	got.GetObject("full").Set("a", "changed")
 	got.GetObject("v1").Set("key", "changed")
-	requireJSON(t, `{"first": {"a": "changed", "b": "hello"}, "second": {"a": 1, "b": "hello"},
+	jsonvtest.Require(t, `{"first": {"a": "changed", "b": "hello"}, "second": {"a": 1, "b": "hello"},
 		"full": {"a": "changed", "b": "hello"}, "repeat": {"a": 1, "b": "hello"},
 		"v1": {"key": "changed"}, "v2": {"key": "val"}}`, got)
 }
@@ -279,10 +280,10 @@ func TestRenderResolutionErrors(t *testing.T) {
 			t.Parallel()
 			api := blockAPI()
 			api.err = tc.apiErr
-			tmpl := &jobtemplate.Template{JobConfiguration: obj(t, tc.config)}
+			tmpl := &jobtemplate.Template{JobConfiguration: jsonvtest.Object(t, tc.config)}
 			got, err := tmpl.Render(context.Background(), nil, jobtemplate.RenderOptions{Resolver: api})
 			if err == nil {
-				t.Fatalf("got %s, want an error", js(t, got))
+				t.Fatalf("got %s, want an error", jsonvtest.Compact(t, got))
 			}
 			for _, want := range tc.wantContains {
 				if !strings.Contains(err.Error(), want) {
@@ -301,7 +302,7 @@ func TestRenderStopsWhenContextIsCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	api := blockAPI()
-	tmpl := &jobtemplate.Template{JobConfiguration: obj(t, `{"a": "{{ prefect.variables.region }}"}`)}
+	tmpl := &jobtemplate.Template{JobConfiguration: jsonvtest.Object(t, `{"a": "{{ prefect.variables.region }}"}`)}
 	if _, err := tmpl.Render(ctx, nil, jobtemplate.RenderOptions{Resolver: api}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -312,17 +313,17 @@ func TestRenderStopsWhenContextIsCancelled(t *testing.T) {
 
 func TestRenderWithoutResolverLeavesReferences(t *testing.T) {
 	t.Parallel()
-	tmpl := &jobtemplate.Template{JobConfiguration: obj(t, `{
+	tmpl := &jobtemplate.Template{JobConfiguration: jsonvtest.Object(t, `{
 		"aws_credentials": "{{ aws_credentials }}",
 		"task_definition": {"containerDefinitions": [{"image": "{{ prefect.blocks.secret.registry }}/app:{{ tag }}"}],
 		                    "executionRoleArn": "{{ prefect.variables.role }}"},
 		"env": {"MY.VAR": "{{ prefect.blocks.aws-credentials.prod.region_name }}", "B": "{{ prefect.blocks.bad }}"}}`)}
-	values := obj(t, `{"tag": "v1", "aws_credentials": {"$ref": {"block_document_id": "6f9e1c1e-0000-4000-8000-000000000001"}}}`)
+	values := jsonvtest.Object(t, `{"tag": "v1", "aws_credentials": {"$ref": {"block_document_id": "6f9e1c1e-0000-4000-8000-000000000001"}}}`)
 	got, err := tmpl.Render(context.Background(), values, jobtemplate.RenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireJSON(t, `{
+	jsonvtest.Require(t, `{
 		"aws_credentials": {"$ref": {"block_document_id": "6f9e1c1e-0000-4000-8000-000000000001"}},
 		"task_definition": {"containerDefinitions": [{"image": "{{ prefect.blocks.secret.registry }}/app:v1"}],
 		                    "executionRoleArn": "{{ prefect.variables.role }}"},
@@ -346,14 +347,14 @@ func TestRenderDoesNotAliasResolverData(t *testing.T) {
 	t.Parallel()
 	shared := jsonv.ObjectOf("a", 1)
 	r := staticResolver{doc: shared}
-	tmpl := &jobtemplate.Template{JobConfiguration: obj(t, `{"x": "{{ prefect.blocks.t.n }}", "y": {"$ref": {"block_document_id": "i"}}}`)}
+	tmpl := &jobtemplate.Template{JobConfiguration: jsonvtest.Object(t, `{"x": "{{ prefect.blocks.t.n }}", "y": {"$ref": {"block_document_id": "i"}}}`)}
 	got, err := tmpl.Render(context.Background(), nil, jobtemplate.RenderOptions{Resolver: r})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got.GetObject("x").Set("a", 2)
 	got.GetObject("y").Set("a", 3)
-	requireJSON(t, `{"a": 1}`, shared)
+	jsonvtest.Require(t, `{"a": 1}`, shared)
 }
 
 type staticResolver struct{ doc *jsonv.Object }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/jobtemplate"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 func TestParse(t *testing.T) {
@@ -72,11 +73,11 @@ func TestParse(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Parse: %v", err)
 				}
-				requireJSON(t, tc.wantObject, tmpl.Object())
+				jsonvtest.Require(t, tc.wantObject, tmpl.Object())
 				return
 			}
 			if err == nil {
-				t.Fatalf("got %s, want an error", js(t, tmpl.Object()))
+				t.Fatalf("got %s, want an error", jsonvtest.Compact(t, tmpl.Object()))
 			}
 			for _, want := range tc.wantContains {
 				if !strings.Contains(err.Error(), want) {
@@ -89,18 +90,18 @@ func TestParse(t *testing.T) {
 
 func TestFromObjectCopiesItsInput(t *testing.T) {
 	t.Parallel()
-	doc := obj(t, `{"job_configuration": {"env": {"A": "1"}}, "variables": {"properties": {"x": {"default": 1}}}}`)
+	doc := jsonvtest.Object(t, `{"job_configuration": {"env": {"A": "1"}}, "variables": {"properties": {"x": {"default": 1}}}}`)
 	tmpl, err := jobtemplate.FromObject(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc.GetObject("job_configuration").GetObject("env").Set("B", "2")
 	doc.GetObject("variables").GetObject("properties").Delete("x")
-	requireJSON(t, `{"job_configuration": {"env": {"A": "1"}}, "variables": {"properties": {"x": {"default": 1}}}}`, tmpl.Object())
+	jsonvtest.Require(t, `{"job_configuration": {"env": {"A": "1"}}, "variables": {"properties": {"x": {"default": 1}}}}`, tmpl.Object())
 
 	// Object() hands out copies too.
 	tmpl.Object().GetObject("job_configuration").Set("C", 3)
-	requireJSON(t, `{"env": {"A": "1"}}`, tmpl.JobConfiguration)
+	jsonvtest.Require(t, `{"env": {"A": "1"}}`, tmpl.JobConfiguration)
 
 	if _, err := jobtemplate.FromObject(nil); err == nil {
 		t.Fatal("FromObject(nil): want an error")
@@ -137,9 +138,9 @@ func TestDefaultsAndVariableNames(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			tmpl := parseTemplate(t, tc.doc)
-			before := js(t, tmpl.Object())
+			before := jsonvtest.Compact(t, tmpl.Object())
 			defaults := tmpl.Defaults()
-			requireJSON(t, tc.wantDefaults, defaults)
+			jsonvtest.Require(t, tc.wantDefaults, defaults)
 			if got := tmpl.VariableNames(); !reflect.DeepEqual(got, tc.wantNames) && (len(got) > 0 || len(tc.wantNames) > 0) {
 				t.Fatalf("VariableNames = %q, want %q", got, tc.wantNames)
 			}
@@ -148,18 +149,18 @@ func TestDefaultsAndVariableNames(t *testing.T) {
 			if env := defaults.GetObject("env"); env != nil {
 				env.Set("X", "1")
 			}
-			if js(t, tmpl.Object()) != before {
-				t.Fatalf("template was modified through Defaults: %s", js(t, tmpl.Object()))
+			if jsonvtest.Compact(t, tmpl.Object()) != before {
+				t.Fatalf("template was modified through Defaults: %s", jsonvtest.Compact(t, tmpl.Object()))
 			}
 		})
 	}
 	t.Run("nil template", func(t *testing.T) {
 		t.Parallel()
 		var tmpl *jobtemplate.Template
-		requireJSON(t, `{}`, tmpl.Defaults())
+		jsonvtest.Require(t, `{}`, tmpl.Defaults())
 		if names := tmpl.VariableNames(); len(names) != 0 {
 			t.Fatalf("got %q", names)
 		}
-		requireJSON(t, `{"job_configuration": {}, "variables": {"type": "object", "properties": {}}}`, tmpl.Object())
+		jsonvtest.Require(t, `{"job_configuration": {}, "variables": {"type": "object", "properties": {}}}`, tmpl.Object())
 	})
 }

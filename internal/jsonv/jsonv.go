@@ -14,9 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/big"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -380,24 +381,14 @@ func Normalize(v any) any {
 		}
 		return out
 	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		o := NewObject()
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			o.Set(k, Normalize(t[k]))
 		}
 		return o
 	case map[string]string:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		o := NewObject()
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			o.Set(k, t[k])
 		}
 		return o

@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/fakes/fakenet"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
@@ -27,32 +27,15 @@ import (
 // every request and response against Prefect's OpenAPI schema and fails the
 // test on any mismatch.
 
-// fakeClock is shared by the server and the client so that scheduling and
-// CSRF expiry line up, and moves only when a test says so.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: testNow} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newFakeClock is a clock for the server and the client to share, so that
+// scheduling and CSRF expiry line up; it moves only when a test says so.
+func newFakeClock() *fakenet.Clock { return fakenet.NewClock(testNow) }
 
 type env struct {
 	srv    *prefectfake.Server
 	client *prefect.Client
 	sleeps *sleeps
-	clock  *fakeClock
+	clock  *fakenet.Clock
 }
 
 // start runs a fake server and a client for it. cfg's APIURL is filled in;

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,13 @@ type stub struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
 	reqs []recorded
+}
+
+// firstCall reports true on its first call only, for a stub that fails
+// once and then answers; stub handlers run concurrently.
+func firstCall() func() bool {
+	var called atomic.Bool
+	return func() bool { return !called.Swap(true) }
 }
 
 func newStub(t *testing.T, handler func(w http.ResponseWriter, r *http.Request, body string)) *stub {
@@ -363,14 +371,9 @@ func TestRetryJitter(t *testing.T) {
 
 func TestSetStateRetriesResendTheSameBody(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	n := 0
+	first := firstCall()
 	s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) {
-		mu.Lock()
-		n++
-		first := n == 1
-		mu.Unlock()
-		if first {
+		if first() {
 			w.WriteHeader(502)
 			return
 		}
@@ -1047,14 +1050,9 @@ func writeCert(t *testing.T, path string, srv *httptest.Server) {
 func TestLogsNeverShowSecrets(t *testing.T) {
 	t.Parallel()
 	const key = "pnu_loggedkey42"
-	var n int
-	var mu sync.Mutex
+	first := firstCall()
 	s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) {
-		mu.Lock()
-		n++
-		first := n == 1
-		mu.Unlock()
-		if first {
+		if first() {
 			writeJSON(w, 503, `{"detail":"overloaded, your key `+key+` is fine"}`)
 			return
 		}

@@ -308,14 +308,9 @@ func TestPollScheduledRunsBadAnswers(t *testing.T) {
 	}
 	t.Run("connection lost mid-answer", func(t *testing.T) {
 		t.Parallel()
-		var mu sync.Mutex
-		n := 0
+		first := firstCall()
 		s := newStub(t, func(w http.ResponseWriter, r *http.Request, body string) {
-			mu.Lock()
-			n++
-			first := n == 1
-			mu.Unlock()
-			if first {
+			if first() {
 				w.Header().Set("Content-Length", "100000")
 				w.WriteHeader(200)
 				_, _ = io.WriteString(w, `[{"flow_run":{"id":"`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -56,6 +57,20 @@ func DecodeList[T any, PT WithRaw[T]](c *Transport, cl Call, resp *Response) ([]
 		PT(&vs[i]).SetRaw(o)
 	}
 	return vs, nil
+}
+
+// FilterAll lists what a POST filter endpoint (path) returns, page by
+// page as Paginate does; body is the request body of one page, which
+// carries its limit and offset.
+func FilterAll[T any, PT WithRaw[T]](ctx context.Context, c *Transport, op, path string, limit, offset int, body func(limit, offset int) any) ([]T, error) {
+	return Paginate(ctx, limit, offset, func(ctx context.Context, limit, offset int) ([]T, error) {
+		cl := Call{Op: op, Method: http.MethodPost, Path: path, Body: body(limit, offset)}
+		resp, err := c.Do(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		return DecodeList[T, PT](c, cl, resp)
+	})
 }
 
 // Esc escapes one path segment. Pool, queue and block names may hold

@@ -2,7 +2,6 @@ package prefectdeploy
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/ecsworker/ecsworker/internal/prefectapi"
 )
@@ -33,13 +32,7 @@ func (c Deployments) ListDeployments(ctx context.Context, f DeploymentFilter) ([
 	if len(f.WorkPools) > 0 {
 		pools = &prefectapi.WorkPoolCriteria{Name: prefectapi.AnyOfOrNil(f.WorkPools)}
 	}
-	return prefectapi.Paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]Deployment, error) {
-		cl := prefectapi.Call{Op: "list deployments", Method: http.MethodPost, Path: "/deployments/filter",
-			Body: deploymentFilterBody{WorkPools: pools, Sort: "NAME_ASC", Limit: limit, Offset: offset}}
-		resp, err := c.t.Do(ctx, cl)
-		if err != nil {
-			return nil, err
-		}
-		return prefectapi.DecodeList[Deployment](c.t, cl, resp)
+	return prefectapi.FilterAll[Deployment](ctx, c.t, "list deployments", "/deployments/filter", f.Limit, f.Offset, func(limit, offset int) any {
+		return deploymentFilterBody{WorkPools: pools, Sort: "NAME_ASC", Limit: limit, Offset: offset}
 	})
 }

@@ -117,15 +117,8 @@ func (c Pools) FilterWorkers(ctx context.Context, pool string, f WorkerFilter) (
 			crit.LastHeartbeatTime = &timeBounds{Before: prefectapi.TimePtr(f.LastHeartbeatBefore), After: prefectapi.TimePtr(f.LastHeartbeatAfter)}
 		}
 	}
-	return prefectapi.Paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]Worker, error) {
-		cl := prefectapi.Call{Op: fmt.Sprintf("list workers of work pool %q", pool), Method: http.MethodPost,
-			Path: "/work_pools/" + prefectapi.Esc(pool) + "/workers/filter",
-			Body: workerFilterBody{Workers: crit, Limit: limit, Offset: offset}}
-		resp, err := c.t.Do(ctx, cl)
-		if err != nil {
-			return nil, err
-		}
-		return prefectapi.DecodeList[Worker](c.t, cl, resp)
+	return prefectapi.FilterAll[Worker](ctx, c.t, fmt.Sprintf("list workers of work pool %q", pool), "/work_pools/"+prefectapi.Esc(pool)+"/workers/filter", f.Limit, f.Offset, func(limit, offset int) any {
+		return workerFilterBody{Workers: crit, Limit: limit, Offset: offset}
 	})
 }
 
@@ -187,14 +180,7 @@ func (c Pools) FilterWorkQueues(ctx context.Context, pool string, f WorkQueueFil
 	if len(f.Names)+len(f.IDs) > 0 {
 		crit = &workQueueCriteria{ID: prefectapi.AnyOfOrNil(f.IDs), Name: prefectapi.AnyOfOrNil(f.Names)}
 	}
-	return prefectapi.Paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]WorkQueue, error) {
-		cl := prefectapi.Call{Op: fmt.Sprintf("list work queues of work pool %q", pool), Method: http.MethodPost,
-			Path: "/work_pools/" + prefectapi.Esc(pool) + "/queues/filter",
-			Body: workQueueFilterBody{WorkQueues: crit, Limit: limit, Offset: offset}}
-		resp, err := c.t.Do(ctx, cl)
-		if err != nil {
-			return nil, err
-		}
-		return prefectapi.DecodeList[WorkQueue](c.t, cl, resp)
+	return prefectapi.FilterAll[WorkQueue](ctx, c.t, fmt.Sprintf("list work queues of work pool %q", pool), "/work_pools/"+prefectapi.Esc(pool)+"/queues/filter", f.Limit, f.Offset, func(limit, offset int) any {
+		return workQueueFilterBody{WorkQueues: crit, Limit: limit, Offset: offset}
 	})
 }

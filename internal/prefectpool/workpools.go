@@ -160,13 +160,7 @@ func (c Pools) ListWorkPools(ctx context.Context, f WorkPoolFilter) ([]WorkPool,
 	if len(f.Names)+len(f.Types)+len(f.IDs) > 0 {
 		crit = &prefectapi.WorkPoolCriteria{ID: prefectapi.AnyOfOrNil(f.IDs), Name: prefectapi.AnyOfOrNil(f.Names), Type: prefectapi.AnyOfOrNil(f.Types)}
 	}
-	return prefectapi.Paginate(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]WorkPool, error) {
-		cl := prefectapi.Call{Op: "list work pools", Method: http.MethodPost, Path: "/work_pools/filter",
-			Body: workPoolFilterBody{WorkPools: crit, Limit: limit, Offset: offset}}
-		resp, err := c.t.Do(ctx, cl)
-		if err != nil {
-			return nil, err
-		}
-		return prefectapi.DecodeList[WorkPool](c.t, cl, resp)
+	return prefectapi.FilterAll[WorkPool](ctx, c.t, "list work pools", "/work_pools/filter", f.Limit, f.Offset, func(limit, offset int) any {
+		return workPoolFilterBody{WorkPools: crit, Limit: limit, Offset: offset}
 	})
 }

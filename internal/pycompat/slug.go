@@ -104,8 +104,7 @@ func replaceQuoteRuns(s string) string {
 // The terminating ';' is required and names are case-sensitive, because that
 // is what python-slugify's regular expression matches.
 func decodeNamedEntities(s string) string {
-	var b strings.Builder
-	last := 0
+	sp := splice{s: s}
 	for i := 0; i < len(s); i++ {
 		if s[i] != '&' {
 			continue
@@ -121,16 +120,34 @@ func decodeNamedEntities(s string) string {
 		if !ok {
 			continue
 		}
-		b.WriteString(s[last:i])
-		b.WriteRune(r)
-		last = j + 1
+		sp.replace(i, j+1, r)
 		i = j
 	}
-	if last == 0 {
-		return s
+	return sp.result()
+}
+
+// splice rewrites s piece by piece, copying it only once a piece is
+// replaced: most slugs hold no entity at all.
+type splice struct {
+	s    string
+	b    strings.Builder
+	last int // s[:last] is in b
+}
+
+// replace writes r in place of s[from:to].
+func (p *splice) replace(from, to int, r rune) {
+	p.b.WriteString(p.s[p.last:from])
+	p.b.WriteRune(r)
+	p.last = to
+}
+
+// result is s with the replacements made.
+func (p *splice) result() string {
+	if p.last == 0 {
+		return p.s
 	}
-	b.WriteString(s[last:])
-	return b.String()
+	p.b.WriteString(p.s[p.last:])
+	return p.b.String()
 }
 
 // maxEntityName bounds the scan after '&'; the longest name is "thetasym".
@@ -158,8 +175,7 @@ func decodeNumericEntities(s string, hex bool) string {
 	if hex {
 		prefix = "&#x"
 	}
-	var b strings.Builder
-	last := 0
+	sp := splice{s: s}
 	for i := 0; i < len(s); {
 		k := strings.Index(s[i:], prefix)
 		if k < 0 {
@@ -195,16 +211,10 @@ func decodeNumericEntities(s string, hex bool) string {
 		if 0xD800 <= value && value <= 0xDFFF {
 			value = utf8.RuneError
 		}
-		b.WriteString(s[last:start])
-		b.WriteRune(value)
-		last = j + 1
-		i = last
+		sp.replace(start, j+1, value)
+		i = j + 1
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+	return sp.result()
 }
 
 // digitValue is the value int() gives one character of a reference: any

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
@@ -160,31 +161,31 @@ func TestApplyValues(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			tmpl := val(t, tc.template)
-			values := obj(t, tc.values)
-			before := js(t, tmpl)
+			tmpl := jsonvtest.Value(t, tc.template)
+			values := jsonvtest.Object(t, tc.values)
+			before := jsonvtest.Compact(t, tmpl)
 			var valuesBefore string
 			if values != nil {
-				valuesBefore = js(t, values)
+				valuesBefore = jsonvtest.Compact(t, values)
 			}
 
 			got, ok := templating.ApplyValues(tmpl, values, !tc.keepNotSet)
 
 			if tc.wantNotSet {
 				if ok || got != nil {
-					t.Fatalf("got (%s, %v), want NotSet (nil, false)", js(t, got), ok)
+					t.Fatalf("got (%s, %v), want NotSet (nil, false)", jsonvtest.Compact(t, got), ok)
 				}
 			} else {
 				if !ok {
 					t.Fatalf("got NotSet, want %s", tc.want)
 				}
-				requireJSON(t, tc.want, got)
+				jsonvtest.Require(t, tc.want, got)
 			}
-			if js(t, tmpl) != before {
-				t.Fatalf("template was modified: %s", js(t, tmpl))
+			if jsonvtest.Compact(t, tmpl) != before {
+				t.Fatalf("template was modified: %s", jsonvtest.Compact(t, tmpl))
 			}
-			if values != nil && js(t, values) != valuesBefore {
-				t.Fatalf("values were modified: %s", js(t, values))
+			if values != nil && jsonvtest.Compact(t, values) != valuesBefore {
+				t.Fatalf("values were modified: %s", jsonvtest.Compact(t, values))
 			}
 		})
 	}
@@ -195,12 +196,12 @@ func TestApplyValues(t *testing.T) {
 // extend the result in place).
 func TestApplyValuesResultDoesNotAliasValues(t *testing.T) {
 	t.Parallel()
-	values := obj(t, `{"env": {"A": "1"}, "l": [{"x": 1}]}`)
-	got, _ := templating.ApplyValues(val(t, `{"e": "{{ env }}", "l": "{{ l }}"}`), values, true)
+	values := jsonvtest.Object(t, `{"env": {"A": "1"}, "l": [{"x": 1}]}`)
+	got, _ := templating.ApplyValues(jsonvtest.Value(t, `{"e": "{{ env }}", "l": "{{ l }}"}`), values, true)
 	out := got.(*jsonv.Object)
 	out.GetObject("e").Set("B", "2")
 	out.GetArray("l")[0].(*jsonv.Object).Set("y", 2)
-	requireJSON(t, `{"env": {"A": "1"}, "l": [{"x": 1}]}`, values)
+	jsonvtest.Require(t, `{"env": {"A": "1"}, "l": [{"x": 1}]}`, values)
 }
 
 // Go values that are not jsonv values are normalised rather than rejected.
@@ -210,5 +211,5 @@ func TestApplyValuesNormalisesGoValues(t *testing.T) {
 	if !ok {
 		t.Fatal("got NotSet")
 	}
-	requireJSON(t, `{"a": "y", "b": 3}`, got)
+	jsonvtest.Require(t, `{"a": "y", "b": 3}`, got)
 }

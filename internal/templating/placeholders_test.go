@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
@@ -94,7 +95,7 @@ func TestFindPlaceholders(t *testing.T) {
 			t.Parallel()
 			tmpl := tc.template
 			if tc.json {
-				tmpl = val(t, tc.template.(string))
+				tmpl = jsonvtest.Value(t, tc.template.(string))
 			}
 			got := templating.FindPlaceholders(tmpl)
 			if !reflect.DeepEqual(got, tc.want) {

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
 
@@ -25,7 +26,7 @@ func TestUnresolved(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if got := templating.Unresolved(val(t, tc.value)); !reflect.DeepEqual(got, tc.want) {
+			if got := templating.Unresolved(jsonvtest.Value(t, tc.value)); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 		})

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/diagnosis"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -606,16 +606,9 @@ type wire struct {
 
 func newWire(t *testing.T, opts awsfake.Options) *wire {
 	t.Helper()
-	s := awsfake.New(opts)
-	t.Cleanup(s.Close)
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""),
-		BaseEndpoint: aws.String(s.URL()),
-		HTTPClient:   s.HTTPClient(),
-		// The tracker and the consumer must cope with errors themselves.
-		RetryMaxAttempts: 1,
-	}
+	s, cfg := awsclienttest.InProcess(t, opts)
+	// The tracker and the consumer must cope with errors themselves.
+	cfg.RetryMaxAttempts = 1
 	_, subnets, _ := s.DefaultNetwork()
 	return &wire{s: s, ecs: ecs.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg), subnets: subnets}
 }

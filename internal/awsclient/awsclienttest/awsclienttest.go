@@ -18,10 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awscreds"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
+	"github.com/ecsworker/ecsworker/internal/fakes/fakenet"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 )
 
@@ -59,6 +61,22 @@ type World struct {
 	Clock   *Clock // nil unless the world runs on a hand-moved clock
 }
 
+// InProcess starts the AWS test server without a socket, as a
+// testing/synctest bubble needs, and gives the SDK configuration whose
+// clients reach it: static test keys in us-east-1, the SDK's own retries.
+// Tests that need no Factory make their clients from it.
+func InProcess(t testing.TB, o awsfake.Options) (*awsfake.Server, aws.Config) {
+	t.Helper()
+	s := awsfake.New(o)
+	t.Cleanup(s.Close)
+	return s, aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		BaseEndpoint: aws.String(s.URL()),
+		HTTPClient:   s.HTTPClient(),
+	}
+}
+
 // Options configure NewWorld.
 type Options struct {
 	Fake   awsfake.Options
@@ -79,7 +97,7 @@ func NewWorld(t testing.TB, o Options) *World {
 	t.Helper()
 	w := &World{}
 	if o.Clock {
-		w.Clock = &Clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+		w.Clock = NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 		o.Fake.Now = w.Clock.Now
 	}
 	var httpClient *http.Client
@@ -159,25 +177,11 @@ func (s *Sleeps) All() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-// Clock is a clock that only Advance moves.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is a clock that only Advance and Sleep move.
+type Clock = fakenet.Clock
 
-// Now tells the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// NewClock makes a clock that starts at t.
+func NewClock(t time.Time) *Clock { return fakenet.NewClock(t) }
 
 // MustObject decodes a JSON object written in a test.
 func MustObject(t testing.TB, s string) *jsonv.Object {

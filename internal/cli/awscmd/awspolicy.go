@@ -269,19 +269,7 @@ func policyDeployments(ctx context.Context, c *prefect.Client, o awsPolicyOption
 	}
 	var out []*prefectdeploy.Deployment
 	for _, v := range o.deployments {
-		var d *prefectdeploy.Deployment
-		var err error
-		switch flowName, depName, ok := strings.Cut(v, "/"); {
-		case ok:
-			d, err = c.ReadDeploymentByName(ctx, flowName, depName)
-		case clikit.IsUUID(v):
-			d, err = c.ReadDeployment(ctx, v)
-		default:
-			return nil, clikit.Invalid("--deployment %q: give FLOW_NAME/DEPLOYMENT_NAME or the deployment's id", v)
-		}
-		if errors.Is(err, prefect.ErrNotFound) {
-			return nil, &clikit.CodedError{Code: clikit.ExitError, Err: fmt.Errorf("deployment %q not found (names are FLOW_NAME/DEPLOYMENT_NAME, as 'prefect deployment ls' shows them)", v)}
-		}
+		d, err := clikit.ReadDeployment(ctx, c, v, "FLOW_NAME/DEPLOYMENT_NAME or the deployment's id")
 		if err != nil {
 			return nil, err
 		}

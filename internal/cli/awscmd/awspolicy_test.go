@@ -11,6 +11,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/cli/clitest"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 )
 
 // Secrets of the test blocks: none may appear in any output.
@@ -103,20 +104,6 @@ func policyStatements(t *testing.T, doc *jsonv.Object) map[string]*jsonv.Object 
 	return out
 }
 
-func policyStrs(v any) []string {
-	switch x := v.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		var out []string
-		for _, e := range x {
-			out = append(out, e.(string))
-		}
-		return out
-	}
-	return nil
-}
-
 func TestAWSPolicyOneIdentity(t *testing.T) {
 	e := newPolicyEnv(t)
 	t.Setenv("AWS_REGION", "eu-west-1")
@@ -139,7 +126,7 @@ func TestAWSPolicyOneIdentity(t *testing.T) {
 	if run == nil {
 		t.Fatalf("no RunTask statement: %s", r.Stdout)
 	}
-	gotRun := policyStrs(policyField(run, "Resource"))
+	gotRun := jsonvtest.Strings(policyField(run, "Resource"))
 	if len(gotRun) != 2 || !slices.Contains(gotRun, "arn:aws:ecs:eu-west-1:123456789012:task-definition/etl-hourly:3") ||
 		!strings.HasPrefix(gotRun[0]+gotRun[1], "arn:aws:ecs:eu-west-1:123456789012:task-definition/") {
 		t.Errorf("RunTask on %v", gotRun)
@@ -153,7 +140,7 @@ func TestAWSPolicyOneIdentity(t *testing.T) {
 	if st["PassOnlyTheFlowRunRoles"] == nil || st["ReadCrashedFlowRunLogs"] == nil || st["FindTheTasksSubnets"] == nil {
 		t.Errorf("missing statements for roles, logs or subnets: %v", policySids(st))
 	}
-	if got := policyStrs(policyField(st["ReadCrashedFlowRunLogs"], "Resource")); !slices.Equal(got, []string{"arn:aws:logs:eu-west-1:123456789012:log-group:prefect:log-stream:*"}) {
+	if got := jsonvtest.Strings(policyField(st["ReadCrashedFlowRunLogs"], "Resource")); !slices.Equal(got, []string{"arn:aws:logs:eu-west-1:123456789012:log-group:prefect:log-stream:*"}) {
 		t.Errorf("logs on %v", got)
 	}
 	if st["ConsumeTaskStateChanges"] != nil {
@@ -174,7 +161,7 @@ func TestAWSPolicyOneIdentity(t *testing.T) {
 	if st["RegisterTheFamilies"] != nil {
 		t.Errorf("a task_definition_arn deployment registers nothing: %s", r.Stdout)
 	}
-	if got := policyStrs(policyField(st["ConsumeTaskStateChanges"], "Resource")); !slices.Equal(got, []string{"arn:aws:sqs:eu-west-1:123456789012:ecsworker-events"}) {
+	if got := jsonvtest.Strings(policyField(st["ConsumeTaskStateChanges"], "Resource")); !slices.Equal(got, []string{"arn:aws:sqs:eu-west-1:123456789012:ecsworker-events"}) {
 		t.Errorf("events queue %v", got)
 	}
 }
@@ -239,7 +226,7 @@ func TestAWSPolicyIdentities(t *testing.T) {
 	if role == nil || own == nil || keys == nil {
 		t.Fatalf("identities %v", policySids(byDesc))
 	}
-	if got := policyStrs(policyField(role, "deployments")); !slices.Equal(got, []string{"etl/nightly"}) {
+	if got := jsonvtest.Strings(policyField(role, "deployments")); !slices.Equal(got, []string{"etl/nightly"}) {
 		t.Errorf("the role runs %v", got)
 	}
 	// The role's jobs run in the block's region and the role's account.
@@ -251,17 +238,17 @@ func TestAWSPolicyIdentities(t *testing.T) {
 		t.Errorf("the role reads the queue or assumes roles: %v", policySids(roleSt))
 	}
 	ownSt := policyStatements(t, own.GetObject("policy"))
-	if got := policyStrs(policyField(ownSt["ConsumeTaskStateChanges"], "Resource")); !slices.Equal(got, []string{"arn:aws:sqs:us-east-1:123456789012:ecsworker-events"}) {
+	if got := jsonvtest.Strings(policyField(ownSt["ConsumeTaskStateChanges"], "Resource")); !slices.Equal(got, []string{"arn:aws:sqs:us-east-1:123456789012:ecsworker-events"}) {
 		t.Errorf("the worker's own identity reads %v", got)
 	}
-	if policyStrs(policyField(own, "deployments"))[0] != "etl/hourly" {
+	if jsonvtest.Strings(policyField(own, "deployments"))[0] != "etl/hourly" {
 		t.Errorf("the default chain runs %v", policyField(own, "deployments"))
 	}
 	keysSt := policyStatements(t, keys.GetObject("policy"))
 	if len(keysSt) != 1 || keysSt["AssumeTheJobsRoles"] == nil || keysSt["AssumeTheJobsRoles"].GetString("Resource") != "arn:aws:iam::210987654321:role/prefect-runner" {
 		t.Errorf("the keys' policy: %s", keys.GetObject("policy"))
 	}
-	if len(policyStrs(policyField(keys, "deployments"))) != 0 || !strings.Contains(keys.GetString("purpose"), "assume arn:aws:iam::210987654321:role/prefect-runner for etl/nightly") {
+	if len(jsonvtest.Strings(policyField(keys, "deployments"))) != 0 || !strings.Contains(keys.GetString("purpose"), "assume arn:aws:iam::210987654321:role/prefect-runner for etl/nightly") {
 		t.Errorf("the keys' entry: %s", keys)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
@@ -105,4 +107,28 @@ func ReadECSPool(ctx context.Context, c *prefect.Client, name string) (*prefectp
 		return nil, &CodedError{Code: ExitInvalid, Err: fmt.Errorf("work pool %q has type %q; ecsworker manages work pools of type %q only (use 'prefect work-pool' for this one)", name, pool.Type, PoolType)}
 	}
 	return pool, nil
+}
+
+// ReadDeployment reads the deployment v names, as FLOW_NAME/DEPLOYMENT_NAME
+// or by id, the two ways 'prefect deployment ls' shows one. forms ends the
+// message for a v that is neither ("give FLOW_NAME/DEPLOYMENT_NAME or ..."),
+// since commands take different other forms.
+func ReadDeployment(ctx context.Context, c *prefect.Client, v, forms string) (*prefectdeploy.Deployment, error) {
+	var d *prefectdeploy.Deployment
+	var err error
+	switch flowName, depName, ok := strings.Cut(v, "/"); {
+	case ok:
+		d, err = c.ReadDeploymentByName(ctx, flowName, depName)
+	case IsUUID(v):
+		d, err = c.ReadDeployment(ctx, v)
+	default:
+		return nil, Invalid("--deployment %q: give %s", v, forms)
+	}
+	if errors.Is(err, prefect.ErrNotFound) {
+		return nil, &CodedError{Code: ExitError, Err: fmt.Errorf("deployment %q not found (names are FLOW_NAME/DEPLOYMENT_NAME, as 'prefect deployment ls' shows them)", v)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }

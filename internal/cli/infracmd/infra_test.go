@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
 	"github.com/ecsworker/ecsworker/internal/cli"
 	"github.com/ecsworker/ecsworker/internal/cli/clitest"
@@ -32,30 +33,9 @@ import (
 // AWS reached through AWS_ENDPOINT_URL (the AWS test server, over
 // loopback) and static credentials in the environment, and the Prefect
 // API test server for the pool defaults. The environment makes them
-// sequential. Time is the infraTestClock, shared by the AWS test server
+// sequential. Time is an awsclienttest.Clock, shared by the AWS test server
 // and the commands' waits: a wait moves it, so stack operations take
 // their scripted time without the tests sleeping.
-
-type infraTestClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *infraTestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *infraTestClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-	return nil
-}
 
 type infraTestEnv struct {
 	aws     *awsfake.Server
@@ -68,7 +48,7 @@ const infraTestKey = "pnu_infra_secret_key_42"
 
 func newInfraEnv(t *testing.T, prefectOpts prefectfake.Options) *infraTestEnv {
 	t.Helper()
-	clk := &infraTestClock{t: time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC)}
+	clk := awsclienttest.NewClock(time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC))
 	infracmd.SetClock(t, clk)
 	a := awsfake.NewTestServer(t, awsfake.Options{Now: clk.Now})
 	a.CreateCluster("prod")

@@ -26,7 +26,6 @@ import (
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
-	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/redact"
 	"github.com/ecsworker/ecsworker/internal/templating"
 )
@@ -471,18 +470,7 @@ func (s *renderSources) deployment(ctx context.Context, v string) (*jsonv.Object
 	if err != nil {
 		return nil, err
 	}
-	var d *prefectdeploy.Deployment
-	switch flowName, depName, ok := strings.Cut(v, "/"); {
-	case ok:
-		d, err = c.ReadDeploymentByName(ctx, flowName, depName)
-	case clikit.IsUUID(v):
-		d, err = c.ReadDeployment(ctx, v)
-	default:
-		return nil, clikit.Invalid("--deployment %q: give FLOW_NAME/DEPLOYMENT_NAME, the deployment's id, or a JSON file", v)
-	}
-	if errors.Is(err, prefect.ErrNotFound) {
-		return nil, &clikit.CodedError{Code: clikit.ExitError, Err: fmt.Errorf("deployment %q not found (names are FLOW_NAME/DEPLOYMENT_NAME, as 'prefect deployment ls' shows them)", v)}
-	}
+	d, err := clikit.ReadDeployment(ctx, c, v, "FLOW_NAME/DEPLOYMENT_NAME, the deployment's id, or a JSON file")
 	if err != nil {
 		return nil, err
 	}

@@ -123,7 +123,7 @@ func (n Spec) Subject() string {
 	case n.Infer:
 		return "the subnets of VPC " + n.VPCID
 	}
-	return plural(len(n.Subnets), "subnet ", "subnets ") + list(n.Subnets)
+	return Plural(len(n.Subnets), "subnet ", "subnets ") + List(n.Subnets)
 }
 
 // netFound is what EC2 says about a subnet set.
@@ -140,7 +140,14 @@ type netFound struct {
 // of the same subnets (or of the same VPC's routes) ask once. They are
 // keyed by region: every identity sees the same network there.
 type Lookups struct {
-	memo map[string]lookup
+	memo Memo
+}
+
+// Memo runs each AWS lookup once per key and remembers its answer, error
+// included, for one doctor run; the doctor's other checks share lookups
+// through one too. The zero Memo is ready to use.
+type Memo struct {
+	m map[string]lookup
 }
 
 type lookup struct {
@@ -148,22 +155,22 @@ type lookup struct {
 	err error
 }
 
-// once runs a lookup once per key.
-func (l *Lookups) once(key string, f func() (any, error)) (any, error) {
-	if m, ok := l.memo[key]; ok {
-		return m.v, m.err
+// Once runs a lookup once per key.
+func (m *Memo) Once(key string, f func() (any, error)) (any, error) {
+	if e, ok := m.m[key]; ok {
+		return e.v, e.err
 	}
 	v, err := f()
-	if l.memo == nil {
-		l.memo = map[string]lookup{}
+	if m.m == nil {
+		m.m = map[string]lookup{}
 	}
-	l.memo[key] = lookup{v, err}
+	m.m[key] = lookup{v, err}
 	return v, err
 }
 
 // findNetwork looks the subnet set up once.
 func (l *Lookups) findNetwork(ctx context.Context, api EC2API, region string, n Spec) (*netFound, error) {
-	v, err := l.once("network|"+region+"|"+n.Key(), func() (any, error) {
+	v, err := l.memo.Once("network|"+region+"|"+n.Key(), func() (any, error) {
 		if n.Infer {
 			return inferNetwork(ctx, api, region, n.VPCID)
 		}
@@ -287,12 +294,12 @@ func (l *Lookups) Subnets(ctx context.Context, api EC2API, region string, n Spec
 		if n.VPCID != "" {
 			where = "VPC " + n.VPCID
 		}
-		return Result{Verdict: OK, Detail: fmt.Sprintf("%s has %d %s, which the worker gives the tasks: %s", where, len(f.subnets), plural(len(f.subnets), "subnet", "subnets"), list(f.subnets))}, nil
+		return Result{Verdict: OK, Detail: fmt.Sprintf("%s has %d %s, which the worker gives the tasks: %s", where, len(f.subnets), Plural(len(f.subnets), "subnet", "subnets"), List(f.subnets))}, nil
 	}
 	switch {
 	case len(f.missing) > 0:
 		return Result{Verdict: Problem,
-			Detail: fmt.Sprintf("%s %s not exist in region %s", list(f.missing), plural(len(f.missing), "does", "do"), region),
+			Detail: fmt.Sprintf("%s %s not exist in region %s", List(f.missing), Plural(len(f.missing), "does", "do"), region),
 			Fix:    fmt.Sprintf("Set the subnets job variable to subnets of region %s (aws ec2 describe-subnets --region %s)", region, region)}, nil
 	case len(f.vpcs) > 1:
 		var where []string
@@ -303,7 +310,7 @@ func (l *Lookups) Subnets(ctx context.Context, api EC2API, region string, n Spec
 					in = append(in, s)
 				}
 			}
-			where = append(where, list(in)+" in "+vpc)
+			where = append(where, List(in)+" in "+vpc)
 		}
 		return Result{Verdict: Problem,
 			Detail: "the subnets are in " + fmt.Sprint(len(f.vpcs)) + " VPCs (" + strings.Join(where, "; ") + "): ECS refuses a task whose subnets are not all in one VPC",
@@ -350,7 +357,7 @@ func (l *Lookups) SecurityGroups(ctx context.Context, api EC2API, region string,
 	}
 	switch {
 	case len(missing) > 0:
-		return Result{Verdict: Problem, Detail: fmt.Sprintf("%s %s not exist in region %s", list(missing), plural(len(missing), "does", "do"), region), Fix: fix}, nil
+		return Result{Verdict: Problem, Detail: fmt.Sprintf("%s %s not exist in region %s", List(missing), Plural(len(missing), "does", "do"), region), Fix: fix}, nil
 	case len(elsewhere) > 0:
 		return Result{Verdict: Problem, Detail: fmt.Sprintf("%s, not in the subnets' VPC %s: ECS refuses security groups of another VPC", strings.Join(elsewhere, ", "), vpc), Fix: fix}, nil
 	case vpc == "":
@@ -379,7 +386,7 @@ func (e egress) String() string {
 
 // routeTables reads a VPC's route tables once.
 func (l *Lookups) routeTables(ctx context.Context, api EC2API, region, vpc string) ([]ec2types.RouteTable, error) {
-	v, err := l.once("DescribeRouteTables|"+region+"|"+vpc, func() (any, error) {
+	v, err := l.memo.Once("DescribeRouteTables|"+region+"|"+vpc, func() (any, error) {
 		var out []ec2types.RouteTable
 		p := ec2.NewDescribeRouteTablesPaginator(api, &ec2.DescribeRouteTablesInput{
 			Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}},
@@ -470,36 +477,36 @@ func (l *Lookups) Routes(ctx context.Context, api EC2API, region string, n Spec)
 				why += ", and without a way out the task cannot pull its image"
 			}
 			return Result{Verdict: Problem,
-				Detail: fmt.Sprintf("assignPublicIp is ENABLED but %s %s no 0.0.0.0/0 route to an internet gateway: %s", list(bad), plural(len(bad), "has", "have"), why),
+				Detail: fmt.Sprintf("assignPublicIp is ENABLED but %s %s no 0.0.0.0/0 route to an internet gateway: %s", List(bad), Plural(len(bad), "has", "have"), why),
 				Fix:    "Set the subnets job variable to public subnets (0.0.0.0/0 to an internet gateway), or assign_public_ip to false for private subnets with a NAT gateway (or VPC endpoints for ECR, S3, CloudWatch Logs and a way to the Prefect API)"}, nil
 		}
-		return Result{Verdict: OK, Detail: "public IP through " + list(public)}, nil
+		return Result{Verdict: OK, Detail: "public IP through " + List(public)}, nil
 	}
 	if len(public) > 0 {
 		return Result{Verdict: Problem,
-			Detail: fmt.Sprintf("assignPublicIp is DISABLED but the only way out of %s is an internet gateway, which a task reaches only with a public IP: no NAT, so the task cannot pull its image or reach the Prefect API", list(public)),
+			Detail: fmt.Sprintf("assignPublicIp is DISABLED but the only way out of %s is an internet gateway, which a task reaches only with a public IP: no NAT, so the task cannot pull its image or reach the Prefect API", List(public)),
 			Fix:    "Set assign_public_ip to true, or the subnets job variable to private subnets whose 0.0.0.0/0 route goes to a NAT gateway"}, nil
 	}
 	var parts []string
 	if len(nat) > 0 {
-		parts = append(parts, "through "+list(nat))
+		parts = append(parts, "through "+List(nat))
 	}
 	if len(other) > 0 {
-		parts = append(parts, "through "+list(other)+", which must lead to the internet or to VPC endpoints")
+		parts = append(parts, "through "+List(other)+", which must lead to the internet or to VPC endpoints")
 	}
 	if len(none) > 0 {
-		parts = append(parts, "none from "+list(none)+": "+endpointsNote)
+		parts = append(parts, "none from "+List(none)+": "+endpointsNote)
 	}
 	return Result{Verdict: OK, Detail: "no public IP; " + strings.Join(parts, "; ")}, nil
 }
 
-// list writes a short list of names.
-func list(items []string) string {
+// List writes a short list of names, as every doctor detail does.
+func List(items []string) string {
 	return strings.Join(items, ", ")
 }
 
-// plural picks a noun's form for n.
-func plural(n int, one, many string) string {
+// Plural picks a noun's (or verb's) form for n.
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}

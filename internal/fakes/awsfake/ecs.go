@@ -92,6 +92,20 @@ const (
 	msgTaskNotFound      = "The referenced task was not found."
 )
 
+// ecsPage is one page of a List call: maxResults items (def when unset)
+// after the position nextToken names.
+func ecsPage[T any](items []T, nextToken string, maxResults *int, def int) ([]T, string, *apiError) {
+	max := 0
+	if maxResults != nil {
+		max = *maxResults
+	}
+	out, next, ok := page(items, nextToken, max, def, def)
+	if !ok {
+		return nil, "", invalidParam("Invalid nextToken.")
+	}
+	return out, next, nil
+}
+
 func invalidParam(format string, args ...any) *apiError {
 	return newErr(400, "InvalidParameterException", format, args...)
 }
@@ -266,16 +280,12 @@ func (s *Server) ecsListClusters(in *ecsListClustersRequest, _ *request) (any, *
 	for _, c := range s.sortedClustersLocked() {
 		arns = append(arns, c.arn)
 	}
-	max := 0
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 100 {
-			return nil, invalidParam("maxResults must be between 1 and 100.")
-		}
-		max = *in.MaxResults
+	if in.MaxResults != nil && (*in.MaxResults < 1 || *in.MaxResults > 100) {
+		return nil, invalidParam("maxResults must be between 1 and 100.")
 	}
-	items, next, ok := page(arns, in.NextToken, max, 100, 100)
-	if !ok {
-		return nil, invalidParam("Invalid nextToken.")
+	items, next, err := ecsPage(arns, in.NextToken, in.MaxResults, 100)
+	if err != nil {
+		return nil, err
 	}
 	return ecsListClustersResponse{ClusterArns: append([]string{}, items...), NextToken: next}, nil
 }
@@ -406,13 +416,9 @@ func (s *Server) ecsDescribeCapacityProviders(in *ecsDescribeCapacityProvidersRe
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		max := 0
-		if in.MaxResults != nil {
-			max = *in.MaxResults
-		}
-		items, next, ok := page(names, in.NextToken, max, 10, 10)
-		if !ok {
-			return nil, invalidParam("Invalid nextToken.")
+		items, next, err := ecsPage(names, in.NextToken, in.MaxResults, 10)
+		if err != nil {
+			return nil, err
 		}
 		for _, n := range items {
 			out.CapacityProviders = append(out.CapacityProviders, s.providerView(s.ecs.providers[n], withTags))

@@ -492,13 +492,9 @@ func (s *Server) ecsListTaskDefinitions(in *ecsListTaskDefinitionsRequest, _ *re
 	default:
 		return nil, invalidParam("sort must be ASC or DESC.")
 	}
-	max := 0
-	if in.MaxResults != nil {
-		max = *in.MaxResults
-	}
-	items, next, ok := page(arns, in.NextToken, max, 100, 100)
-	if !ok {
-		return nil, invalidParam("Invalid nextToken.")
+	items, next, err := ecsPage(arns, in.NextToken, in.MaxResults, 100)
+	if err != nil {
+		return nil, err
 	}
 	return ecsListTaskDefinitionsResponse{TaskDefinitionArns: append([]string{}, items...), NextToken: next}, nil
 }
@@ -519,16 +515,12 @@ func (s *Server) ecsListTaskDefinitionFamilies(in *ecsListTaskDefinitionFamilies
 		}
 	}
 	slices.Sort(names)
-	max := 0
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 100 {
-			return nil, invalidParam("maxResults must be between 1 and 100.")
-		}
-		max = *in.MaxResults
+	if in.MaxResults != nil && (*in.MaxResults < 1 || *in.MaxResults > 100) {
+		return nil, invalidParam("maxResults must be between 1 and 100.")
 	}
-	items, next, ok := page(names, in.NextToken, max, 100, 100)
-	if !ok {
-		return nil, invalidParam("Invalid nextToken.")
+	items, next, err := ecsPage(names, in.NextToken, in.MaxResults, 100)
+	if err != nil {
+		return nil, err
 	}
 	return ecsListTaskDefinitionFamiliesResponse{Families: append([]string{}, items...), NextToken: next}, nil
 }

@@ -288,13 +288,9 @@ func (s *Server) ecsListTasks(in *ecsListTasksRequest, _ *request) (any, *apiErr
 	for i, t := range tasks {
 		arns[i] = t.arn
 	}
-	max := 0
-	if in.MaxResults != nil {
-		max = *in.MaxResults
-	}
-	items, next, ok := page(arns, in.NextToken, max, 100, 100)
-	if !ok {
-		return nil, invalidParam("Invalid nextToken.")
+	items, next, err := ecsPage(arns, in.NextToken, in.MaxResults, 100)
+	if err != nil {
+		return nil, err
 	}
 	return ecsListTasksResponse{TaskArns: append([]string{}, items...), NextToken: next}, nil
 }

@@ -6,9 +6,11 @@ package fakenet
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // TB is what the test servers need of a test: *testing.T and *testing.B
@@ -117,3 +119,39 @@ func (r *recorder) response(req *http.Request) *http.Response {
 type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
+
+// Clock is a time that only Advance and Sleep move, for a test server and
+// its clients to share so that expiries and schedules line up without the
+// test sleeping. The zero Clock starts at the zero time.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock makes a clock that starts at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now tells the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Sleep moves the clock forward by d instead of waiting, so that code
+// which waits (stack operations, retries) takes its time at once. It fails
+// only when ctx is done.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.Advance(d)
+	return nil
+}

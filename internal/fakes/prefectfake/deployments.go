@@ -282,11 +282,7 @@ func (s *Server) filterDeployments(c *call) *reply {
 		}
 		return list[i].ID < list[j].ID
 	})
-	out := []any{}
-	for _, d := range list {
-		out = append(out, s.deploymentAPI(d))
-	}
-	return jsonReply(http.StatusOK, paginate(out, limit, offset))
+	return listReply(list, s.deploymentAPI, limit, offset)
 }
 
 // deleteDeployment removes only the deployment. Its runs stay, still

@@ -12,30 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/fakes/fakenet"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
 // t0 is the fake clock's start; every test reads time from its clock.
 var t0 = time.Date(2026, 8, 21, 16, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakenet.Clock { return fakenet.NewClock(t0) }
 
 // client speaks raw HTTP to the server, as any Prefect client would.
 type client struct {
@@ -118,7 +102,7 @@ func (c *client) must(want int, method, path string, body any, hdr ...string) re
 }
 
 // start runs a test server with a fake clock; violations fail t.
-func start(t *testing.T, opts prefectfake.Options) (*prefectfake.Server, *client, *clock) {
+func start(t *testing.T, opts prefectfake.Options) (*prefectfake.Server, *client, *fakenet.Clock) {
 	t.Helper()
 	clk := newClock()
 	if opts.Now == nil {
@@ -151,7 +135,7 @@ func (r *recTB) count() int {
 }
 
 // startLenient is start for tests that break the contract on purpose.
-func startLenient(t *testing.T, opts prefectfake.Options) (*prefectfake.Server, *client, *clock, *recTB) {
+func startLenient(t *testing.T, opts prefectfake.Options) (*prefectfake.Server, *client, *fakenet.Clock, *recTB) {
 	t.Helper()
 	clk := newClock()
 	if opts.Now == nil {

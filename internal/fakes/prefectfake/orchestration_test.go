@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/fakes/fakenet"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
@@ -14,7 +15,7 @@ func TestOrchestration(t *testing.T) {
 	type env struct {
 		s          *prefectfake.Server
 		c          *client
-		clk        *clock
+		clk        *fakenet.Clock
 		run, depID string
 	}
 	claim := func(e env) {

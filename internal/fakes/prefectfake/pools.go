@@ -267,11 +267,7 @@ func (s *Server) filterWorkers(c *call) *reply {
 		}
 		return ws[i].Name < ws[j].Name
 	})
-	out := []any{}
-	for _, w := range ws {
-		out = append(out, s.workerAPI(w))
-	}
-	return jsonReply(http.StatusOK, paginate(out, limit, offset))
+	return listReply(ws, s.workerAPI, limit, offset)
 }
 
 func (s *Server) filterWorkQueues(c *call) *reply {
@@ -296,11 +292,7 @@ func (s *Server) filterWorkQueues(c *call) *reply {
 		qs = append(qs, q)
 	}
 	sortQueues(qs)
-	out := []any{}
-	for _, q := range qs {
-		out = append(out, s.queueAPI(q))
-	}
-	return jsonReply(http.StatusOK, paginate(out, limit, offset))
+	return listReply(qs, s.queueAPI, limit, offset)
 }
 
 func sortQueues(qs []*workQueue) {
@@ -479,6 +471,16 @@ func (s *Server) limitError(c *call, v any) *reply {
 		return detail(http.StatusUnprocessableEntity, "Invalid limit: must be greater than or equal to 0.")
 	}
 	return detail(http.StatusUnprocessableEntity, fmt.Sprintf("Invalid limit: must be less than or equal to %d.", defaultLimit))
+}
+
+// listReply answers a filter call with the page of items the call asked
+// for, each as the API writes it.
+func listReply[T, V any](items []T, api func(T) V, limit, offset int) *reply {
+	out := make([]any, 0, len(items))
+	for _, it := range items {
+		out = append(out, api(it))
+	}
+	return jsonReply(http.StatusOK, paginate(out, limit, offset))
 }
 
 func paginate(items []any, limit, offset int) []any {

@@ -207,9 +207,5 @@ func (s *Server) filterFlowRuns(c *call) *reply {
 		}
 		return runs[i].ID > runs[j].ID
 	})
-	out := []any{}
-	for _, r := range runs {
-		out = append(out, s.flowRunAPI(r, false))
-	}
-	return jsonReply(http.StatusOK, paginate(out, limit, offset))
+	return listReply(runs, func(r *flowRun) any { return s.flowRunAPI(r, false) }, limit, offset)
 }
