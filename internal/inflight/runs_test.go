@@ -1,14 +1,8 @@
 package inflight_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -20,10 +14,10 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awscreds"
 	"github.com/ecsworker/ecsworker/internal/diagnosis"
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/prefect"
-	"github.com/ecsworker/ecsworker/internal/prefectapi"
-	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefect/prefecttest"
 	"github.com/ecsworker/ecsworker/internal/prefectevents"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -142,40 +136,6 @@ func TestObserve(t *testing.T) {
 	}
 }
 
-// wireEvent is an event as POST /events carries it.
-type wireEvent struct {
-	Event   string              `json:"event"`
-	Related []map[string]string `json:"related"`
-	Follows string              `json:"follows"`
-}
-
-// eventsTransport is Prefect's events API in process: the events socket
-// is missing (404), so the emitter posts events, which are kept.
-type eventsTransport struct {
-	mu     sync.Mutex
-	events []wireEvent
-}
-
-func (t *eventsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	code := http.StatusNotFound
-	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/events") {
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			return nil, err
-		}
-		var evs []wireEvent
-		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&evs); err != nil {
-			return nil, err
-		}
-		t.mu.Lock()
-		t.events = append(t.events, evs...)
-		t.mu.Unlock()
-		code = http.StatusOK
-	}
-	return &http.Response{StatusCode: code, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(strings.NewReader("null")), Request: req}, nil
-}
-
 // TestExecutedEvent: a run the worker submitted gets its
 // executed-flow-run event when its task stops, with the task's exit code.
 func TestExecutedEvent(t *testing.T) {
@@ -195,11 +155,7 @@ func TestExecutedEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tr := &eventsTransport{}
-			c, err := prefect.New(prefectconfig.Config{APIURL: "http://prefect.test/api"}, prefectapi.WithHTTPClient(&http.Client{Transport: tr}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			c, srv := prefecttest.InProcess(t, prefectfake.Options{})
 			em, err := c.NewEventEmitter(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -210,34 +166,33 @@ func TestExecutedEvent(t *testing.T) {
 				h.api.setRun(flowRun(runID, prefect.StateCompleted))
 				fb := h.track(runID, taskARN, nil, false)
 				fr := flowRun(runID, prefect.StateRunning)
-				h.runs.Submitted(run2, &fr, nil, nil, "other-event") // not followed: ignored
+				h.runs.Submitted(run2, &fr, nil, nil, "7c1e4d9f-8a3b-4d2c-9e8f-1a2b3c4d5e6f") // not followed: ignored
 				if tt.submitted {
-					h.runs.Submitted(runID, &fr, nil, nil, "submitted-event")
+					h.runs.Submitted(runID, &fr, nil, nil, "5b0d3c8e-6f2a-4c1e-9d7b-0a1b2c3d4e5f")
 				}
 				h.update(fb, stoppedUpdate(taskARN, tt.diag))
 			})
 			if err := em.Close(); err != nil {
 				t.Fatal(err)
 			}
-			tr.mu.Lock()
-			defer tr.mu.Unlock()
+			events := prefecttest.Events(t, srv)
 			if tt.wantCode == "" {
-				if len(tr.events) != 0 {
-					t.Fatalf("events %+v, want none", tr.events)
+				if len(events) != 0 {
+					t.Fatalf("events %+v, want none", events)
 				}
 				return
 			}
-			if len(tr.events) != 1 {
-				t.Fatalf("events %+v, want one", tr.events)
+			if len(events) != 1 {
+				t.Fatalf("events %+v, want one", events)
 			}
-			ev := tr.events[0]
+			ev := events[0]
 			var flowRunRes map[string]string
 			for _, r := range ev.Related {
 				if r["prefect.resource.role"] == "flow-run" {
 					flowRunRes = r
 				}
 			}
-			if ev.Event != prefectevents.EventWorkerExecutedFlowRun || ev.Follows != "submitted-event" ||
+			if ev.Event != prefectevents.EventWorkerExecutedFlowRun || ev.Follows != "5b0d3c8e-6f2a-4c1e-9d7b-0a1b2c3d4e5f" ||
 				flowRunRes["prefect.infrastructure.identifier"] != pid || flowRunRes["prefect.infrastructure.status-code"] != tt.wantCode {
 				t.Fatalf("event %+v, want %s following the submitted event, naming %s and status code %s", ev, prefectevents.EventWorkerExecutedFlowRun, pid, tt.wantCode)
 			}

@@ -1,21 +1,16 @@
 package runreport_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 	"github.com/ecsworker/ecsworker/internal/prefect"
-	"github.com/ecsworker/ecsworker/internal/prefectapi"
-	"github.com/ecsworker/ecsworker/internal/prefectconfig"
+	"github.com/ecsworker/ecsworker/internal/prefect/prefecttest"
 	"github.com/ecsworker/ecsworker/internal/prefectevents"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 )
@@ -163,66 +158,16 @@ func (h *logRecorder) find(msg string) (logEntry, bool) {
 	return logEntry{}, false
 }
 
-// wireEvent is an event as POST /events carries it.
-type wireEvent struct {
-	ID       string              `json:"id"`
-	Event    string              `json:"event"`
-	Resource map[string]string   `json:"resource"`
-	Related  []map[string]string `json:"related"`
-	Follows  string              `json:"follows"`
-}
-
-// eventsTransport is Prefect's events API in process: the events socket
-// is missing (404), so the emitter posts events, which are kept.
-type eventsTransport struct {
-	mu     sync.Mutex
-	events []wireEvent
-}
-
-func (t *eventsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	answer := func(code int) *http.Response {
-		return &http.Response{StatusCode: code, Header: http.Header{"Content-Type": {"application/json"}},
-			Body: io.NopCloser(strings.NewReader("null")), Request: req}
-	}
-	switch {
-	case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/events"):
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			return nil, err
-		}
-		var evs []wireEvent
-		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&evs); err != nil {
-			return nil, err
-		}
-		t.mu.Lock()
-		t.events = append(t.events, evs...)
-		t.mu.Unlock()
-		return answer(http.StatusOK), nil
-	default:
-		return answer(http.StatusNotFound), nil
-	}
-}
-
-func (t *eventsTransport) got() []wireEvent {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]wireEvent(nil), t.events...)
-}
-
 // newEmitter is an event emitter whose events land in the returned
-// transport once the emitter is closed.
-func newEmitter(t *testing.T) (*prefectevents.EventEmitter, *eventsTransport) {
+// Prefect API test server once the emitter is closed.
+func newEmitter(t *testing.T) (*prefectevents.EventEmitter, *prefectfake.Server) {
 	t.Helper()
-	tr := &eventsTransport{}
-	c, err := prefect.New(prefectconfig.Config{APIURL: "http://prefect.test/api"}, prefectapi.WithHTTPClient(&http.Client{Transport: tr}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, srv := prefecttest.InProcess(t, prefectfake.Options{})
 	em, err := c.NewEventEmitter(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return em, tr
+	return em, srv
 }
 
 var errOutage = errors.New("connection refused")

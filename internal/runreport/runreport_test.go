@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/prefect"
+	"github.com/ecsworker/ecsworker/internal/prefect/prefecttest"
 	"github.com/ecsworker/ecsworker/internal/prefectevents"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 )
@@ -218,7 +219,7 @@ func TestSource(t *testing.T) {
 
 func TestEmit(t *testing.T) {
 	t.Parallel()
-	ev := prefectevents.Event{Event: "prefect.worker.executed-flow-run", Resource: map[string]string{"prefect.resource.id": "prefect.worker.ecs.ecs-worker-1"}, Follows: "submitted-1"}
+	ev := prefectevents.Event{Event: "prefect.worker.executed-flow-run", Resource: map[string]string{"prefect.resource.id": "prefect.worker.ecs.ecs-worker-1"}, Follows: "5b0d3c8e-6f2a-4c1e-9d7b-0a1b2c3d4e5f"}
 	tests := []struct {
 		name string
 		// emitter: "none" (never set), "unset" (set, then nil), "open",
@@ -254,12 +255,12 @@ func TestEmit(t *testing.T) {
 			if err := em.Close(); err != nil {
 				t.Fatal(err)
 			}
-			got := events.got()
+			got := prefecttest.Events(t, events)
 			if !tt.wantSent {
 				if len(got) != 0 {
 					t.Fatalf("events sent: %+v, want none", got)
 				}
-			} else if len(got) != 1 || got[0].Event != ev.Event || got[0].Resource["prefect.resource.id"] != "prefect.worker.ecs.ecs-worker-1" || got[0].Follows != "submitted-1" || got[0].ID == "" {
+			} else if len(got) != 1 || got[0].Event != ev.Event || got[0].Resource["prefect.resource.id"] != "prefect.worker.ecs.ecs-worker-1" || got[0].Follows != "5b0d3c8e-6f2a-4c1e-9d7b-0a1b2c3d4e5f" || got[0].ID == "" {
 				t.Fatalf("events sent: %+v, want the one emitted, with an id", got)
 			}
 			e, found := rec.find("could not emit a worker event")

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/launch"
@@ -102,21 +103,21 @@ func TestLaunch(t *testing.T) {
 		// The launcher's failures, as it explains them.
 		{
 			name:         "RunTask throttled",
-			launchErr:    awserr.Explain("RunTask", awsAnswer("RunTask", "ThrottlingException", "Rate exceeded", 400), 5),
+			launchErr:    awserr.Explain("RunTask", awsclienttest.Answer("RunTask", "ThrottlingException", "Rate exceeded", 400), 5),
 			wantKind:     submission.Retry,
 			wantErr:      "RunTask failed after 5 attempts: Rate exceeded (ThrottlingException). AWS kept throttling the calls; lower the number of flow runs submitted at once, or ask AWS for a higher API rate quota",
 			wantLaunches: 1,
 		},
 		{
 			name:         "RunTask's connection broke",
-			launchErr:    awserr.Explain("RunTask", awsUnanswered("RunTask"), 3),
+			launchErr:    awserr.Explain("RunTask", awsclienttest.Unanswered("RunTask"), 3),
 			wantKind:     submission.Retry,
 			wantErr:      "RunTask failed after 3 attempts: operation error ECS: RunTask, request send failed, read tcp: read: connection reset by peer. This looks temporary (a server or network error, or no answer in time); it is retried on the next attempt",
 			wantLaunches: 1,
 		},
 		{
 			name:         "ECS failing on its side",
-			launchErr:    awserr.Explain("RunTask", awsAnswer("RunTask", "ServerException", "Service Unavailable", 500), 3),
+			launchErr:    awserr.Explain("RunTask", awsclienttest.Answer("RunTask", "ServerException", "Service Unavailable", 500), 3),
 			wantKind:     submission.Retry,
 			wantErr:      "RunTask failed after 3 attempts: Service Unavailable (ServerException). This looks temporary (a server or network error, or no answer in time); it is retried on the next attempt",
 			wantLaunches: 1,
@@ -130,14 +131,14 @@ func TestLaunch(t *testing.T) {
 		},
 		{
 			name:         "RunTask refused as it is",
-			launchErr:    awserr.Explain("RunTask", awsAnswer("RunTask", "InvalidParameterException", "subnets can not be empty.", 400), 1),
+			launchErr:    awserr.Explain("RunTask", awsclienttest.Answer("RunTask", "InvalidParameterException", "subnets can not be empty.", 400), 1),
 			wantKind:     submission.Crash,
 			wantErr:      "RunTask failed: subnets can not be empty. (InvalidParameterException)",
 			wantLaunches: 1,
 		},
 		{
 			name:         "RunTask denied",
-			launchErr:    awserr.Explain("RunTask", awsAnswer("RunTask", "AccessDeniedException", "User: arn:aws:iam::123456789012:user/w is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec", 400), 1),
+			launchErr:    awserr.Explain("RunTask", awsclienttest.Answer("RunTask", "AccessDeniedException", "User: arn:aws:iam::123456789012:user/w is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec", 400), 1),
 			wantKind:     submission.Crash,
 			wantErr:      "RunTask failed: User: arn:aws:iam::123456789012:user/w is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/exec (AccessDeniedException). Grant the worker's AWS identity iam:PassRole (the message names the resource; 'ecsworker aws-policy --pool NAME' prints the whole policy)",
 			wantLaunches: 1,

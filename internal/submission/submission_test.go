@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
-
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
@@ -22,38 +18,6 @@ import (
 	"github.com/ecsworker/ecsworker/internal/prefecterr"
 	"github.com/ecsworker/ecsworker/internal/submission"
 )
-
-// awsAnswer is an AWS error answer wrapped the way the SDK returns it:
-// the API error inside the HTTP response error inside the operation error.
-func awsAnswer(op, code, msg string, status int) error {
-	fault := smithy.FaultClient
-	if status >= 500 {
-		fault = smithy.FaultServer
-	}
-	return &smithy.OperationError{ServiceID: "ECS", OperationName: op, Err: &awshttp.ResponseError{
-		ResponseError: &smithyhttp.ResponseError{
-			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-			Err:      &smithy.GenericAPIError{Code: code, Message: msg, Fault: fault},
-		},
-		RequestID: "req-1",
-	}}
-}
-
-// awsUnanswered is an AWS call whose connection broke: no answer, no code.
-func awsUnanswered(op string) error {
-	return &smithy.OperationError{ServiceID: "ECS", OperationName: op, Err: &smithyhttp.RequestSendError{
-		Err: &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)},
-	}}
-}
-
-// awsStatusOnly is an AWS answer whose body the SDK could not read: only
-// its HTTP status tells what it was.
-func awsStatusOnly(op string, status int) error {
-	return &smithy.OperationError{ServiceID: "ECS", OperationName: op, Err: &smithyhttp.ResponseError{
-		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-		Err:      errors.New("unreadable error body"),
-	}}
-}
 
 // prefectAnswer is an answer of the Prefect API other than 2xx, as the
 // client returns it after its retries.
@@ -197,25 +161,25 @@ func TestClassifyAndKindOf(t *testing.T) {
 		{"prefect 422", prefectAnswer("update flow run labels", "PATCH", "/flow_runs/run-1/labels", 422, "labels: value is not a valid dict"), submission.Crash},
 		{"prefect 401 wrapped", fmt.Errorf("claim: %w", prefectAnswer("", "POST", "/flow_runs/run-1/set_state", 401, "")), submission.Crash},
 		// AWS, by what its answer says.
-		{"aws throttled", awsAnswer("RunTask", "ThrottlingException", "Rate exceeded", 400), submission.Retry},
-		{"aws throttle disguised as a parameter error", awsAnswer("RunTask", "InvalidParameterException", "Rate exceeded (ErrorCode: Throttling)", 400), submission.Retry},
-		{"aws HTTP 429 without a code", awsStatusOnly("RunTask", 429), submission.Retry},
-		{"aws server error", awsAnswer("RunTask", "ServerException", "Service unavailable", 500), submission.Retry},
-		{"aws HTTP 503 without a code", awsStatusOnly("RunTask", 503), submission.Retry},
-		{"aws request timeout code", awsAnswer("RunTask", "RequestTimeout", "timed out", 400), submission.Retry},
-		{"aws connection reset", awsUnanswered("RunTask"), submission.Retry},
-		{"aws bad parameter", awsAnswer("RunTask", "InvalidParameterException", "subnets can not be empty.", 400), submission.Crash},
-		{"aws HTTP 400 without a code", awsStatusOnly("RunTask", 400), submission.Crash},
-		{"aws access denied", awsAnswer("RunTask", "AccessDeniedException", "User: arn:aws:iam::1:user/w is not authorized to perform: ecs:RunTask on resource: *", 400), submission.Crash},
-		{"aws unknown cluster", awsAnswer("RunTask", "ClusterNotFoundException", "Cluster not found.", 400), submission.Crash},
-		{"aws unknown operation", awsAnswer("RunTask", "UnknownOperationException", "", 400), submission.Crash},
+		{"aws throttled", awsclienttest.Answer("RunTask", "ThrottlingException", "Rate exceeded", 400), submission.Retry},
+		{"aws throttle disguised as a parameter error", awsclienttest.Answer("RunTask", "InvalidParameterException", "Rate exceeded (ErrorCode: Throttling)", 400), submission.Retry},
+		{"aws HTTP 429 without a code", awsclienttest.StatusOnly("RunTask", 429), submission.Retry},
+		{"aws server error", awsclienttest.Answer("RunTask", "ServerException", "Service unavailable", 500), submission.Retry},
+		{"aws HTTP 503 without a code", awsclienttest.StatusOnly("RunTask", 503), submission.Retry},
+		{"aws request timeout code", awsclienttest.Answer("RunTask", "RequestTimeout", "timed out", 400), submission.Retry},
+		{"aws connection reset", awsclienttest.Unanswered("RunTask"), submission.Retry},
+		{"aws bad parameter", awsclienttest.Answer("RunTask", "InvalidParameterException", "subnets can not be empty.", 400), submission.Crash},
+		{"aws HTTP 400 without a code", awsclienttest.StatusOnly("RunTask", 400), submission.Crash},
+		{"aws access denied", awsclienttest.Answer("RunTask", "AccessDeniedException", "User: arn:aws:iam::1:user/w is not authorized to perform: ecs:RunTask on resource: *", 400), submission.Crash},
+		{"aws unknown cluster", awsclienttest.Answer("RunTask", "ClusterNotFoundException", "Cluster not found.", 400), submission.Crash},
+		{"aws unknown operation", awsclienttest.Answer("RunTask", "UnknownOperationException", "", 400), submission.Crash},
 		{"ecs capacity failure", &awserr.RunTaskFailure{Arn: "arn:ci", Reason: "RESOURCE:MEMORY"}, submission.Crash},
-		{"launch error throttled", awserr.Explain("RunTask", awsAnswer("RunTask", "ThrottlingException", "Rate exceeded", 400), 5), submission.Retry},
+		{"launch error throttled", awserr.Explain("RunTask", awsclienttest.Answer("RunTask", "ThrottlingException", "Rate exceeded", 400), 5), submission.Retry},
 		{"launch error transient", &awserr.LaunchError{Kind: awserr.KindTransient, Op: "RunTask", AWSMessage: "ECS returned neither a task nor a failure"}, submission.Retry},
 		{"launch error capacity", &awserr.LaunchError{Kind: awserr.KindCapacity, Op: "RunTask", AWSCode: "RESOURCE:CPU"}, submission.Crash},
 		{"launch error permanent", &awserr.LaunchError{Kind: awserr.KindPermanent, Op: "RunTask", AWSMessage: "values are still unresolved"}, submission.Crash},
 		{"network plan without an AWS error", &launch.NetworkError{Msg: "the VPC has no subnets"}, submission.Crash},
-		{"network plan throttled", &launch.NetworkError{Msg: "finding the task's subnets", Err: awsAnswer("DescribeVpcs", "RequestLimitExceeded", "Request limit exceeded.", 503)}, submission.Retry},
+		{"network plan throttled", &launch.NetworkError{Msg: "finding the task's subnets", Err: awsclienttest.Answer("DescribeVpcs", "RequestLimitExceeded", "Request limit exceeded.", 503)}, submission.Retry},
 		// Nothing says the request was refused: it may pass.
 		{"an unclassified error", errors.New("something broke"), submission.Retry},
 		{"no error", nil, submission.Crash},
@@ -244,7 +208,7 @@ func TestKindOfStepError(t *testing.T) {
 		{"a step's kind wins over its cause's", &submission.Error{Step: submission.StepClaim, Kind: submission.NotClaimed, Err: transient}, submission.NotClaimed},
 		{"a crash with a transient cause stays a crash", submission.Crashed(submission.StepRender, transient), submission.Crash},
 		{"wrapped step error", fmt.Errorf("submit run-1: %w", &submission.Error{Step: submission.StepLaunch, Kind: submission.Retry, Err: errors.New("x")}), submission.Retry},
-		{"step error classified when made", submission.Failed(submission.StepLaunch, awsAnswer("RunTask", "InvalidParameterException", "bad", 400)), submission.Crash},
+		{"step error classified when made", submission.Failed(submission.StepLaunch, awsclienttest.Answer("RunTask", "InvalidParameterException", "bad", 400)), submission.Crash},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,14 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
-
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awscreds"
@@ -367,20 +362,6 @@ func mustObject(t *testing.T, s string) *jsonv.Object {
 		t.Fatalf("%s is not a JSON object", s)
 	}
 	return o
-}
-
-// awsAnswer is an AWS error answer as the SDK returns it.
-func awsAnswer(op, code string, status int) error {
-	fault := smithy.FaultClient
-	if status >= 500 {
-		fault = smithy.FaultServer
-	}
-	return &smithy.OperationError{ServiceID: "ECS", OperationName: op, Err: &awshttp.ResponseError{
-		ResponseError: &smithyhttp.ResponseError{
-			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-			Err:      &smithy.GenericAPIError{Code: code, Message: code + " from the test", Fault: fault},
-		},
-	}}
 }
 
 // prefectAnswer is an answer of the Prefect API other than 2xx.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ecsworker/ecsworker/internal/awsclient/awsclienttest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectapi"
@@ -77,14 +78,14 @@ func TestLaunchClaimedSteps(t *testing.T) {
 		{
 			name:        "the named task definition cannot be described: left to RunTask",
 			vars:        `{"task_definition_arn": "arn:aws:ecs:us-east-1:123456789012:task-definition/mine:1"}`,
-			tds:         fakeTaskDefinitions{err: awsAnswer("DescribeTaskDefinition", "AccessDeniedException", 400)},
+			tds:         fakeTaskDefinitions{err: awsclienttest.Answer("DescribeTaskDefinition", "AccessDeniedException", "AccessDeniedException"+" from the test", 400)},
 			launcher:    &fakeLauncher{launched: launchedTask()},
 			wantOutcome: "submitted", wantEvent: "submitted", wantPID: true,
 		},
 		{
 			name:        "the named task definition does not exist",
 			vars:        `{"task_definition_arn": "arn:aws:ecs:us-east-1:123456789012:task-definition/mine:1"}`,
-			tds:         fakeTaskDefinitions{err: awsAnswer("DescribeTaskDefinition", "ClientException", 400)},
+			tds:         fakeTaskDefinitions{err: awsclienttest.Answer("DescribeTaskDefinition", "ClientException", "ClientException"+" from the test", 400)},
 			wantCrash:   crashPrefix + "read task definition arn:aws:ecs:us-east-1:123456789012:task-definition/mine:1:",
 			wantOutcome: "crashed", wantEvent: "submission-crashed",
 		},
@@ -101,35 +102,35 @@ func TestLaunchClaimedSteps(t *testing.T) {
 		},
 		{
 			name:        "RunTask throttled",
-			launcher:    &fakeLauncher{err: awsAnswer("RunTask", "ThrottlingException", 400)},
+			launcher:    &fakeLauncher{err: awsclienttest.Answer("RunTask", "ThrottlingException", "ThrottlingException"+" from the test", 400)},
 			wantOutcome: "deferred", wantEvent: "submission-deferred",
 		},
 		{
 			name:        "RunTask throttled for over an hour since the claim",
-			launcher:    &fakeLauncher{err: awsAnswer("RunTask", "ThrottlingException", 400)},
+			launcher:    &fakeLauncher{err: awsclienttest.Answer("RunTask", "ThrottlingException", "ThrottlingException"+" from the test", 400)},
 			claimedAgo:  2 * time.Hour,
 			wantCrash:   crashPrefix,
 			wantOutcome: "crashed", wantEvent: "submission-crashed",
 		},
 		{
 			name:        "RunTask refused",
-			launcher:    &fakeLauncher{err: awsAnswer("RunTask", "InvalidParameterException", 400)},
+			launcher:    &fakeLauncher{err: awsclienttest.Answer("RunTask", "InvalidParameterException", "InvalidParameterException"+" from the test", 400)},
 			wantCrash:   crashPrefix,
 			wantOutcome: "crashed", wantEvent: "submission-crashed",
 		},
 		{
 			name:     "RunTask refused, but another worker recorded the run's task",
-			launcher: &fakeLauncher{err: awsAnswer("RunTask", "InvalidParameterException", 400)},
+			launcher: &fakeLauncher{err: awsclienttest.Answer("RunTask", "InvalidParameterException", "InvalidParameterException"+" from the test", 400)},
 			api:      &fakePrefect{current: &prefect.FlowRun{ID: unitRunID, InfrastructurePID: "prefect::" + unitTask}},
 		},
 		{
 			name:     "RunTask refused while the worker stops: left to the next worker",
-			launcher: &fakeLauncher{err: awsAnswer("RunTask", "InvalidParameterException", 400)},
+			launcher: &fakeLauncher{err: awsclienttest.Answer("RunTask", "InvalidParameterException", "InvalidParameterException"+" from the test", 400)},
 			stopping: true,
 		},
 		{
 			name:        "the crash report does not reach Prefect",
-			launcher:    &fakeLauncher{err: awsAnswer("RunTask", "InvalidParameterException", 400)},
+			launcher:    &fakeLauncher{err: awsclienttest.Answer("RunTask", "InvalidParameterException", "InvalidParameterException"+" from the test", 400)},
 			api:         &fakePrefect{stateErr: prefectAnswer(503)},
 			wantCrash:   crashPrefix,
 			wantOutcome: "crashed", wantEvent: "submission-crashed",
