@@ -95,7 +95,7 @@ func TestAdopt(t *testing.T) {
 				if got := h.runs.Adopt(h.ctx, fr); got != tt.want {
 					t.Fatalf("Adopt() = %v, want %v", got, tt.want)
 				}
-				if _, warned := h.log.find("cannot follow the task of a run in flight"); warned != tt.wantWarn {
+				if _, warned := h.log.Find("cannot follow the task of a run in flight"); warned != tt.wantWarn {
 					t.Errorf("warning logged: %v, want %v", warned, tt.wantWarn)
 				}
 				if !tt.want {

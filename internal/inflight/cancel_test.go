@@ -144,12 +144,12 @@ func TestCancel(t *testing.T) {
 				if got := h.gotNotes(); !slices.Equal(got, wantNotes) {
 					t.Errorf("notes %q, want %q", got, wantNotes)
 				}
-				e, ok := h.log.find("stopped the task of a flow run cancelled before it started")
-				if ok != (tt.wantOutcome != "") || e.attrs["outcome"] != tt.wantOutcome {
+				e, ok := h.log.Find("stopped the task of a flow run cancelled before it started")
+				if ok != (tt.wantOutcome != "") || e.Attrs["outcome"] != tt.wantOutcome {
 					t.Errorf("info line %+v (%v), want outcome %q", e, ok, tt.wantOutcome)
 				}
-				e, ok = h.log.find("could not stop the task of a cancelled flow run")
-				if ok != tt.wantError || (ok && (e.level != slog.LevelError || e.attrs["flow_run"] != runID)) {
+				e, ok = h.log.Find("could not stop the task of a cancelled flow run")
+				if ok != tt.wantError || (ok && (e.Level != slog.LevelError || e.Attrs["flow_run"] != runID)) {
 					t.Errorf("error line %+v (%v), want one: %v", e, ok, tt.wantError)
 				}
 				if got := !fb.perms.Usable("ecs:StopTask", ""); got != (tt.refused || tt.name == "StopTask refused") {

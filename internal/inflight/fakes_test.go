@@ -26,6 +26,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/launch"
+	"github.com/ecsworker/ecsworker/internal/logtest"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/runreport"
@@ -339,55 +340,13 @@ type fakeBackend struct {
 	logs    *fakeLogs
 }
 
-// logEntry is one line of the worker's own log.
-type logEntry struct {
-	level slog.Level
-	msg   string
-	attrs map[string]string
-}
-
-// logRecorder is a slog.Handler that keeps what is logged.
-type logRecorder struct {
-	mu      *sync.Mutex
-	entries *[]logEntry
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	e := logEntry{level: r.Level, msg: r.Message, attrs: map[string]string{}}
-	r.Attrs(func(a slog.Attr) bool {
-		e.attrs[a.Key] = a.Value.String()
-		return true
-	})
-	h.mu.Lock()
-	*h.entries = append(*h.entries, e)
-	h.mu.Unlock()
-	return nil
-}
-
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
-
-// find returns the first entry with msg.
-func (h *logRecorder) find(msg string) (logEntry, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, e := range *h.entries {
-		if e.msg == msg {
-			return e, true
-		}
-	}
-	return logEntry{}, false
-}
-
 // harness is Runs over fakes, with real metrics and a real reporter.
 type harness struct {
 	t    *testing.T
 	api  *fakePrefect
 	rep  *runreport.Reporter
 	runs *inflight.Runs
-	log  *logRecorder
+	log  *logtest.Recorder
 
 	inFlight      prometheus.Gauge
 	stops         *prometheus.CounterVec
@@ -418,8 +377,8 @@ func newHarness(t *testing.T, edit func(*inflight.Options)) *harness {
 		crashes:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crashes"}, []string{"cause"}),
 		cancellations: prometheus.NewCounter(prometheus.CounterOpts{Name: "cancellations"}),
 	}
-	h.log = &logRecorder{mu: &sync.Mutex{}, entries: &[]logEntry{}}
-	logger := slog.New(h.log)
+	var logger *slog.Logger
+	logger, h.log = logtest.New()
 	h.rep = runreport.New(h.api, runreport.Options{Log: logger, Notify: func(event, id string) {
 		h.mu.Lock()
 		defer h.mu.Unlock()

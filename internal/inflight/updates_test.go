@@ -154,7 +154,7 @@ func TestSettle(t *testing.T) {
 					t.Errorf("task logs read from %v: a run whose flow started has its own logs", fb.logs.sources)
 				}
 				if tt.wantWarn != "" {
-					if e, ok := h.log.find(tt.wantWarn); !ok || e.level != slog.LevelWarn || e.attrs["flow_run"] != runID {
+					if e, ok := h.log.Find(tt.wantWarn); !ok || e.Level != slog.LevelWarn || e.Attrs["flow_run"] != runID {
 						t.Errorf("worker log: want the warning %q about the run, got %+v", tt.wantWarn, e)
 					}
 				}
@@ -390,8 +390,8 @@ func TestDeregister(t *testing.T) {
 				if got := slices.Equal(fb.tds.invalidated, []string{tdARN}); got != tt.wantInvalidated {
 					t.Errorf("invalidated %v, want %v", fb.tds.invalidated, tt.wantInvalidated)
 				}
-				e, warned := h.log.find("could not deregister the run's task definition")
-				if warned != tt.wantWarn || (warned && e.attrs["task_definition"] != tdARN) {
+				e, warned := h.log.Find("could not deregister the run's task definition")
+				if warned != tt.wantWarn || (warned && e.Attrs["task_definition"] != tdARN) {
 					t.Errorf("warning %+v (%v), want one: %v", e, warned, tt.wantWarn)
 				}
 				if got := !fb.perms.Usable("ecs:DeregisterTaskDefinition", ""); got != tt.wantRefused {
@@ -477,7 +477,7 @@ func TestInfrastructurePending(t *testing.T) {
 				if got := h.api.readCount(); got != tt.wantReads {
 					t.Errorf("%d reads, want %d", got, tt.wantReads)
 				}
-				if _, ok := h.log.find("could not mark the run InfrastructurePending"); ok != tt.wantDebug {
+				if _, ok := h.log.Find("could not mark the run InfrastructurePending"); ok != tt.wantDebug {
 					t.Errorf("debug line logged: %v, want %v", ok, tt.wantDebug)
 				}
 				if !h.runs.Following(runID) {

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/logtest"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 )
@@ -59,7 +60,7 @@ func TestLogRecords(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			api := &fakePrefect{}
-			log, rec := newLogRecorder()
+			log, rec := logtest.New()
 			rep := runreport.New(api, runreport.Options{Log: log, Now: func() time.Time { return t0 }})
 			line := t0.Add(-time.Minute)
 
@@ -75,11 +76,11 @@ func TestLogRecords(t *testing.T) {
 			if got := api.gotSent(); !slices.Equal(got, want) {
 				t.Fatalf("run logs = %+v\nwant %+v", got, want)
 			}
-			wantWorker := []logEntry{
-				{level: tt.wantLevel, msg: "before the worker had an id", attrs: map[string]string{"flow_run": runID}},
-				{level: tt.wantLevel, msg: "a task's log line", attrs: map[string]string{"flow_run": "other-run"}},
+			wantWorker := []logtest.Entry{
+				{Level: tt.wantLevel, Msg: "before the worker had an id", Attrs: map[string]string{"flow_run": runID}},
+				{Level: tt.wantLevel, Msg: "a task's log line", Attrs: map[string]string{"flow_run": "other-run"}},
 			}
-			if got := rec.all(); fmt.Sprint(got) != fmt.Sprint(wantWorker) {
+			if got := rec.All(); fmt.Sprint(got) != fmt.Sprint(wantWorker) {
 				t.Fatalf("worker log = %+v\nwant %+v", got, wantWorker)
 			}
 		})
@@ -154,7 +155,7 @@ func TestFlushFailure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			api := &fakePrefect{logErrs: tt.logErrs}
-			log, rec := newLogRecorder()
+			log, rec := logtest.New()
 			rep := runreport.New(api, runreport.Options{Log: log})
 			logNumbered(rep, "m", 450)
 
@@ -165,8 +166,8 @@ func TestFlushFailure(t *testing.T) {
 			if got := len(api.gotSent()); got != tt.wantAfterFirst {
 				t.Fatalf("first flush sent %d records, want %d", got, tt.wantAfterFirst)
 			}
-			if _, ok := rec.find("could not send flow run logs; keeping them for the next try"); !ok {
-				t.Errorf("worker log = %+v, want the failure noted", rec.all())
+			if _, ok := rec.Find("could not send flow run logs; keeping them for the next try"); !ok {
+				t.Errorf("worker log = %+v, want the failure noted", rec.All())
 			}
 			rep.Log(runID, prefect.LevelInfo, "later")
 			rep.FlushLogs(t.Context())

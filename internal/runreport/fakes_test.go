@@ -3,7 +3,6 @@ package runreport_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -105,57 +104,6 @@ func (f *fakePrefect) batchSizes() []int {
 		n = append(n, len(b))
 	}
 	return n
-}
-
-// logEntry is one line the worker wrote to its own log.
-type logEntry struct {
-	level slog.Level
-	msg   string
-	attrs map[string]string
-}
-
-// logRecorder is a slog.Handler that keeps what is logged.
-type logRecorder struct {
-	mu      *sync.Mutex
-	entries *[]logEntry
-}
-
-func newLogRecorder() (*slog.Logger, *logRecorder) {
-	h := &logRecorder{mu: &sync.Mutex{}, entries: &[]logEntry{}}
-	return slog.New(h), h
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	e := logEntry{level: r.Level, msg: r.Message, attrs: map[string]string{}}
-	r.Attrs(func(a slog.Attr) bool {
-		e.attrs[a.Key] = a.Value.String()
-		return true
-	})
-	h.mu.Lock()
-	*h.entries = append(*h.entries, e)
-	h.mu.Unlock()
-	return nil
-}
-
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
-
-func (h *logRecorder) all() []logEntry {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]logEntry(nil), *h.entries...)
-}
-
-// find returns the first entry with msg.
-func (h *logRecorder) find(msg string) (logEntry, bool) {
-	for _, e := range h.all() {
-		if e.msg == msg {
-			return e, true
-		}
-	}
-	return logEntry{}, false
 }
 
 // newEmitter is an event emitter whose events land in the returned

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/logtest"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefect/prefecttest"
 	"github.com/ecsworker/ecsworker/internal/prefectevents"
@@ -53,7 +54,7 @@ func TestCrash(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				api := &fakePrefect{res: tt.res, err: tt.err}
-				log, rec := newLogRecorder()
+				log, rec := logtest.New()
 				rep := runreport.New(api, runreport.Options{Log: log})
 
 				err := rep.Crash(cancelled(t), runID, msg)
@@ -65,14 +66,14 @@ func TestCrash(t *testing.T) {
 				if len(got) != 1 || got[0] != want {
 					t.Fatalf("proposals = %+v, want [%+v] (proposed, not forced, within a minute, despite the caller's cancelled context)", got, want)
 				}
-				entries := rec.all()
+				entries := rec.All()
 				if tt.wantLog == "" {
 					if len(entries) != 0 {
 						t.Fatalf("worker log = %+v, want nothing", entries)
 					}
 					return
 				}
-				if len(entries) != 1 || entries[0].msg != tt.wantLog || entries[0].level != tt.wantLevel || entries[0].attrs["flow_run"] != runID {
+				if len(entries) != 1 || entries[0].Msg != tt.wantLog || entries[0].Level != tt.wantLevel || entries[0].Attrs["flow_run"] != runID {
 					t.Fatalf("worker log = %+v, want one %v line %q about the run", entries, tt.wantLevel, tt.wantLog)
 				}
 			})
@@ -103,7 +104,7 @@ func TestForceStateAndCancel(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				api := &fakePrefect{err: tt.err}
-				log, rec := newLogRecorder()
+				log, rec := logtest.New()
 				at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 				rep := runreport.New(api, runreport.Options{Log: log, Now: func() time.Time { return at }})
 
@@ -129,11 +130,11 @@ func TestForceStateAndCancel(t *testing.T) {
 				if got := api.gotSent(); !slices.Equal(got, wantSent) {
 					t.Errorf("run logs = %+v, want %+v", got, wantSent)
 				}
-				e, found := rec.find("could not set the flow run's state")
+				e, found := rec.Find("could not set the flow run's state")
 				if found != tt.wantErrLog {
-					t.Fatalf("worker log = %+v, want the error line: %v", rec.all(), tt.wantErrLog)
+					t.Fatalf("worker log = %+v, want the error line: %v", rec.All(), tt.wantErrLog)
 				}
-				if found && (e.level != slog.LevelError || e.attrs["state"] != "Cancelled" || e.attrs["flow_run"] != runID) {
+				if found && (e.Level != slog.LevelError || e.Attrs["state"] != "Cancelled" || e.Attrs["flow_run"] != runID) {
 					t.Errorf("error line = %+v", e)
 				}
 			})
@@ -236,7 +237,7 @@ func TestEmit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			log, rec := newLogRecorder()
+			log, rec := logtest.New()
 			rep := runreport.New(&fakePrefect{}, runreport.Options{Log: log})
 			em, events := newEmitter(t)
 			switch tt.emitter {
@@ -263,11 +264,11 @@ func TestEmit(t *testing.T) {
 			} else if len(got) != 1 || got[0].Event != ev.Event || got[0].Resource["prefect.resource.id"] != "prefect.worker.ecs.ecs-worker-1" || got[0].Follows != "5b0d3c8e-6f2a-4c1e-9d7b-0a1b2c3d4e5f" || got[0].ID == "" {
 				t.Fatalf("events sent: %+v, want the one emitted, with an id", got)
 			}
-			e, found := rec.find("could not emit a worker event")
+			e, found := rec.Find("could not emit a worker event")
 			if found != tt.wantDebug {
-				t.Fatalf("worker log = %+v, want the debug line: %v", rec.all(), tt.wantDebug)
+				t.Fatalf("worker log = %+v, want the debug line: %v", rec.All(), tt.wantDebug)
 			}
-			if found && (e.level != slog.LevelDebug || e.attrs["event"] != ev.Event) {
+			if found && (e.Level != slog.LevelDebug || e.Attrs["event"] != ev.Event) {
 				t.Errorf("debug line = %+v", e)
 			}
 		})
