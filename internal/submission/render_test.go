@@ -9,6 +9,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
@@ -46,15 +47,15 @@ func renderInput(t *testing.T, jobVariables string) submission.Input {
 	return submission.Input{
 		Run: prefect.FlowRun{
 			ID: testRunID, Name: "bold-otter", FlowID: "flow-1", DeploymentID: "dep-1",
-			JobVariables: mustObject(t, jobVariables),
-			Raw:          mustObject(t, `{"id": "`+testRunID+`", "name": "bold-otter", "flow_id": "flow-1", "deployment_id": "dep-1"}`),
+			JobVariables: jsonvtest.Object(t, jobVariables),
+			Raw:          jsonvtest.Object(t, `{"id": "`+testRunID+`", "name": "bold-otter", "flow_id": "flow-1", "deployment_id": "dep-1"}`),
 		},
 		PoolName:     "ecs-pool",
-		Pool:         &prefectpool.WorkPool{Name: "ecs-pool", ID: "pool-1", Type: "ecs", Raw: mustObject(t, `{"id": "pool-1", "name": "ecs-pool", "type": "ecs"}`)},
+		Pool:         &prefectpool.WorkPool{Name: "ecs-pool", ID: "pool-1", Type: "ecs", Raw: jsonvtest.Object(t, `{"id": "pool-1", "name": "ecs-pool", "type": "ecs"}`)},
 		Template:     ecsjob.DefaultTemplate(),
 		WorkerName:   "worker-a",
 		WorkerID:     "worker-id-1",
-		BaseEnv:      mustObject(t, `{"PREFECT_API_URL": "http://prefect:4200/api"}`),
+		BaseEnv:      jsonvtest.Object(t, `{"PREFECT_API_URL": "http://prefect:4200/api"}`),
 		DefaultImage: "prefecthq/prefect:3-latest",
 		Version:      "0.9.0",
 	}
@@ -87,7 +88,7 @@ func TestRenderFailures(t *testing.T) {
 		{
 			name: "a deployment job variable outside its enum",
 			adjust: func(t *testing.T, in *submission.Input) {
-				in.Deployment = &prefectdeploy.Deployment{ID: "dep-1", Name: "nightly", JobVariables: mustObject(t, `{"launch_type": "BOGUS"}`)}
+				in.Deployment = &prefectdeploy.Deployment{ID: "dep-1", Name: "nightly", JobVariables: jsonvtest.Object(t, `{"launch_type": "BOGUS"}`)}
 			},
 			want: `invalid ECS job configuration: launch_type = "BOGUS": does not match the pool's variable schema: value must be one of 'FARGATE', 'EC2', 'EXTERNAL', 'FARGATE_SPOT'. Fix: Set launch_type to one of "FARGATE", "EC2", "EXTERNAL", "FARGATE_SPOT" in the deployment's or flow run's job variables.`,
 		},
@@ -183,8 +184,8 @@ func TestRender(t *testing.T) {
 			name: "deployment and flow run job variables, the flow run's winning",
 			vars: `{"memory": 4096}`,
 			adjust: func(t *testing.T, in *submission.Input) {
-				in.Deployment = &prefectdeploy.Deployment{ID: "dep-1", Name: "nightly", JobVariables: mustObject(t, `{"cpu": 1024, "memory": 2048}`), Raw: mustObject(t, `{"id": "dep-1", "name": "nightly"}`)}
-				in.Flow = &prefectdeploy.Flow{ID: "flow-1", Name: "etl", Raw: mustObject(t, `{"id": "flow-1", "name": "etl"}`)}
+				in.Deployment = &prefectdeploy.Deployment{ID: "dep-1", Name: "nightly", JobVariables: jsonvtest.Object(t, `{"cpu": 1024, "memory": 2048}`), Raw: jsonvtest.Object(t, `{"id": "dep-1", "name": "nightly"}`)}
+				in.Flow = &prefectdeploy.Flow{ID: "flow-1", Name: "etl", Raw: jsonvtest.Object(t, `{"id": "flow-1", "name": "etl"}`)}
 			},
 			check: func(t *testing.T, r *submission.Rendered) {
 				td := r.Prepared.Plan.TaskDefinition
@@ -206,7 +207,7 @@ func TestRender(t *testing.T) {
 			name: "AWS credentials from a block document",
 			vars: `{"aws_credentials": {"$ref": {"block_document_id": "blk-1"}}}`,
 			adjust: func(t *testing.T, in *submission.Input) {
-				in.Resolver = fakeResolver{block: mustObject(t, `{"region_name": "eu-north-1"}`)}
+				in.Resolver = fakeResolver{block: jsonvtest.Object(t, `{"region_name": "eu-north-1"}`)}
 			},
 			check: func(t *testing.T, r *submission.Rendered) {
 				if r.Credentials.Region != "eu-north-1" {
@@ -299,7 +300,7 @@ func TestRecheck(t *testing.T) {
 			before := r.Prepared
 			var td *jsonv.Object
 			if tt.td != "" {
-				td = mustObject(t, tt.td)
+				td = jsonvtest.Object(t, tt.td)
 			}
 			err = r.Recheck(context.Background(), td)
 			if r.Job.Context.ExistingTaskDefinition != td {
@@ -447,18 +448,18 @@ func TestEventSubjects(t *testing.T) {
 	t.Parallel()
 	run := func(t *testing.T) *prefect.FlowRun {
 		return &prefect.FlowRun{ID: "run-1", Name: "bold-otter", Tags: []string{"etl"}, FlowID: "flow-1",
-			JobVariables: mustObject(t, `{"cpu": 1024}`), Parameters: mustObject(t, `{"big": "input"}`), Raw: mustObject(t, `{"id": "run-1"}`)}
+			JobVariables: jsonvtest.Object(t, `{"cpu": 1024}`), Parameters: jsonvtest.Object(t, `{"big": "input"}`), Raw: jsonvtest.Object(t, `{"id": "run-1"}`)}
 	}
 	deployment := func(t *testing.T, raw string) *prefectdeploy.Deployment {
 		d := &prefectdeploy.Deployment{ID: "dep-1", Name: "nightly", Tags: []string{"prod"}, Version: "v3",
-			JobVariables: mustObject(t, `{"memory": 2048}`), Parameters: mustObject(t, `{"p": 1}`)}
+			JobVariables: jsonvtest.Object(t, `{"memory": 2048}`), Parameters: jsonvtest.Object(t, `{"p": 1}`)}
 		if raw != "" {
-			d.Raw = mustObject(t, raw)
+			d.Raw = jsonvtest.Object(t, raw)
 		}
 		return d
 	}
 	flow := func(t *testing.T) *prefectdeploy.Flow {
-		return &prefectdeploy.Flow{ID: "flow-1", Name: "etl", Tags: []string{"team-a"}, Labels: mustObject(t, `{"k": "v"}`), Raw: mustObject(t, `{"id": "flow-1"}`)}
+		return &prefectdeploy.Flow{ID: "flow-1", Name: "etl", Tags: []string{"team-a"}, Labels: jsonvtest.Object(t, `{"k": "v"}`), Raw: jsonvtest.Object(t, `{"id": "flow-1"}`)}
 	}
 	tests := []struct {
 		name              string

@@ -30,20 +30,6 @@ func prefectRefused(op, method, url string) *prefecterr.TransportError {
 	return &prefecterr.TransportError{Op: op, Method: method, URL: url, Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
 }
 
-// mustObject decodes a JSON object for a test's input.
-func mustObject(t *testing.T, s string) *jsonv.Object {
-	t.Helper()
-	v, err := jsonv.Decode([]byte(s))
-	if err != nil {
-		t.Fatalf("decode %s: %v", s, err)
-	}
-	o, ok := v.(*jsonv.Object)
-	if !ok {
-		t.Fatalf("%s is not a JSON object", s)
-	}
-	return o
-}
-
 // marshal is v as compact JSON, for comparisons.
 func marshal(t *testing.T, v any) string {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsrequest"
 	"github.com/ecsworker/ecsworker/internal/inflight"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
@@ -317,7 +318,7 @@ func newUnitWorker(t *testing.T, api *fakePrefect, b *inflight.Backend, backendE
 	opts := w.runsOptions()
 	opts.Backends = func(context.Context, awscreds.Credentials) (*inflight.Backend, error) { return b, backendErr }
 	w.runs = inflight.New(opts)
-	w.pool = &prefectpool.WorkPool{Name: "ecs-pool", ID: "pool-1", Type: "ecs", Raw: mustObject(t, `{"id": "pool-1", "name": "ecs-pool", "type": "ecs"}`)}
+	w.pool = &prefectpool.WorkPool{Name: "ecs-pool", ID: "pool-1", Type: "ecs", Raw: jsonvtest.Object(t, `{"id": "pool-1", "name": "ecs-pool", "type": "ecs"}`)}
 	w.tmpl = ecsjob.DefaultTemplate()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
@@ -346,22 +347,9 @@ func scheduledRun(t *testing.T, jobVariables string) prefect.FlowRun {
 	t.Helper()
 	return prefect.FlowRun{
 		ID: unitRunID, Name: "bold-otter",
-		JobVariables: mustObject(t, jobVariables),
-		Raw:          mustObject(t, `{"id": "`+unitRunID+`", "name": "bold-otter"}`),
+		JobVariables: jsonvtest.Object(t, jobVariables),
+		Raw:          jsonvtest.Object(t, `{"id": "`+unitRunID+`", "name": "bold-otter"}`),
 	}
-}
-
-func mustObject(t *testing.T, s string) *jsonv.Object {
-	t.Helper()
-	v, err := jsonv.Decode([]byte(s))
-	if err != nil {
-		t.Fatalf("decode %s: %v", s, err)
-	}
-	o, ok := v.(*jsonv.Object)
-	if !ok {
-		t.Fatalf("%s is not a JSON object", s)
-	}
-	return o
 }
 
 // prefectAnswer is an answer of the Prefect API other than 2xx.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/jsonv/jsonvtest"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefecterr"
 	"github.com/ecsworker/ecsworker/internal/prefectpool"
@@ -71,7 +72,7 @@ func TestSync(t *testing.T) {
 		},
 		{
 			name:        "a template that cannot be read: runs crash, the worker stays up",
-			api:         &fakePrefect{pool: ecsPool(mustObject(t, `{"job_configuration": "not an object"}`))},
+			api:         &fakePrefect{pool: ecsPool(jsonvtest.Object(t, `{"job_configuration": "not an object"}`))},
 			wantHealthy: true,
 		},
 		{
