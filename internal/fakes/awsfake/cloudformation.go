@@ -792,9 +792,9 @@ func (s *Server) cfnDescribeStacks(r *request) (any, *apiError) {
 			}
 		}
 	}
-	items, next, ok := page(list, r.form.Get("NextToken"), 0, 100, 100)
-	if !ok {
-		return nil, newErr(400, "ValidationError", "Invalid NextToken")
+	items, next, perr := cfnPage(list, r)
+	if perr != nil {
+		return nil, perr
 	}
 	out := cfnDescribeStacksResponse{Xmlns: cfnXMLNS, Meta: cfnMeta{r.id}}
 	out.Result.NextToken = next
@@ -802,6 +802,16 @@ func (s *Server) cfnDescribeStacks(r *request) (any, *apiError) {
 		out.Result.Stacks = append(out.Result.Stacks, stackXML(st))
 	}
 	return out, nil
+}
+
+// cfnPage is one page of a CloudFormation list (100 items, as
+// DescribeStacks, DescribeStackEvents and ListStacks give them).
+func cfnPage[T any](items []T, r *request) ([]T, string, *apiError) {
+	out, next, ok := page(items, r.form.Get("NextToken"), 0, 100, 100)
+	if !ok {
+		return nil, "", newErr(400, "ValidationError", "Invalid NextToken")
+	}
+	return out, next, nil
 }
 
 func cfnTime(t time.Time) string {
@@ -846,9 +856,9 @@ func (s *Server) cfnDescribeStackEvents(r *request) (any, *apiError) {
 	}
 	newest := slices.Clone(st.events)
 	slices.Reverse(newest)
-	items, next, ok := page(newest, r.form.Get("NextToken"), 0, 100, 100)
-	if !ok {
-		return nil, newErr(400, "ValidationError", "Invalid NextToken")
+	items, next, perr := cfnPage(newest, r)
+	if perr != nil {
+		return nil, perr
 	}
 	out := cfnDescribeStackEventsResponse{Xmlns: cfnXMLNS, Meta: cfnMeta{r.id}}
 	out.Result.NextToken = next
@@ -869,9 +879,9 @@ func (s *Server) cfnListStacks(r *request) (any, *apiError) {
 			list = append(list, st)
 		}
 	}
-	items, next, ok := page(list, r.form.Get("NextToken"), 0, 100, 100)
-	if !ok {
-		return nil, newErr(400, "ValidationError", "Invalid NextToken")
+	items, next, perr := cfnPage(list, r)
+	if perr != nil {
+		return nil, perr
 	}
 	out := cfnListStacksResponse{Xmlns: cfnXMLNS, Meta: cfnMeta{r.id}}
 	out.Result.NextToken = next
