@@ -1,7 +1,6 @@
 package ecsjob
 
 import (
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,8 +12,6 @@ import (
 
 // The ECS limit on the size of RunTask's overrides, in characters.
 const maxOverridesSize = 8192
-
-var containerNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 
 func jsonNumber(n int) any { return jsonv.Normalize(n) }
 
@@ -86,7 +83,7 @@ func checkTaskDefinition(cfg *jobconfig.Config, rc ecsrequest.RunContext, td *js
 	hasSecrets := false
 	for i, d := range defs {
 		path := "task_definition.containerDefinitions[" + strconv.Itoa(i) + "]"
-		if n := d.GetString("name"); n != "" && !containerNamePattern.MatchString(n) {
+		if n := d.GetString("name"); n != "" && !ecsrequest.IsName(n) {
 			c.Fail(rc.FieldFor("container_name", path+".name"), n, "a container name may have up to 255 letters, digits, hyphens and underscores.", "Rename the container.")
 		}
 		if len(d.GetArray("secrets")) > 0 {

@@ -19,8 +19,7 @@ const (
 )
 
 var (
-	familyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-	familyUnsafe  = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+	familyUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 )
 
 // Containers returns the task definition's container definitions that are
@@ -153,7 +152,7 @@ func TaskDefinition(cfg *jobconfig.Config, rc RunContext, kind LaunchKind, regio
 			family = familyUnsafe.ReplaceAllString("prefect_"+rc.WorkPoolName+"_"+id, "-")
 		}
 		td.Set("family", family)
-	} else if !familyPattern.MatchString(family) {
+	} else if !IsName(family) {
 		c.Fail(rc.FieldFor("family", "task_definition.family"), family, "a task definition family may have up to 255 letters, digits, hyphens and underscores.", "Use a family such as "+strconv.Quote(familyUnsafe.ReplaceAllString(family, "-"))+".")
 	}
 
@@ -386,4 +385,21 @@ func removeKeys(v any, drop func(key string, value any) bool) {
 			removeKeys(e, drop)
 		}
 	}
+}
+
+// IsName reports whether s is ECS's kind of name for task definition
+// families and container names: 1 to 255 letters, digits, hyphens and
+// underscores. A loop, not a regular expression: `{1,255}` compiles to a
+// large program, which every start of the binary would pay for.
+func IsName(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
