@@ -46,6 +46,7 @@ type options struct {
 	startupSamples int
 	parallel       int
 	out, jsonOut   string
+	profileDir     string
 }
 
 func main() {
@@ -77,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to `FILE` (- for standard output; the summary then goes to standard error)")
 	fs.BoolVar(&o.Quick, "quick", false, "small sizes, for CI: under a minute")
 	fs.BoolVar(&o.NoWall, "no-wall", false, "skip the wall-clock scenarios (memory, start-up, deployments, restart)")
+	fs.StringVar(&o.profileDir, "heap-profiles", "", "keep the worker's heap profiles of the memory scenarios in `DIR` (heap-N.pb.gz, for go tool pprof)")
+	memoryOnly := fs.Bool("memory-only", false, "only the worker-process measurements: start-up and memory (no report unless -out is given)")
 	render := fs.String("render", "", "measure nothing: write the report from the JSON of an earlier run (-json)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,6 +119,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	o.parallel = max(1, o.parallel)
+	if *memoryOnly && !set["out"] {
+		o.out = "" // a partial report would replace the full one
+	}
 	if *render != "" {
 		return renderFrom(*render, o.out, stdout)
 	}
@@ -144,8 +150,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	logf("building the simulation (go test -c ./bench) and the worker (go build ./cmd/ecsworker) at %s", mach.Commit)
 	testBin := filepath.Join(tmp, "faketime.test")
 	workerBin := filepath.Join(tmp, "ecsworker")
-	if err := goCmd(root, "test", "-c", "-o", testBin, "./bench"); err != nil {
-		return err
+	if !*memoryOnly {
+		if err := goCmd(root, "test", "-c", "-o", testBin, "./bench"); err != nil {
+			return err
+		}
 	}
 	if !o.NoWall {
 		if err := goCmd(root, "build", "-o", workerBin, "./cmd/ecsworker"); err != nil {
@@ -158,7 +166,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// them, and alongside the start-up and memory measurements, which come
 	// once the CPUs are free again.
 	var fake, wall []spec.Scenario
-	for _, sc := range plan(o) {
+	scenarios := plan(o)
+	if *memoryOnly {
+		scenarios, o.NoWall = nil, false
+	}
+	for _, sc := range scenarios {
 		if sc.Clock == "wall" {
 			wall = append(wall, sc)
 		} else {
@@ -346,6 +358,7 @@ func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]spec.Re
 		return nil, err
 	}
 	defer e.Close()
+	e.ProfileDir = o.profileDir
 	var out []spec.Result
 	// The first start creates the pool; it is not timed.
 	_ = e.TimeStartup(bin, "bench-start", 30*time.Second, 1)

@@ -178,6 +178,17 @@ type Memory struct {
 	// SecondsToInFlight is the wall time from the worker's start until
 	// every run was in flight.
 	SecondsToInFlight float64 `json:"seconds_to_in_flight"`
+	// Retainers are the heap profile's largest holders of live memory once
+	// every run was in flight (go tool pprof -top, inuse_space), biggest
+	// first.
+	Retainers []Retainer `json:"retainers,omitempty"`
+}
+
+// Retainer is one function whose allocations are still live, with the
+// bytes they hold (flat: allocated by that function itself).
+type Retainer struct {
+	Function string  `json:"function"`
+	Bytes    float64 `json:"bytes"`
 }
 
 // Startup is the time from exec to the worker's first poll.

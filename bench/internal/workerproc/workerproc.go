@@ -48,6 +48,8 @@ type Env struct {
 	closers []func()
 	flowID  string
 	tmp     string
+	// ProfileDir keeps the heap profiles (heap-N.pb.gz) when set.
+	ProfileDir string
 }
 
 type pollSeen struct {
@@ -169,6 +171,7 @@ type child struct {
 	cmd     *exec.Cmd
 	started time.Time
 	metrics string // http://addr/metrics
+	heap    string // http://addr/debug/pprof/heap
 	done    chan error
 	stderr  *tailBuffer
 	gc      *gcTrace
@@ -222,7 +225,7 @@ func (g *gcTrace) read() (last, peak float64, cycles int) {
 // last in map order.
 func workerArgs(pool, metricsAddr string) []string {
 	return []string{"worker", "start", "--pool", pool, "--name", "bench-" + pool,
-		"--metrics-addr", metricsAddr, "--log-level", "warning", "--no-event-stream",
+		"--metrics-addr", metricsAddr, "--debug-heap-profile", "--log-level", "warning", "--no-event-stream",
 		"--aws-budget", "ecs:RunTask=100000:100000,ecs:cluster-resource-modify=100000:100000,ecs:cluster-resource-read=100000:100000," +
 			"ec2:non-mutating=100000:100000,ecs:task-definition-read=100000:100000,ecs:task-definition-modify=100000:100000"}
 }
@@ -244,7 +247,7 @@ func (e *Env) startChild(bin, pool string, querySeconds float64) (*child, error)
 	// The runtime reports each GC's live heap: the one heap figure that
 	// does not depend on when the metrics are scraped.
 	cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
-	c := &child{cmd: cmd, metrics: "http://" + addr + "/metrics", done: make(chan error, 1), stderr: &tailBuffer{}, gc: &gcTrace{}}
+	c := &child{cmd: cmd, metrics: "http://" + addr + "/metrics", heap: "http://" + addr + "/debug/pprof/heap", done: make(chan error, 1), stderr: &tailBuffer{}, gc: &gcTrace{}}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = io.MultiWriter(c.stderr, c.gc)
 	c.started = time.Now()
@@ -425,6 +428,15 @@ func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (me
 	m.LiveHeapMB, m.PeakLiveHeapMB, m.GCCycles = c.gc.read()
 	m.PeakHeapMB, m.SteadyHeapMB = peakHeap/mb, last["go_memstats_heap_inuse_bytes"]/mb
 	m.Goroutines = int(last["go_goroutines"])
+	dir := e.tmp
+	if e.ProfileDir != "" {
+		dir = e.ProfileDir
+	}
+	if rs, err := c.retainers(bin, filepath.Join(dir, fmt.Sprintf("heap-%d.pb.gz", n))); err == nil {
+		m.Retainers = rs
+	} else if mem.Error == "" {
+		mem.Error = "heap profile: " + err.Error()
+	}
 	mem.Submitted = int(last["ecsworker_runs_in_flight"])
 	if err := c.stop(); err != nil && mem.Error == "" {
 		mem.Error = err.Error()
@@ -487,4 +499,56 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.TrimSpace(string(t.b))
+}
+
+// retainers takes the worker's heap profile and lists its largest live
+// holders, with go tool pprof.
+func (c *child) retainers(bin, path string) ([]spec.Retainer, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.heap, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", c.heap, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-unit=B", "-nodecount=15", bin, f.Name()).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go tool pprof: %w", err)
+	}
+	return parseTop(string(out)), nil
+}
+
+// topLine is a row of pprof -top with -unit=B: flat, flat%, sum%, cum,
+// cum%, function.
+var topLine = regexp.MustCompile(`^\s*(\d+)B\s+[\d.]+%\s+[\d.]+%\s+\d+B\s+[\d.]+%\s+(.+)$`)
+
+func parseTop(out string) []spec.Retainer {
+	var rs []spec.Retainer
+	for _, line := range strings.Split(out, "\n") {
+		m := topLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		b, _ := strconv.ParseFloat(m[1], 64)
+		rs = append(rs, spec.Retainer{Function: strings.TrimSpace(m[2]), Bytes: b})
+	}
+	return rs
 }

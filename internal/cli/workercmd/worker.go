@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +47,9 @@ type workerOptions struct {
 	shutdownTimeout                    time.Duration
 	awsAttemptTimeout, awsCallTimeout  time.Duration
 	awsUnhealthyAfter                  time.Duration
+	// heapProfile serves the heap profile beside /metrics, for the
+	// bench's memory profile (hidden: a profile names the worker's code).
+	heapProfile bool
 }
 
 // New is `ecsworker worker`: the worker itself.
@@ -106,6 +111,8 @@ progress finish and exits; tasks keep running and a restarted worker adopts them
 	f.DurationVar(&o.awsAttemptTimeout, "aws-attempt-timeout", awsclient.DefaultAttemptTimeout, "longest wait for one attempt of an AWS call; it is then retried")
 	f.DurationVar(&o.awsCallTimeout, "aws-call-timeout", awsclient.DefaultCallTimeout, "longest time an AWS call is retried; a submission given up is resumed later with the same client token")
 	f.DurationVar(&o.awsUnhealthyAfter, "aws-unhealthy-after", 5*time.Minute, "/health fails once AWS has not answered (a call waiting, or all failing) for this long")
+	f.BoolVar(&o.heapProfile, "debug-heap-profile", false, "serve the Go heap profile on /debug/pprof/heap beside /metrics (for go tool pprof)")
+	_ = f.MarkHidden("debug-heap-profile") // a development aid, not a user setting
 	return cmd
 }
 
@@ -227,7 +234,10 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 // (--metrics-addr), on one listener when they name the same address
 // (":8080", "0.0.0.0:8080" and "[::]:8080" are the same address).
 func serveHealthAndMetrics(ctx context.Context, o workerOptions, settings func(string) (string, bool), w *worker.Worker, log *slog.Logger) error {
-	metrics := promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{})
+	var metrics http.Handler = promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{})
+	if o.heapProfile {
+		metrics = withHeapProfile(metrics)
+	}
 	healthAddr := ""
 	if o.healthcheck {
 		healthAddr = o.healthAddr
@@ -239,6 +249,9 @@ func serveHealthAndMetrics(ctx context.Context, o workerOptions, settings func(s
 		what := "health check"
 		if o.metricsAddr != "" && sameListenAddr(o.metricsAddr, healthAddr) {
 			mux.Handle("/metrics", metrics)
+			if o.heapProfile {
+				mux.Handle("/debug/pprof/heap", metrics)
+			}
 			what = "health check and metrics"
 		}
 		if err := serveBackground(ctx, healthAddr, mux, log, what); err != nil {
@@ -248,6 +261,9 @@ func serveHealthAndMetrics(ctx context.Context, o workerOptions, settings func(s
 	if o.metricsAddr != "" && (healthAddr == "" || !sameListenAddr(o.metricsAddr, healthAddr)) {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics)
+		if o.heapProfile {
+			mux.Handle("/debug/pprof/heap", metrics)
+		}
 		return serveBackground(ctx, o.metricsAddr, mux, log, "metrics")
 	}
 	return nil
@@ -376,4 +392,18 @@ func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h *redactHandler) WithGroup(name string) slog.Handler {
 	return &redactHandler{Handler: h.Handler.WithGroup(name), secrets: h.secrets}
+}
+
+// withHeapProfile answers /debug/pprof/heap with the heap profile taken
+// after a GC, so that it shows what is live, and everything else with next.
+func withHeapProfile(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/debug/pprof/heap" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		runtime.GC()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_ = pprof.Lookup("heap").WriteTo(w, 0) // the client sees a truncated profile
+	})
 }
