@@ -85,7 +85,7 @@ func TestCancel(t *testing.T) {
 				case "":
 				case "startedAt":
 					u := statusUpdate(taskARN, "DEACTIVATING")
-					u.Task.StartedAt = aws.Time(flowStarted)
+					u.StartedAt = flowStarted
 					h.update(fb, u)
 				default:
 					h.update(fb, statusUpdate(taskARN, tt.seen))

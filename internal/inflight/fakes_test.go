@@ -502,13 +502,13 @@ func (h *harness) stopCount(cause string) float64 {
 func stoppedUpdate(arn string, d *diagnosis.Diagnosis) tracking.TaskUpdate {
 	return tracking.TaskUpdate{Ref: tracking.TaskRef{Cluster: cluster, TaskARN: arn, FlowRunID: runID, ContainerName: "prefect"},
 		LastStatus: "STOPPED", DesiredStatus: "STOPPED", Stopped: true, Diagnosis: d,
-		Task: ecstypes.Task{TaskArn: aws.String(arn), LastStatus: aws.String("STOPPED"), TaskDefinitionArn: aws.String(tdARN)}}
+		TaskDefinitionARN: tdARN}
 }
 
 // statusUpdate is an update of a task that has not stopped.
 func statusUpdate(arn, status string) tracking.TaskUpdate {
 	return tracking.TaskUpdate{Ref: tracking.TaskRef{Cluster: cluster, TaskARN: arn, FlowRunID: runID, ContainerName: "prefect"},
-		LastStatus: status, DesiredStatus: "RUNNING", Task: ecstypes.Task{TaskArn: aws.String(arn), LastStatus: aws.String(status)}}
+		LastStatus: status, DesiredStatus: "RUNNING"}
 }
 
 // flowRun is a run in state st whose task is pid.

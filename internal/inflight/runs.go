@@ -10,6 +10,7 @@ package inflight
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,6 @@ import (
 	"github.com/ecsworker/ecsworker/internal/ecsjob"
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
-	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/prefectpool"
 	"github.com/ecsworker/ecsworker/internal/runreport"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -60,6 +60,10 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// maxInterned bounds Runs.names: past it, names are kept per run, as a
+// pool whose jobs make up cluster names would otherwise grow it for ever.
+const maxInterned = 1024
+
 // Runs are one worker's runs in flight.
 type Runs struct {
 	opts Options
@@ -74,29 +78,49 @@ type Runs struct {
 	// unsettled are stopped tasks whose runs Prefect could not be told
 	// about yet, by flow run id.
 	unsettled map[string]unsettledStop
+	// names are the clusters and container names of runs, once each.
+	names map[string]string
 
 	bgCtx context.Context // set by Start
 	bg    *sync.WaitGroup
 }
 
-// run is a flow run whose ECS task is followed.
+// run is a flow run whose ECS task is followed. A worker may follow tens of
+// thousands, so it is kept small (TestRunRecordSize holds its size): the
+// strings are the run id, the task ARN and names shared by every run of
+// a cluster, and the executed-flow-run event's subjects are shared by the
+// runs of a deployment.
 type run struct {
-	flowRunID  string
-	identifier string
-	ref        tracking.TaskRef
-	backend    *Backend
-	registered string // task definition ARN registered for this run, if any
-	deregister bool   // auto_deregister_task_definition
-	started    bool   // the task reached RUNNING
+	// ref.FlowRunID is the run's id; ref.Cluster and ref.ContainerName
+	// are interned (Runs.intern).
+	ref     tracking.TaskRef
+	backend *Backend
+	// idCluster is the cluster part of the run's infrastructure_pid
+	// ("<idCluster>::<task ARN>"), interned; the whole pid (idWhole) when
+	// it does not end with the task's ARN.
+	idCluster string
+	idWhole   bool
+	// registered is the task definition ARN registered for this run, kept
+	// only when the job asked for it to be deregistered when the task
+	// stops (auto_deregister_task_definition).
+	registered string
+	// For the executed-flow-run event; zero for adopted runs.
+	subjects       prefect.RunSubjects
+	submittedEvent string
+
+	started bool // the task reached RUNNING
 	// markedPending is set once the run was marked InfrastructurePending.
 	markedPending bool
-	lastStatus    string
+}
 
-	// For the executed-flow-run event; nil for adopted runs.
-	run            *prefect.FlowRun
-	deployment     *prefectdeploy.Deployment
-	flow           *prefectdeploy.Flow
-	submittedEvent string
+func (tr *run) flowRunID() string { return tr.ref.FlowRunID }
+
+// identifier is the run's infrastructure_pid.
+func (tr *run) identifier() string {
+	if tr.idWhole {
+		return tr.idCluster
+	}
+	return tr.idCluster + "::" + tr.ref.TaskARN
 }
 
 // New makes Runs; Start begins following tasks.
@@ -117,6 +141,7 @@ func New(opts Options) *Runs {
 		byTask:    map[string]*run{},
 		backends:  map[string]*Backend{},
 		unsettled: map[string]unsettledStop{},
+		names:     map[string]string{},
 	}
 }
 
@@ -133,11 +158,18 @@ func (r *Runs) Start(ctx context.Context, wg *sync.WaitGroup) {
 // task; deregister asks for the task definition registered for the run to
 // go when the task stops.
 func (r *Runs) Track(flowRunID, identifier string, ref tracking.TaskRef, b *Backend, launched *launch.Launched, deregister bool) {
-	tr := &run{flowRunID: flowRunID, identifier: identifier, ref: ref, backend: b, deregister: deregister}
-	if launched != nil && launched.Registered {
+	r.mu.Lock()
+	ref.FlowRunID = flowRunID
+	ref.Cluster, ref.ContainerName = r.internLocked(ref.Cluster), r.internLocked(ref.ContainerName)
+	tr := &run{ref: ref, backend: b}
+	if c, ok := strings.CutSuffix(identifier, "::"+ref.TaskARN); ok {
+		tr.idCluster = r.internLocked(c)
+	} else {
+		tr.idCluster, tr.idWhole = identifier, true
+	}
+	if deregister && launched != nil && launched.Registered {
 		tr.registered = launched.TaskDefinitionARN
 	}
-	r.mu.Lock()
 	if old := r.runs[flowRunID]; old != nil && r.byTask[old.ref.TaskARN] == old {
 		delete(r.byTask, old.ref.TaskARN)
 		old.backend.tracked--
@@ -154,19 +186,32 @@ func (r *Runs) Track(flowRunID, identifier string, ref tracking.TaskRef, b *Back
 }
 
 // Submitted keeps, for the executed-flow-run event, what the
-// submitted-flow-run event named (submission.EventSubjects).
-func (r *Runs) Submitted(flowRunID string, fr *prefect.FlowRun, dep *prefectdeploy.Deployment, flow *prefectdeploy.Flow, eventID string) {
+// submitted-flow-run event named.
+func (r *Runs) Submitted(flowRunID string, subjects prefect.RunSubjects, eventID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if tr := r.runs[flowRunID]; tr != nil {
-		tr.run, tr.deployment, tr.flow, tr.submittedEvent = fr, dep, flow, eventID
+		tr.subjects, tr.submittedEvent = subjects, eventID
 	}
+}
+
+// internLocked returns the one copy of a name many runs share (a cluster,
+// a container name). Names stay for the worker's life: there are few.
+func (r *Runs) internLocked(s string) string {
+	if v, ok := r.names[s]; ok {
+		return v
+	}
+	if len(r.names) >= maxInterned {
+		return s
+	}
+	r.names[s] = s
+	return s
 }
 
 func (r *Runs) untrack(tr *run) {
 	r.mu.Lock()
-	if r.runs[tr.flowRunID] == tr {
-		delete(r.runs, tr.flowRunID)
+	if r.runs[tr.flowRunID()] == tr {
+		delete(r.runs, tr.flowRunID())
 	}
 	if r.byTask[tr.ref.TaskARN] == tr {
 		delete(r.byTask, tr.ref.TaskARN)

@@ -166,9 +166,9 @@ func TestExecutedEvent(t *testing.T) {
 				h.api.setRun(flowRun(runID, prefect.StateCompleted))
 				fb := h.track(runID, taskARN, nil, false)
 				fr := flowRun(runID, prefect.StateRunning)
-				h.runs.Submitted(run2, &fr, nil, nil, "7c1e4d9f-8a3b-4d2c-9e8f-1a2b3c4d5e6f") // not followed: ignored
+				h.runs.Submitted(run2, prefect.NewRunSubjects(&fr, nil, nil), "7c1e4d9f-8a3b-4d2c-9e8f-1a2b3c4d5e6f") // not followed: ignored
 				if tt.submitted {
-					h.runs.Submitted(runID, &fr, nil, nil, "5b0d3c8e-6f2a-4c1e-9d7b-0a1b2c3d4e5f")
+					h.runs.Submitted(runID, prefect.NewRunSubjects(&fr, nil, nil), "5b0d3c8e-6f2a-4c1e-9d7b-0a1b2c3d4e5f")
 				}
 				h.update(fb, stoppedUpdate(taskARN, tt.diag))
 			})

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
@@ -72,8 +71,7 @@ func (r *Runs) onUpdate(ctx context.Context, u tracking.TaskUpdate) {
 		return
 	}
 	r.mu.Lock()
-	tr.lastStatus = u.LastStatus
-	if u.LastStatus == "RUNNING" || (u.Task.StartedAt != nil && !u.Task.StartedAt.IsZero()) {
+	if u.LastStatus == "RUNNING" || !u.StartedAt.IsZero() {
 		tr.started = true
 	}
 	r.mu.Unlock()
@@ -86,11 +84,11 @@ func (r *Runs) onUpdate(ctx context.Context, u tracking.TaskUpdate) {
 		tr.markedPending = true
 		r.mu.Unlock()
 		if first {
-			r.markInfrastructurePending(ctx, tr.flowRunID, u.LastStatus)
+			r.markInfrastructurePending(ctx, tr.flowRunID(), u.LastStatus)
 		}
-		r.rep.Notify("task-"+lower(u.LastStatus), tr.flowRunID)
+		r.rep.Notify("task-"+lower(u.LastStatus), tr.flowRunID())
 	default:
-		r.rep.Notify("task-"+lower(u.LastStatus), tr.flowRunID)
+		r.rep.Notify("task-"+lower(u.LastStatus), tr.flowRunID())
 	}
 }
 
@@ -113,19 +111,19 @@ func (r *Runs) markInfrastructurePending(ctx context.Context, runID, status stri
 // final state.
 func (r *Runs) onStopped(ctx context.Context, tr *run, u tracking.TaskUpdate) error {
 	d := u.Diagnosis
-	if tr.run != nil {
+	if tr.subjects.RunID != "" {
 		code := -1
 		if d != nil && d.ExitCode != nil {
 			code = *d.ExitCode
 		}
-		r.rep.Emit(prefect.ExecutedFlowRunEvent(r.rep.Source(), tr.run, tr.deployment, tr.flow, tr.identifier, code, tr.submittedEvent))
+		r.rep.Emit(prefect.ExecutedFlowRunEvent(r.rep.Source(), tr.subjects, tr.identifier(), code, tr.submittedEvent))
 	}
-	fr, err := r.opts.API.ReadFlowRun(ctx, tr.flowRunID)
+	fr, err := r.opts.API.ReadFlowRun(ctx, tr.flowRunID())
 	if errors.Is(err, prefect.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
-		r.opts.Log.Warn("task stopped but the flow run cannot be read; retrying", "flow_run", tr.flowRunID, "err", err)
+		r.opts.Log.Warn("task stopped but the flow run cannot be read; retrying", "flow_run", tr.flowRunID(), "err", err)
 		return err
 	}
 	st := fr.StateType
@@ -161,7 +159,7 @@ func (r *Runs) onStopped(ctx context.Context, tr *run, u tracking.TaskUpdate) er
 	}
 	r.opts.Metrics.Crashes.WithLabelValues(string(d.Cause)).Inc()
 	if !tr.started && st != prefect.StateRunning {
-		r.forwardLogs(ctx, tr, u.Task)
+		r.forwardLogs(ctx, tr, u.TaskDefinitionARN)
 	}
 	return nil
 }
@@ -172,19 +170,19 @@ func (r *Runs) onStopped(ctx context.Context, tr *run, u tracking.TaskUpdate) er
 func (r *Runs) settle(ctx context.Context, tr *run, u tracking.TaskUpdate) {
 	if err := r.onStopped(ctx, tr, u); err != nil && ctx.Err() == nil {
 		r.mu.Lock()
-		r.unsettled[tr.flowRunID] = unsettledStop{tr: tr, update: u}
+		r.unsettled[tr.flowRunID()] = unsettledStop{tr: tr, update: u}
 		r.mu.Unlock()
 		return
 	}
 	r.mu.Lock()
-	delete(r.unsettled, tr.flowRunID)
+	delete(r.unsettled, tr.flowRunID())
 	r.mu.Unlock()
 	if u.Diagnosis != nil {
 		r.opts.Metrics.Stops.WithLabelValues(string(u.Diagnosis.Cause)).Inc()
 	}
 	r.deregister(ctx, tr)
 	r.untrack(tr)
-	r.rep.Notify("task-stopped", tr.flowRunID)
+	r.rep.Notify("task-stopped", tr.flowRunID())
 }
 
 type unsettledStop struct {
@@ -207,12 +205,12 @@ func (r *Runs) SettlePending(ctx context.Context) {
 
 // forwardLogs copies the last lines a task wrote to CloudWatch into the
 // flow run's logs: a flow that never started has nothing else to show.
-func (r *Runs) forwardLogs(ctx context.Context, tr *run, task ecstypes.Task) {
+func (r *Runs) forwardLogs(ctx context.Context, tr *run, taskDefinitionARN string) {
 	perms := tr.backend.Clients.Permissions
-	if task.TaskDefinitionArn == nil || !perms.Usable("ecs:DescribeTaskDefinition", "") {
+	if taskDefinitionARN == "" || !perms.Usable("ecs:DescribeTaskDefinition", "") {
 		return
 	}
-	out, err := tr.backend.Clients.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: task.TaskDefinitionArn})
+	out, err := tr.backend.Clients.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: &taskDefinitionARN})
 	if err != nil || out.TaskDefinition == nil {
 		perms.Note("ecs:DescribeTaskDefinition", "", err)
 		return
@@ -223,22 +221,22 @@ func (r *Runs) forwardLogs(ctx context.Context, tr *run, task ecstypes.Task) {
 	}
 	lines, err := tr.backend.Logs.Tail(ctx, src, logLinesForwarded)
 	if errors.Is(err, tasklogs.ErrUnreadable) {
-		r.rep.Log(tr.flowRunID, prefect.LevelInfo, fmt.Sprintf("The task's log (%s, %s) could not be read: the worker's AWS identity may not use logs:GetLogEvents on that log group.", src.Group, src.Stream))
+		r.rep.Log(tr.flowRunID(), prefect.LevelInfo, fmt.Sprintf("The task's log (%s, %s) could not be read: the worker's AWS identity may not use logs:GetLogEvents on that log group.", src.Group, src.Stream))
 		return
 	}
 	if err != nil || len(lines) == 0 {
 		return
 	}
-	r.rep.Log(tr.flowRunID, prefect.LevelInfo, fmt.Sprintf("Last %d lines of the task's log (%s, %s):", len(lines), src.Group, src.Stream))
+	r.rep.Log(tr.flowRunID(), prefect.LevelInfo, fmt.Sprintf("Last %d lines of the task's log (%s, %s):", len(lines), src.Group, src.Stream))
 	for _, l := range lines {
-		r.rep.LogAt(tr.flowRunID, prefect.LevelInfo, l.Message, l.Time)
+		r.rep.LogAt(tr.flowRunID(), prefect.LevelInfo, l.Message, l.Time)
 	}
 }
 
 // deregister removes a task definition registered for this run when the
 // job asked for it (auto_deregister_task_definition).
 func (r *Runs) deregister(ctx context.Context, tr *run) {
-	if !tr.deregister || tr.registered == "" {
+	if tr.registered == "" {
 		return
 	}
 	arn := tr.registered

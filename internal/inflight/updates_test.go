@@ -309,7 +309,7 @@ func TestForwardLogs(t *testing.T) {
 				}
 				u := stoppedUpdate(taskARN, imagePull)
 				if tt.noTDARN {
-					u.Task.TaskDefinitionArn = nil
+					u.TaskDefinitionARN = ""
 				}
 				h.update(fb, u)
 

@@ -259,9 +259,11 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 				err = &awserr.LaunchError{Kind: awserr.KindTransient, Op: "RunTask", Attempts: res.Attempts, AWSMessage: "ECS returned neither a task nor a failure",
 					Fix: "Launch again with the same client token: ECS starts at most one task for it"}
 			default:
+				// Copies: the SDK's strings share one buffer per answer,
+				// which a kept ARN would keep whole for the task's life.
 				task := out.Tasks[0]
-				res.TaskARN = aws.ToString(task.TaskArn)
-				res.ClusterARN = aws.ToString(task.ClusterArn)
+				res.TaskARN = strings.Clone(aws.ToString(task.TaskArn))
+				res.ClusterARN = strings.Clone(aws.ToString(task.ClusterArn))
 				cluster := plan.Cluster
 				if cluster == "" {
 					cluster = res.ClusterARN
@@ -351,10 +353,10 @@ func (l *Launcher) adoptTask(ctx context.Context, input *ecs.RunTaskInput, ids [
 	// launch here would report a crash for a run whose task is starting.
 	if out, err := l.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: input.Cluster, Tasks: ids[:1]}); err == nil && len(out.Tasks) > 0 && out.Tasks[0].TaskArn != nil {
 		task := out.Tasks[0]
-		res.TaskARN = aws.ToString(task.TaskArn)
-		res.ClusterARN = aws.ToString(task.ClusterArn)
+		res.TaskARN = strings.Clone(aws.ToString(task.TaskArn)) // see Launch
+		res.ClusterARN = strings.Clone(aws.ToString(task.ClusterArn))
 		if arn := aws.ToString(task.TaskDefinitionArn); arn != "" {
-			res.TaskDefinitionARN = arn
+			res.TaskDefinitionARN = strings.Clone(arn)
 		}
 	}
 	res.Registered = false

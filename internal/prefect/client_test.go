@@ -896,6 +896,25 @@ func TestPagination(t *testing.T) {
 	if err != nil || len(runs) != 250 || runs[0].ID != "10" {
 		t.Errorf("%d runs, err %v", len(runs), err)
 	}
+
+	// Page by page, each as it arrives; an error of the callback ends the
+	// listing without another request.
+	var sizes []int
+	err = c.EachFlowRunPage(context.Background(), prefect.FlowRunFilter{}, func(page []prefect.FlowRun) error {
+		sizes = append(sizes, len(page))
+		return nil
+	})
+	if err != nil || !slices.Equal(sizes, []int{200, 200, 50}) {
+		t.Errorf("pages of %v, err %v", sizes, err)
+	}
+	before := len(s.requests())
+	stop := errors.New("stop")
+	if err := c.EachFlowRunPage(context.Background(), prefect.FlowRunFilter{}, func([]prefect.FlowRun) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("err %v, want the callback's", err)
+	}
+	if n := len(s.requests()) - before; n != 1 {
+		t.Errorf("%d requests after the callback failed on the first page", n)
+	}
 }
 
 func TestLogsAndWorkerID(t *testing.T) {

@@ -1,10 +1,12 @@
 package prefect
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
+	"unique"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -60,21 +62,74 @@ func SubmittedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *prefec
 		Related: w.poolRelated(flowRunRelated(run, deployment, flow))}
 }
 
+// RunSubjects is what the executed-flow-run event names of a run, kept
+// for as long as its task runs: the run's id and name, and the deployment,
+// flow and tags, which the runs of one deployment share. A worker follows
+// thousands of runs; their API objects (job variables, parameters,
+// schemas) would cost tens of kilobytes each, and even trimmed copies of
+// them about two.
+type RunSubjects struct {
+	RunID, RunName string
+	// shared is the JSON of sharedSubjects, interned: runs with the same
+	// deployment, flow and tags hold one copy.
+	shared unique.Handle[string]
+}
+
+// sharedSubjects are the related resources a run shares with the other
+// runs of its deployment: deployment, flow, and the union of the tags.
+type sharedSubjects struct {
+	Related []map[string]string `json:"related"`
+	Tags    []string            `json:"tags"`
+}
+
+// NewRunSubjects keeps what ExecutedFlowRunEvent will need of a run, its
+// deployment and its flow (each nil to leave out).
+func NewRunSubjects(run *FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow) RunSubjects {
+	var sh sharedSubjects
+	var tags []string
+	if deployment != nil {
+		sh.Related = append(sh.Related, deploymentRelated(deployment))
+		tags = append(tags, deployment.Tags...)
+	}
+	if flow != nil {
+		sh.Related = append(sh.Related, flowRelated(flow))
+		tags = append(tags, flow.Tags...)
+	}
+	var s RunSubjects
+	if run != nil {
+		s.RunID, s.RunName = run.ID, run.Name
+		tags = append(tags, run.Tags...)
+	}
+	slices.Sort(tags)
+	sh.Tags = slices.Compact(tags)
+	b, _ := json.Marshal(sh) // maps and slices of strings always marshal
+	s.shared = unique.Make(string(b))
+	return s
+}
+
 // ExecutedFlowRunEvent is prefect.worker.executed-flow-run, sent when the
 // run's infrastructure has exited. The flow-run resource also carries the
 // infrastructure identifier (for ECS "<cluster>::<task ARN>") and its
 // status code; the event follows the submitted event submittedID ("" for
-// none).
-func ExecutedFlowRunEvent(w WorkerEventSource, run *FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow,
-	identifier string, statusCode int, submittedID string) prefectevents.Event {
-	related := w.poolRelated(flowRunRelated(run, deployment, flow))
-	for _, r := range related {
-		if r[prefectevents.LabelResourceRole] == "flow-run" {
-			r["prefect.infrastructure.identifier"] = identifier
-			r["prefect.infrastructure.status-code"] = strconv.Itoa(statusCode)
-		}
+// none). Its related resources are those of the submitted event.
+func ExecutedFlowRunEvent(w WorkerEventSource, s RunSubjects, identifier string, statusCode int, submittedID string) prefectevents.Event {
+	var sh sharedSubjects
+	if s.shared != (unique.Handle[string]{}) {
+		// Written by NewRunSubjects, from maps and strings: it decodes.
+		_ = json.Unmarshal([]byte(s.shared.Value()), &sh)
 	}
-	return prefectevents.Event{ID: prefectapi.NewUUID(), Event: prefectevents.EventWorkerExecutedFlowRun, Resource: w.Resource(), Related: related,
+	related := sh.Related
+	if s.RunID != "" {
+		related = append(related, map[string]string{
+			prefectevents.LabelResourceID: prefectevents.FlowRunResourceID(s.RunID), prefectevents.LabelResourceRole: "flow-run", prefectevents.LabelResourceName: s.RunName,
+			"prefect.infrastructure.identifier":  identifier,
+			"prefect.infrastructure.status-code": strconv.Itoa(statusCode),
+		})
+	}
+	for _, t := range sh.Tags {
+		related = append(related, map[string]string{prefectevents.LabelResourceID: "prefect.tag." + t, prefectevents.LabelResourceRole: "tag"})
+	}
+	return prefectevents.Event{ID: prefectapi.NewUUID(), Event: prefectevents.EventWorkerExecutedFlowRun, Resource: w.Resource(), Related: w.poolRelated(related),
 		Follows: submittedID}
 }
 
@@ -103,8 +158,7 @@ func flowRunRelated(run *FlowRun, deployment *prefectdeploy.Deployment, flow *pr
 		tags = append(tags, deployment.Tags...)
 	}
 	if flow != nil {
-		related = append(related, map[string]string{
-			prefectevents.LabelResourceID: "prefect.flow." + flow.ID, prefectevents.LabelResourceRole: "flow", prefectevents.LabelResourceName: flow.Name})
+		related = append(related, flowRelated(flow))
 		tags = append(tags, flow.Tags...)
 	}
 	if run != nil {
@@ -117,6 +171,10 @@ func flowRunRelated(run *FlowRun, deployment *prefectdeploy.Deployment, flow *pr
 		related = append(related, map[string]string{prefectevents.LabelResourceID: "prefect.tag." + t, prefectevents.LabelResourceRole: "tag"})
 	}
 	return related
+}
+
+func flowRelated(flow *prefectdeploy.Flow) map[string]string {
+	return map[string]string{prefectevents.LabelResourceID: "prefect.flow." + flow.ID, prefectevents.LabelResourceRole: "flow", prefectevents.LabelResourceName: flow.Name}
 }
 
 // deploymentRelated is Prefect's DeploymentResponse.as_related_resource:

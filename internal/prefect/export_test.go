@@ -6,3 +6,6 @@ package prefect
 func SetSizeLimits(c *Client, budget, perRun, skip int64) {
 	c.runLimits = runLimits{budget: budget, perRun: perRun, skip: skip}
 }
+
+// SharesSubjects reports whether two runs' subjects are one interned copy.
+func SharesSubjects(a, b RunSubjects) bool { return a.shared == b.shared }

@@ -183,6 +183,15 @@ func (c *Client) ListFlowRuns(ctx context.Context, f FlowRunFilter) ([]FlowRun, 
 	})
 }
 
+// EachFlowRunPage lists the flow runs matching f a page at a time: fn
+// gets each page as it arrives, and the listing is never held whole (a
+// pool may have tens of thousands of runs in flight).
+func (c *Client) EachFlowRunPage(ctx context.Context, f FlowRunFilter, fn func([]FlowRun) error) error {
+	return prefectapi.EachPage(ctx, f.Limit, f.Offset, func(ctx context.Context, limit, offset int) ([]FlowRun, error) {
+		return c.filterFlowRuns(ctx, f.body(limit, offset))
+	}, fn)
+}
+
 func (c *Client) filterFlowRuns(ctx context.Context, body flowRunFilterBody) ([]FlowRun, error) {
 	cl := prefectapi.Call{Op: "list flow runs", Method: http.MethodPost, Path: "/flow_runs/filter", Body: body}
 	resp, err := c.t.Do(ctx, cl)

@@ -111,20 +111,37 @@ const maxPages = 1000
 // pages no larger than the server accepts.
 func Paginate[T any](ctx context.Context, limit, offset int, page func(ctx context.Context, limit, offset int) ([]T, error)) ([]T, error) {
 	var all []T
+	err := EachPage(ctx, limit, offset, page, func(items []T) error {
+		all = append(all, items...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// EachPage is Paginate handing each page to fn as it arrives, so that a
+// long listing is never held whole; an error of fn ends it.
+func EachPage[T any](ctx context.Context, limit, offset int, page func(ctx context.Context, limit, offset int) ([]T, error), fn func([]T) error) error {
+	seen := 0
 	for range maxPages {
 		size := MaxPageSize
 		if limit > 0 {
-			size = min(size, limit-len(all))
+			size = min(size, limit-seen)
 		}
 		items, err := page(ctx, size, offset)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		all = append(all, items...)
-		if len(items) < size || (limit > 0 && len(all) >= limit) {
-			return all, nil
+		seen += len(items)
+		if err := fn(items); err != nil {
+			return err
+		}
+		if len(items) < size || (limit > 0 && seen >= limit) {
+			return nil
 		}
 		offset += len(items)
 	}
-	return nil, fmt.Errorf("more than %d pages of results: the server seems to ignore offset: %w", maxPages, prefecterr.ErrInvalidResponse)
+	return fmt.Errorf("more than %d pages of results: the server seems to ignore offset: %w", maxPages, prefecterr.ErrInvalidResponse)
 }

@@ -371,7 +371,7 @@ func TestEventEmitterWebSocket(t *testing.T) {
 	}
 	started := prefect.WorkerStartedEvent(w)
 	submitted := prefect.SubmittedFlowRunEvent(w, run, dep, flow)
-	executed := prefect.ExecutedFlowRunEvent(w, run, dep, flow, "prod::arn:aws:ecs:eu-west-1:1:task/prod/abc", 0, submitted.ID)
+	executed := prefect.ExecutedFlowRunEvent(w, prefect.NewRunSubjects(run, dep, flow), "prod::arn:aws:ecs:eu-west-1:1:task/prod/abc", 0, submitted.ID)
 	stopped := prefect.WorkerStoppedEvent(w, started.ID)
 	sent := []prefectevents.Event{started, submitted, executed, stopped}
 	for _, ev := range sent {

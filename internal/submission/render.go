@@ -150,28 +150,3 @@ func ScheduledTime(run prefect.FlowRun) time.Time {
 	}
 	return run.ExpectedStartTime.Time
 }
-
-// EventSubjects keeps of a run, its deployment and its flow only what the
-// executed-flow-run event names: a worker follows thousands of runs, and
-// their full API objects (job variables, parameters, schemas) would cost
-// tens of kilobytes each for as long as the task runs.
-func EventSubjects(run *prefect.FlowRun, dep *prefectdeploy.Deployment, flow *prefectdeploy.Flow) (*prefect.FlowRun, *prefectdeploy.Deployment, *prefectdeploy.Flow) {
-	r := &prefect.FlowRun{ID: run.ID, Name: run.Name, Tags: run.Tags}
-	var d *prefectdeploy.Deployment
-	if dep != nil {
-		d = &prefectdeploy.Deployment{ID: dep.ID, Name: dep.Name, Tags: dep.Tags}
-		if dep.Raw != nil {
-			d.Raw = jsonv.NewObject()
-			for _, k := range []string{"branch", "base", "root", "version_id", "version_info"} {
-				if v, ok := dep.Raw.Get(k); ok {
-					d.Raw.Set(k, jsonv.Clone(v))
-				}
-			}
-		}
-	}
-	var f *prefectdeploy.Flow
-	if flow != nil {
-		f = &prefectdeploy.Flow{ID: flow.ID, Name: flow.Name, Tags: flow.Tags}
-	}
-	return r, d, f
-}

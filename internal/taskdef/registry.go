@@ -239,7 +239,7 @@ func (t *Registry) ensure(ctx context.Context, td *jsonv.Object, family, hash st
 			if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
 				return ensureResult{}, &awserr.LaunchError{Kind: awserr.KindTransient, Op: "RegisterTaskDefinition", Attempts: attempt, AWSMessage: "ECS returned no task definition ARN"}
 			}
-			arn := *out.TaskDefinition.TaskDefinitionArn
+			arn := strings.Clone(*out.TaskDefinition.TaskDefinitionArn) // cached: not a view of the answer's buffer
 			t.remember(hash, arn)
 			return ensureResult{arn: arn, registered: true}, nil
 		}
@@ -320,7 +320,7 @@ func (t *Registry) find(ctx context.Context, family, hash string, scan bool) (st
 		switch {
 		case err == nil:
 			if d := out.TaskDefinition; d != nil && d.Status == ecstypes.TaskDefinitionStatusActive && d.TaskDefinitionArn != nil {
-				latest = *d.TaskDefinitionArn
+				latest = strings.Clone(*d.TaskDefinitionArn)
 				if revisionHash(out) == hash {
 					return latest, nil
 				}
@@ -364,7 +364,7 @@ func (t *Registry) find(ctx context.Context, family, hash string, scan bool) (st
 			continue
 		}
 		if tagValue(out.Tags, HashTag) == hash {
-			return *d.TaskDefinitionArn, nil
+			return strings.Clone(*d.TaskDefinitionArn), nil
 		}
 	}
 	return "", nil

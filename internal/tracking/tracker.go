@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,13 @@ type TaskRef struct {
 type TaskUpdate struct {
 	Ref                       TaskRef
 	LastStatus, DesiredStatus string
-	Task                      ecstypes.Task
+	// StartedAt is when the task's containers started (zero: not yet), and
+	// TaskDefinitionARN the task's definition, for its logs. Updates wait
+	// in a queue, thousands at once when tasks start together, so they
+	// carry these rather than the task, whose SDK strings would keep each
+	// DescribeTasks answer whole.
+	StartedAt         time.Time
+	TaskDefinitionARN string
 	// Stopped is set on the last update of a task; Diagnosis then says why
 	// it stopped and whether the run crashed.
 	Stopped   bool
@@ -474,18 +481,10 @@ func (t *Tracker) missingLocked(st *trackedTask, now time.Time) {
 	if last == "" {
 		last = "never seen"
 	}
-	task := ecstypes.Task{
-		TaskArn:    aws.String(st.ref.TaskARN),
-		LastStatus: aws.String("STOPPED"),
-	}
-	if st.ref.Cluster != "" {
-		task.ClusterArn = aws.String(st.ref.Cluster)
-	}
 	t.removeLocked(st.ref.TaskARN)
 	t.queue = append(t.queue, TaskUpdate{
 		Ref:        st.ref,
 		LastStatus: "STOPPED",
-		Task:       task,
 		Stopped:    true,
 		Source:     SourcePoll,
 		Diagnosis: &diagnosis.Diagnosis{
@@ -508,6 +507,19 @@ var lifecycle = map[string]int{
 	"DEACTIVATING": 5, "STOPPING": 6, "DEPROVISIONING": 7, "STOPPED": 8,
 }
 
+// statusNames are lifecycle's keys by rank.
+var statusNames = [...]string{"", "PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"}
+
+// keptStatus is a status the tracker may keep: a constant, or a copy. The
+// SDK's strings share one buffer per answer, and a status kept for a
+// task's life would keep its whole DescribeTasks answer.
+func keptStatus(s string) string {
+	if rank, ok := lifecycle[s]; ok {
+		return statusNames[rank]
+	}
+	return strings.Clone(s)
+}
+
 // advanceLocked moves a task forward to what task says, if it is newer, and
 // queues an update when its lastStatus changed.
 func (t *Tracker) advanceLocked(st *trackedTask, task ecstypes.Task, source string) {
@@ -526,13 +538,14 @@ func (t *Tracker) advanceLocked(st *trackedTask, task ecstypes.Task, source stri
 	if status == st.status {
 		return
 	}
-	st.status = status
+	st.status = keptStatus(status)
 	u := TaskUpdate{
-		Ref:           st.ref,
-		LastStatus:    status,
-		DesiredStatus: aws.ToString(task.DesiredStatus),
-		Task:          task,
-		Source:        source,
+		Ref:               st.ref,
+		LastStatus:        st.status,
+		DesiredStatus:     keptStatus(aws.ToString(task.DesiredStatus)),
+		StartedAt:         aws.ToTime(task.StartedAt),
+		TaskDefinitionARN: strings.Clone(aws.ToString(task.TaskDefinitionArn)),
+		Source:            source,
 	}
 	if status == "STOPPED" {
 		u.Stopped = true

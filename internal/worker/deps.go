@@ -42,6 +42,7 @@ type poolAPI interface {
 type runsAPI interface {
 	PollScheduledFlowRuns(ctx context.Context, pool string, queues []string, scheduledBefore time.Time, limit int) (prefect.ScheduledRuns, error)
 	ListFlowRuns(ctx context.Context, f prefect.FlowRunFilter) ([]prefect.FlowRun, error)
+	EachFlowRunPage(ctx context.Context, f prefect.FlowRunFilter, fn func([]prefect.FlowRun) error) error
 	ReadDeployment(ctx context.Context, id string) (*prefectdeploy.Deployment, error)
 	ReadFlow(ctx context.Context, id string) (*prefectdeploy.Flow, error)
 	SetInfrastructurePID(ctx context.Context, id, pid string) error

@@ -117,6 +117,10 @@ func (f *fakePrefect) ListFlowRuns(context.Context, prefect.FlowRunFilter) ([]pr
 	return nil, nil
 }
 
+func (f *fakePrefect) EachFlowRunPage(context.Context, prefect.FlowRunFilter, func([]prefect.FlowRun) error) error {
+	return nil
+}
+
 func (f *fakePrefect) ReadDeployment(context.Context, string) (*prefectdeploy.Deployment, error) {
 	return f.deployment, f.deploymentErr
 }

@@ -41,7 +41,7 @@ func (w *Worker) pollOnce(ctx context.Context) {
 		return
 	}
 	before := w.cfg.Now().Add(w.cfg.Prefetch)
-	page, err := w.api.PollScheduledFlowRuns(ctx, pool.Name, w.cfg.Queues, before, 0)
+	page, err := w.api.PollScheduledFlowRuns(ctx, pool.Name, w.cfg.Queues, before, w.freeSlots())
 	if errors.Is(err, prefect.ErrNotFound) {
 		// A queue or the pool is missing: no runs this time; the next
 		// heartbeat recreates the pool if it was deleted.
@@ -128,6 +128,20 @@ func (w *Worker) isSubmitting(id string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.submitting[id]
+}
+
+// freeSlots is how many runs a poll asks for: as many as can be taken now,
+// so that a burst of scheduled runs is read from Prefect no faster than it
+// is submitted (the rest stay SCHEDULED for the next poll), and at least
+// one, as polling is also what tells Prefect the pool's queues are served.
+func (w *Worker) freeSlots() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	free := cap(w.slots) - len(w.slots)
+	if w.cfg.MaxInFlight > 0 {
+		free = min(free, w.cfg.MaxInFlight-w.runs.Len()-len(w.submitting))
+	}
+	return max(1, free)
 }
 
 // isBusy reports whether no more runs can be taken now.

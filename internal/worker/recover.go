@@ -20,30 +20,36 @@ func (w *Worker) recoverRuns(ctx context.Context) {
 	if pool == nil || tmpl == nil {
 		return
 	}
-	runs, err := w.inFlight(ctx, pool.Name)
+	adopted, resumed := 0, 0
+	err := w.eachInFlight(ctx, pool.Name, func(runs []prefect.FlowRun) {
+		for _, run := range runs {
+			if run.InfrastructurePID != "" && w.runs.Adopt(ctx, run) {
+				adopted++
+			}
+		}
+		resumed += w.resumeOrphans(ctx, runs)
+	})
+	if adopted+resumed > 0 {
+		w.log.Info("recovered runs in flight after start", "tracked", adopted, "resumed", resumed)
+	}
 	if err != nil {
 		w.log.Warn("could not list the pool's runs in flight; retrying at the next sweep", "err", err)
 		return
 	}
-	adopted := 0
-	for _, run := range runs {
-		if run.InfrastructurePID != "" && w.runs.Adopt(ctx, run) {
-			adopted++
-		}
-	}
 	w.mu.Lock()
 	w.recovered = true
 	w.mu.Unlock()
-	resumed := w.resumeOrphans(ctx, runs)
-	if adopted+resumed > 0 {
-		w.log.Info("recovered runs in flight after start", "tracked", adopted, "resumed", resumed)
-	}
 }
 
-func (w *Worker) inFlight(ctx context.Context, pool string) ([]prefect.FlowRun, error) {
-	return w.api.ListFlowRuns(ctx, prefect.FlowRunFilter{
+// eachInFlight hands fn the pool's runs in flight a page at a time: a pool
+// may have tens of thousands, and the worker never holds them all.
+func (w *Worker) eachInFlight(ctx context.Context, pool string, fn func([]prefect.FlowRun)) error {
+	return w.api.EachFlowRunPage(ctx, prefect.FlowRunFilter{
 		WorkPoolNames: []string{pool},
 		StateTypes:    []prefect.StateType{prefect.StatePending, prefect.StateRunning, prefect.StateCancelling},
+	}, func(runs []prefect.FlowRun) error {
+		fn(runs)
+		return nil
 	})
 }
 
@@ -64,15 +70,16 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		if pool == nil || tmpl == nil {
 			return
 		}
-		runs, err := w.inFlight(ctx, pool.Name)
-		if err != nil {
-			return
+		adopted, resumed := 0, 0
+		_ = w.eachInFlight(ctx, pool.Name, func(runs []prefect.FlowRun) { // a failed listing waits for the next sweep
+			adopted += w.runs.AdoptOrphaned(ctx, pool.Name, runs)
+			resumed += w.resumeOrphans(ctx, runs)
+		})
+		if adopted > 0 {
+			w.log.Info("took over the tasks of runs whose worker is gone", "runs", adopted)
 		}
-		if n := w.runs.AdoptOrphaned(ctx, pool.Name, runs); n > 0 {
-			w.log.Info("took over the tasks of runs whose worker is gone", "runs", n)
-		}
-		if n := w.resumeOrphans(ctx, runs); n > 0 {
-			w.log.Info("resumed claimed runs that had no task on record", "runs", n)
+		if resumed > 0 {
+			w.log.Info("resumed claimed runs that had no task on record", "runs", resumed)
 		}
 	})
 }

@@ -181,8 +181,7 @@ func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *pr
 	w.report.Log(run.ID, prefect.LevelInfo, fmt.Sprintf("Created ECS task %s (task definition %s)", launched.TaskARN, launched.TaskDefinitionARN))
 	submitted := prefect.SubmittedFlowRunEvent(w.eventSource(), &run, deployment, flow)
 	w.report.Emit(submitted)
-	r, d, f := submission.EventSubjects(&run, deployment, flow)
-	w.runs.Submitted(run.ID, r, d, f, submitted.ID)
+	w.runs.Submitted(run.ID, prefect.NewRunSubjects(&run, deployment, flow), submitted.ID)
 	w.metrics.submissions.WithLabelValues("submitted").Inc()
 	w.report.Notify("submitted", run.ID)
 }
