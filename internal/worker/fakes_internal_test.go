@@ -35,6 +35,8 @@ import (
 type fakePrefect struct {
 	mu sync.Mutex
 
+	pollLimits []int // the limit of each poll
+
 	deployment    *prefectdeploy.Deployment
 	deploymentErr error
 	claimAnswer   *prefect.OrchestrationResult // answer to PENDING; nil accepts
@@ -109,7 +111,10 @@ func (f *fakePrefect) FilterWorkers(context.Context, string, prefectpool.WorkerF
 func (f *fakePrefect) SetWorker(string, string) {}
 func (f *fakePrefect) IsCloud() bool            { return f.cloud }
 
-func (f *fakePrefect) PollScheduledFlowRuns(context.Context, string, []string, time.Time, int) (prefect.ScheduledRuns, error) {
+func (f *fakePrefect) PollScheduledFlowRuns(_ context.Context, _ string, _ []string, _ time.Time, limit int) (prefect.ScheduledRuns, error) {
+	f.mu.Lock()
+	f.pollLimits = append(f.pollLimits, limit)
+	f.mu.Unlock()
 	return f.scheduled, f.pollErr
 }
 

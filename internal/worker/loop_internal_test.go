@@ -3,7 +3,9 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -176,21 +178,24 @@ func TestPollOnce(t *testing.T) {
 		api        *fakePrefect
 		unsynced   bool
 		limit      int
+		held       int  // slots taken by submissions already
+		wantAsked  int  // the poll's limit; 0: not polled
 		wantPolled bool // counted as a successful poll
 		wantOK     bool // the poll's health
 		wantCrash  string
 		wantBusy   bool
 	}{
 		{name: "not synced yet", api: &fakePrefect{}, unsynced: true, wantOK: true},
-		{name: "a queue is missing", api: &fakePrefect{pollErr: prefecterr.ErrNotFound}, wantOK: true},
-		{name: "the poll fails", api: &fakePrefect{pollErr: errors.New("connection refused")}},
-		{name: "nothing due", api: &fakePrefect{}, wantPolled: true, wantOK: true},
+		{name: "a queue is missing", api: &fakePrefect{pollErr: prefecterr.ErrNotFound}, wantAsked: maxSubmissions, wantOK: true},
+		{name: "the poll fails", api: &fakePrefect{pollErr: errors.New("connection refused")}, wantAsked: maxSubmissions},
+		{name: "nothing due", api: &fakePrefect{}, wantAsked: maxSubmissions, wantPolled: true, wantOK: true},
+		{name: "no more runs are read than slots are free", api: &fakePrefect{}, limit: 5, held: 3, wantAsked: 2, wantPolled: true, wantOK: true},
 		{
 			name: "a run too large to read is claimed and crashed",
 			api: &fakePrefect{scheduled: prefect.ScheduledRuns{Unreadable: []prefect.UnreadableRun{
 				{ID: "run-big", Err: errors.New("flow run run-big is 9 MiB of JSON, over the 8 MiB a worker reads")},
 			}}},
-			wantPolled: true, wantOK: true,
+			wantAsked: maxSubmissions, wantPolled: true, wantOK: true,
 			wantCrash: "Failed to submit flow run to infrastructure: flow run run-big is 9 MiB of JSON, over the 8 MiB a worker reads",
 		},
 		{
@@ -200,7 +205,7 @@ func TestPollOnce(t *testing.T) {
 				claimAnswer: &prefect.OrchestrationResult{Status: prefect.StatusAbort},
 				claimGate:   make(chan struct{}),
 			},
-			limit:      1,
+			limit: 1, wantAsked: 1,
 			wantPolled: true, wantOK: true, wantBusy: true,
 		},
 	}
@@ -215,9 +220,19 @@ func TestPollOnce(t *testing.T) {
 				if tt.limit > 0 {
 					w.slots = make(chan struct{}, tt.limit)
 				}
+				for range tt.held {
+					w.slots <- struct{}{}
+				}
 				w.subCtx = context.Background()
 
 				w.pollOnce(context.Background())
+
+				tt.api.mu.Lock()
+				asked := slices.Clone(tt.api.pollLimits)
+				tt.api.mu.Unlock()
+				if want := []int{tt.wantAsked}; tt.wantAsked == 0 && len(asked) != 0 || tt.wantAsked != 0 && !slices.Equal(asked, want) {
+					t.Errorf("polls asked for %v runs, want %d", asked, tt.wantAsked)
+				}
 
 				if got := counterValue(t, w.metrics.polls); (got == 1) != tt.wantPolled {
 					t.Errorf("polls counted %v, want %v", got, tt.wantPolled)
@@ -262,6 +277,40 @@ func TestPollOnce(t *testing.T) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// TestFreeSlots: a poll asks for as many runs as can be taken now, and at
+// least one, since polling is what tells Prefect the queues are served.
+func TestFreeSlots(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                         string
+		slots, held, maxInFlight, in int
+		want                         int
+	}{
+		{name: "idle", slots: 128, want: 128},
+		{name: "some slots taken", slots: 10, held: 4, want: 6},
+		{name: "every slot taken", slots: 2, held: 2, want: 1},
+		{name: "max in flight is the tighter", slots: 10, maxInFlight: 5, in: 3, want: 2},
+		{name: "max in flight reached", slots: 10, maxInFlight: 5, in: 5, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newUnitWorker(t, &fakePrefect{}, nil, nil, unitNow)
+			w.slots = make(chan struct{}, tt.slots)
+			for range tt.held {
+				w.slots <- struct{}{}
+			}
+			w.cfg.MaxInFlight = tt.maxInFlight
+			for i := range tt.in {
+				w.submitting[fmt.Sprint("run-", i)] = true
+			}
+			if got := w.freeSlots(); got != tt.want {
+				t.Errorf("freeSlots() = %d, want %d", got, tt.want)
+			}
 		})
 	}
 }
