@@ -362,6 +362,10 @@ func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]spec.Re
 	var out []spec.Result
 	// The first start creates the pool; it is not timed.
 	_ = e.TimeStartup(bin, "bench-start", 30*time.Second, 1)
+	logf("start-up floor: ecsworker version, exec to exit")
+	began := time.Now()
+	floor, err := e.TimeVersion(bin, o.startupSamples)
+	out = append(out, wallResult("startup/ecsworker/version", floor, err, began))
 	for _, lat := range []string{"0", o.PrefectLatency} {
 		if err := e.SetPrefectLatency(lat, o.Seed+1); err != nil {
 			return nil, err
@@ -371,6 +375,10 @@ func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]spec.Re
 		st := e.TimeStartup(bin, "bench-start", 30*time.Second, o.startupSamples)
 		out = append(out, spec.Result{Name: "startup/ecsworker/prefect-latency-" + lat, Clock: "wall", Startup: st, WallSeconds: time.Since(began).Seconds()})
 	}
+	logf("package initialisation of worker start (GODEBUG=inittrace=1)")
+	began = time.Now()
+	inits, err := e.TimeInit(bin, "bench-start", 30*time.Second, o.startupSamples)
+	out = append(out, wallResult("startup/ecsworker/init", inits, err, began))
 	if err := e.SetPrefectLatency(o.PrefectLatency, o.Seed+1); err != nil {
 		return nil, err
 	}
@@ -385,6 +393,15 @@ func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]spec.Re
 		out = append(out, mem, restart)
 	}
 	return out, nil
+}
+
+// wallResult is a start-up measurement as a result; err fails it.
+func wallResult(name string, st *spec.Startup, err error, began time.Time) spec.Result {
+	res := spec.Result{Name: name, Clock: "wall", Startup: st, WallSeconds: time.Since(began).Seconds()}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
 }
 
 func sortResults(rs []spec.Result) {

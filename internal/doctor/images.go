@@ -3,7 +3,6 @@ package doctor
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
@@ -11,11 +10,12 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // ecrImageRE matches an image in a private ECR registry:
 // ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@DIGEST].
-var ecrImageRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9][a-z0-9._/-]*?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$`)
+var ecrImageRE = lazyregexp.New(`^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9][a-z0-9._/-]*?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$`)
 
 // ecrImage is an image reference in ECR.
 type ecrImage struct {
@@ -23,7 +23,7 @@ type ecrImage struct {
 }
 
 func parseECRImage(image string) (ecrImage, bool) {
-	m := ecrImageRE.FindStringSubmatch(image)
+	m := ecrImageRE().FindStringSubmatch(image)
 	if m == nil {
 		return ecrImage{}, false
 	}

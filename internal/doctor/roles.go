@@ -3,7 +3,6 @@ package doctor
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/doctor/trustpolicy"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // ecsTasks is the service principal that assumes a task's roles.
@@ -26,7 +26,7 @@ type roleState struct {
 	kinds []string // "execution", "task"
 }
 
-var roleARNRE = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::(\d{12}):role/((?:[^/]+/)*)([\w+=,.@-]{1,64})$`)
+var roleARNRE = lazyregexp.New(`^arn:(aws[a-z-]*):iam::(\d{12}):role/((?:[^/]+/)*)([\w+=,.@-]{1,64})$`)
 
 // roleRef splits a role given by ARN or by name.
 type roleRef struct {
@@ -35,7 +35,7 @@ type roleRef struct {
 }
 
 func parseRole(s string) roleRef {
-	if m := roleARNRE.FindStringSubmatch(s); m != nil {
+	if m := roleARNRE().FindStringSubmatch(s); m != nil {
 		return roleRef{given: s, account: m[2], name: m[4], arn: true}
 	}
 	if i := strings.LastIndex(s, "/"); i >= 0 { // a name with a path

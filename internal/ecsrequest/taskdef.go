@@ -1,12 +1,12 @@
 package ecsrequest
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jobconfig"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // DefaultContainerName is the orchestration container's name unless the
@@ -19,7 +19,7 @@ const (
 )
 
 var (
-	familyUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+	familyUnsafe = lazyregexp.New(`[^A-Za-z0-9_-]+`)
 )
 
 // Containers returns the task definition's container definitions that are
@@ -149,11 +149,11 @@ func TaskDefinition(cfg *jobconfig.Config, rc RunContext, kind LaunchKind, regio
 		} else {
 			// The Python worker meant to clean this name but dropped the
 			// result; a pool name with a space or dot made registration fail.
-			family = familyUnsafe.ReplaceAllString("prefect_"+rc.WorkPoolName+"_"+id, "-")
+			family = familyUnsafe().ReplaceAllString("prefect_"+rc.WorkPoolName+"_"+id, "-")
 		}
 		td.Set("family", family)
 	} else if !IsName(family) {
-		c.Fail(rc.FieldFor("family", "task_definition.family"), family, "a task definition family may have up to 255 letters, digits, hyphens and underscores.", "Use a family such as "+strconv.Quote(familyUnsafe.ReplaceAllString(family, "-"))+".")
+		c.Fail(rc.FieldFor("family", "task_definition.family"), family, "a task definition family may have up to 255 letters, digits, hyphens and underscores.", "Use a family such as "+strconv.Quote(familyUnsafe().ReplaceAllString(family, "-"))+".")
 	}
 
 	cpu, hasCPU := td.Get("cpu")

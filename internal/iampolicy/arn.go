@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // ARNWriter writes the resources and condition values of a policy. The
@@ -179,7 +180,7 @@ type CloudFormation struct {
 
 var _ ARNWriter = CloudFormation{}
 
-var wholeRef = lazyRegexp(`^\$\{([A-Za-z0-9:]+)(?:\.([A-Za-z0-9.]+))?\}$`)
+var wholeRef = lazyregexp.New(`^\$\{([A-Za-z0-9:]+)(?:\.([A-Za-z0-9.]+))?\}$`)
 
 // ref writes a reference and reports whether s was one.
 func (c CloudFormation) ref(s string) (any, bool) {
@@ -321,24 +322,24 @@ func PartitionOf(region string) string {
 }
 
 var (
-	accountRE   = lazyRegexp(`^[0-9]{12}$`)
-	regionRE    = lazyRegexp(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
-	partitionRE = lazyRegexp(`^aws(-[a-z]+)*$`)
+	accountRE   = lazyregexp.New(`^[0-9]{12}$`)
+	regionRE    = lazyregexp.New(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
+	partitionRE = lazyregexp.New(`^aws(-[a-z]+)*$`)
 
-	clusterNameRE = lazyRegexp(`^[A-Za-z0-9_-]{1,255}$`)
-	clusterARNRE  = lazyRegexp(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}$`)
+	clusterNameRE = lazyregexp.New(`^[A-Za-z0-9_-]{1,255}$`)
+	clusterARNRE  = lazyregexp.New(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}$`)
 	// Families may hold * where a pattern covers several (prefect_pool_*).
-	familyRE   = lazyRegexp(`^[A-Za-z0-9_*-]{1,255}$`)
-	taskDefRE  = lazyRegexp(`^[A-Za-z0-9_-]{1,255}(:[0-9]+)?$`)
-	taskDefARN = lazyRegexp(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}(:[0-9]+)?$`)
-	roleNameRE = lazyRegexp(`^[\w+=,.@-]{1,64}$`)
-	roleARNRE  = lazyRegexp(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
-	logGroupRE = lazyRegexp(`^[.\-_/#A-Za-z0-9]{1,512}$`)
-	queueName  = lazyRegexp(`^[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
-	queueARN   = lazyRegexp(`^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
+	familyRE   = lazyregexp.New(`^[A-Za-z0-9_*-]{1,255}$`)
+	taskDefRE  = lazyregexp.New(`^[A-Za-z0-9_-]{1,255}(:[0-9]+)?$`)
+	taskDefARN = lazyregexp.New(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}(:[0-9]+)?$`)
+	roleNameRE = lazyregexp.New(`^[\w+=,.@-]{1,64}$`)
+	roleARNRE  = lazyregexp.New(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	logGroupRE = lazyregexp.New(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+	queueName  = lazyregexp.New(`^[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
+	queueARN   = lazyregexp.New(`^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
 	// sqs.REGION.amazonaws.com(.cn), REGION.queue.amazonaws.com and the
 	// us-east-1 legacy queue.amazonaws.com.
-	queueHostRE = lazyRegexp(`^(?:sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com(?:\.cn)?|(queue)\.amazonaws\.com)$`)
+	queueHostRE = lazyregexp.New(`^(?:sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com(?:\.cn)?|(queue)\.amazonaws\.com)$`)
 )
 
 func isARN(s string) bool { return strings.HasPrefix(s, "arn:") }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // PolicyVersion is the IAM policy language version; policy variables and
@@ -273,7 +274,7 @@ func clusterCondition(arns ...any) Condition {
 	return Condition{Operator: op, Key: "ecs:cluster", Values: arns}
 }
 
-var notSidChar = lazyRegexp(`[^A-Za-z0-9]+`)
+var notSidChar = lazyregexp.New(`[^A-Za-z0-9]+`)
 
 // clusterSids names the RunTask statements: after the cluster when there
 // are several, so that adding a cluster does not rename the others.

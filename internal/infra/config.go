@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 
 	"github.com/ecsworker/ecsworker/internal/cfnstack"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // ServiceConfig is what deploy-service deploys. The CLI fills it from
@@ -58,16 +58,16 @@ type EventsConfig struct {
 }
 
 var (
-	stackNameRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
-	vpcRE        = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
-	subnetRE     = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
-	secretArnRE  = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$`)
-	roleArnRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
-	topicArnRE   = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:.+$`)
-	familyPatRE  = regexp.MustCompile(`^[A-Za-z0-9_*-]{1,255}$`)
-	logGroupRE   = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
-	familyUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-	stackUnsafe  = regexp.MustCompile(`[^A-Za-z0-9-]+`)
+	stackNameRE  = lazyregexp.New(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	vpcRE        = lazyregexp.New(`^vpc-[0-9a-f]{8,17}$`)
+	subnetRE     = lazyregexp.New(`^subnet-[0-9a-f]{8,17}$`)
+	secretArnRE  = lazyregexp.New(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$`)
+	roleArnRE    = lazyregexp.New(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
+	topicArnRE   = lazyregexp.New(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:.+$`)
+	familyPatRE  = lazyregexp.New(`^[A-Za-z0-9_*-]{1,255}$`)
+	logGroupRE   = lazyregexp.New(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+	familyUnsafe = lazyregexp.New(`[^A-Za-z0-9_-]+`)
+	stackUnsafe  = lazyregexp.New(`[^A-Za-z0-9-]+`)
 )
 
 // LogRetentionDays are the values CloudWatch Logs accepts.
@@ -94,7 +94,7 @@ func steps(from, to int) []int {
 // DefaultStackName derives a stack name from the pool: CloudFormation
 // allows letters, digits and hyphens, starting with a letter.
 func DefaultStackName(pool string, kind cfnstack.Kind) string {
-	name := strings.Trim(stackUnsafe.ReplaceAllString(pool, "-"), "-")
+	name := strings.Trim(stackUnsafe().ReplaceAllString(pool, "-"), "-")
 	suffix := ""
 	if kind == cfnstack.KindEvents {
 		suffix = "-events"
@@ -110,7 +110,7 @@ func DefaultStackName(pool string, kind cfnstack.Kind) string {
 // registers for a pool: prefect_<pool>_<deployment id>, with the pool
 // name cleaned the way the worker cleans it.
 func DefaultFamilyPattern(pool string) string {
-	p := familyUnsafe.ReplaceAllString("prefect_"+pool+"_", "-")
+	p := familyUnsafe().ReplaceAllString("prefect_"+pool+"_", "-")
 	if len(p) > 254 {
 		p = p[:254]
 	}
@@ -131,14 +131,14 @@ func (c ServiceConfig) Validate() error {
 	errs = append(errs, validateCommon(c.StackName, c.WorkPool)...)
 	if c.VpcID == "" {
 		bad("--vpc is required: the VPC the worker runs in (e.g. vpc-0abc12345)")
-	} else if !vpcRE.MatchString(c.VpcID) {
+	} else if !vpcRE().MatchString(c.VpcID) {
 		bad("--vpc %q: give a VPC ID such as vpc-0abc12345", c.VpcID)
 	}
 	if len(c.SubnetIDs) == 0 {
 		bad("--subnets is required: the subnets of the worker, comma-separated (e.g. subnet-0a1b2c3d,subnet-4e5f6a7b)")
 	}
 	for _, s := range c.SubnetIDs {
-		if !subnetRE.MatchString(s) {
+		if !subnetRE().MatchString(s) {
 			bad("--subnets: %q is not a subnet ID; give IDs such as subnet-0a1b2c3d, comma-separated", s)
 		}
 	}
@@ -155,10 +155,10 @@ func (c ServiceConfig) Validate() error {
 	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("Prefect API URL %q: give an http(s) URL such as https://api.prefect.cloud/api/accounts/<account>/workspaces/<workspace>", c.APIURL)
 	}
-	if c.APIKeySecretArn != "" && !secretArnRE.MatchString(c.APIKeySecretArn) {
+	if c.APIKeySecretArn != "" && !secretArnRE().MatchString(c.APIKeySecretArn) {
 		bad("--api-key-secret-arn %q: give the ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>)", c.APIKeySecretArn)
 	}
-	if c.AuthStringSecretArn != "" && !secretArnRE.MatchString(c.AuthStringSecretArn) {
+	if c.AuthStringSecretArn != "" && !secretArnRE().MatchString(c.AuthStringSecretArn) {
 		bad("--auth-string-secret-arn %q: give the ARN of a Secrets Manager secret", c.AuthStringSecretArn)
 	}
 	if IsPrefectCloud(c.APIURL) && c.APIKey == "" && c.APIKeySecretArn == "" {
@@ -188,16 +188,16 @@ func (c ServiceConfig) Validate() error {
 	if !slices.Contains(LogRetentionDays, c.LogRetentionDays) {
 		bad("--log-retention-days %d: CloudWatch Logs keeps logs for %s days", c.LogRetentionDays, intsText(LogRetentionDays))
 	}
-	if !logGroupRE.MatchString(c.FlowRunLogGroup) {
+	if !logGroupRE().MatchString(c.FlowRunLogGroup) {
 		bad("--flow-run-log-group %q: give a log group name (letters, digits, . - _ / #)", c.FlowRunLogGroup)
 	}
-	if !familyPatRE.MatchString(c.FamilyPattern) {
+	if !familyPatRE().MatchString(c.FamilyPattern) {
 		bad("--family-pattern %q: give a task definition family, where * matches anything (e.g. prefect_my-pool_*)", c.FamilyPattern)
 	}
-	if c.FlowRunTaskRoleArn != "" && !roleArnRE.MatchString(c.FlowRunTaskRoleArn) {
+	if c.FlowRunTaskRoleArn != "" && !roleArnRE().MatchString(c.FlowRunTaskRoleArn) {
 		bad("--flow-run-task-role-arn %q: give an IAM role ARN (arn:aws:iam::<account>:role/<name>)", c.FlowRunTaskRoleArn)
 	}
-	if c.AlarmTopicArn != "" && !topicArnRE.MatchString(c.AlarmTopicArn) {
+	if c.AlarmTopicArn != "" && !topicArnRE().MatchString(c.AlarmTopicArn) {
 		bad("--alarm-topic-arn %q: give an SNS topic ARN", c.AlarmTopicArn)
 	}
 	if c.AlarmEmail != "" && !strings.Contains(c.AlarmEmail, "@") {
@@ -230,7 +230,7 @@ func validateCommon(stack, pool string) []error {
 	} else if strings.Contains(pool, ",") || len(pool) > 128 {
 		errs = append(errs, fmt.Errorf("--work-pool %q: give a pool name of at most 128 characters without commas", pool))
 	}
-	if (stack != "" || pool != "") && !stackNameRE.MatchString(stack) {
+	if (stack != "" || pool != "") && !stackNameRE().MatchString(stack) {
 		errs = append(errs, fmt.Errorf("--stack-name %q: a stack name has up to 128 letters, digits and hyphens and starts with a letter", stack))
 	}
 	return errs

@@ -21,13 +21,13 @@ package redact
 import (
 	"encoding/json"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // Mask replaces a secret value.
@@ -366,15 +366,15 @@ func words(name string) []string {
 
 // urlPattern finds URLs in free text. It stops at white space and quotes,
 // which end a URL in a command line, a log line or JSON.
-var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>` + "`" + `]+`)
+var urlPattern = lazyregexp.New(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>` + "`" + `]+`)
 
 // userInfo matches the user and password at the start of a URL. The
 // password may contain an unencoded @ (the last one before the host ends
 // it, as URL parsers do) but not / ? #, which end the authority.
-var userInfo = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@]*):([^/?#]*)@`)
+var userInfo = lazyregexp.New(`^([A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@]*):([^/?#]*)@`)
 
 // queryParam matches one name=value of a query string.
-var queryParam = regexp.MustCompile(`([?&;])([^=&;#?]+)=([^&;#]*)`)
+var queryParam = lazyregexp.New(`([?&;])([^=&;#?]+)=([^&;#]*)`)
 
 // maskURLs masks the password and the secret query parameters of every
 // URL in s.
@@ -382,11 +382,11 @@ func maskURLs(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}
-	return urlPattern.ReplaceAllStringFunc(s, maskURL)
+	return urlPattern().ReplaceAllStringFunc(s, maskURL)
 }
 
 func maskURL(u string) string {
-	if m := userInfo.FindStringSubmatchIndex(u); m != nil {
+	if m := userInfo().FindStringSubmatchIndex(u); m != nil {
 		if pw := u[m[4]:m[5]]; pw != "" && pw != Mask {
 			u = u[:m[4]] + Mask + u[m[5]:]
 		}
@@ -395,8 +395,8 @@ func maskURL(u string) string {
 	if q < 0 {
 		return u
 	}
-	query := queryParam.ReplaceAllStringFunc(u[q:], func(p string) string {
-		m := queryParam.FindStringSubmatch(p)
+	query := queryParam().ReplaceAllStringFunc(u[q:], func(p string) string {
+		m := queryParam().FindStringSubmatch(p)
 		name, val := m[2], m[3]
 		if unescaped, err := url.QueryUnescape(name); err == nil {
 			name = unescaped
@@ -416,8 +416,8 @@ func urlPasswords(s string) []string {
 		return nil
 	}
 	var out []string
-	for _, u := range urlPattern.FindAllString(s, -1) {
-		m := userInfo.FindStringSubmatch(u)
+	for _, u := range urlPattern().FindAllString(s, -1) {
+		m := userInfo().FindStringSubmatch(u)
 		if m == nil || m[2] == "" || m[2] == Mask {
 			continue
 		}

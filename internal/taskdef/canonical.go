@@ -5,12 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // HashTag tags every revision the worker registers with the
@@ -149,12 +149,12 @@ func sortBy(a []any, key func(any) string) {
 	sort.SliceStable(a, func(i, j int) bool { return key(a[i]) < key(a[j]) })
 }
 
-var unitsRE = regexp.MustCompile(`(?i)^\s*([0-9]*\.?[0-9]+)\s*(vcpu|gb)\s*$`)
+var unitsRE = lazyregexp.New(`(?i)^\s*([0-9]*\.?[0-9]+)\s*(vcpu|gb)\s*$`)
 
 // normalizeUnits turns the "1 vCPU" and "2 GB" forms ECS accepts for task
 // cpu and memory into the units it stores ("1024", "2048").
 func normalizeUnits(s string) string {
-	m := unitsRE.FindStringSubmatch(s)
+	m := unitsRE().FindStringSubmatch(s)
 	if m == nil {
 		return strings.TrimSpace(s)
 	}

@@ -11,12 +11,12 @@ package templating
 import (
 	"encoding/json"
 	"math/big"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // PlaceholderKind tells which pass of the rendering fills a placeholder.
@@ -78,7 +78,7 @@ const pyWhitespace = `\t\n\v\f\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\
 // numbers and underscore (checked over every code point), which is
 // \p{L}\p{N}_ here. A regexp is safe for concurrent use and holds no state
 // that callers can observe.
-var placeholderRE = regexp.MustCompile(
+var placeholderRE = lazyregexp.New(
 	`\{\{[` + pyWhitespace + `]*([\p{L}\p{N}_.\-\[\]$]+)[` + pyWhitespace + `]*\}\}`)
 
 func kindOf(name string) PlaceholderKind {
@@ -106,7 +106,7 @@ func findIn(s string) []match {
 	if !strings.Contains(s, "{{") {
 		return nil
 	}
-	idx := placeholderRE.FindAllStringSubmatchIndex(s, -1)
+	idx := placeholderRE().FindAllStringSubmatchIndex(s, -1)
 	if len(idx) == 0 {
 		return nil
 	}

@@ -49,7 +49,10 @@ func benchResults() (Settings, []spec.Result) {
 	}
 	rs = append(rs,
 		spec.Result{Name: fmt.Sprintf("memory-%d/ecsworker", memoryGoalRuns), Memory: &spec.Memory{PeakRSSMB: 35, LiveHeapMB: 20, PeakLiveHeapMB: 45}},
-		spec.Result{Name: "startup/ecsworker/prefect-latency-0", Startup: &spec.Startup{MedianMS: 20, MaxMS: 30, Samples: []float64{20, 30}}})
+		spec.Result{Name: "startup/ecsworker/prefect-latency-0", Startup: &spec.Startup{MedianMS: 20, MaxMS: 30, Samples: []float64{20, 30}}},
+		spec.Result{Name: versionResult, Startup: &spec.Startup{MedianMS: 12, MaxMS: 14, Samples: []float64{12, 14}}},
+		spec.Result{Name: initResult, Startup: &spec.Startup{InitMS: 12.5, InitModuleMS: 0.25, InitSamplesMS: []float64{12.5, 11, 13},
+			InitTop: []spec.PackageInit{{Package: "github.com/santhosh-tekuri/jsonschema/v6", MS: 3.3, Bytes: 1.7e6}}}})
 	return o, rs
 }
 
@@ -76,7 +79,8 @@ func TestSummary(t *testing.T) {
 	table = table[1:]
 	// submission, RunTask calls and registrations per size, the restart,
 	// tracking per size, two latencies, deployments, memory, start-up
-	if want := 3*len(o.Sizes) + 1 + len(o.Sizes) + 2 + 1 + len(o.MemSizes) + 1; len(table) != want {
+	// (first poll, package initialisation, the version floor)
+	if want := 3*len(o.Sizes) + 1 + len(o.Sizes) + 2 + 1 + len(o.MemSizes) + 3; len(table) != want {
 		t.Errorf("%d lines in the table, want %d:\n%s", len(table), want, out)
 	}
 	for _, l := range table {
@@ -89,6 +93,8 @@ func TestSummary(t *testing.T) {
 		"1000 runs at once →":               "no", // ratio 2 > 1.1
 		"Scheduled → RunTask, event stream": "yes",
 		"Exec to first poll,":               "yes",
+		"Package initialisation":            "no", // 12.5 ms > 10 ms
+		"Floor: ecsworker version":          "-",
 	} {
 		got := ""
 		for _, l := range table {
@@ -126,6 +132,16 @@ func TestSummary(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("goals table: %s, want %s", line, want)
 		}
+	}
+
+	for _, want := range []string{"| Package initialisation of `worker start` (part of the above) | ≤ 10 ms | median 12.5 ms, max 13.0 ms (3 starts) | not comparable | **no** |",
+		"| Floor: `ecsworker version`, exec to exit | - | median 12.0 ms, max 14.0 ms (2 runs) |"} {
+		if !strings.Contains(goals, want) {
+			t.Errorf("goals table: no %q in\n%s", want, goals)
+		}
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "| `github.com/santhosh-tekuri/jsonschema/v6` | 3.30 | 1700 KB |") || !strings.Contains(md, "12.5 ms (median; samples 12.5, 11.0, 13.0 ms), of which 0.25 ms in ecsworker's own") {
+		t.Errorf("the start-up section should show the package initialisation and its costliest packages:\n%s", md)
 	}
 
 	with := rep.Summary("/tmp/r.md", "standard output")

@@ -191,7 +191,8 @@ type Retainer struct {
 	Bytes    float64 `json:"bytes"`
 }
 
-// Startup is the time from exec to the worker's first poll.
+// Startup is the time from exec to the worker's first poll; for
+// `ecsworker version`, the floor, from exec to exit.
 type Startup struct {
 	InFlight       int       `json:"in_flight"`
 	PrefectLatency string    `json:"prefect_latency"`
@@ -200,6 +201,26 @@ type Startup struct {
 	MaxMS          float64   `json:"max_ms"`
 	// TimedOut is set when no poll came within the limit.
 	TimedOut bool `json:"timed_out,omitempty"`
+	// InitMS is the package initialisation of `worker start`: each start's
+	// GODEBUG=inittrace=1 lines summed (their "ms clock"), the median over
+	// InitSamplesMS. It is part of the time to the first poll, measured in
+	// starts of their own so that tracing does not slow the timed ones.
+	InitMS        float64   `json:"init_ms,omitempty"`
+	InitSamplesMS []float64 `json:"init_samples_ms,omitempty"`
+	// InitModuleMS is the part of InitMS spent in this module's own
+	// packages (github.com/ecsworker/ecsworker/...); the rest is the Go
+	// standard library and the dependencies.
+	InitModuleMS float64 `json:"init_module_ms,omitempty"`
+	// InitTop are the packages whose initialisation took longest in the
+	// start of median InitMS, longest first.
+	InitTop []PackageInit `json:"init_top,omitempty"`
+}
+
+// PackageInit is one package's initialisation as the runtime traces it.
+type PackageInit struct {
+	Package string  `json:"package"`
+	MS      float64 `json:"ms"`
+	Bytes   float64 `json:"bytes"`
 }
 
 // LatencyRange parses "20ms-60ms" (or a single duration, or "0").

@@ -3,16 +3,19 @@
 // the two test servers served by the bench over loopback. The worker's
 // memory is then its process's alone, read from /proc and from its
 // Prometheus metrics, with the fakes' allocations kept out; and start-up
-// is timed from exec, as a user sees it.
+// is timed from exec, as a user sees it, beside its floor (`ecsworker
+// version`, exec to exit) and the package initialisation it includes.
 package workerproc
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -175,6 +178,7 @@ type child struct {
 	done    chan error
 	stderr  *tailBuffer
 	gc      *gcTrace
+	init    *initTrace
 }
 
 // gcTrace reads GODEBUG=gctrace=1 lines ("gc 7 @1.2s 3%: ..., 4->5->2 MB,
@@ -230,7 +234,9 @@ func workerArgs(pool, metricsAddr string) []string {
 			"ec2:non-mutating=100000:100000,ecs:task-definition-read=100000:100000,ecs:task-definition-modify=100000:100000"}
 }
 
-func (e *Env) startChild(bin, pool string, querySeconds float64) (*child, error) {
+// startChild starts the worker; godebug are GODEBUG settings beside
+// gctrace=1.
+func (e *Env) startChild(bin, pool string, querySeconds float64, godebug ...string) (*child, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -246,10 +252,10 @@ func (e *Env) startChild(bin, pool string, querySeconds float64) (*child, error)
 	}
 	// The runtime reports each GC's live heap: the one heap figure that
 	// does not depend on when the metrics are scraped.
-	cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
-	c := &child{cmd: cmd, metrics: "http://" + addr + "/metrics", heap: "http://" + addr + "/debug/pprof/heap", done: make(chan error, 1), stderr: &tailBuffer{}, gc: &gcTrace{}}
+	cmd.Env = append(cmd.Env, "GODEBUG="+strings.Join(append([]string{"gctrace=1"}, godebug...), ","))
+	c := &child{cmd: cmd, metrics: "http://" + addr + "/metrics", heap: "http://" + addr + "/debug/pprof/heap", done: make(chan error, 1), stderr: &tailBuffer{}, gc: &gcTrace{}, init: &initTrace{}}
 	cmd.Stdout = io.Discard
-	cmd.Stderr = io.MultiWriter(c.stderr, c.gc)
+	cmd.Stderr = io.MultiWriter(c.stderr, c.gc, c.init)
 	c.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -456,13 +462,7 @@ func (e *Env) TimeStartup(bin, pool string, limit time.Duration, samples int) *s
 			st.TimedOut = true
 			return st
 		}
-		var got time.Time
-		ok := false
-		for deadline := c.started.Add(limit); time.Now().Before(deadline) && !c.exited(); time.Sleep(time.Millisecond) {
-			if got, ok = e.firstPollAfter(pool, c.started); ok {
-				break
-			}
-		}
+		got, ok := e.waitFirstPoll(c, pool, limit)
 		_ = c.stop()
 		if !ok {
 			st.TimedOut = true
@@ -471,12 +471,136 @@ func (e *Env) TimeStartup(bin, pool string, limit time.Duration, samples int) *s
 		}
 		st.Samples = append(st.Samples, float64(got.Sub(c.started).Microseconds())/1000)
 	}
-	s := slices.Clone(st.Samples)
-	slices.Sort(s)
-	if len(s) > 0 {
-		st.MedianMS, st.MaxMS = s[len(s)/2], s[len(s)-1]
-	}
+	st.MedianMS, st.MaxMS = medianMax(st.Samples)
 	return st
+}
+
+// waitFirstPoll waits for the first poll of pool since c started, until
+// limit has passed or c has exited.
+func (e *Env) waitFirstPoll(c *child, pool string, limit time.Duration) (time.Time, bool) {
+	for deadline := c.started.Add(limit); time.Now().Before(deadline) && !c.exited(); time.Sleep(time.Millisecond) {
+		if got, ok := e.firstPollAfter(pool, c.started); ok {
+			return got, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func medianMax(samples []float64) (median, maxMS float64) {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0, 0
+	}
+	return s[len(s)/2], s[len(s)-1]
+}
+
+// TimeVersion runs `ecsworker version` `samples` times and times each from
+// exec to exit: the floor under every start of the binary (exec, the Go
+// runtime's start, the initialisation of every linked package, one print).
+func (e *Env) TimeVersion(bin string, samples int) (*spec.Startup, error) {
+	st := &spec.Startup{}
+	for range samples {
+		cmd := exec.Command(bin, "version")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.tmp}
+		// Stdout and stderr stay /dev/null: pipes would add their copying
+		// goroutines to the time.
+		began := time.Now()
+		if err := cmd.Run(); err != nil {
+			return st, fmt.Errorf("%s version: %w", bin, err)
+		}
+		st.Samples = append(st.Samples, float64(time.Since(began).Microseconds())/1000)
+	}
+	st.MedianMS, st.MaxMS = medianMax(st.Samples)
+	return st, nil
+}
+
+// TimeInit starts the worker `samples` times with GODEBUG=inittrace=1,
+// each until its first poll, and returns its package initialisation: for
+// each start the runtime's per-package clock times summed. These starts
+// are not the timed ones, so that tracing costs those nothing.
+func (e *Env) TimeInit(bin, pool string, limit time.Duration, samples int) (*spec.Startup, error) {
+	st := &spec.Startup{}
+	var starts [][]spec.PackageInit
+	for range samples {
+		c, err := e.startChild(bin, pool, 10, "inittrace=1")
+		if err != nil {
+			return st, err
+		}
+		// The trace is complete before main runs, so long before the poll.
+		_, ok := e.waitFirstPoll(c, pool, limit)
+		stopErr := c.stop()
+		pkgs := c.init.read()
+		switch {
+		case stopErr != nil:
+			return st, fmt.Errorf("worker start with GODEBUG=inittrace=1: %w", stopErr)
+		case !ok || len(pkgs) == 0:
+			return st, fmt.Errorf("worker start with GODEBUG=inittrace=1: polled %v, %d packages traced; last output: %s", ok, len(pkgs), c.stderr.String())
+		}
+		starts = append(starts, pkgs)
+	}
+	// Rounded to the trace's precision (µs): sums of decimals drift.
+	total := func(pkgs []spec.PackageInit, only string) float64 {
+		t := 0.0
+		for _, p := range pkgs {
+			if strings.HasPrefix(p.Package, only) {
+				t += p.MS
+			}
+		}
+		return math.Round(t*1000) / 1000
+	}
+	for _, pkgs := range starts {
+		st.InitSamplesMS = append(st.InitSamplesMS, total(pkgs, ""))
+	}
+	slices.SortStableFunc(starts, func(a, b []spec.PackageInit) int { return cmp.Compare(total(a, ""), total(b, "")) })
+	median := slices.Clone(starts[len(starts)/2])
+	st.InitMS, st.InitModuleMS = total(median, ""), total(median, modulePath+"/")
+	slices.SortStableFunc(median, func(a, b spec.PackageInit) int { return cmp.Compare(b.MS, a.MS) })
+	st.InitTop = median[:min(len(median), 12)]
+	return st, nil
+}
+
+// initTrace reads GODEBUG=inittrace=1 lines, one per package with an init
+// to run, written by the runtime before main: "init PKG @0.51 ms, 1.2 ms
+// clock, 4096 bytes, 12 allocs".
+type initTrace struct {
+	mu      sync.Mutex
+	partial []byte
+	pkgs    []spec.PackageInit
+}
+
+// modulePath is the worker's module, whose packages' share of the
+// initialisation is reported apart.
+const modulePath = "github.com/ecsworker/ecsworker"
+
+var initLine = regexp.MustCompile(`^init (\S+) @[\d.]+ ms, ([\d.]+) ms clock, (\d+) bytes`)
+
+func (t *initTrace) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if m := initLine.FindSubmatch(t.partial[:i]); m != nil {
+			ms, _ := strconv.ParseFloat(string(m[2]), 64)
+			b, _ := strconv.ParseFloat(string(m[3]), 64)
+			t.pkgs = append(t.pkgs, spec.PackageInit{Package: string(m[1]), MS: ms, Bytes: b})
+		}
+		t.partial = t.partial[i+1:]
+	}
+	if len(t.partial) > 64<<10 {
+		t.partial = nil // a line this long is no trace line
+	}
+	return len(p), nil
+}
+
+func (t *initTrace) read() []spec.PackageInit {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.pkgs)
 }
 
 // tailBuffer keeps the last few KiB a process wrote.

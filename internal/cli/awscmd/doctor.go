@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/doctor"
 	"github.com/ecsworker/ecsworker/internal/iampolicy"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 	"github.com/ecsworker/ecsworker/internal/redact"
 )
 
@@ -237,11 +237,11 @@ func doctorPolicyCommand(o doctorOptions, e *policyEntry, running int) string {
 	return strings.Join(parts, " ")
 }
 
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
+var plainWord = lazyregexp.New(`^[A-Za-z0-9_./:=@%+,-]+$`)
 
 // shellWord quotes s for a POSIX shell when it needs it.
 func shellWord(s string) string {
-	if plainWord.MatchString(s) {
+	if plainWord().MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

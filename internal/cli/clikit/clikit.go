@@ -12,10 +12,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 	"github.com/ecsworker/ecsworker/internal/redact"
 )
 
@@ -62,10 +62,10 @@ func EnvOr(name, fallback string) string {
 	return fallback
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+var uuidPattern = lazyregexp.New(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
 
 // IsUUID tells an id from a name.
-func IsUUID(s string) bool { return uuidPattern.MatchString(s) }
+func IsUUID(s string) bool { return uuidPattern().MatchString(s) }
 
 // SecretEnvValues are the secret values of this process's environment,
 // masked wherever they might be echoed back in a message.

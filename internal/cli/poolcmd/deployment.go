@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectdeploy"
 	"github.com/ecsworker/ecsworker/internal/pycompat"
@@ -292,7 +292,7 @@ var durationUnits = map[string]time.Duration{
 	"w": 7 * 24 * time.Hour, "week": 7 * 24 * time.Hour, "weeks": 7 * 24 * time.Hour,
 }
 
-var durationPart = regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*([a-z]+)$`)
+var durationPart = lazyregexp.New(`^(\d+(?:\.\d+)?)\s*([a-z]+)$`)
 
 // parseStartIn reads a Go duration (90s, 1h30m) or the phrases Prefect's
 // CLI users type ("5 minutes", "in 1 hour", "2 days 3 hours").
@@ -310,11 +310,11 @@ func parseStartIn(s string) (time.Duration, error) {
 	var total time.Duration
 	for i := 0; i < len(words); i++ {
 		part := words[i]
-		if i+1 < len(words) && durationPart.MatchString(part+words[i+1]) && !durationPart.MatchString(part) {
+		if i+1 < len(words) && durationPart().MatchString(part+words[i+1]) && !durationPart().MatchString(part) {
 			part += words[i+1]
 			i++
 		}
-		m := durationPart.FindStringSubmatch(part)
+		m := durationPart().FindStringSubmatch(part)
 		if m == nil {
 			return 0, errors.New("write a duration such as 90s, 10m, 1h30m, \"5 minutes\" or \"2 days\"")
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // CloudFormation speaks the AWS query protocol (form in, XML out) like STS.
@@ -318,8 +320,8 @@ func cfnTags(form url.Values) ([]cfnTag, *apiError) {
 }
 
 var (
-	stackNameRE     = lazyRegexp(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
-	changeSetNameRE = lazyRegexp(`^[A-Za-z][-A-Za-z0-9]{0,127}$`)
+	stackNameRE     = lazyregexp.New(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	changeSetNameRE = lazyregexp.New(`^[A-Za-z][-A-Za-z0-9]{0,127}$`)
 )
 
 func stackNotFound(name string) *apiError {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // cfnTemplate is a parsed template. Only JSON templates are read: the
@@ -168,7 +169,7 @@ func scalarString(v any) string {
 
 var cfnPseudo = []string{"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition", "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
 
-var subVarRE = lazyRegexp(`\$\{([^}]*)\}`)
+var subVarRE = lazyregexp.New(`\$\{([^}]*)\}`)
 
 // checkReferences rejects what CloudFormation rejects before creating
 // anything: references to undefined names and undefined conditions.

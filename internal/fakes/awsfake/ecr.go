@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // ECR holds images that tests push with PutImage, so that a client can
@@ -32,8 +34,8 @@ type ecrImage struct {
 }
 
 var (
-	ecrRepoRE = lazyRegexp(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	ecrTagRE  = lazyRegexp(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$`)
+	ecrRepoRE = lazyregexp.New(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	ecrTagRE  = lazyregexp.New(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$`)
 )
 
 // PutImage pushes an image of sizeBytes to the repository (created if

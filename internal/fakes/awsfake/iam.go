@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // IAM speaks the AWS query protocol like STS. It is a global service: the
@@ -33,7 +35,7 @@ type iamRole struct {
 	trust               *policy
 }
 
-var roleNameRE = lazyRegexp(`^[\w+=,.@-]{1,64}$`)
+var roleNameRE = lazyregexp.New(`^[\w+=,.@-]{1,64}$`)
 
 // CreateRole creates an IAM role whose trust policy AssumeRole enforces,
 // and returns its ARN. name may carry a path ("service-role/worker").

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 func logsService() *service {
@@ -56,8 +58,8 @@ func (e logEvent) key() logKey { return logKey{e.ts, e.seq} }
 func (k logKey) less(o logKey) bool { return k.ts < o.ts || k.ts == o.ts && k.seq < o.seq }
 
 var (
-	logGroupNameRE  = lazyRegexp(`^[.\-_/#A-Za-z0-9]{1,512}$`)
-	logStreamNameRE = lazyRegexp(`^[^:*]{1,512}$`)
+	logGroupNameRE  = lazyregexp.New(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+	logStreamNameRE = lazyregexp.New(`^[^:*]{1,512}$`)
 )
 
 func logsNotFound(msg string) *apiError {
@@ -306,7 +308,7 @@ func logToken(dir byte, k logKey) string {
 	return fmt.Sprintf("%c/%019d%019d%018d/s", dir, k.ts+1, k.seq+1, 0)
 }
 
-var logTokenRE = lazyRegexp(`^([fb])/(\d{19})(\d{19})(\d{18})/s$`)
+var logTokenRE = lazyregexp.New(`^([fb])/(\d{19})(\d{19})(\d{18})/s$`)
 
 func parseLogToken(tok string) (byte, logKey, bool) {
 	m := logTokenRE().FindStringSubmatch(tok)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 func sqsService() *service {
@@ -76,7 +78,7 @@ var settableQueueAttrs = []string{"DelaySeconds", "MaximumMessageSize", "Message
 	"KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled", "FifoQueue",
 	"ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"}
 
-var queueNameRE = lazyRegexp(`^[A-Za-z0-9_-]{1,80}$`)
+var queueNameRE = lazyregexp.New(`^[A-Za-z0-9_-]{1,80}$`)
 
 func sqsErr(code, queryCode, format string, args ...any) *apiError {
 	e := newErr(400, code, format, args...)
@@ -617,7 +619,7 @@ func (s *Server) deleteMessageLocked(q *queue, handle string) *apiError {
 	return nil
 }
 
-var batchIDRE = lazyRegexp(`^[A-Za-z0-9_-]{1,80}$`)
+var batchIDRE = lazyregexp.New(`^[A-Za-z0-9_-]{1,80}$`)
 
 func (s *Server) sqsDeleteMessageBatch(in *sqsDeleteMessageBatchRequest, _ *request) (any, *apiError) {
 	q, e := s.queueLocked(in.QueueUrl)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 const stsXMLNS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -96,8 +98,8 @@ type stsAssumeRoleResponse struct {
 }
 
 var (
-	roleArnRE     = lazyRegexp(`^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$`)
-	sessionNameRE = lazyRegexp(`^[\w+=,.@-]{2,64}$`)
+	roleArnRE     = lazyregexp.New(`^arn:aws[a-z-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$`)
+	sessionNameRE = lazyregexp.New(`^[\w+=,.@-]{2,64}$`)
 )
 
 // assumeRoleParams are AssumeRole's optional string parameters with
@@ -105,13 +107,13 @@ var (
 var assumeRoleParams = []struct {
 	name, member, pattern string
 	min, max              int
-	re                    *regexp.Regexp
+	re                    func() *regexp.Regexp
 }{
-	{"ExternalId", "externalId", `[\w+=,.@:\/-]*`, 2, 1224, regexp.MustCompile(`^[\w+=,.@:/-]*$`)},
-	{"SourceIdentity", "sourceIdentity", `[\w+=,.@-]*`, 2, 64, regexp.MustCompile(`^[\w+=,.@-]*$`)},
-	{"SerialNumber", "serialNumber", `[\w+=/:,.@-]*`, 9, 256, regexp.MustCompile(`^[\w+=/:,.@-]*$`)},
-	{"TokenCode", "tokenCode", `[\d]*`, 6, 6, regexp.MustCompile(`^\d*$`)},
-	{"Policy", "policy", `[\u0009\u000A\u000D\u0020-\u00FF]+`, 1, 2048, regexp.MustCompile(`^[\t\n\r\x20-\x{FF}]+$`)},
+	{"ExternalId", "externalId", `[\w+=,.@:\/-]*`, 2, 1224, lazyregexp.New(`^[\w+=,.@:/-]*$`)},
+	{"SourceIdentity", "sourceIdentity", `[\w+=,.@-]*`, 2, 64, lazyregexp.New(`^[\w+=,.@-]*$`)},
+	{"SerialNumber", "serialNumber", `[\w+=/:,.@-]*`, 9, 256, lazyregexp.New(`^[\w+=/:,.@-]*$`)},
+	{"TokenCode", "tokenCode", `[\d]*`, 6, 6, lazyregexp.New(`^\d*$`)},
+	{"Policy", "policy", `[\u0009\u000A\u000D\u0020-\u00FF]+`, 1, 2048, lazyregexp.New(`^[\t\n\r\x20-\x{FF}]+$`)},
 }
 
 func stsValidation(format string, args ...any) *apiError {
@@ -228,7 +230,7 @@ func checkAssumeRoleParams(f url.Values) *apiError {
 		if n := utf8.RuneCountInString(v[0]); n < p.min || n > p.max {
 			return stsValidation("1 validation error detected: Value %sat '%s' failed to satisfy constraint: Member must have length between %d and %d", shown, p.member, p.min, p.max)
 		}
-		if !p.re.MatchString(v[0]) {
+		if !p.re().MatchString(v[0]) {
 			return stsValidation("1 validation error detected: Value %sat '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", shown, p.member, p.pattern)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
 // The two documents are Prefect's own OpenAPI text, cut down to what a
@@ -474,4 +475,4 @@ func decodeJSON(raw []byte, v any) error {
 }
 
 // placeholderRE is Prefect's placeholder pattern (templating.PLACEHOLDER).
-var placeholderRE = regexp.MustCompile(`\{\{\s*([\w\.\-\[\]$]+)\s*\}\}`)
+var placeholderRE = lazyregexp.New(`\{\{\s*([\w\.\-\[\]$]+)\s*\}\}`)

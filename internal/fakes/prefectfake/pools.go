@@ -510,7 +510,7 @@ func checkTemplateShape(tmpl map[string]any) string {
 	missing := map[string]bool{}
 	for _, v := range jc {
 		raw, _ := json.Marshal(plain(v))
-		for _, m := range placeholderRE.FindAllStringSubmatch(string(raw), -1) {
+		for _, m := range placeholderRE().FindAllStringSubmatch(string(raw), -1) {
 			if _, ok := props[m[1]]; !ok {
 				missing[m[1]] = true
 			}
