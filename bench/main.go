@@ -79,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Quick, "quick", false, "small sizes, for CI: under a minute")
 	fs.BoolVar(&o.NoWall, "no-wall", false, "skip the wall-clock scenarios (memory, start-up, deployments, restart)")
 	fs.StringVar(&o.profileDir, "heap-profiles", "", "keep the worker's heap profiles of the memory scenarios in `DIR` (heap-N.pb.gz, for go tool pprof)")
+	workerEnv := fs.String("worker-env", "", "add `KEY=VALUE,...` to the worker process's environment in the wall-clock measurements (e.g. GOGC=50)")
 	memoryOnly := fs.Bool("memory-only", false, "only the worker-process measurements: start-up and memory (no report unless -out is given)")
 	render := fs.String("render", "", "measure nothing: write the report from the JSON of an earlier run (-json)")
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +120,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	o.parallel = max(1, o.parallel)
+	if *workerEnv != "" {
+		for _, kv := range strings.Split(*workerEnv, ",") {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return fmt.Errorf("-worker-env: %q is not KEY=VALUE", kv)
+			}
+			o.WorkerEnv = append(o.WorkerEnv, kv)
+		}
+	}
 	if *memoryOnly && !set["out"] {
 		o.out = "" // a partial report would replace the full one
 	}
@@ -156,7 +165,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if !o.NoWall {
-		if err := goCmd(root, "build", "-o", workerBin, "./cmd/ecsworker"); err != nil {
+		// Built as releases are (Dockerfile): static, no symbol tables.
+		if err := goCmdEnv(root, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-ldflags=-s -w", "-o", workerBin, "./cmd/ecsworker"); err != nil {
 			return err
 		}
 	}
@@ -358,7 +368,7 @@ func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]spec.Re
 		return nil, err
 	}
 	defer e.Close()
-	e.ProfileDir = o.profileDir
+	e.ProfileDir, e.WorkerEnv = o.profileDir, o.WorkerEnv
 	var out []spec.Result
 	// The first start creates the pool; it is not timed.
 	_ = e.TimeStartup(bin, "bench-start", 30*time.Second, 1)
@@ -445,9 +455,14 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-func goCmd(dir string, args ...string) error {
+func goCmd(dir string, args ...string) error { return goCmdEnv(dir, nil, args...) }
+
+func goCmdEnv(dir string, env []string, args ...string) error {
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {

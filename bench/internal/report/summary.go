@@ -10,14 +10,6 @@ import (
 	"github.com/ecsworker/ecsworker/bench/internal/spec"
 )
 
-// The memory goal holds at this many runs in flight; smaller sizes are
-// shown for reference only.
-const (
-	memoryGoalRuns = 10000
-	memoryGoalMB   = 40
-	memoryTarget   = "< 40 MB at 10,000"
-)
-
 func (r Report) restart(config string) *spec.Result {
 	return r.find(fmt.Sprintf("%s-%d/%s", spec.KindRestart, r.Settings.RestartDeployments, config))
 }
@@ -147,21 +139,20 @@ func (r Report) Summary(reportPath, dataPath string) string {
 	}
 	if !r.Settings.NoWall {
 		for _, n := range r.Settings.MemSizes {
-			res := r.find(fmt.Sprintf("memory-%d/ecsworker", n))
-			target, met := "-", "-"
+			res := r.memory(n)
+			target, met := memoryTargetFor(n), "-"
 			if n >= memoryGoalRuns {
-				target, met = fmt.Sprintf("< %d MB", memoryGoalMB), "no"
-				if !failed(res) && res.Memory != nil {
-					met = "RSS " + plainYesNo(res.Memory.PeakRSSMB < memoryGoalMB) + ", heap " + plainYesNo(res.Memory.PeakLiveHeapMB < memoryGoalMB)
-				}
+				met = plainYesNo(memoryMet(n, res))
 			}
 			row(fmt.Sprintf("Memory, %d runs in flight", n), target, brief(res, func(res *spec.Result) string {
 				if res.Memory == nil {
 					return "-"
 				}
-				// The two figures the goal is judged on.
-				return fmt.Sprintf("peak RSS %.1f MB, peak live heap %.0f MB", res.Memory.PeakRSSMB, res.Memory.PeakLiveHeapMB)
+				return fmt.Sprintf("peak RSS %.1f MB, steady %.1f MB", res.Memory.PeakRSSMB, res.Memory.SteadyRSSMB)
 			}), "-", met)
+		}
+		if per, from, to, ok := r.slope(); ok {
+			row("Live heap per tracked run", fmt.Sprintf("≤ %d B", slopeGoalBytes), fmt.Sprintf("%.0f B (slope %d → %d)", per, from, to), "-", plainYesNo(per <= slopeGoalBytes))
 		}
 		st := r.find("startup/ecsworker/prefect-latency-0")
 		row("Exec to first poll, empty pool", "< 50 ms", brief(st, func(res *spec.Result) string {

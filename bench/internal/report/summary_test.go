@@ -14,7 +14,7 @@ import (
 // latency of the Python-like configuration failed, and a memory figure
 // at the size the memory goal is about.
 func benchResults() (Settings, []spec.Result) {
-	o := Settings{Sizes: []int{100, 1000}, MemSizes: []int{memoryGoalRuns}, Deployments: 20, RestartDeployments: 5, LatencyRuns: 40,
+	o := Settings{Sizes: []int{100, 1000}, MemSizes: []int{1000, memoryGoalRuns}, Deployments: 20, RestartDeployments: 5, LatencyRuns: 40,
 		PrefectLatency: "10ms-50ms", Quick: true}
 	var rs []spec.Result
 	add := func(sc spec.Scenario, r spec.Result) {
@@ -48,7 +48,8 @@ func benchResults() (Settings, []spec.Result) {
 		add(spec.Scenario{Kind: spec.KindDeployments, Config: c, N: o.Deployments}, spec.Result{Runs: 20, Ratio: 1.05, AllRunTasksSeconds: 5.25, Bound: bound, Registrations: 20})
 	}
 	rs = append(rs,
-		spec.Result{Name: fmt.Sprintf("memory-%d/ecsworker", memoryGoalRuns), Memory: &spec.Memory{PeakRSSMB: 35, LiveHeapMB: 20, PeakLiveHeapMB: 45}},
+		spec.Result{Name: "memory-1000/ecsworker", Memory: &spec.Memory{PeakRSSMB: 30, HeapAfterGCMB: 8}},
+		spec.Result{Name: fmt.Sprintf("memory-%d/ecsworker", memoryGoalRuns), Memory: &spec.Memory{PeakRSSMB: 35, HeapAfterGCMB: 21, LiveHeapMB: 20, PeakLiveHeapMB: 45}},
 		spec.Result{Name: "startup/ecsworker/prefect-latency-0", Startup: &spec.Startup{MedianMS: 20, MaxMS: 30, Samples: []float64{20, 30}}},
 		spec.Result{Name: versionResult, Startup: &spec.Startup{MedianMS: 12, MaxMS: 14, Samples: []float64{12, 14}}},
 		spec.Result{Name: initResult, Startup: &spec.Startup{InitMS: 12.5, InitModuleMS: 0.25, InitSamplesMS: []float64{12.5, 11, 13},
@@ -80,7 +81,7 @@ func TestSummary(t *testing.T) {
 	// submission, RunTask calls and registrations per size, the restart,
 	// tracking per size, two latencies, deployments, memory, start-up
 	// (first poll, package initialisation, the version floor)
-	if want := 3*len(o.Sizes) + 1 + len(o.Sizes) + 2 + 1 + len(o.MemSizes) + 3; len(table) != want {
+	if want := 3*len(o.Sizes) + 1 + len(o.Sizes) + 2 + 1 + len(o.MemSizes) + 1 + 3; len(table) != want {
 		t.Errorf("%d lines in the table, want %d:\n%s", len(table), want, out)
 	}
 	for _, l := range table {
@@ -95,6 +96,9 @@ func TestSummary(t *testing.T) {
 		"Exec to first poll,":               "yes",
 		"Package initialisation":            "no", // 12.5 ms > 10 ms
 		"Floor: ecsworker version":          "-",
+		"Memory, 10000 runs":                "yes", // peak RSS 35 MB
+		"Memory, 1000 runs":                 "-",
+		"Live heap per tracked run":         "no", // 13 MB for 9,000 runs: 1,515 bytes each
 	} {
 		got := ""
 		for _, l := range table {
@@ -106,8 +110,8 @@ func TestSummary(t *testing.T) {
 			t.Errorf("%s: met %q, want %q\n%s", prefix, got, want, out)
 		}
 	}
-	if !strings.Contains(out, "RSS yes, heap no") {
-		t.Errorf("the memory goal should be judged on both figures:\n%s", out)
+	if !strings.Contains(out, "1515 B (slope 1000 → 10000)") {
+		t.Errorf("the per-run slope should be computed between the memory sizes:\n%s", out)
 	}
 	if !strings.Contains(out, "failed (see below)") || !strings.Contains(out, "latency-40/python-like/poll: exit status 2: panic: boom") ||
 		strings.Contains(out, "goroutine 1") {

@@ -178,6 +178,11 @@ type Memory struct {
 	// SecondsToInFlight is the wall time from the worker's start until
 	// every run was in flight.
 	SecondsToInFlight float64 `json:"seconds_to_in_flight"`
+	// HeapAfterGCMB is the heap still allocated right after a forced GC
+	// (go_memstats_heap_alloc_bytes read just after the heap profile,
+	// which collects first): the live heap to the byte, where gctrace
+	// rounds to MB. The per-run slope is computed from it.
+	HeapAfterGCMB float64 `json:"heap_after_gc_mb,omitempty"`
 	// Retainers are the heap profile's largest holders of live memory once
 	// every run was in flight (go tool pprof -top, inuse_space), biggest
 	// first.

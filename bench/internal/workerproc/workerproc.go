@@ -51,8 +51,12 @@ type Env struct {
 	closers []func()
 	flowID  string
 	tmp     string
-	// ProfileDir keeps the heap profiles (heap-N.pb.gz) when set.
+	// ProfileDir keeps the heap profiles (heap-N.pb.gz, and
+	// heap-claim-N.pb.gz half-way through the claims) when set.
 	ProfileDir string
+	// WorkerEnv is added to the worker's environment (KEY=VALUE), to try
+	// runtime settings such as GOGC or GOMEMLIMIT.
+	WorkerEnv []string
 }
 
 type pollSeen struct {
@@ -250,6 +254,7 @@ func (e *Env) startChild(bin, pool string, querySeconds float64, godebug ...stri
 		"PREFECT_WORKER_QUERY_SECONDS=" + strconv.FormatFloat(querySeconds, 'f', -1, 64),
 		"AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull, "AWS_EC2_METADATA_DISABLED=true",
 	}
+	cmd.Env = append(cmd.Env, e.WorkerEnv...)
 	// The runtime reports each GC's live heap: the one heap figure that
 	// does not depend on when the metrics are scraped.
 	cmd.Env = append(cmd.Env, "GODEBUG="+strings.Join(append([]string{"gctrace=1"}, godebug...), ","))
@@ -405,6 +410,7 @@ func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (me
 		return nil
 	}
 	deadline := time.Now().Add(10 * time.Minute)
+	claimProfiled := false
 	for {
 		if c.exited() {
 			mem.Error = "the worker exited: " + c.stderr.String()
@@ -412,6 +418,11 @@ func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (me
 		}
 		if sample() == nil && int(last["ecsworker_runs_in_flight"]) >= n {
 			break
+		}
+		if e.ProfileDir != "" && !claimProfiled && int(last["ecsworker_runs_in_flight"]) >= n/2 {
+			// Mid-claim, for what submissions hold (kept, not reported).
+			claimProfiled = true
+			_, _ = c.retainers(bin, filepath.Join(e.ProfileDir, fmt.Sprintf("heap-claim-%d.pb.gz", n)))
 		}
 
 		if time.Now().After(deadline) {
@@ -440,6 +451,11 @@ func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (me
 	}
 	if rs, err := c.retainers(bin, filepath.Join(dir, fmt.Sprintf("heap-%d.pb.gz", n))); err == nil {
 		m.Retainers = rs
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if v, err := scrape(ctx, c.metrics, "go_memstats_heap_alloc_bytes"); err == nil {
+			m.HeapAfterGCMB = v["go_memstats_heap_alloc_bytes"] / mb
+		}
+		cancel()
 	} else if mem.Error == "" {
 		mem.Error = "heap profile: " + err.Error()
 	}
