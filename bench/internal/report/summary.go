@@ -47,8 +47,11 @@ func runTaskMet(res *spec.Result) bool {
 
 // replicasMet: replicas together as fast as one worker could be (the
 // account's bound), without AWS throttling them and with one task a run.
-func replicasMet(res *spec.Result) bool {
-	return submitMet(res) && res.Throttled == 0 && res.LaunchedTwice == 0 && runTaskMet(res)
+func replicasMet(res *spec.Result) bool { return submitMet(res) && replicasSafe(res) }
+
+// replicasSafe: AWS never throttled the replicas and no run got two tasks.
+func replicasSafe(res *spec.Result) bool {
+	return !failed(res) && res.Throttled == 0 && res.LaunchedTwice == 0 && runTaskMet(res)
 }
 
 // replicasCell is the replicas scenario in the report's goals table.
@@ -118,7 +121,7 @@ func (r Report) Summary(reportPath, dataPath string) string {
 		row(fmt.Sprintf("%d replicas, %d runs → every RunTask", r.Settings.Replicas, r.Settings.ReplicaRuns), "≤ 1.1 × bound", brief(rep, ratioCell), "-", metCell(rep, submitMet))
 		row(fmt.Sprintf("%d replicas: throttled / launched twice", r.Settings.Replicas), "0 / 0", brief(rep, func(res *spec.Result) string {
 			return fmt.Sprintf("%d / %d (per replica %s)", res.Throttled, res.LaunchedTwice, perReplica(res))
-		}), "-", metCell(rep, replicasMet))
+		}), "-", metCell(rep, replicasSafe))
 	}
 	runTasks := func(res *spec.Result) string { return perRun(res.AWSCalls["ecs:RunTask"], res.Runs) }
 	for _, n := range r.Settings.Sizes {
