@@ -53,8 +53,8 @@ func TestFakeTime(t *testing.T) {
 			checked++
 		}
 	}
-	if checked != 5 {
-		t.Errorf("%d scenarios held to their specific checks, want 5: a scenario's name changed", checked)
+	if checked != 6 {
+		t.Errorf("%d scenarios held to their specific checks, want 6: a scenario's name changed", checked)
 	}
 }
 
@@ -73,6 +73,8 @@ func smokeScenarios() []spec.Scenario {
 		}
 		return s
 	}
+	replicas := with(spec.KindReplicas, spec.ConfigOurs, spec.TriggerStream, 60)
+	replicas.Replicas = 3
 	return []spec.Scenario{
 		with(spec.KindSubmit, spec.ConfigOurs, spec.TriggerStream, 40),
 		with(spec.KindSubmit, spec.ConfigPython, spec.TriggerPoll, 40),
@@ -81,6 +83,7 @@ func smokeScenarios() []spec.Scenario {
 		with(spec.KindDeployments, spec.ConfigOurs, spec.TriggerStream, 20),
 		with(spec.KindRestart, spec.ConfigOurs, spec.TriggerStream, 3),
 		with(spec.KindRestart, spec.ConfigPython, spec.TriggerStream, 3),
+		replicas,
 	}
 }
 
@@ -124,6 +127,13 @@ func checkSmoke(t *testing.T, r spec.Result) (specific bool) {
 		specific = true
 		if r.Latency == nil || r.Latency.P50 >= 1 {
 			t.Errorf("%s: latency %+v, want p50 under 1s", r.Name, r.Latency)
+		}
+	case "replicas-3x60/ecsworker/stream":
+		specific = true
+		// Each replica with the whole budget would burst 3 × 16 RunTasks
+		// into Fargate's bucket of 20.
+		if r.Throttled != 0 || r.LaunchedTwice != 0 || len(r.LaunchedBy) != 3 {
+			t.Errorf("%s: %d throttled, %d launched twice, per replica %v; want 0, 0 and 3 replicas", r.Name, r.Throttled, r.LaunchedTwice, r.LaunchedBy)
 		}
 	case "restart-3/ecsworker":
 		specific = true

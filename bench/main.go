@@ -5,6 +5,7 @@
 //	go run ./bench -quick                # small sizes, for CI (under a minute)
 //	go run ./bench -sizes 100,1000 -out docs/benchmarks.md
 //	go run ./bench -quick -json -        # every figure as JSON on standard output
+//	go run ./bench -only replicas -no-wall   # one kind of scenario alone
 //
 // It prints a summary of the goals, one line each; the report has every
 // table, and -json every figure.
@@ -65,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Deployments, "deployments", 500, "distinct deployments arriving at once (task definition registrations)")
 	fs.IntVar(&o.RestartDeployments, "restart-deployments", 20, "deployments in the worker-restart scenario")
 	fs.IntVar(&o.LatencyRuns, "latency-runs", 200, "runs arriving one by one in the latency scenarios")
+	fs.IntVar(&o.Replicas, "replicas", 3, "workers serving one pool together in the replicas scenario (0: skip it)")
+	fs.IntVar(&o.ReplicaRuns, "replica-runs", 1000, "runs scheduled at once in the replicas scenario")
+	only := fs.String("only", "", "simulate only the scenarios of these kinds (comma-separated: submit, latency, deployments, restart, replicas); no report unless -out is given")
 	fs.Float64Var(&o.MeanGap, "mean-gap", 5, "mean seconds between two runs of the latency scenarios")
 	fs.StringVar(&o.AWSLatency, "aws-latency", "20ms-60ms", "latency of each AWS call, MIN-MAX")
 	fs.StringVar(&o.PrefectLatency, "prefect-latency", "10ms-50ms", "latency of each Prefect API call, MIN-MAX")
@@ -94,6 +98,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			"deployments":         func() { o.Deployments = 20 },
 			"restart-deployments": func() { o.RestartDeployments = 5 },
 			"latency-runs":        func() { o.LatencyRuns = 40 },
+			"replica-runs":        func() { o.ReplicaRuns = 100 },
 			"track-window":        func() { o.TrackWindow = 30 },
 			"hold":                func() { o.Hold = report.Seconds(11 * time.Second) },
 			"restart-limit":       func() { o.restartLimit = 20 * time.Second },
@@ -128,8 +133,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 			o.WorkerEnv = append(o.WorkerEnv, kv)
 		}
 	}
-	if *memoryOnly && !set["out"] {
+	if (*memoryOnly || *only != "") && !set["out"] {
 		o.out = "" // a partial report would replace the full one
+	}
+	kinds := map[string]bool{}
+	for k := range strings.SplitSeq(*only, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			switch k {
+			case spec.KindSubmit, spec.KindLatency, spec.KindDeployments, spec.KindRestart, spec.KindReplicas:
+				kinds[k] = true
+			default:
+				return fmt.Errorf("-only %q: unknown scenario kind %q; use submit, latency, deployments, restart or replicas", *only, k)
+			}
+		}
+	}
+	if len(kinds) > 0 {
+		o.NoWall = true // the worker-process measurements are not a scenario kind
 	}
 	if *render != "" {
 		return renderFrom(*render, o.out, stdout)
@@ -177,6 +196,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// once the CPUs are free again.
 	var fake, wall []spec.Scenario
 	scenarios := plan(o)
+	if len(kinds) > 0 {
+		scenarios = slices.DeleteFunc(scenarios, func(sc spec.Scenario) bool { return !kinds[sc.Kind] })
+	}
 	if *memoryOnly {
 		scenarios, o.NoWall = nil, false
 	}
@@ -268,6 +290,12 @@ func plan(o options) []spec.Scenario {
 		s.Clock = "wall"
 		out = append(out, s)
 	}
+	if o.Replicas > 0 && o.ReplicaRuns > 0 {
+		s := base
+		s.Kind, s.Config, s.Trigger, s.N, s.Replicas = spec.KindReplicas, spec.ConfigOurs, spec.TriggerStream, o.ReplicaRuns, o.Replicas
+		s.LimitSeconds = max(600, 10*spec.BoundFor("ecs:RunTask", o.ReplicaRuns).Seconds)
+		out = append(out, s)
+	}
 	if !o.NoWall && o.Deployments > 0 {
 		for _, c := range []struct{ config, trigger string }{{spec.ConfigOurs, spec.TriggerStream}, {spec.ConfigPython, spec.TriggerPoll}} {
 			s := base
@@ -287,7 +315,7 @@ func costOf(s spec.Scenario) int {
 	if s.Clock == "wall" {
 		return 1 << 30
 	}
-	return s.N
+	return s.N * max(1, s.Replicas)
 }
 
 // runSimulations runs each scenario in its own process of the test binary,
@@ -415,7 +443,7 @@ func wallResult(name string, st *spec.Startup, err error, began time.Time) spec.
 }
 
 func sortResults(rs []spec.Result) {
-	order := map[string]int{spec.KindSubmit: 0, spec.KindLatency: 1, spec.KindDeployments: 2, spec.KindRestart: 3, "": 4}
+	order := map[string]int{spec.KindSubmit: 0, spec.KindReplicas: 1, spec.KindLatency: 2, spec.KindDeployments: 3, spec.KindRestart: 4, "": 5}
 	slices.SortStableFunc(rs, func(a, b spec.Result) int {
 		if d := order[a.Scenario.Kind] - order[b.Scenario.Kind]; d != 0 {
 			return d

@@ -108,9 +108,12 @@ var budgetCategories = map[string]string{
 // forget it. A nil *Budget lets every call through.
 type Budget struct {
 	buckets map[string]*rate.Limiter
+	// configured are the buckets as given, before SetShare divides them.
+	configured BudgetConfig
 
 	mu       sync.Mutex
 	counters map[string]*BudgetCounter
+	share    int
 }
 
 // BudgetCounter counts, for one action, the calls that passed the budget,
@@ -127,14 +130,54 @@ type BudgetCounter struct {
 // NewBudget builds a budget from cfg. Buckets with a Rate or Burst of zero
 // or less are left out: they would never let a call through.
 func NewBudget(cfg BudgetConfig) *Budget {
-	b := &Budget{buckets: map[string]*rate.Limiter{}, counters: map[string]*BudgetCounter{}}
+	b := &Budget{buckets: map[string]*rate.Limiter{}, configured: BudgetConfig{}, counters: map[string]*BudgetCounter{}, share: 1}
 	for name, bk := range cfg {
 		if bk.Rate <= 0 || bk.Burst <= 0 {
 			continue
 		}
 		b.buckets[qualifyAction(name)] = rate.NewLimiter(rate.Limit(bk.Rate), bk.Burst)
+		b.configured[qualifyAction(name)] = bk
 	}
 	return b
+}
+
+// SetShare divides the configured budget among n workers that spend the
+// same account's AWS limits (the replicas of one pool): every bucket keeps
+// 1/n of its rate and of its burst (at least one call), so that n workers
+// bursting together stay within what one worker alone was allowed. n below
+// 1 counts as 1, which restores the configured budget. Tokens a worker holds
+// above its new burst are dropped at its next call. It reports whether the
+// share changed.
+func (b *Budget) SetShare(n int) bool {
+	if b == nil {
+		return false
+	}
+	n = max(n, 1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n == b.share {
+		return false
+	}
+	b.share = n
+	now := time.Now()
+	for name, l := range b.buckets {
+		bk := b.configured[name]
+		l.SetLimitAt(now, rate.Limit(bk.Rate/float64(n)))
+		// Rounded down: n workers' bursts together must not exceed AWS's.
+		l.SetBurstAt(now, max(1, bk.Burst/n))
+	}
+	return true
+}
+
+// Share is the number of workers the budget is divided among (1: all of
+// it); see SetShare.
+func (b *Budget) Share() int {
+	if b == nil {
+		return 1
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.share
 }
 
 // qualifyAction adds the ecs: prefix to bare action names.
@@ -235,7 +278,8 @@ func (b *Budget) Counters() map[string]BudgetCounter {
 	return out
 }
 
-// Buckets returns the configured buckets (for display), by qualified name.
+// Buckets returns the buckets in force (for display), by qualified name:
+// the configured ones divided by the share (SetShare).
 func (b *Budget) Buckets() BudgetConfig {
 	if b == nil {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -162,4 +163,70 @@ func TestBudgetMiddlewarePacesEveryAttempt(t *testing.T) {
 	if c := b.Counters()["ecs:ListTasks"]; c.Calls != 2 || requests.Load() != 2 || c.Throttles != 1 {
 		t.Errorf("budget saw %d calls (%d throttled) for %d requests, want 2 (1) and 2", c.Calls, c.Throttles, requests.Load())
 	}
+}
+
+func TestBudgetSetShareDividesEveryBucket(t *testing.T) {
+	t.Parallel()
+	cfg := awsclient.BudgetConfig{
+		"ecs:RunTask":                {Rate: 16, Burst: 16},
+		"ecs:task-definition-modify": {Rate: 0.8, Burst: 16},
+		"ecs:task-definition-delete": {Rate: 0.8, Burst: 4},
+	}
+	tests := map[string]struct {
+		shares []int // set in turn; the last one is checked
+		want   awsclient.BudgetConfig
+		share  int
+	}{
+		"one worker keeps all": {shares: []int{1}, share: 1, want: cfg},
+		"three workers": {shares: []int{3}, share: 3, want: awsclient.BudgetConfig{
+			"ecs:RunTask":                {Rate: 16.0 / 3, Burst: 5},
+			"ecs:task-definition-modify": {Rate: 0.8 / 3, Burst: 5},
+			"ecs:task-definition-delete": {Rate: 0.8 / 3, Burst: 1},
+		}},
+		"the burst is at least one call": {shares: []int{8}, share: 8, want: awsclient.BudgetConfig{
+			"ecs:RunTask":                {Rate: 2, Burst: 2},
+			"ecs:task-definition-modify": {Rate: 0.1, Burst: 2},
+			"ecs:task-definition-delete": {Rate: 0.1, Burst: 1},
+		}},
+		"back to one restores the configuration": {shares: []int{3, 2, 1}, share: 1, want: cfg},
+		"zero counts as one":                     {shares: []int{4, 0}, share: 1, want: cfg},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := awsclient.NewBudget(cfg)
+			for _, n := range tc.shares {
+				b.SetShare(n)
+			}
+			if got := b.Share(); got != tc.share {
+				t.Errorf("Share() = %d, want %d", got, tc.share)
+			}
+			got := b.Buckets()
+			for k, w := range tc.want {
+				g := got[k]
+				if g.Burst != w.Burst || math.Abs(g.Rate-w.Rate) > 1e-9 {
+					t.Errorf("%s = %+v, want %+v", k, g, w)
+				}
+			}
+		})
+	}
+}
+
+func TestBudgetShareDropsTokensAboveTheNewBurst(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := awsclient.NewBudget(awsclient.BudgetConfig{"ecs:RunTask": {Rate: 10, Burst: 10}})
+		if !b.SetShare(2) || b.SetShare(2) {
+			t.Fatal("SetShare should report a change once")
+		}
+		start := time.Now()
+		for range 6 { // a burst of 5, then 5 a second
+			if err := b.Wait(context.Background(), "RunTask"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := time.Since(start); got != 200*time.Millisecond {
+			t.Errorf("the 6th call passed after %s, want 200ms", got)
+		}
+	})
 }

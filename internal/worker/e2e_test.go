@@ -145,10 +145,16 @@ func (e *env) startWorker(cfg worker.Config) (*worker.Worker, func()) {
 		e.t.Fatal(err)
 	}
 	e.lastWorker = w
+	return w, e.startWith(w)
+}
+
+// startWith runs a worker made elsewhere until the returned stop is
+// called.
+func (e *env) startWith(w *worker.Worker) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	return w, func() {
+	return func() {
 		cancel()
 		if err := <-done; err != nil {
 			e.t.Errorf("worker: %v", err)

@@ -62,6 +62,10 @@ type fakePrefect struct {
 	scheduled prefect.ScheduledRuns
 	pollErr   error
 
+	// workers and workersErr answer FilterWorkers.
+	workers    []prefectpool.Worker
+	workersErr error
+
 	states []prefect.StateCreate // non-PENDING proposals, forced or not
 	labels map[string]any
 	pids   []string
@@ -105,7 +109,9 @@ func (f *fakePrefect) Heartbeat(context.Context, string, prefectpool.WorkerHeart
 }
 
 func (f *fakePrefect) FilterWorkers(context.Context, string, prefectpool.WorkerFilter) ([]prefectpool.Worker, error) {
-	return nil, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.workers, f.workersErr
 }
 
 func (f *fakePrefect) SetWorker(string, string) {}

@@ -40,6 +40,9 @@ func (w *Worker) pollOnce(ctx context.Context) {
 		w.health.poll(w.cfg.Now(), true) // not synced yet: nothing to poll, but alive
 		return
 	}
+	// Before claiming, so that runs claimed now are paced by this
+	// worker's share of the AWS budget as it stands.
+	w.refreshShare(ctx)
 	before := w.cfg.Now().Add(w.cfg.Prefetch)
 	page, err := w.api.PollScheduledFlowRuns(ctx, pool.Name, w.cfg.Queues, before, w.freeSlots())
 	if errors.Is(err, prefect.ErrNotFound) {

@@ -63,6 +63,8 @@ func (w *Worker) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The heartbeat just renewed this worker's row: count the others.
+	w.shareBudget(ctx)
 	if id != "" {
 		w.mu.Lock()
 		first := w.workerID == ""

@@ -35,6 +35,7 @@ type Worker struct {
 	recovered bool
 
 	health health
+	share  budgetShare
 
 	startedEvent string
 
@@ -123,6 +124,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	w.hard = hard
 	w.mu.Unlock()
+	w.share.mu.Lock()
+	w.share.started = w.cfg.Now()
+	w.share.mu.Unlock()
 	var stopSubs context.CancelFunc
 	w.subCtx, stopSubs = context.WithCancel(hard)
 	defer stopSubs()

@@ -44,6 +44,10 @@ type Settings struct {
 	NoWall             bool    `json:"no_wall"`
 	// WorkerEnv was added to the worker process's environment (-worker-env).
 	WorkerEnv []string `json:"worker_env,omitempty"`
+	// Replicas workers serve ReplicaRuns runs scheduled at once in the
+	// replicas scenario; 0 replicas: not run.
+	Replicas    int `json:"replicas"`
+	ReplicaRuns int `json:"replica_runs"`
 }
 
 // Seconds is a duration that JSON holds as a number of seconds.
@@ -166,6 +170,11 @@ func (r Report) goals() table {
 		}
 		t.add(fmt.Sprintf("%d runs scheduled at once: time until every run has its RunTask", n), "≤ 1.1 × bound"+by,
 			ratioCell(ours), ratioCell(py), yesNo(submitMet(ours)), "fake")
+	}
+	if r.Settings.Replicas > 0 {
+		t.add(fmt.Sprintf("%d replicas of the worker on one pool, %d runs scheduled at once: time until every run has its RunTask; AWS throttling; runs launched twice; runs per replica",
+			r.Settings.Replicas, r.Settings.ReplicaRuns), "≤ 1.1 × the account's bound, 0 throttled, 1 RunTask/run, 0 launched twice",
+			replicasCell(r.replicasRun()), "-", yesNo(replicasMet(r.replicasRun())), "fake")
 	}
 	// Calls per run, over every submission size.
 	runTaskOK, regOK := true, true
@@ -591,6 +600,14 @@ func (r Report) Markdown() string {
 		"Two sets apply and the tighter is the bound: the fake AWS's (ECS's documented limits: Fargate RunTask 20 burst, 20/s; Fargate tasks 100, 20/s; cluster-resource-modify 100, 40/s; " +
 		"task-definition-modify 20, 1/s) and the worker's own client-side budget (`awsclient.DefaultBudget`, about 80 %% of them: RunTask 16, 16/s; cluster-resource-modify 80, 32/s; task-definition-modify 16, 0.8/s). " +
 		"The budget is the tighter in every scenario here, by design: the worker paces itself so that AWS never throttles it. Times are counted from the moment the runs were scheduled to the fake's record of the last task's creation.\n\n")
+	if o.Replicas > 0 {
+		w("**Replicas.** %d workers (the real worker, each with its own Prefect client and AWS client factory, so its own caches and its own client-side budget, as %d processes would have) "+
+			"start together on one pool, in one fake-time bubble, against the same two test servers, with the fake AWS applying ECS's buckets; about a second later %d runs of one deployment are scheduled at once. "+
+			"Each worker divides the configured budget by the pool's ONLINE workers as Prefect lists them (itself included), counting after every heartbeat and on polls (soon after start, then at most every 10 s). "+
+			"The bound is the one above for %d RunTask calls: the whole account's, as if one worker had the whole budget; replicas cannot beat it, only match it. "+
+			"*Throttled* counts every AWS attempt the fake answered with throttling; *launched twice* counts runs with more than one ECS task (from the fake's task records); "+
+			"*per replica* is how many runs each worker submitted.\n\n", o.Replicas, o.Replicas, o.ReplicaRuns, o.ReplicaRuns)
+	}
 	w("**Event stream.** When the bench ran, the worker's event stream (`Config.EventStream`) was %s. *Event stream* figures run the worker with it: "+
 		"the simulation carries its WebSocket over an in-memory pipe (`net.Pipe`) to the Prefect test server, which emits `prefect.flow-run.Scheduled` when a run is created, and the worker polls at once. "+
 		"Events arrive without added latency (a real server adds its own). *Polling* figures have the worker find runs by its 10 s (± 30 %% jitter) polls alone. "+

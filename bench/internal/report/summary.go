@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,6 +20,10 @@ func (r Report) latency(config, trigger string) *spec.Result {
 	return r.find(fmt.Sprintf("%s-%d/%s/%s", spec.KindLatency, r.Settings.LatencyRuns, config, trigger))
 }
 
+func (r Report) replicasRun() *spec.Result {
+	return r.find(fmt.Sprintf("%s-%dx%d/%s/%s", spec.KindReplicas, r.Settings.Replicas, r.Settings.ReplicaRuns, spec.ConfigOurs, spec.TriggerStream))
+}
+
 func (r Report) deploymentsRun(config string) *spec.Result {
 	return r.find(fmt.Sprintf("%s-%d/%s", spec.KindDeployments, r.Settings.Deployments, config))
 }
@@ -29,6 +35,33 @@ func submitMet(res *spec.Result) bool { return !failed(res) && res.Ratio <= 1.1 
 
 func runTaskMet(res *spec.Result) bool {
 	return !failed(res) && res.AWSCalls["ecs:RunTask"] == res.Runs
+}
+
+// replicasMet: replicas together as fast as one worker could be (the
+// account's bound), without AWS throttling them and with one task a run.
+func replicasMet(res *spec.Result) bool { return submitMet(res) && replicasSafe(res) }
+
+// replicasSafe: AWS never throttled the replicas and no run got two tasks.
+func replicasSafe(res *spec.Result) bool {
+	return !failed(res) && res.Throttled == 0 && res.LaunchedTwice == 0 && runTaskMet(res)
+}
+
+// replicasCell is the replicas scenario in the report's goals table.
+func replicasCell(res *spec.Result) string {
+	if failed(res) {
+		return errCell(res)
+	}
+	return fmt.Sprintf("%s, %d throttled, %s RunTask/run, %d launched twice, per replica %s",
+		ratioCell(res), res.Throttled, perRun(res.AWSCalls["ecs:RunTask"], res.Runs), res.LaunchedTwice, perReplica(res))
+}
+
+// perReplica is the runs each replica launched, by worker name: "330/338/332".
+func perReplica(res *spec.Result) string {
+	by := make([]string, 0, len(res.LaunchedBy))
+	for _, k := range slices.Sorted(maps.Keys(res.LaunchedBy)) {
+		by = append(by, strconv.Itoa(res.LaunchedBy[k]))
+	}
+	return strings.Join(by, "/")
 }
 
 func registrationMet(res *spec.Result) bool { return !failed(res) && res.Registrations == 1 }
@@ -88,6 +121,13 @@ func (r Report) Summary(reportPath, dataPath string) string {
 	for _, n := range r.Settings.Sizes {
 		ours, py := r.submit(n, spec.ConfigOurs), r.submit(n, spec.ConfigPython)
 		row(fmt.Sprintf("%d runs at once → every RunTask", n), "≤ 1.1 × bound", brief(ours, ratioCell), brief(py, ratioCell), metCell(ours, submitMet))
+	}
+	if r.Settings.Replicas > 0 {
+		rep := r.replicasRun()
+		row(fmt.Sprintf("%d replicas, %d runs → every RunTask", r.Settings.Replicas, r.Settings.ReplicaRuns), "≤ 1.1 × bound", brief(rep, ratioCell), "-", metCell(rep, submitMet))
+		row(fmt.Sprintf("%d replicas: throttled / launched twice", r.Settings.Replicas), "0 / 0", brief(rep, func(res *spec.Result) string {
+			return fmt.Sprintf("%d / %d (per replica %s)", res.Throttled, res.LaunchedTwice, perReplica(res))
+		}), "-", metCell(rep, replicasSafe))
 	}
 	runTasks := func(res *spec.Result) string { return perRun(res.AWSCalls["ecs:RunTask"], res.Runs) }
 	for _, n := range r.Settings.Sizes {

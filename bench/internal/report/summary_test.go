@@ -15,7 +15,7 @@ import (
 // at the size the memory goal is about.
 func benchResults() (Settings, []spec.Result) {
 	o := Settings{Sizes: []int{100, 1000}, MemSizes: []int{1000, memoryGoalRuns}, Deployments: 20, RestartDeployments: 5, LatencyRuns: 40,
-		PrefectLatency: "10ms-50ms", Quick: true}
+		PrefectLatency: "10ms-50ms", Quick: true, Replicas: 3, ReplicaRuns: 100}
 	var rs []spec.Result
 	add := func(sc spec.Scenario, r spec.Result) {
 		r.Scenario, r.Name = sc, sc.Name()
@@ -47,6 +47,9 @@ func benchResults() (Settings, []spec.Result) {
 		add(spec.Scenario{Kind: spec.KindRestart, Config: c, N: o.RestartDeployments}, spec.Result{RegistrationsPerPhase: []int{5, 0}})
 		add(spec.Scenario{Kind: spec.KindDeployments, Config: c, N: o.Deployments}, spec.Result{Runs: 20, Ratio: 1.05, AllRunTasksSeconds: 5.25, Bound: bound, Registrations: 20})
 	}
+	add(spec.Scenario{Kind: spec.KindReplicas, Config: spec.ConfigOurs, Trigger: spec.TriggerStream, N: o.ReplicaRuns, Replicas: o.Replicas},
+		spec.Result{Runs: 100, Ratio: 1.02, AllRunTasksSeconds: 5.1, Bound: bound, AWSCalls: map[string]int{"ecs:RunTask": 100},
+			LaunchedBy: map[string]int{"bench-1": 33, "bench-2": 34, "bench-3": 33}})
 	rs = append(rs,
 		spec.Result{Name: "memory-1000/ecsworker", Memory: &spec.Memory{PeakRSSMB: 30, HeapAfterGCMB: 8}},
 		spec.Result{Name: fmt.Sprintf("memory-%d/ecsworker", memoryGoalRuns), Memory: &spec.Memory{PeakRSSMB: 35, HeapAfterGCMB: 21, LiveHeapMB: 20, PeakLiveHeapMB: 45}},
@@ -78,10 +81,11 @@ func TestSummary(t *testing.T) {
 		t.Fatalf("no table header: %q", table[0])
 	}
 	table = table[1:]
-	// submission, RunTask calls and registrations per size, the restart,
-	// tracking per size, two latencies, deployments, memory, start-up
-	// (first poll, package initialisation, the version floor)
-	if want := 3*len(o.Sizes) + 1 + len(o.Sizes) + 2 + 1 + len(o.MemSizes) + 1 + 3; len(table) != want {
+	// submission, replicas (2), RunTask calls and registrations per size, the
+	// restart, tracking per size, two latencies, deployments, memory and
+	// its per-run slope, start-up (first poll, package initialisation, the
+	// version floor)
+	if want := 3*len(o.Sizes) + 2 + 1 + len(o.Sizes) + 2 + 1 + len(o.MemSizes) + 1 + 3; len(table) != want {
 		t.Errorf("%d lines in the table, want %d:\n%s", len(table), want, out)
 	}
 	for _, l := range table {
@@ -93,6 +97,8 @@ func TestSummary(t *testing.T) {
 		"100 runs at once →":                "yes",
 		"1000 runs at once →":               "no", // ratio 2 > 1.1
 		"Scheduled → RunTask, event stream": "yes",
+		"3 replicas, 100 runs →":            "yes",
+		"3 replicas: throttled":             "yes",
 		"Exec to first poll,":               "yes",
 		"Package initialisation":            "no", // 12.5 ms > 10 ms
 		"Floor: ecsworker version":          "-",
@@ -126,6 +132,9 @@ func TestSummary(t *testing.T) {
 
 	// The report's goals table judges the same way.
 	goals := rep.goals().String()
+	if !strings.Contains(goals, "per replica 33/34/33 | - | **yes**") {
+		t.Errorf("goals table: no met replicas row:\n%s", goals)
+	}
 	for _, row := range []string{"| 100 runs scheduled at once", "| 1000 runs scheduled at once"} {
 		i := strings.Index(goals, row)
 		if i < 0 {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -70,6 +71,7 @@ type sim struct {
 	created   map[string]time.Time // run -> when it was scheduled
 	submitted map[string]bool
 	crashed   map[string]bool
+	by        map[string]int // worker name -> runs it submitted
 }
 
 func newSim(sc spec.Scenario) (*sim, error) {
@@ -82,7 +84,7 @@ func newSim(sc spec.Scenario) (*sim, error) {
 		return nil, err
 	}
 	s := &sim{sc: sc, pfLat: pfLat, logs: newLogCounter(),
-		created: map[string]time.Time{}, submitted: map[string]bool{}, crashed: map[string]bool{}}
+		created: map[string]time.Time{}, submitted: map[string]bool{}, crashed: map[string]bool{}, by: map[string]int{}}
 	// Response checks cost the fake CPU that says nothing of the worker;
 	// requests are still checked against Prefect's schemas.
 	s.prefect = prefectfake.New(prefectfake.Options{SkipResponseCheck: true, Seed: sc.Seed + 2})
@@ -139,7 +141,15 @@ type runningWorker struct {
 func (s *sim) start(name string) (*runningWorker, error) {
 	cfg := worker.Config{
 		Pool: poolName, Name: name, CreatePool: true, DefaultImage: benchImage,
-		Logger: slog.New(s.logs), Notify: s.notify, ShutdownTimeout: 30 * time.Second,
+		Logger: slog.New(s.logs), ShutdownTimeout: 30 * time.Second,
+		Notify: func(event, run string) {
+			s.notify(event, run)
+			if event == "submitted" {
+				s.mu.Lock()
+				s.by[name]++
+				s.mu.Unlock()
+			}
+		},
 	}
 	cfg.EventStream = s.sc.Trigger == spec.TriggerStream
 	if s.sc.Config == spec.ConfigPython {
@@ -228,6 +238,8 @@ func Run(sc spec.Scenario) (res spec.Result) {
 		err = s.deployments(&res)
 	case spec.KindRestart:
 		err = s.restart(&res)
+	case spec.KindReplicas:
+		err = s.replicas(&res)
 	default:
 		err = fmt.Errorf("unknown scenario kind %q", sc.Kind)
 	}
@@ -348,6 +360,68 @@ func (s *sim) submit(res *spec.Result) error {
 	// A run costs Prefect calls after its RunTask too (InfrastructurePending
 	// when the tracker first sees the task): count them.
 	res.PrefectCalls = diff(s.prefect.Calls(), s.pfBefore)
+	return nil
+}
+
+// replicas: Replicas workers started together on one pool, each with its
+// own clients and so its own AWS budget (as separate processes), then N
+// runs of one deployment scheduled at once, against the fake AWS's ECS
+// buckets. The workers must divide the budget among themselves: each with
+// the whole of it, they would ask AWS for Replicas times what the budget
+// allows and be throttled.
+func (s *sim) replicas(res *spec.Result) error {
+	dep := s.deployment("nightly")
+	thrBefore := s.aws.Throttled()
+	polls, subscribed := s.polls(), s.subscriptions()
+	var ws []*runningWorker
+	defer func() {
+		for _, w := range ws {
+			_ = w.stop()
+		}
+	}()
+	for i := range s.sc.Replicas {
+		w, err := s.start(fmt.Sprintf("bench-%d", i+1))
+		if err != nil {
+			return err
+		}
+		ws = append(ws, w)
+	}
+	ready := func() bool {
+		if s.polls()-polls < s.sc.Replicas {
+			return false
+		}
+		return s.sc.Trigger != spec.TriggerStream || s.subscriptions()-subscribed >= s.sc.Replicas
+	}
+	if !s.waitUntil(time.Minute, 100*time.Millisecond, ready) {
+		return fmt.Errorf("the %d workers did not all poll (and subscribe) within a minute of starting", s.sc.Replicas)
+	}
+	// Let the subscriptions' handshakes finish: the runs then arrive about
+	// a second after the workers started.
+	time.Sleep(time.Second)
+	s.settle()
+	_, ids, err := s.launchAll(res, nil, s.sc.N, func(int) string { return s.newRun(dep) })
+	if err != nil {
+		return err
+	}
+	tasks := map[string]int{}
+	for _, t := range s.aws.Tasks() {
+		tasks[t.Tags["prefect.io/flow-run-id"]]++
+	}
+	for _, id := range ids {
+		if tasks[id] > 1 {
+			res.LaunchedTwice++
+		}
+	}
+	res.Bound = spec.BoundFor("ecs:RunTask", s.sc.N)
+	if res.Bound.Seconds > 0 {
+		res.Ratio = res.AllRunTasksSeconds / res.Bound.Seconds
+	}
+	for _, n := range diff(s.aws.Throttled(), thrBefore) {
+		res.Throttled += n
+	}
+	s.mu.Lock()
+	res.LaunchedBy = maps.Clone(s.by)
+	s.mu.Unlock()
 	return nil
 }
 

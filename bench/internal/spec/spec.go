@@ -34,6 +34,7 @@ const (
 	KindLatency     = "latency"     // N runs arriving one by one
 	KindDeployments = "deployments" // N deployments, one run each, at once
 	KindRestart     = "restart"     // N deployments, runs before and after a worker restart
+	KindReplicas    = "replicas"    // N runs of one deployment at once, for Replicas workers
 )
 
 // Scenario is one fake-time measurement: what the bench asks a test
@@ -53,6 +54,10 @@ type Scenario struct {
 	// TrackWindowSeconds is how long task tracking is watched once every
 	// run is submitted.
 	TrackWindowSeconds float64 `json:"track_window_seconds,omitempty"`
+	// Replicas is how many workers serve the pool together (replicas
+	// scenarios), each with its own clients and budget, as separate
+	// processes would have.
+	Replicas int `json:"replicas,omitempty"`
 	// LimitSeconds is how much fake time the scenario may take.
 	LimitSeconds float64 `json:"limit_seconds"`
 	Seed         uint64  `json:"seed"`
@@ -64,7 +69,10 @@ type Scenario struct {
 // Name is short and unique within a bench run.
 func (s Scenario) Name() string {
 	name := fmt.Sprintf("%s-%d/%s", s.Kind, s.N, s.Config)
-	if s.Kind == KindLatency || s.Kind == KindSubmit {
+	if s.Kind == KindReplicas {
+		name = fmt.Sprintf("%s-%dx%d/%s", s.Kind, s.Replicas, s.N, s.Config)
+	}
+	if s.Kind == KindLatency || s.Kind == KindSubmit || s.Kind == KindReplicas {
 		name += "/" + s.Trigger
 	}
 	return name
@@ -106,6 +114,15 @@ type Result struct {
 
 	Tracking *Tracking   `json:"tracking,omitempty"`
 	Latency  *Percentile `json:"latency_seconds,omitempty"`
+
+	// LaunchedBy is, for replicas scenarios, how many runs each worker
+	// submitted (by worker name); LaunchedTwice how many runs got more
+	// than one ECS task.
+	LaunchedBy    map[string]int `json:"launched_by,omitempty"`
+	LaunchedTwice int            `json:"launched_twice"`
+	// Throttled is every AWS attempt the fake throttled, from the workers'
+	// start to the last submission (replicas scenarios).
+	Throttled int `json:"throttled"`
 
 	// Subscriptions to Prefect's event stream the worker made.
 	Subscriptions int `json:"event_stream_subscriptions"`

@@ -260,3 +260,50 @@ func TestPatchChangesOnlyGivenKeys(t *testing.T) {
 	c.must(204, "PATCH", "/work_pools/p", map[string]any{"concurrency_limit": nil})
 	expect(t, s.WorkPool("p")["concurrency_limit"], nil)
 }
+
+// TestWorkerOfflineAfterThreeIntervals holds the fake to Prefect 3's
+// liveness rule (prefect-worker-api.md §1.3): a worker is OFFLINE once its
+// last heartbeat is more than heartbeat_interval_seconds × 3 old (30 s
+// when it sent none), and ONLINE again at its next heartbeat. Real Prefect
+// applies it on its foreman's 15 s tick, so it may show OFFLINE up to 15 s
+// later than the fake, never earlier.
+func TestWorkerOfflineAfterThreeIntervals(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		heartbeat map[string]any
+		online    time.Duration // still ONLINE this long after the heartbeat
+	}{
+		"interval sent":    {heartbeat: map[string]any{"name": "w", "heartbeat_interval_seconds": 10}, online: 30 * time.Second},
+		"no interval sent": {heartbeat: map[string]any{"name": "w"}, online: 90 * time.Second},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, c, clk := start(t, prefectfake.Options{})
+			s.CreateWorkPool("p", "ecs", nil)
+			status := func() string {
+				t.Helper()
+				ws := c.must(200, "POST", "/work_pools/p/workers/filter", map[string]any{}).list()
+				if len(ws) != 1 {
+					t.Fatalf("%d workers, want 1", len(ws))
+				}
+				return str(get(ws[0], "status"))
+			}
+			online := func() int {
+				return len(c.must(200, "POST", "/work_pools/p/workers/filter", map[string]any{"workers": map[string]any{"status": map[string]any{"any_": []string{"ONLINE"}}}}).list())
+			}
+			c.must(204, "POST", "/work_pools/p/workers/heartbeat", tc.heartbeat)
+			expect(t, status(), "ONLINE")
+			clk.Advance(tc.online)
+			expect(t, status(), "ONLINE")
+			expect(t, online(), 1)
+			clk.Advance(time.Millisecond)
+			expect(t, status(), "OFFLINE")
+			expect(t, online(), 0)
+			expect(t, s.WorkPool("p")["status"], "NOT_READY")
+			c.must(204, "POST", "/work_pools/p/workers/heartbeat", tc.heartbeat)
+			expect(t, status(), "ONLINE")
+			expect(t, online(), 1)
+		})
+	}
+}
