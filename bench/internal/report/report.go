@@ -551,12 +551,6 @@ func (r Report) findings() []string {
 	return out
 }
 
-func maxOr(xs []int) int {
-	if len(xs) == 0 {
-		return 0
-	}
-	return slices.Max(xs)
-}
 
 // Markdown is docs/benchmarks.md.
 func (r Report) Markdown() string {

@@ -234,7 +234,7 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 // (--metrics-addr), on one listener when they name the same address
 // (":8080", "0.0.0.0:8080" and "[::]:8080" are the same address).
 func serveHealthAndMetrics(ctx context.Context, o workerOptions, settings func(string) (string, bool), w *worker.Worker, log *slog.Logger) error {
-	var metrics http.Handler = promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{})
+	metrics := promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{})
 	if o.heapProfile {
 		metrics = withHeapProfile(metrics)
 	}
