@@ -188,6 +188,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err := goCmdEnv(root, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-ldflags=-s -w", "-o", workerBin, "./cmd/ecsworker"); err != nil {
 			return err
 		}
+		if fi, err := os.Stat(workerBin); err == nil {
+			mach.BinaryMB = float64(fi.Size()) / (1 << 20)
+		}
 	}
 
 	// The fake-time simulations take the CPUs; the wall-clock deployments

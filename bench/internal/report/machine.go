@@ -26,6 +26,9 @@ type Machine struct {
 	// EventStream says whether the worker's event stream was implemented
 	// when the bench ran (it is simulated either way: see the report).
 	EventStream string `json:"event_stream"`
+	// BinaryMB is the size of the worker binary the wall-clock
+	// measurements ran, built as releases are.
+	BinaryMB float64 `json:"binary_mb,omitempty"`
 }
 
 // DescribeMachine reads the machine the bench runs on, and the commit of

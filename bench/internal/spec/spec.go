@@ -195,6 +195,11 @@ type Memory struct {
 	// SecondsToInFlight is the wall time from the worker's start until
 	// every run was in flight.
 	SecondsToInFlight float64 `json:"seconds_to_in_flight"`
+	// SteadyAnonMB and SteadyFileMB split the steady RSS: anonymous memory
+	// (the Go heap, stacks, the runtime's own) and file-backed pages (the
+	// worker binary's code and read-only data that the process touched).
+	SteadyAnonMB float64 `json:"steady_anon_mb,omitempty"`
+	SteadyFileMB float64 `json:"steady_file_mb,omitempty"`
 	// HeapAfterGCMB is the heap still allocated right after a forced GC
 	// (go_memstats_heap_alloc_bytes read just after the heap profile,
 	// which collects first): the live heap to the byte, where gctrace

@@ -305,11 +305,18 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// procStatus reads VmRSS and VmHWM (peak RSS) of a process, in bytes.
-func procStatus(pid int) (rss, hwm float64, err error) {
+// procMemory is what /proc/PID/status says of a process's memory, in
+// bytes: its resident set now and at its peak, and the resident set's
+// anonymous part (heap, stacks, the runtime's own) and file-backed part
+// (the pages of the binary it has touched).
+type procMemory struct {
+	rss, hwm, anon, file float64
+}
+
+func readProcMemory(pid int) (m procMemory, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	defer func() { _ = f.Close() }() // read-only: Close cannot lose data
 	sc := bufio.NewScanner(f)
@@ -325,12 +332,16 @@ func procStatus(pid int) (rss, hwm float64, err error) {
 		n, _ := strconv.ParseFloat(fields[0], 64)
 		switch k {
 		case "VmRSS":
-			rss = n * 1024
+			m.rss = n * 1024
 		case "VmHWM":
-			hwm = n * 1024
+			m.hwm = n * 1024
+		case "RssAnon":
+			m.anon = n * 1024
+		case "RssFile":
+			m.file = n * 1024
 		}
 	}
-	return rss, hwm, sc.Err()
+	return m, sc.Err()
 }
 
 // scrape reads the named metrics (unlabelled, or their sum over labels).
@@ -437,11 +448,12 @@ func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (me
 	for end := time.Now().Add(hold); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
 		_ = sample()
 	}
-	rss, hwm, err := procStatus(c.cmd.Process.Pid)
+	pm, err := readProcMemory(c.cmd.Process.Pid)
 	if err != nil {
 		mem.Error = err.Error()
 	}
-	m.PeakRSSMB, m.SteadyRSSMB = hwm/mb, rss/mb
+	m.PeakRSSMB, m.SteadyRSSMB = pm.hwm/mb, pm.rss/mb
+	m.SteadyAnonMB, m.SteadyFileMB = pm.anon/mb, pm.file/mb
 	m.LiveHeapMB, m.PeakLiveHeapMB, m.GCCycles = c.gc.read()
 	m.PeakHeapMB, m.SteadyHeapMB = peakHeap/mb, last["go_memstats_heap_inuse_bytes"]/mb
 	m.Goroutines = int(last["go_goroutines"])

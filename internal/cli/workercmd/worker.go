@@ -25,6 +25,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
+	"github.com/ecsworker/ecsworker/internal/memlimit"
 	"github.com/ecsworker/ecsworker/internal/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
 	"github.com/ecsworker/ecsworker/internal/prefectpool"
@@ -145,6 +146,13 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 	// masks the client's own secrets: they are known once it is built.
 	masking := &redactHandler{Handler: logger.Handler(), secrets: redact.New()}
 	logger = slog.New(masking)
+	switch applied, err := memlimit.Apply(os.LookupEnv, os.DirFS("/sys/fs/cgroup")); {
+	case err != nil:
+		logger.Warn("no soft memory limit: the container's memory limit cannot be read; set GOMEMLIMIT to give one", "err", err)
+	case applied.Limit > 0:
+		logger.Debug("soft memory limit set from the container's (GOMEMLIMIT overrides it)",
+			"limit_mib", applied.Limit>>20, "container_mib", applied.Container>>20)
+	}
 	client, err := api.Client(prefectapi.WithLogger(logger))
 	if err != nil {
 		return err
