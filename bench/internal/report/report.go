@@ -553,7 +553,6 @@ func (r Report) findings() []string {
 	return out
 }
 
-
 // Markdown is docs/benchmarks.md.
 func (r Report) Markdown() string {
 	var b strings.Builder
