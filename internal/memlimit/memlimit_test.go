@@ -41,6 +41,7 @@ func TestLimit(t *testing.T) {
 // limit is put back.
 func TestApply(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	env := func(kv map[string]string) func(string) (string, bool) {
 		return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
 	}
@@ -50,18 +51,25 @@ func TestApply(t *testing.T) {
 		env       map[string]string
 		files     fstest.MapFS
 		wantLimit int64
+		wantGC    int // GOGC after; 100 when the environment's is kept
 		wantSkip  string
 		wantErr   bool
 	}{
-		{name: "a 512 MiB task", files: task, wantLimit: int64(math.Floor(512 << 20 * memlimit.Share))},
-		{name: "GOMEMLIMIT wins", env: map[string]string{"GOMEMLIMIT": "100MiB"}, files: task, wantSkip: "GOMEMLIMIT is set"},
-		{name: "no container limit", files: fstest.MapFS{"memory.max": {Data: []byte("max")}}, wantSkip: "no container memory limit"},
-		{name: "an unreadable limit is said, not guessed", files: fstest.MapFS{"memory.max": {Data: []byte("?")}}, wantSkip: "the container's limit cannot be read", wantErr: true},
+		{name: "a 512 MiB task", files: task, wantLimit: int64(math.Floor(512 << 20 * memlimit.Share)), wantGC: memlimit.GCPercent},
+		{name: "GOMEMLIMIT wins", env: map[string]string{"GOMEMLIMIT": "100MiB"}, files: task, wantGC: memlimit.GCPercent, wantSkip: "GOMEMLIMIT is set"},
+		{name: "GOGC wins", env: map[string]string{"GOGC": "100"}, files: task, wantLimit: int64(math.Floor(512 << 20 * memlimit.Share)), wantGC: 100},
+		{name: "no container limit", files: fstest.MapFS{"memory.max": {Data: []byte("max")}}, wantGC: memlimit.GCPercent, wantSkip: "no container memory limit"},
+		{name: "an unreadable limit is said, not guessed", files: fstest.MapFS{"memory.max": {Data: []byte("?")}}, wantGC: memlimit.GCPercent,
+			wantSkip: "the container's limit cannot be read", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			debug.SetMemoryLimit(math.MaxInt64)
+			debug.SetGCPercent(100)
 			got, err := memlimit.Apply(env(tt.env), tt.files)
+			if gc := debug.SetGCPercent(100); gc != tt.wantGC {
+				t.Errorf("GOGC %d after, want %d", gc, tt.wantGC)
+			}
 			if (err != nil) != tt.wantErr || got.Limit != tt.wantLimit || got.Skipped != tt.wantSkip {
 				t.Fatalf("Apply() = %+v, %v; want limit %d, skipped %q", got, err, tt.wantLimit, tt.wantSkip)
 			}

@@ -390,7 +390,7 @@ func (r Report) restartTable() table {
 }
 
 func (r Report) memoryTable() table {
-	t := table{head: []string{"Runs in flight", "Peak RSS (VmHWM)", "Steady RSS (anonymous + binary pages)", "Peak heap in use", "Steady heap in use", "Live heap after a GC", "Live heap, last GC", "Peak live heap", "GCs", "Goroutines", "All in flight after", "Restart: exec to first poll"}}
+	t := table{head: []string{"Runs in flight", "Peak RSS (VmHWM)", "Steady RSS (anonymous + binary pages)", "Peak heap in use", "Steady heap in use", "Live heap after a GC", "Live heap, last GC", "Peak live heap", "GCs", "Goroutines (peak)", "Peak stacks", "All in flight after", "Restart: exec to first poll"}}
 	for _, n := range r.Settings.MemSizes {
 		m, rs := r.find(fmt.Sprintf("memory-%d/ecsworker", n)), r.find(fmt.Sprintf("restart-startup-%d/ecsworker", n))
 		if failed(m) || m.Memory == nil {
@@ -407,7 +407,7 @@ func (r Report) memoryTable() table {
 		mm := m.Memory
 		t.add(strconv.Itoa(n), fmt.Sprintf("%.1f MB", mm.PeakRSSMB), fmt.Sprintf("%.1f MB (%.1f + %.1f)", mm.SteadyRSSMB, mm.SteadyAnonMB, mm.SteadyFileMB), fmt.Sprintf("%.1f MB", mm.PeakHeapMB),
 			fmt.Sprintf("%.1f MB", mm.SteadyHeapMB), fmt.Sprintf("%.1f MB", mm.HeapAfterGCMB), fmt.Sprintf("%.0f MB", mm.LiveHeapMB), fmt.Sprintf("%.0f MB", mm.PeakLiveHeapMB), strconv.Itoa(mm.GCCycles),
-			strconv.Itoa(mm.Goroutines), secs(mm.SecondsToInFlight), restart)
+			fmt.Sprintf("%d (%d)", mm.Goroutines, mm.PeakGoroutines), fmt.Sprintf("%.1f MB", mm.PeakStackMB), secs(mm.SecondsToInFlight), restart)
 	}
 	return t
 }

@@ -195,6 +195,10 @@ type Memory struct {
 	// SecondsToInFlight is the wall time from the worker's start until
 	// every run was in flight.
 	SecondsToInFlight float64 `json:"seconds_to_in_flight"`
+	// PeakStackMB and PeakGoroutines are the most goroutine stack memory
+	// and goroutines seen while the runs were claimed and launched.
+	PeakStackMB    float64 `json:"peak_stack_mb,omitempty"`
+	PeakGoroutines int     `json:"peak_goroutines,omitempty"`
 	// SteadyAnonMB and SteadyFileMB split the steady RSS: anonymous memory
 	// (the Go heap, stacks, the runtime's own) and file-backed pages (the
 	// worker binary's code and read-only data that the process touched).

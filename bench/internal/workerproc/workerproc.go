@@ -412,11 +412,13 @@ func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (me
 	sample := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		v, err := scrape(ctx, c.metrics, "go_memstats_heap_inuse_bytes", "go_goroutines", "ecsworker_runs_in_flight")
+		v, err := scrape(ctx, c.metrics, "go_memstats_heap_inuse_bytes", "go_goroutines", "ecsworker_runs_in_flight", "go_memstats_stack_inuse_bytes")
 		if err != nil {
 			return err
 		}
 		peakHeap = max(peakHeap, v["go_memstats_heap_inuse_bytes"])
+		m.PeakStackMB = max(m.PeakStackMB, v["go_memstats_stack_inuse_bytes"]/mb)
+		m.PeakGoroutines = max(m.PeakGoroutines, int(v["go_goroutines"]))
 		last = v
 		return nil
 	}
