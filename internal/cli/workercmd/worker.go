@@ -242,7 +242,9 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 // (--metrics-addr), on one listener when they name the same address
 // (":8080", "0.0.0.0:8080" and "[::]:8080" are the same address).
 func serveHealthAndMetrics(ctx context.Context, o workerOptions, settings func(string) (string, bool), w *worker.Worker, log *slog.Logger) error {
-	metrics := promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{})
+	// Uncompressed: the page is a few kilobytes, and each gzip writer a
+	// scrape takes holds over a megabyte until the GC empties its pool.
+	metrics := promhttp.HandlerFor(w.Metrics().Registry, promhttp.HandlerOpts{DisableCompression: true})
 	if o.heapProfile {
 		metrics = withHeapProfile(metrics)
 	}
