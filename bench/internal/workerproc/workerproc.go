@@ -422,7 +422,10 @@ func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (me
 		last = v
 		return nil
 	}
-	deadline := time.Now().Add(10 * time.Minute)
+	// Claims go at tens of runs a second here: 10 minutes, and more for
+	// the largest sizes.
+	limit := time.Duration(max(600, n/20)) * time.Second
+	deadline := time.Now().Add(limit)
 	claimProfiled := false
 	for {
 		if c.exited() {
@@ -439,7 +442,7 @@ func (e *Env) MemoryRun(bin string, n int, hold, restartLimit time.Duration) (me
 		}
 
 		if time.Now().After(deadline) {
-			mem.Error = fmt.Sprintf("only %v of %d runs in flight after 10 minutes", last["ecsworker_runs_in_flight"], n)
+			mem.Error = fmt.Sprintf("only %v of %d runs in flight after %s", last["ecsworker_runs_in_flight"], n, limit)
 			_ = c.stop()
 			return mem, restart
 		}
