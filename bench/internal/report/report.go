@@ -413,7 +413,7 @@ func (r Report) memoryTable() table {
 }
 
 func (r Report) startupTable() table {
-	t := table{head: []string{"Prefect latency", "Starts", "Median", "Max", "Samples (ms)"}}
+	t := table{head: []string{"Prefect latency", "Starts", "Median", "Max", "Samples (ms)", "Idle RSS (binary pages)"}}
 	for _, lat := range []string{"0", r.Settings.PrefectLatency} {
 		st := r.find("startup/ecsworker/prefect-latency-" + lat)
 		if failed(st) || st.Startup == nil {
@@ -423,7 +423,11 @@ func (r Report) startupTable() table {
 		for _, s := range st.Startup.Samples {
 			ss = append(ss, fmt.Sprintf("%.1f", s))
 		}
-		t.add(lat, strconv.Itoa(len(st.Startup.Samples)), fmt.Sprintf("%.1f ms", st.Startup.MedianMS), fmt.Sprintf("%.1f ms", st.Startup.MaxMS), strings.Join(ss, ", "))
+		idle := "-"
+		if st.Startup.IdleRSSMB > 0 {
+			idle = fmt.Sprintf("%.1f MB (%.1f MB)", st.Startup.IdleRSSMB, st.Startup.IdleFileMB)
+		}
+		t.add(lat, strconv.Itoa(len(st.Startup.Samples)), fmt.Sprintf("%.1f ms", st.Startup.MedianMS), fmt.Sprintf("%.1f ms", st.Startup.MaxMS), strings.Join(ss, ", "), idle)
 	}
 	return t
 }
@@ -527,6 +531,28 @@ func (r Report) findings() []string {
 			"of which the live heap after a GC is %.1f MB; the rest is the room the GC leaves the heap before collecting (GOGC) and the runtime's own. The peak adds the claims' working set: "+
 			"the heap in use peaked at %.1f MB.",
 			memoryGoalRuns, mm.PeakRSSMB, memoryGoalMB, mm.SteadyFileMB, r.Machine.BinaryMB, mm.SteadyAnonMB, mm.HeapAfterGCMB, mm.PeakHeapMB))
+		if st := r.find("startup/ecsworker/prefect-latency-0"); !failed(st) && st.Startup != nil && st.Startup.IdleRSSMB > 0 {
+			out[len(out)-1] += fmt.Sprintf(" An idle worker (an empty pool, a second after its first poll) already peaks at %.1f MB, %.1f MB of them the binary's pages: "+
+				"the goal leaves %.1f MB for 10,000 runs.", st.Startup.IdleRSSMB, st.Startup.IdleFileMB, memoryGoalMB-st.Startup.IdleRSSMB)
+		}
+	}
+	if in := r.find(initResult); !failed(in) && in.Startup != nil && len(in.Startup.InitSamplesMS) > 0 && !initMet(in) {
+		var sdk, schema, other float64
+		for _, p := range in.Startup.InitTop {
+			switch {
+			case strings.HasPrefix(p.Package, "github.com/aws/"):
+				sdk += p.MS
+			case strings.HasPrefix(p.Package, "github.com/santhosh-tekuri/jsonschema"):
+				schema += p.MS
+			default:
+				other += p.MS
+			}
+		}
+		out = append(out, fmt.Sprintf("Package initialisation takes %.1f ms, over the %d ms goal, and ecsworker's own packages take %.2f ms of it: "+
+			"of the costliest packages, the JSON Schema library takes %.1f ms (it compiles the metaschemas of five JSON Schema drafts at init, with no lazy option), "+
+			"the AWS SDK's service schemas and endpoint tables %.1f ms, and the others %.1f ms. Go initialises every linked package whatever the command, so only "+
+			"those libraries, or a binary without them, can take this below the goal.",
+			in.Startup.InitMS, initGoalMS, in.Startup.InitModuleMS, schema, sdk, other))
 	}
 	var restarts []string
 	for _, n := range r.Settings.MemSizes {

@@ -232,6 +232,11 @@ type Startup struct {
 	MaxMS          float64   `json:"max_ms"`
 	// TimedOut is set when no poll came within the limit.
 	TimedOut bool `json:"timed_out,omitempty"`
+	// IdleRSSMB is the first start's peak RSS a second after its first
+	// poll, and IdleFileMB the binary's pages in it: the worker at rest on
+	// an empty pool (after a restart, with InFlight runs to adopt).
+	IdleRSSMB  float64 `json:"idle_rss_mb,omitempty"`
+	IdleFileMB float64 `json:"idle_file_mb,omitempty"`
 	// InitMS is the package initialisation of `worker start`: each start's
 	// GODEBUG=inittrace=1 lines summed (their "ms clock"), the median over
 	// InitSamplesMS. It is part of the time to the first poll, measured in

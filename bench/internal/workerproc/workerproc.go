@@ -496,6 +496,14 @@ func (e *Env) TimeStartup(bin, pool string, limit time.Duration, samples int) *s
 			return st
 		}
 		got, ok := e.waitFirstPoll(c, pool, limit)
+		if ok && st.IdleRSSMB == 0 {
+			// A moment after its first poll, with nothing to do: the
+			// worker's memory at rest.
+			time.Sleep(time.Second)
+			if pm, err := readProcMemory(c.cmd.Process.Pid); err == nil {
+				st.IdleRSSMB, st.IdleFileMB = pm.hwm/mb, pm.file/mb
+			}
+		}
 		_ = c.stop()
 		if !ok {
 			st.TimedOut = true
