@@ -48,10 +48,10 @@ type TaskUpdate struct {
 	Ref                       TaskRef
 	LastStatus, DesiredStatus string
 	// StartedAt is when the task's containers started (zero: not yet), and
-	// TaskDefinitionARN the task's definition, for its logs. Updates wait
-	// in a queue, thousands at once when tasks start together, so they
-	// carry these rather than the task, whose SDK strings would keep each
-	// DescribeTasks answer whole.
+	// TaskDefinitionARN the task's definition, for its logs (set on the
+	// last update only). Updates wait in a queue, thousands at once when
+	// tasks start together, so they carry these rather than the task,
+	// whose SDK strings would keep each DescribeTasks answer whole.
 	StartedAt         time.Time
 	TaskDefinitionARN string
 	// Stopped is set on the last update of a task; Diagnosis then says why
@@ -540,14 +540,16 @@ func (t *Tracker) advanceLocked(st *trackedTask, task ecstypes.Task, source stri
 	}
 	st.status = keptStatus(status)
 	u := TaskUpdate{
-		Ref:               st.ref,
-		LastStatus:        st.status,
-		DesiredStatus:     keptStatus(aws.ToString(task.DesiredStatus)),
-		StartedAt:         aws.ToTime(task.StartedAt),
-		TaskDefinitionARN: strings.Clone(aws.ToString(task.TaskDefinitionArn)),
-		Source:            source,
+		Ref:           st.ref,
+		LastStatus:    st.status,
+		DesiredStatus: keptStatus(aws.ToString(task.DesiredStatus)),
+		StartedAt:     aws.ToTime(task.StartedAt),
+		Source:        source,
 	}
 	if status == "STOPPED" {
+		// Only a stop needs it (its logs); thousands of other updates
+		// may wait in the queue at once.
+		u.TaskDefinitionARN = strings.Clone(aws.ToString(task.TaskDefinitionArn))
 		u.Stopped = true
 		u.Diagnosis = diagnosis.Diagnose(task, st.ref.ContainerName)
 		t.removeLocked(st.ref.TaskARN)
