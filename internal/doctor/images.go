@@ -10,12 +10,8 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
-	"github.com/ecsworker/ecsworker/internal/lazyregexp"
+	"github.com/ecsworker/ecsworker/internal/ecrimage"
 )
-
-// ecrImageRE matches an image in a private ECR registry:
-// ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@DIGEST].
-var ecrImageRE = lazyregexp.New(`^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9][a-z0-9._/-]*?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$`)
 
 // ecrImage is an image reference in ECR.
 type ecrImage struct {
@@ -23,15 +19,8 @@ type ecrImage struct {
 }
 
 func parseECRImage(image string) (ecrImage, bool) {
-	m := ecrImageRE().FindStringSubmatch(image)
-	if m == nil {
-		return ecrImage{}, false
-	}
-	im := ecrImage{uri: image, registry: m[1], region: m[2], repo: m[3], tag: m[4], digest: m[5]}
-	if im.tag == "" && im.digest == "" {
-		im.tag = "latest" // what docker pulls
-	}
-	return im, true
+	r, ok := ecrimage.Parse(image)
+	return ecrImage{uri: r.URI, registry: r.Registry, region: r.Region, repo: r.Repository, tag: r.Tag, digest: r.Digest}, ok
 }
 
 // otherImages is what the check of images outside ECR collects.
