@@ -386,5 +386,9 @@ func (s *Server) authzECRRepository(r *request) []authCheck {
 	if registry == "" {
 		registry = s.opts.AccountID
 	}
-	return []authCheck{{action: "ecr:" + r.action, resource: fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", s.opts.Region, registry, in.RepositoryName)}}
+	region := signingRegion(r.http)
+	if region == "" {
+		region = s.opts.Region
+	}
+	return []authCheck{{action: "ecr:" + r.action, resource: fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", region, registry, in.RepositoryName)}}
 }

@@ -9,7 +9,10 @@ import (
 )
 
 // ECR holds images that tests push with PutImage, so that a client can
-// check an image exists before it runs a task with it.
+// check an image exists before it runs a task with it. The images are in
+// the server's region: ECR's registries are regional, so a request signed
+// for another region finds no repository, as it would in that region's
+// registry.
 
 func ecrService() *service {
 	return &service{name: "ecr", wire: wireJSON11, target: "AmazonEC2ContainerRegistry_V20150921", ops: map[string]op{
@@ -70,7 +73,7 @@ func ecrInvalid(format string, args ...any) *apiError {
 	return newErr(400, "InvalidParameterException", format, args...)
 }
 
-func (s *Server) ecrDescribeImages(in *ecrDescribeImagesRequest, _ *request) (any, *apiError) {
+func (s *Server) ecrDescribeImages(in *ecrDescribeImagesRequest, r *request) (any, *apiError) {
 	if in.RepositoryName == "" {
 		return nil, ecrInvalid("1 validation error detected: Value null at 'repositoryName' failed to satisfy constraint: Member must not be null")
 	}
@@ -79,7 +82,7 @@ func (s *Server) ecrDescribeImages(in *ecrDescribeImagesRequest, _ *request) (an
 		registry = s.opts.AccountID
 	}
 	var repo *ecrRepo
-	if registry == s.opts.AccountID {
+	if region := signingRegion(r.http); registry == s.opts.AccountID && (region == "" || region == s.opts.Region) {
 		repo = s.ecr.repos[in.RepositoryName]
 	}
 	if repo == nil {

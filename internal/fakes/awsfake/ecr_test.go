@@ -74,6 +74,14 @@ func TestECRDescribeImages(t *testing.T) {
 			t.Errorf("another registry = %v", err)
 		}
 
+		// ECR is regional: the registry of another region has none of the
+		// repositories pushed here.
+		_, err = e.ecr.DescribeImages(e.ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("prefect/flows"),
+			ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("v2")}}}, func(o *ecr.Options) { o.Region = "eu-west-1" })
+		if !errors.As(err, &noRepo) || apiMessage(err) != "The repository with name 'prefect/flows' does not exist in the registry with id '123456789012'" {
+			t.Errorf("another region = %v", err)
+		}
+
 		// Paging.
 		var pages, n int
 		p := ecr.NewDescribeImagesPaginator(e.ecr, &ecr.DescribeImagesInput{RepositoryName: aws.String("prefect/flows"), MaxResults: aws.Int32(2)})

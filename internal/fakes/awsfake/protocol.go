@@ -292,6 +292,22 @@ func accessKeyID(r *http.Request) string {
 	return akid
 }
 
+// signingRegion is the region of a SigV4 request's credential scope
+// (AKID/DATE/REGION/SERVICE/aws4_request): the region the client meant
+// to reach. "" when the request does not say.
+func signingRegion(r *http.Request) string {
+	cred := r.URL.Query().Get("X-Amz-Credential")
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		_, rest, _ := strings.Cut(auth, "Credential=")
+		cred, _, _ = strings.Cut(rest, ",")
+	}
+	parts := strings.Split(cred, "/")
+	if len(parts) < 5 {
+		return ""
+	}
+	return parts[2]
+}
+
 // missingAuth is what each dialect answers to an unsigned request: 403
 // MissingAuthenticationToken, as in the AWS common errors list; JSON
 // services name it with the Exception suffix.
