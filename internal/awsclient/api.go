@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -70,6 +71,12 @@ type STSAPI interface {
 	GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
 }
 
+// ECRAPI is the image check of the infra commands: the worker's image
+// must exist before a service is deployed to pull it.
+type ECRAPI interface {
+	DescribeImages(context.Context, *ecr.DescribeImagesInput, ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
+}
+
 var (
 	_ ECSAPI            = (*ecs.Client)(nil)
 	_ EC2API            = (*ec2.Client)(nil)
@@ -77,4 +84,5 @@ var (
 	_ SQSAPI            = (*sqs.Client)(nil)
 	_ CloudFormationAPI = (*cloudformation.Client)(nil)
 	_ STSAPI            = (*sts.Client)(nil)
+	_ ECRAPI            = (*ecr.Client)(nil)
 )

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -24,6 +25,9 @@ type Clients struct {
 	EC2    awsclient.EC2API
 	STS    awsclient.STSAPI
 	Region string
+	// ECRIn returns the same identity's ECR client in region: an image's
+	// registry may be in another region than the stack.
+	ECRIn func(ctx context.Context, region string) (awsclient.ECRAPI, error)
 }
 
 // ClientOptions choose the AWS account and region; empty fields fall back
@@ -53,7 +57,8 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 			RetryMode: "standard", MaxAttempts: 3,
 		})
 	}
-	c, err := f.For(ctx, awscreds.Credentials{Region: o.Region, Profile: o.Profile})
+	creds := awscreds.Credentials{Region: o.Region, Profile: o.Profile}
+	c, err := f.For(ctx, creds)
 	if err != nil {
 		var missing config.SharedConfigProfileNotExistError
 		switch {
@@ -64,17 +69,37 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 		}
 		return nil, err
 	}
-	// An endpoint the factory was told to use wins over the environment's,
-	// as for the worker's clients.
-	cfg := c.Config.Copy()
-	if c.Endpoint != "" {
-		cfg.BaseEndpoint = aws.String(c.Endpoint)
+	cfg := configOf(c)
+	ecrIn := func(ctx context.Context, region string) (awsclient.ECRAPI, error) {
+		if region == c.Region {
+			return ecr.NewFromConfig(cfg), nil
+		}
+		// The factory keys its clients on the credentials, region included:
+		// another region gets clients of its own, of the same identity.
+		in := creds
+		in.Region = region
+		rc, err := f.For(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		return ecr.NewFromConfig(configOf(rc)), nil
 	}
 	return &Clients{
 		CFN: cloudformation.NewFromConfig(cfg), ECS: ecs.NewFromConfig(cfg),
 		EC2: ec2.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg),
-		Region: c.Region,
+		Region: c.Region, ECRIn: ecrIn,
 	}, nil
+}
+
+// configOf is the SDK configuration of c's clients. An endpoint the
+// factory was told to use wins over the environment's, as for the
+// worker's clients.
+func configOf(c *awsclient.Clients) aws.Config {
+	cfg := c.Config.Copy()
+	if c.Endpoint != "" {
+		cfg.BaseEndpoint = aws.String(c.Endpoint)
+	}
+	return cfg
 }
 
 // CredentialsError means the AWS credentials are missing or refused.

@@ -31,22 +31,27 @@ import (
 	"github.com/ecsworker/ecsworker/internal/prefectpool"
 )
 
-// ImageRepository is where ecsworker's worker image is published; the
-// deploy's default image is this repository at the CLI's own version.
-const ImageRepository = "ghcr.io/ecsworker/ecsworker"
-
-// defaultWorkerImage is the image deploy-service runs unless --image (or
-// ECSWORKER_IMAGE) says otherwise: the one built from this CLI's release,
-// so that the worker on ECS and the CLI that deployed it agree.
+// defaultWorkerImage is the image deploy-service and export-template use
+// unless --image says otherwise: ECSWORKER_IMAGE, else the image published
+// for this CLI's release, so that the worker on ECS and the CLI that
+// deployed it agree. A development build has none: "" (the commands then
+// ask for --image).
 func defaultWorkerImage() string {
 	if img := os.Getenv("ECSWORKER_IMAGE"); img != "" {
 		return img
 	}
-	v := buildinfo.String()
-	if !strings.HasPrefix(v, "v") {
-		v = "latest"
-	}
-	return ImageRepository + ":" + v
+	img, _ := infra.ReleaseImage(buildinfo.String())
+	return img
+}
+
+// imageHelp is the --image flag's help; a release's default (its own
+// published image) is appended by the flag package.
+const imageHelp = "ecsworker `IMAGE` (env ECSWORKER_IMAGE; a release defaults to its own " + infra.ImageRepository + ":X.Y.Z, a development build has no default)"
+
+// noImage is the error of a development build run without --image.
+func noImage(region, command string) error {
+	region = cmp.Or(region, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
+	return &clikit.CodedError{Code: clikit.ExitInvalid, Err: &infra.NoReleaseImageError{Version: buildinfo.String(), Region: region, Command: command}}
 }
 
 // infraClock is the time the infra commands wait on; tests replace it so
@@ -130,6 +135,9 @@ type deployFlags struct {
 	wait, noWait   bool
 	dryRun, asJSON bool
 	timeout        time.Duration
+	// imageCheck is what the check of deploy-service's image found, for
+	// the dry run to show; nil for deploy-events, which runs no image.
+	imageCheck *infra.ImageCheck
 }
 
 func (d *deployFlags) register(fs *pflag.FlagSet) {
@@ -217,7 +225,7 @@ from the stack through the Prefect API; values already set are kept.`,
 	f.StringVar(&o.vpc, "vpc", "", "existing VPC ID of the worker (required)")
 	f.StringVar(&o.subnets, "subnets", "", "subnet IDs of the worker, comma-separated (required)")
 	f.BoolVar(&o.publicIP, "assign-public-ip", false, "give the worker a public IP (public subnets without a NAT gateway)")
-	f.StringVar(&o.image, "image", defaultWorkerImage(), "ecsworker image to run (env ECSWORKER_IMAGE)")
+	f.StringVar(&o.image, "image", defaultWorkerImage(), imageHelp)
 	f.StringVar(&o.workerAPIURL, "worker-api-url", "", "Prefect API URL the worker uses (default: this CLI's Prefect API URL)")
 	f.StringSliceVar(&o.queues, "work-queue", nil, "work queue to poll (repeatable or comma-separated; default: all of the pool's)")
 	f.StringVar(&o.apiKeyARN, "api-key-secret-arn", "", "existing Secrets Manager secret holding the Prefect API key")
@@ -277,6 +285,9 @@ func runDeployService(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags,
 	if o.apiKeyStdin && o.authStdin {
 		return clikit.Invalid("--api-key-stdin and --auth-string-stdin both read standard input; store one of them in Secrets Manager and pass its --*-secret-arn")
 	}
+	if o.image == "" && !cmd.Flags().Changed("image") {
+		return noImage(o.aws.Region, "ecsworker infra deploy-service --work-pool "+cmp.Or(o.pool, "POOL")+" ...")
+	}
 	pcfg, err := prefectconfig.LoadConfig(os.LookupEnv, prefectconfig.Config{APIURL: api.APIURL, Profile: api.Profile})
 	if err != nil {
 		return &clikit.CodedError{Code: clikit.ExitInvalid, Err: err}
@@ -335,6 +346,14 @@ func runDeployService(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags,
 	if err != nil {
 		return &clikit.CodedError{Code: clikit.ExitError, Err: err}
 	}
+	check, err := infra.CheckImage(ctx, clients.ECRIn, cfg.Image)
+	if err != nil {
+		return &clikit.CodedError{Code: clikit.ExitError, Err: err}
+	}
+	fmt.Fprintf(stdio.Err, "Image %s: %s\n", check.Image, check.Detail)
+	if check.Warning != "" {
+		warnings = append(warnings, check.Warning)
+	}
 	warnings = append(warnings, cfg.Warnings()...)
 	for _, w := range warnings {
 		fmt.Fprintln(stdio.Err, "warning: "+w)
@@ -342,6 +361,7 @@ func runDeployService(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags,
 	for _, n := range notes {
 		fmt.Fprintln(stdio.Err, n)
 	}
+	o.imageCheck = check
 	res, err := o.deployStack(ctx, stdio, clients, cfnstack.KindService, cfg.Image, cfg.StackName, cfg.WorkPool, cfg.Parameters(), warnings)
 	if err != nil || res == nil {
 		return err
@@ -445,7 +465,7 @@ func (o *deployFlags) deployStack(ctx context.Context, stdio clikit.IO, clients 
 	}
 	in := cfnstack.DeployInput{StackName: stack, Kind: kind, Template: body, Parameters: params, Tags: cfnstack.Tags(kind, pool), Wait: o.waiting()}
 	if o.dryRun {
-		return nil, dryRun(ctx, stdio, clients, o.asJSON, in, warnings)
+		return nil, dryRun(ctx, stdio, clients, o.asJSON, in, warnings, o.imageCheck)
 	}
 	return deploy(ctx, stdio, clients, o, in)
 }
@@ -588,7 +608,7 @@ func printStack(w io.Writer, s *cfnstack.Stack) {
 	}
 }
 
-func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool, in cfnstack.DeployInput, warnings []string) error {
+func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool, in cfnstack.DeployInput, warnings []string, image *infra.ImageCheck) error {
 	action := "create"
 	existing, err := cfnstack.DescribeStack(ctx, c.CFN, c.Region, in.StackName)
 	var nf *cfnstack.NotFoundError
@@ -613,8 +633,12 @@ func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool,
 		for _, t := range in.Tags {
 			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 		}
-		writeInfraJSON(stdio.Out, map[string]any{"dryRun": true, "stackName": in.StackName, "type": in.Kind, "region": c.Region,
-			"action": action, "parameters": p, "tags": tags, "templateBytes": len(in.Template), "warnings": append([]string{}, warnings...)})
+		out := map[string]any{"dryRun": true, "stackName": in.StackName, "type": in.Kind, "region": c.Region,
+			"action": action, "parameters": p, "tags": tags, "templateBytes": len(in.Template), "warnings": append([]string{}, warnings...)}
+		if image != nil {
+			out["imageCheck"] = image
+		}
+		writeInfraJSON(stdio.Out, out)
 		return nil
 	}
 	fmt.Fprintf(stdio.Out, "Dry run: nothing was deployed. Would %s stack %s (%s) in %s with:\n", action, in.StackName, in.Kind, c.Region)
@@ -623,6 +647,9 @@ func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool,
 		fmt.Fprintf(tw, "  %s\t%s\n", kv[0], kv[1])
 	}
 	_ = tw.Flush() // to the terminal, as the Fprintf calls: a failure has nowhere to go
+	if image != nil {
+		fmt.Fprintf(stdio.Out, "Image check: %s\n", image.Detail)
+	}
 	fmt.Fprintf(stdio.Out, "Template: %d bytes (see it with: ecsworker infra export-template --type %s)\n", len(in.Template), in.Kind)
 	return nil
 }
@@ -882,6 +909,9 @@ deploys, as JSON CloudFormation. No AWS access is needed.`,
 			if err != nil {
 				return clikit.Invalid("--type: %v", err)
 			}
+			if image == "" && kind == cfnstack.KindService {
+				return noImage("", "ecsworker infra export-template --type service")
+			}
 			data, err := infra.Pretty(kind, image)
 			if err != nil {
 				return err
@@ -905,7 +935,7 @@ deploys, as JSON CloudFormation. No AWS access is needed.`,
 	f := cmd.Flags()
 	f.StringVar(&typ, "type", "service", "service or events")
 	f.StringVarP(&output, "output", "o", "", "file to write (default: standard output)")
-	f.StringVar(&image, "image", defaultWorkerImage(), "default of the template's Image parameter")
+	f.StringVar(&image, "image", defaultWorkerImage(), "default of the template's Image parameter: "+imageHelp)
 	f.SetNormalizeFunc(upstreamNames)
 	return cmd
 }

@@ -62,6 +62,9 @@ func newInfraEnv(t *testing.T, prefectOpts prefectfake.Options) *infraTestEnv {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("ECSWORKER_IMAGE", "")
+	// A release build, whose default image is published (the image rules
+	// are TestInfraServiceImage's).
+	setVersion(t, "v1.4.2")
 	p := prefectfake.NewTestServer(t, prefectOpts)
 	t.Setenv("PREFECT_HOME", t.TempDir())
 	t.Setenv("PREFECT_PROFILE", "")
@@ -125,7 +128,7 @@ func TestInfraServiceLifecycle(t *testing.T) {
 	if v.Parameters["PrefectApiKey"] != infraTestKey || v.Tags["ManagedBy"] != "ecsworker" || v.Tags["ecsworker:work-pool"] != "etl" {
 		t.Errorf("stack: parameters %v, tags %v", v.Parameters["PrefectApiKey"] != "", v.Tags)
 	}
-	if v.Parameters["Image"] != "ghcr.io/ecsworker/ecsworker:latest" || v.Parameters["FlowRunFamilyPattern"] != "prefect_etl_*" {
+	if v.Parameters["Image"] != "ghcr.io/ecsworker/ecsworker:1.4.2" || v.Parameters["FlowRunFamilyPattern"] != "prefect_etl_*" {
 		t.Errorf("defaults: image %s, families %s", v.Parameters["Image"], v.Parameters["FlowRunFamilyPattern"])
 	}
 	pool := e.prefect.WorkPool("etl")
@@ -449,7 +452,7 @@ func TestInfraLeavesOtherStacksAlone(t *testing.T) {
 }
 
 func TestInfraExportTemplate(t *testing.T) {
-	t.Parallel()
+	setVersion(t, "v1.4.2")
 	for _, typ := range []string{"service", "events", "events-only"} {
 		var out, errb bytes.Buffer
 		code := cli.Main(context.Background(), []string{"infra", "export-template", "--type", typ, "--image", "img:1"}, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb})
