@@ -5,15 +5,29 @@
 #   - a snapshot release builds every archive with its checksum, without
 #     docker images, signatures, SBOMs or publishing;
 #   - the linux archive for this machine's architecture holds a static
-#     binary that prints the snapshot's version and commit.
-# goreleaser is a tool dependency (go.mod): the first run builds it from
-# source (5 minutes on 2 cores from an empty build cache), later runs take
-# it from the build cache.
+#     binary that prints the snapshot's version and commit;
+#   - the GitHub workflows pass actionlint.
+# goreleaser (go.mod) and actionlint (tools/actionlint/go.mod) are tool
+# dependencies: the first run builds them from source (goreleaser took
+# 5 minutes on 2 cores from an empty build cache, actionlint under one),
+# later runs take them from the build cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$(date +%s)
 step() { echo "== $1 (at $(( $(date +%s) - start ))s)"; }
+
+step "workflows: actionlint"
+go -C tools/actionlint tool actionlint
+# actionlint knows the inputs of popular actions by major version (@v4)
+# only, and the workflows pin exact versions (@v4.2.2): a copy with each
+# pin cut to its major version is checked for misspelt or missing inputs.
+wf=$(mktemp -d)
+trap 'rm -rf "$wf"' EXIT
+for f in .github/workflows/*.yml; do
+  sed -E 's/@(v[0-9]+)\.[0-9.]+/@\1/' "$f" >"$wf/$(basename "$f")"
+done
+go -C tools/actionlint tool actionlint "$wf"/*.yml
 
 step "goreleaser check"
 go tool goreleaser check
@@ -45,7 +59,7 @@ f="dist/ecsworker_${version}_windows_amd64.zip"
 step "the linux archive's binary prints its version"
 arch=$(go env GOARCH)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$wf" "$tmp"' EXIT
 tar -xzf "dist/ecsworker_${version}_linux_${arch}.tar.gz" -C "$tmp"
 [ -f "$tmp/README.md" ] || { echo "README.md is not in the archive"; exit 1; }
 "$tmp/ecsworker" version
