@@ -3,7 +3,8 @@
 # The ecsworker worker image: one static binary on distroless, running as
 # a non-root user. Build for one platform or several:
 #
-#   docker build --build-arg VERSION=v1.0.0 -t ecsworker:v1.0.0 .
+#   docker build --build-arg VERSION=v1.0.0 --build-arg COMMIT=$(git rev-parse HEAD) \
+#     --build-arg DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) -t ecsworker:v1.0.0 .
 #   docker buildx build --platform linux/amd64,linux/arm64 --build-arg VERSION=v1.0.0 \
 #     -t <account>.dkr.ecr.<region>.amazonaws.com/ecsworker:v1.0.0 --push .
 #
@@ -20,6 +21,10 @@ FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
 ARG TARGETOS
 ARG TARGETARCH
 ARG VERSION=dev
+# .git is not in the build context, so Go cannot record the commit itself;
+# left empty, `ecsworker version` says "unknown".
+ARG COMMIT=
+ARG DATE=
 WORKDIR /src
 # Dependencies first: this layer is reused until go.mod or go.sum change.
 COPY go.mod go.sum ./
@@ -27,7 +32,7 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath \
-      -ldflags "-s -w -X github.com/ecsworker/ecsworker/internal/buildinfo.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/ecsworker/ecsworker/internal/buildinfo.Version=${VERSION} -X github.com/ecsworker/ecsworker/internal/buildinfo.Commit=${COMMIT} -X github.com/ecsworker/ecsworker/internal/buildinfo.Date=${DATE}" \
       -o /out/ecsworker ./cmd/ecsworker
 
 # distroless/static has CA certificates, tzdata and /etc/passwd entries

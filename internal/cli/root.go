@@ -5,8 +5,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -99,13 +101,32 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 }
 
 func newVersionCmd(stdio IO) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the ecsworker version",
-		Args:  cobra.NoArgs,
+		Short: "Print the ecsworker version, commit, build date, Go version and platform",
+		Long: `Print the ecsworker version, the commit and date it was built from, and
+the Go version and platform. Release binaries and images have all three
+stamped; a build from source falls back to what Go recorded ("dev" and
+"unknown" where it recorded nothing).`,
+		Example: `  ecsworker version
+  ecsworker version --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(stdio.Out, "ecsworker %s (%s)\n", buildinfo.String(), buildinfo.Runtime())
-			return nil
+			return writeVersion(stdio.Out, buildinfo.Get(), asJSON)
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object: version, commit, date, go, platform")
+	return cmd
+}
+
+// writeVersion prints info as `ecsworker version` does: the version first
+// on its own line, so that `ecsworker version | head -1` stays a version.
+func writeVersion(w io.Writer, info buildinfo.Info, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(info)
+	}
+	_, err := fmt.Fprintf(w, "ecsworker %s\n  commit:   %s\n  date:     %s\n  go:       %s\n  platform: %s\n",
+		info.Version, info.Commit, info.Date, info.Go, info.Platform)
+	return err
 }
