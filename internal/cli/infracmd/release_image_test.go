@@ -4,11 +4,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ecsworker/ecsworker/internal/infra"
 )
 
-// TestReleaseImageAgrees keeps the default image repository of deploy and
-// the images the release publishes (.goreleaser.yaml) the same, with a tag
-// that is exactly what `ecsworker version` prints (vX.Y.Z).
+// TestReleaseImageAgrees keeps the default image of deploy
+// (infra.ReleaseImage: the repository, tagged X.Y.Z for version vX.Y.Z)
+// and the images the release publishes (.goreleaser.yaml) the same.
 func TestReleaseImageAgrees(t *testing.T) {
 	b, err := os.ReadFile("../../../.goreleaser.yaml")
 	if err != nil {
@@ -16,12 +18,18 @@ func TestReleaseImageAgrees(t *testing.T) {
 	}
 	cfg := string(b)
 	for _, want := range []string{
-		"\n      - " + ImageRepository + "\n", // dockers_v2 images
-		`- "v{{ .Version }}"`,                 // the tag of buildinfo's version
-		"Version=v{{ .Version }}",             // the version stamped into the binary
+		"\n      - " + infra.ImageRepository + "\n", // dockers_v2 images
+		`- "{{ .Version }}"`,                        // the tag infra.ReleaseImage names
+		"Version=v{{ .Version }}",                   // the version stamped into the binary
 	} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf(".goreleaser.yaml lacks %q", want)
 		}
+	}
+}
+
+func TestReleaseImageTag(t *testing.T) {
+	if got, ok := infra.ReleaseImage("v1.2.3"); !ok || got != infra.ImageRepository+":1.2.3" {
+		t.Errorf("ReleaseImage(v1.2.3) = %q, %v; the release publishes %s:1.2.3", got, ok, infra.ImageRepository)
 	}
 }
