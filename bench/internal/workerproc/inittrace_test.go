@@ -20,7 +20,7 @@ func TestInitTrace(t *testing.T) {
 		{Package: "github.com/ecsworker/ecsworker/internal/infra", MS: 0.025, Bytes: 7392},
 	}
 	for _, chunk := range []int{len(trace), 1, 7, 64} {
-		var tr initTrace
+		tr := newInitTrace()
 		for i := 0; i < len(trace); i += chunk {
 			if _, err := tr.Write([]byte(trace[i:min(i+chunk, len(trace))])); err != nil {
 				t.Fatal(err)
@@ -49,6 +49,25 @@ func TestMedianMax(t *testing.T) {
 		}
 		if !slices.Equal(samples, tt.samples) {
 			t.Errorf("medianMax reordered its argument: %v", samples)
+		}
+	}
+}
+
+func TestGCTrace(t *testing.T) {
+	t.Parallel()
+	trace := "gc 1 @0.015s 2%: 0.5+1.5+0.005 ms clock, 1.0+0/0.9/1.4+0.01 ms cpu, 3->3->2 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n" +
+		"some other line 9->9->9 MB\n" +
+		"gc 2 @0.030s 3%: 0.02+2.5+0.005 ms clock, 0.05+1.1/0.3/2.2+0.01 ms cpu, 6->7->5 MB, 6 MB goal, 0 MB stacks, 0 MB globals, 2 P\n" +
+		"gc 3 @0.050s 3%: 0.02+2.5+0.005 ms clock, 0.05+1.1/0.3/2.2+0.01 ms cpu, 8->8->4 MB, 10 MB goal, 0 MB stacks, 0 MB globals, 2 P\n"
+	for _, chunk := range []int{1, 7, len(trace)} {
+		g := newGCTrace()
+		for i := 0; i < len(trace); i += chunk {
+			if _, err := g.Write([]byte(trace[i:min(i+chunk, len(trace))])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if last, peak, cycles := g.read(); last != 4 || peak != 5 || cycles != 3 {
+			t.Errorf("chunks of %d: live %v, peak %v, %d cycles; want 4, 5, 3", chunk, last, peak, cycles)
 		}
 	}
 }

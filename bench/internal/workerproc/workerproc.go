@@ -185,37 +185,56 @@ type child struct {
 	init    *initTrace
 }
 
+// lines splits what a process writes into lines, for the trace readers:
+// each complete line goes to line, called with mu held. A partial line
+// longer than 64 KiB is dropped: no trace line is that long.
+type lines struct {
+	mu      sync.Mutex
+	partial []byte
+	line    func([]byte)
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(l.partial[:i])
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > 64<<10 {
+		l.partial = nil
+	}
+	return len(p), nil
+}
+
 // gcTrace reads GODEBUG=gctrace=1 lines ("gc 7 @1.2s 3%: ..., 4->5->2 MB,
 // ...": heap at GC start, at GC end, and live after marking).
 type gcTrace struct {
-	mu         sync.Mutex
-	partial    []byte
+	lines
 	last, peak float64 // live heap, MB
 	cycles     int
 }
 
 var gcLine = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
 
-func (g *gcTrace) Write(p []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.partial = append(g.partial, p...)
-	for {
-		i := bytes.IndexByte(g.partial, '\n')
-		if i < 0 {
-			break
+func newGCTrace() *gcTrace {
+	g := &gcTrace{}
+	g.line = func(line []byte) {
+		if !bytes.HasPrefix(line, []byte("gc ")) {
+			return
 		}
-		line := g.partial[:i]
-		if bytes.HasPrefix(line, []byte("gc ")) {
-			if m := gcLine.FindSubmatch(line); m != nil {
-				live, _ := strconv.ParseFloat(string(m[3]), 64)
-				g.last, g.peak = live, max(g.peak, live)
-				g.cycles++
-			}
+		if m := gcLine.FindSubmatch(line); m != nil {
+			live, _ := strconv.ParseFloat(string(m[3]), 64)
+			g.last, g.peak = live, max(g.peak, live)
+			g.cycles++
 		}
-		g.partial = g.partial[i+1:]
 	}
-	return len(p), nil
+	return g
 }
 
 func (g *gcTrace) read() (last, peak float64, cycles int) {
@@ -258,7 +277,7 @@ func (e *Env) startChild(bin, pool string, querySeconds float64, godebug ...stri
 	// The runtime reports each GC's live heap: the one heap figure that
 	// does not depend on when the metrics are scraped.
 	cmd.Env = append(cmd.Env, "GODEBUG="+strings.Join(append([]string{"gctrace=1"}, godebug...), ","))
-	c := &child{cmd: cmd, metrics: "http://" + addr + "/metrics", heap: "http://" + addr + "/debug/pprof/heap", done: make(chan error, 1), stderr: &tailBuffer{}, gc: &gcTrace{}, init: &initTrace{}}
+	c := &child{cmd: cmd, metrics: "http://" + addr + "/metrics", heap: "http://" + addr + "/debug/pprof/heap", done: make(chan error, 1), stderr: &tailBuffer{}, gc: newGCTrace(), init: newInitTrace()}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = io.MultiWriter(c.stderr, c.gc, c.init)
 	c.started = time.Now()
@@ -605,9 +624,8 @@ func (e *Env) TimeInit(bin, pool string, limit time.Duration, samples int) (*spe
 // to run, written by the runtime before main: "init PKG @0.51 ms, 1.2 ms
 // clock, 4096 bytes, 12 allocs".
 type initTrace struct {
-	mu      sync.Mutex
-	partial []byte
-	pkgs    []spec.PackageInit
+	lines
+	pkgs []spec.PackageInit
 }
 
 // modulePath is the worker's module, whose packages' share of the
@@ -616,26 +634,16 @@ const modulePath = "github.com/ecsworker/ecsworker"
 
 var initLine = regexp.MustCompile(`^init (\S+) @[\d.]+ ms, ([\d.]+) ms clock, (\d+) bytes`)
 
-func (t *initTrace) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.partial = append(t.partial, p...)
-	for {
-		i := bytes.IndexByte(t.partial, '\n')
-		if i < 0 {
-			break
-		}
-		if m := initLine.FindSubmatch(t.partial[:i]); m != nil {
+func newInitTrace() *initTrace {
+	t := &initTrace{}
+	t.line = func(line []byte) {
+		if m := initLine.FindSubmatch(line); m != nil {
 			ms, _ := strconv.ParseFloat(string(m[2]), 64)
 			b, _ := strconv.ParseFloat(string(m[3]), 64)
 			t.pkgs = append(t.pkgs, spec.PackageInit{Package: string(m[1]), MS: ms, Bytes: b})
 		}
-		t.partial = t.partial[i+1:]
 	}
-	if len(t.partial) > 64<<10 {
-		t.partial = nil // a line this long is no trace line
-	}
-	return len(p), nil
+	return t
 }
 
 func (t *initTrace) read() []spec.PackageInit {
