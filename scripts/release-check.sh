@@ -6,7 +6,10 @@
 #     docker images, signatures, SBOMs or publishing;
 #   - the linux archive for this machine's architecture holds a static
 #     binary that prints the snapshot's version and commit;
-#   - the GitHub workflows pass actionlint.
+#   - the GitHub workflows pass actionlint;
+#   - with podman installed, the release image builds and passes its checks
+#     (scripts/image-check.sh); without podman that part is skipped, and
+#     said so.
 # goreleaser (go.mod) and actionlint (tools/actionlint/go.mod) are tool
 # dependencies: the first run builds them from source (goreleaser took
 # 5 minutes on 2 cores from an empty build cache, actionlint under one),
@@ -78,5 +81,12 @@ settings=$(go version -m "$tmp/ecsworker")
 for want in "CGO_ENABLED=0" "-trimpath=true"; do
   grep -q -- "$want" <<<"$settings" || { echo "binary not built with $want"; echo "$settings" | grep build; exit 1; }
 done
+
+if command -v podman >/dev/null 2>&1; then
+  step "the release image (scripts/image-check.sh)"
+  scripts/image-check.sh
+else
+  step "the release image: SKIPPED, podman is not installed (apt-get install podman, then scripts/image-check.sh)"
+fi
 
 step "done"
