@@ -24,6 +24,7 @@ var talksToPrefect = map[string]bool{
 	"ecsworker infra deploy-events":  true,
 	"ecsworker aws-policy":           true,
 	"ecsworker doctor":               true,
+	"ecsworker starts":               true,
 	"ecsworker deployment run":       true,
 }
 

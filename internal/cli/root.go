@@ -20,6 +20,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/cli/infracmd"
 	"github.com/ecsworker/ecsworker/internal/cli/poolcmd"
 	"github.com/ecsworker/ecsworker/internal/cli/rendercmd"
+	"github.com/ecsworker/ecsworker/internal/cli/startscmd"
 	"github.com/ecsworker/ecsworker/internal/cli/workercmd"
 )
 
@@ -81,7 +82,8 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 	api := &clikit.APIFlags{}
 	render, worker := rendercmd.New(stdio, api), workercmd.New(stdio, api)
 	awsPolicy, doctor := awscmd.NewAWSPolicy(stdio, api), awscmd.NewDoctor(stdio, api)
-	for _, c := range []*cobra.Command{render, worker, awsPolicy, doctor} {
+	starts := startscmd.New(stdio, api)
+	for _, c := range []*cobra.Command{render, worker, awsPolicy, doctor, starts} {
 		api.Register(c)
 	}
 	root.AddCommand(
@@ -96,6 +98,7 @@ and runs each one as an ECS task. It is a drop-in for the prefect-aws ECS worker
 		awsPolicy,
 		doctor,
 		poolcmd.NewDeployment(stdio, api),
+		starts,
 	)
 	return root
 }

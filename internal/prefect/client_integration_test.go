@@ -412,16 +412,18 @@ func TestIntegrationFlowRunLifecycle(t *testing.T) {
 		f    prefect.FlowRunFilter
 		want []string
 	}{
-		"by id":          {f: prefect.FlowRunFilter{IDs: []string{seededID}}, want: []string{seededID}},
-		"by state type":  {f: prefect.FlowRunFilter{StateTypes: []prefect.StateType{prefect.StateScheduled}}, want: []string{laterID}},
-		"by state name":  {f: prefect.FlowRunFilter{StateNames: []string{"Cancelled", "Crashed"}}, want: []string{apiRun.ID, seededID}},
-		"by deployment":  {f: prefect.FlowRunFilter{DeploymentIDs: []string{dep.ID}}, want: []string{apiRun.ID, seededID, laterID}},
-		"by pool":        {f: prefect.FlowRunFilter{WorkPoolNames: []string{"pool"}, Sort: "EXPECTED_START_TIME_ASC"}, want: []string{apiRun.ID, seededID, laterID}},
-		"by queue":       {f: prefect.FlowRunFilter{WorkQueueNames: []string{"default"}}, want: []string{apiRun.ID, seededID, laterID}},
-		"other pool":     {f: prefect.FlowRunFilter{WorkPoolNames: []string{"other"}}},
-		"combined":       {f: prefect.FlowRunFilter{DeploymentIDs: []string{dep.ID}, StateTypes: []prefect.StateType{prefect.StateCrashed}}, want: []string{seededID}},
-		"limit":          {f: prefect.FlowRunFilter{Limit: 1, Sort: "EXPECTED_START_TIME_ASC"}, want: []string{apiRun.ID}},
-		"limit + offset": {f: prefect.FlowRunFilter{Limit: 1, Offset: 2, Sort: "EXPECTED_START_TIME_ASC"}, want: []string{laterID}},
+		"by id":         {f: prefect.FlowRunFilter{IDs: []string{seededID}}, want: []string{seededID}},
+		"by state type": {f: prefect.FlowRunFilter{StateTypes: []prefect.StateType{prefect.StateScheduled}}, want: []string{laterID}},
+		"by state name": {f: prefect.FlowRunFilter{StateNames: []string{"Cancelled", "Crashed"}}, want: []string{apiRun.ID, seededID}},
+		"by deployment": {f: prefect.FlowRunFilter{DeploymentIDs: []string{dep.ID}}, want: []string{apiRun.ID, seededID, laterID}},
+		"by pool":       {f: prefect.FlowRunFilter{WorkPoolNames: []string{"pool"}, Sort: "EXPECTED_START_TIME_ASC"}, want: []string{apiRun.ID, seededID, laterID}},
+		"by queue":      {f: prefect.FlowRunFilter{WorkQueueNames: []string{"default"}}, want: []string{apiRun.ID, seededID, laterID}},
+		"other pool":    {f: prefect.FlowRunFilter{WorkPoolNames: []string{"other"}}},
+		// Inclusive, as Prefect's after_ is: the seeded run is due exactly then.
+		"expected start after": {f: prefect.FlowRunFilter{WorkPoolNames: []string{"pool"}, ExpectedStartAfter: testNow.Add(-30 * time.Second), Sort: "EXPECTED_START_TIME_ASC"}, want: []string{seededID, laterID}},
+		"combined":             {f: prefect.FlowRunFilter{DeploymentIDs: []string{dep.ID}, StateTypes: []prefect.StateType{prefect.StateCrashed}}, want: []string{seededID}},
+		"limit":                {f: prefect.FlowRunFilter{Limit: 1, Sort: "EXPECTED_START_TIME_ASC"}, want: []string{apiRun.ID}},
+		"limit + offset":       {f: prefect.FlowRunFilter{Limit: 1, Offset: 2, Sort: "EXPECTED_START_TIME_ASC"}, want: []string{laterID}},
 	}
 	for name, tc := range filters {
 		t.Run(name, func(t *testing.T) {

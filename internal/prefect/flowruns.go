@@ -119,6 +119,9 @@ type FlowRunFilter struct {
 	DeploymentIDs  []string
 	WorkQueueNames []string
 	WorkPoolNames  []string
+	// ExpectedStartAfter keeps the runs expected to start at or after it
+	// (flow_runs.expected_start_time.after_); zero keeps all.
+	ExpectedStartAfter time.Time
 	// Sort is one of Prefect's FlowRunSort values (ID_DESC by default,
 	// EXPECTED_START_TIME_ASC, ...).
 	Sort string
@@ -142,6 +145,14 @@ type flowRunCriteria struct {
 	DeploymentID  *prefectapi.AnyOf     `json:"deployment_id,omitempty"`
 	WorkQueueName *prefectapi.AnyOf     `json:"work_queue_name,omitempty"`
 	State         *flowRunStateCriteria `json:"state,omitempty"`
+	// ExpectedStartTime is FlowRunFilterExpectedStartTime.
+	ExpectedStartTime *timeCriteria `json:"expected_start_time,omitempty"`
+}
+
+// timeCriteria is a Prefect time filter (before_ and after_, both
+// inclusive).
+type timeCriteria struct {
+	After string `json:"after_,omitempty"`
 }
 
 type flowRunStateCriteria struct {
@@ -151,7 +162,7 @@ type flowRunStateCriteria struct {
 
 func (f FlowRunFilter) body(limit, offset int) flowRunFilterBody {
 	b := flowRunFilterBody{Sort: f.Sort, Limit: limit, Offset: offset}
-	if len(f.IDs)+len(f.DeploymentIDs)+len(f.WorkQueueNames)+len(f.StateTypes)+len(f.StateNames) > 0 {
+	if len(f.IDs)+len(f.DeploymentIDs)+len(f.WorkQueueNames)+len(f.StateTypes)+len(f.StateNames) > 0 || !f.ExpectedStartAfter.IsZero() {
 		crit := &flowRunCriteria{ID: prefectapi.AnyOfOrNil(f.IDs), DeploymentID: prefectapi.AnyOfOrNil(f.DeploymentIDs),
 			WorkQueueName: prefectapi.AnyOfOrNil(f.WorkQueueNames)}
 		if len(f.StateTypes)+len(f.StateNames) > 0 {
@@ -160,6 +171,9 @@ func (f FlowRunFilter) body(limit, offset int) flowRunFilterBody {
 				types[i] = string(t)
 			}
 			crit.State = &flowRunStateCriteria{Type: prefectapi.AnyOfOrNil(types), Name: prefectapi.AnyOfOrNil(f.StateNames)}
+		}
+		if !f.ExpectedStartAfter.IsZero() {
+			crit.ExpectedStartTime = &timeCriteria{After: prefectapi.FormatTime(f.ExpectedStartAfter)}
 		}
 		b.FlowRuns = crit
 	}
