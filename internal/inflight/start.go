@@ -127,6 +127,7 @@ func (r *Runs) reportStart(ctx context.Context, tr *run, u tracking.TaskUpdate) 
 		rec.Capacity = UnknownLabel
 	}
 	r.label(ctx, tr.flowRunID(), rec.Labels())
+	r.rep.Notify("start-breakdown", tr.flowRunID())
 }
 
 // FlowRunning reports the flow start phase of a followed run that entered
@@ -156,6 +157,7 @@ func (r *Runs) reportFlowStart(ctx context.Context, tr *run, running time.Time) 
 	var rec startphase.Record
 	rec.Set(startphase.FlowStart, d)
 	r.label(ctx, tr.flowRunID(), rec.Labels())
+	r.rep.Notify("flow-start", tr.flowRunID())
 }
 
 func (r *Runs) observe(dep, capacity string, p startphase.Phase, d time.Duration) {
