@@ -63,7 +63,7 @@ func TestStartBreakdown(t *testing.T) {
 				e.waitFor("the run to end", 15*time.Minute, func() bool {
 					e.engine(id)
 					typ, _, _ := e.state(id)
-					return (typ == "COMPLETED" || typ == "CRASHED") && e.tasksOf(id)[0].LastStatus == "STOPPED" && e.notified("task-stopped " + id)
+					return (typ == "COMPLETED" || typ == "CRASHED") && e.tasksOf(id)[0].LastStatus == "STOPPED" && e.notified("task-stopped "+id)
 				})
 				// The logs go out every two seconds.
 				e.waitFor("the breakdown in the run's logs", time.Minute, func() bool { return strings.Contains(e.runLogs(id), tt.line+"; queued ") })
