@@ -81,12 +81,11 @@ func (r *Runs) adopt(ctx context.Context, fr prefect.FlowRun) bool {
 	}
 	defer release()
 	r.Track(fr.ID, fr.InfrastructurePID, tracking.TaskRef{Cluster: cluster, TaskARN: arn, FlowRunID: fr.ID, ContainerName: container}, b, nil, false)
-	if fr.StateType == prefect.StateRunning {
-		r.mu.Lock()
-		if tr := r.runs[fr.ID]; tr != nil {
-			tr.started = true
-		}
-		r.mu.Unlock()
+	r.mu.Lock()
+	if tr := r.runs[fr.ID]; tr != nil {
+		tr.started = fr.StateType == prefect.StateRunning
+		tr.adoptedStart(fr.Labels)
 	}
+	r.mu.Unlock()
 	return true
 }

@@ -1,6 +1,7 @@
 package inflight_test
 
 import (
+	"context"
 	"log/slog"
 	"slices"
 	"testing"
@@ -90,9 +91,11 @@ func TestCancel(t *testing.T) {
 				default:
 					h.update(fb, statusUpdate(taskARN, tt.seen))
 				}
-				// Only the cancellation's proposals count.
+				// Only the cancellation's proposals and logs count (not the
+				// start breakdown of a task seen started).
+				h.rep.FlushLogs(context.Background())
 				h.api.mu.Lock()
-				h.api.proposals = nil
+				h.api.proposals, h.api.logs = nil, nil
 				h.api.mu.Unlock()
 				h.mu.Lock()
 				h.notes = nil

@@ -522,3 +522,20 @@ func stateName(st prefect.StateType) string {
 	}
 	return string(st[:1]) + strings.ToLower(string(st[1:]))
 }
+
+// UpdateFlowRunLabels merges labels into the run's, as Prefect does.
+func (f *fakePrefect) UpdateFlowRunLabels(_ context.Context, id string, labels map[string]any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fr := f.runs[id]
+	if fr == nil {
+		return fmt.Errorf("update labels of flow run %s: %w", id, prefect.ErrNotFound)
+	}
+	if fr.Labels == nil {
+		fr.Labels = jsonv.NewObject()
+	}
+	for k, v := range labels {
+		fr.Labels.Set(k, v)
+	}
+	return nil
+}

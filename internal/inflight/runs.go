@@ -30,6 +30,8 @@ type API interface {
 	ReadFlowRun(ctx context.Context, id string) (*prefect.FlowRun, error)
 	SetFlowRunState(ctx context.Context, id string, s prefect.StateCreate, force bool) (*prefect.OrchestrationResult, error)
 	FilterWorkers(ctx context.Context, pool string, f prefectpool.WorkerFilter) ([]prefectpool.Worker, error)
+	// UpdateFlowRunLabels merges labels into a run's (its start breakdown).
+	UpdateFlowRunLabels(ctx context.Context, id string, labels map[string]any) error
 }
 
 // Metrics are the worker's metrics of runs in flight.
@@ -38,11 +40,15 @@ type Metrics struct {
 	Stops         *prometheus.CounterVec // by diagnosed cause
 	Crashes       *prometheus.CounterVec // by cause
 	Cancellations prometheus.Counter
+	// StartPhases observes each run's start phases (internal/startphase)
+	// by pool, deployment, capacity and phase; nil: not observed.
+	StartPhases *prometheus.HistogramVec
 }
 
 // Options configure Runs. All are required but Now and Log.
 type Options struct {
 	Worker       string        // this worker's name
+	Pool         string        // its pool's name, for the metrics
 	StartupGrace time.Duration // how long a run must be quiet before it is adopted
 	API          API
 	Report       *runreport.Reporter
@@ -80,6 +86,9 @@ type Runs struct {
 	unsettled map[string]unsettledStop
 	// names are the clusters and container names of runs, once each.
 	names map[string]string
+	// deps and caps number the deployment and capacity label values of
+	// the runs' start breakdowns.
+	deps, caps labelTable
 
 	bgCtx context.Context // set by Start
 	bg    *sync.WaitGroup
@@ -108,9 +117,21 @@ type run struct {
 	subjects       prefect.RunSubjects
 	submittedEvent string
 
+	// taskStartedMs is the task's startedAt in Unix milliseconds (0: not
+	// seen yet), for the flow start phase; queuedMs is from the run's
+	// scheduled time to RunTask's answer, known when queuedKnown.
+	taskStartedMs int64
+	queuedMs      int32
+	// dep and capacity index Runs.deps and Runs.caps.
+	dep, capacity uint8
+
 	started bool // the task reached RUNNING
 	// markedPending is set once the run was marked InfrastructurePending.
 	markedPending bool
+	queuedKnown   bool
+	// startReported and flowStartReported are set once the run's start
+	// breakdown, and its flow start phase, were reported.
+	startReported, flowStartReported bool
 }
 
 func (tr *run) flowRunID() string { return tr.ref.FlowRunID }
@@ -142,6 +163,8 @@ func New(opts Options) *Runs {
 		backends:  map[string]*Backend{},
 		unsettled: map[string]unsettledStop{},
 		names:     map[string]string{},
+		deps:      newLabelTable(MaxDeploymentLabels),
+		caps:      newLabelTable(maxCapacityLabels),
 	}
 }
 

@@ -75,6 +75,7 @@ func (r *Runs) onUpdate(ctx context.Context, u tracking.TaskUpdate) {
 		tr.started = true
 	}
 	r.mu.Unlock()
+	r.reportStart(ctx, tr, u)
 	switch {
 	case u.Stopped:
 		r.settle(ctx, tr, u)
@@ -126,6 +127,9 @@ func (r *Runs) onStopped(ctx context.Context, tr *run, u tracking.TaskUpdate) er
 		r.opts.Log.Warn("task stopped but the flow run cannot be read; retrying", "flow_run", tr.flowRunID(), "err", err)
 		return err
 	}
+	// Without Prefect's events (or with one missed), the flow start
+	// phase is known now, from when the run entered Running.
+	r.reportFlowStart(ctx, tr, fr.StartTime.Time)
 	st := fr.StateType
 	switch {
 	case st == prefect.StateCancelling:

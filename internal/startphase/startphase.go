@@ -164,6 +164,30 @@ func (b Breakdown) Line() string {
 	return line
 }
 
+// NotStartedLine is the sentence for a task that stopped before it
+// started, e.g. "ECS task stopped before starting, after 9 s provisioning
+// and 3 s pulling the image" or "ECS task stopped before starting; it never
+// pulled its image".
+func (b Breakdown) NotStartedLine() string {
+	var parts []string
+	for _, p := range [...]Phase{Provisioning, ImagePull} {
+		if d, ok := b.Get(p); ok {
+			parts = append(parts, Seconds(d)+" "+verbs[p])
+		}
+	}
+	line := "ECS task stopped before starting"
+	if len(parts) > 0 {
+		line += ", after " + strings.Join(parts, " and ")
+	}
+	if _, ok := b.Get(Provisioning); !ok {
+		line += "; it never pulled its image"
+	}
+	if d, ok := b.Get(Queueing); ok {
+		line += "; queued " + Seconds(d) + " in the worker before RunTask"
+	}
+	return line
+}
+
 var verbs = [numPhases]string{
 	Queueing:       "queued",
 	Provisioning:   "provisioning",

@@ -217,3 +217,20 @@ func TestFromLabels(t *testing.T) {
 		})
 	}
 }
+
+func TestNotStartedLine(t *testing.T) {
+	tests := []struct {
+		times Times
+		want  string
+	}{
+		{Times{Scheduled: at(0), RunTask: at(1), Created: at(1)}, "ECS task stopped before starting; it never pulled its image; queued 1 s in the worker before RunTask"},
+		{Times{Created: at(0), PullStarted: at(9)}, "ECS task stopped before starting, after 9 s provisioning"},
+		{Times{Created: at(0), PullStarted: at(9), PullStopped: at(12)}, "ECS task stopped before starting, after 9 s provisioning and 3 s pulling the image"},
+		{Times{}, "ECS task stopped before starting; it never pulled its image"},
+	}
+	for _, tt := range tests {
+		if got := Compute(tt.times).NotStartedLine(); got != tt.want {
+			t.Errorf("NotStartedLine()\n got %q\nwant %q", got, tt.want)
+		}
+	}
+}

@@ -145,6 +145,22 @@ func BaseEnv(environ []string, api prefectconfig.Config) *jsonv.Object {
 
 // ScheduledTime is when the run was due.
 func ScheduledTime(run prefect.FlowRun) time.Time {
+	return scheduledTime(run)
+}
+
+// Queued is how long the run waited from its scheduled time to RunTask's
+// answer at answered: its start breakdown's queueing phase. It is false
+// for a run without a scheduled time; a run claimed ahead of its schedule
+// (the prefetch) queued zero.
+func Queued(run prefect.FlowRun, answered time.Time) (time.Duration, bool) {
+	due := scheduledTime(run)
+	if due.IsZero() {
+		return 0, false
+	}
+	return max(answered.Sub(due), 0), true
+}
+
+func scheduledTime(run prefect.FlowRun) time.Time {
 	if !run.NextScheduledStartTime.IsZero() {
 		return run.NextScheduledStartTime.Time
 	}

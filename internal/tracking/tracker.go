@@ -24,6 +24,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awsclient"
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/diagnosis"
+	"github.com/ecsworker/ecsworker/internal/startphase"
 )
 
 // describeTasksMax is how many tasks one DescribeTasks call accepts.
@@ -54,6 +55,13 @@ type TaskUpdate struct {
 	// whose SDK strings would keep each DescribeTasks answer whole.
 	StartedAt         time.Time
 	TaskDefinitionARN string
+	// CreatedAt, PullStartedAt and PullStoppedAt are the task's other
+	// start times (zero: not reported yet), for its start breakdown
+	// (internal/startphase).
+	CreatedAt, PullStartedAt, PullStoppedAt time.Time
+	// Capacity is what the task runs on (startphase.Capacity): a constant
+	// for ECS's launch types and Fargate's providers, a copy otherwise.
+	Capacity string
 	// Stopped is set on the last update of a task; Diagnosis then says why
 	// it stopped and whether the run crashed.
 	Stopped   bool
@@ -520,6 +528,24 @@ func keptStatus(s string) string {
 	return strings.Clone(s)
 }
 
+// capacities are the capacities named by ECS itself, kept as constants.
+var capacities = map[string]string{
+	"FARGATE": "FARGATE", "FARGATE_SPOT": "FARGATE_SPOT", "EC2": "EC2", "EXTERNAL": "EXTERNAL", "MANAGED_INSTANCES": "MANAGED_INSTANCES",
+}
+
+// keptCapacity is startphase.Capacity as a string the tracker may keep
+// (see keptStatus): an EC2 capacity provider's name is copied.
+func keptCapacity(launchType, provider string) string {
+	c := startphase.Capacity(launchType, provider)
+	if k, ok := capacities[c]; ok {
+		return k
+	}
+	if c == "unknown" {
+		return "unknown"
+	}
+	return strings.Clone(c)
+}
+
 // advanceLocked moves a task forward to what task says, if it is newer, and
 // queues an update when its lastStatus changed.
 func (t *Tracker) advanceLocked(st *trackedTask, task ecstypes.Task, source string) {
@@ -544,6 +570,10 @@ func (t *Tracker) advanceLocked(st *trackedTask, task ecstypes.Task, source stri
 		LastStatus:    st.status,
 		DesiredStatus: keptStatus(aws.ToString(task.DesiredStatus)),
 		StartedAt:     aws.ToTime(task.StartedAt),
+		CreatedAt:     aws.ToTime(task.CreatedAt),
+		PullStartedAt: aws.ToTime(task.PullStartedAt),
+		PullStoppedAt: aws.ToTime(task.PullStoppedAt),
+		Capacity:      keptCapacity(string(task.LaunchType), aws.ToString(task.CapacityProviderName)),
 		Source:        source,
 	}
 	if status == "STOPPED" {

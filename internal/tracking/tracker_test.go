@@ -684,6 +684,8 @@ func scenarios(ti awsfake.TaskInfo) awsfake.Outcome {
 		return awsfake.Outcome{ExitCode: new(1)}
 	case "forever":
 		return awsfake.Outcome{RunsForever: true}
+	case "phases":
+		return awsfake.Outcome{ProvisionFor: 9 * time.Second, PullFor: 58 * time.Second, StartFor: 7 * time.Second}
 	}
 	return awsfake.Outcome{}
 }
@@ -926,4 +928,55 @@ func TestTrackerOverTheWireTaskForgottenByECS(t *testing.T) {
 			t.Errorf("diagnosis %+v", d)
 		}
 	})
+}
+
+// TestTrackerStartTimes checks that the updates carry the task's start
+// times and capacity, whether they come from polls or from events.
+func TestTrackerStartTimes(t *testing.T) {
+	t.Parallel()
+	for _, source := range []string{tracking.SourcePoll, tracking.SourceEvent} {
+		t.Run(source, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				w := newWire(t, awsfake.Options{Script: scenarios, DisableThrottling: true})
+				alpha := w.s.CreateCluster("alpha")
+				w.register(t, "flows", nil)
+				interval := 10 * time.Second
+				if source == tracking.SourceEvent {
+					w.s.RouteTaskEventsTo("events", alpha)
+					interval = time.Hour // events alone
+				}
+				tr, c := startTracker(t, w.ecs, tracking.Options{Interval: interval})
+				ref := w.launch(t, "alpha", "flows", "fr-1", "phases")
+				tr.Track(ref)
+				if source == tracking.SourceEvent {
+					ctx, cancel := context.WithCancel(t.Context())
+					t.Cleanup(cancel)
+					go func() {
+						_ = tracking.NewEventConsumer(w.sqs, "events", tracking.EventOptions{}).Run(ctx, func(ev tracking.TaskEvent) { tr.Observe(ev) })
+					}()
+				}
+				tick(80 * time.Second)
+				var running *tracking.TaskUpdate
+				for _, u := range c.take() {
+					if u.LastStatus == "RUNNING" {
+						running = &u
+					}
+				}
+				if running == nil {
+					t.Fatal("no RUNNING update")
+				}
+				if running.Source != source {
+					t.Errorf("RUNNING came from %s, want %s", running.Source, source)
+				}
+				got := [3]time.Duration{running.PullStartedAt.Sub(running.CreatedAt), running.PullStoppedAt.Sub(running.CreatedAt), running.StartedAt.Sub(running.CreatedAt)}
+				if running.CreatedAt.IsZero() || got != [3]time.Duration{9 * time.Second, 67 * time.Second, 74 * time.Second} {
+					t.Errorf("created %v, pull started/stopped and started after it: %v", running.CreatedAt, got)
+				}
+				if running.Capacity != "FARGATE" {
+					t.Errorf("capacity %q, want FARGATE", running.Capacity)
+				}
+			})
+		})
+	}
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/awscreds"
@@ -47,13 +48,16 @@ func (w *Worker) taskEventsLoop(ctx context.Context) {
 const (
 	eventScheduled  = "prefect.flow-run.Scheduled"
 	eventCancelling = "prefect.flow-run.Cancelling"
+	eventRunning    = "prefect.flow-run.Running"
 )
 
 // eventStreamLoop follows Prefect's event stream for the pool's flow runs:
 // a run entering Scheduled triggers a poll at once (an ad-hoc run is then
 // launched in well under a second instead of at the next interval), and a
-// run entering Cancelling triggers the cancellation pass. Interval polling
-// carries on regardless, so losing the stream costs only latency.
+// run entering Cancelling triggers the cancellation pass, and a run
+// entering Running ends its start breakdown (the flow start phase).
+// Interval polling carries on regardless, so losing the stream costs only
+// latency; a flow start missed here is computed when the run's task stops.
 func (w *Worker) eventStreamLoop(ctx context.Context) {
 	wait := time.Second
 	var sub *prefectevents.EventSubscription
@@ -75,7 +79,7 @@ func (w *Worker) eventStreamLoop(ctx context.Context) {
 			sub, err = sub.Reconnect(ctx)
 		} else {
 			sub, err = w.api.SubscribeEvents(ctx, prefectevents.EventFilter{
-				Names:          []string{eventScheduled, eventCancelling},
+				Names:          []string{eventScheduled, eventCancelling, eventRunning},
 				AnyResourceIDs: []string{prefectevents.WorkPoolResourceID(pool.ID)},
 			})
 		}
@@ -106,6 +110,15 @@ func (w *Worker) eventStreamLoop(ctx context.Context) {
 				w.PollNow()
 			case eventCancelling:
 				w.CancelNow()
+			case eventRunning:
+				// Its label is a Prefect call: the stream does not wait for it.
+				if id, ok := strings.CutPrefix(ev.Resource["prefect.resource.id"], "prefect.flow-run."); ok && w.runs.Following(id) {
+					w.bg.Add(1)
+					go func() {
+						defer w.bg.Done()
+						w.runs.FlowRunning(ctx, id, ev.Occurred)
+					}()
+				}
 			}
 		}
 	}

@@ -23,6 +23,7 @@ type Metrics struct {
 	crashes            *prometheus.CounterVec
 	cancellations      prometheus.Counter
 	budgetShare        prometheus.Gauge
+	startPhases        *prometheus.HistogramVec
 }
 
 // NewMetrics makes the metrics and registers them.
@@ -47,9 +48,16 @@ func NewMetrics() *Metrics {
 		budgetShare: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ecsworker_aws_budget_share_workers",
 			Help: "Workers of the pool (ONLINE in Prefect, this one included) the AWS call budget is divided among; 1: this worker has all of it."}),
 	}
+	m.startPhases = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ecsworker_start_phase_seconds",
+		Help: "Flow run start phases (queueing: scheduled to RunTask; provisioning: task createdAt to pullStartedAt; image_pull; " +
+			"container_start: pullStoppedAt to startedAt; flow_start: startedAt to the run entering Running), by pool, " +
+			"deployment (flow/deployment; the first 100 distinct, then \"other\"; \"unknown\" for runs adopted after a restart) " +
+			"and capacity (capacity provider, else launch type).",
+		Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800}},
+		[]string{"pool", "deployment", "capacity", "phase"})
 	m.budgetShare.Set(1)
 	m.Registry.MustRegister(m.polls, m.claims, m.submissions, m.submitting, m.inFlight, m.runTasks,
-		m.scheduledToRunTask, m.stops, m.crashes, m.cancellations, m.budgetShare,
+		m.scheduledToRunTask, m.stops, m.crashes, m.cancellations, m.budgetShare, m.startPhases,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -168,8 +168,9 @@ func (w *Worker) checkTaskDefinition(ctx context.Context, b *inflight.Backend, r
 // Prefect, and announced in the run's logs and events.
 func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow, b *inflight.Backend, launched *launch.Launched, plan *ecsrequest.Plan) {
 	w.metrics.runTasks.Inc()
+	answered := w.cfg.Now()
 	if due := submission.ScheduledTime(run); !due.IsZero() {
-		w.metrics.scheduledToRunTask.Observe(w.cfg.Now().Sub(due).Seconds())
+		w.metrics.scheduledToRunTask.Observe(answered.Sub(due).Seconds())
 	}
 	for _, warn := range launched.Warnings {
 		w.report.Log(run.ID, prefect.LevelWarning, warn)
@@ -182,8 +183,23 @@ func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *pr
 	submitted := prefect.SubmittedFlowRunEvent(w.eventSource(), &run, deployment, flow)
 	w.report.Emit(submitted)
 	w.runs.Submitted(run.ID, prefect.NewRunSubjects(&run, deployment, flow), submitted.ID)
+	queued, known := submission.Queued(run, answered)
+	w.runs.Launched(run.ID, deploymentLabel(deployment, flow), queued, known)
 	w.metrics.submissions.WithLabelValues("submitted").Inc()
 	w.report.Notify("submitted", run.ID)
+}
+
+// deploymentLabel names a run's deployment in the start phase metrics,
+// "flow/deployment" as the CLI names it.
+func deploymentLabel(deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow) string {
+	if deployment == nil {
+		return ""
+	}
+	f := "unknown"
+	if flow != nil && flow.Name != "" {
+		f = flow.Name
+	}
+	return f + "/" + deployment.Name
 }
 
 // failed settles a claimed run whose launch failed, by the failure's

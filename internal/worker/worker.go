@@ -95,9 +95,10 @@ func New(cfg Config, api Prefect, aws AWS) (*Worker, error) {
 // AWS backends (awsBackend) and rendering.
 func (w *Worker) runsOptions() inflight.Options {
 	return inflight.Options{
-		Worker: w.cfg.Name, StartupGrace: w.cfg.StartupGrace, API: w.api, Report: w.report,
+		Worker: w.cfg.Name, Pool: w.cfg.Pool, StartupGrace: w.cfg.StartupGrace, API: w.api, Report: w.report,
 		Metrics: inflight.Metrics{
 			InFlight: w.metrics.inFlight, Stops: w.metrics.stops, Crashes: w.metrics.crashes, Cancellations: w.metrics.cancellations,
+			StartPhases: w.metrics.startPhases,
 		},
 		Backends:   w.awsBackend,
 		Submitting: w.isSubmitting,

@@ -47,8 +47,23 @@ func (ti TaskInfo) Container(name string) (ContainerInfo, bool) {
 // RUNNING 30s after launch, exit code 0 30s later.
 type Outcome struct {
 	// TimeToRunning is from RunTask to RUNNING (default 30s); awsvpc tasks
-	// spend its first third PROVISIONING, then PENDING.
+	// spend its first third PROVISIONING, then PENDING. The task's
+	// pullStartedAt is the end of PROVISIONING (its createdAt for tasks
+	// without an ENI), and pullStoppedAt is its startedAt.
 	TimeToRunning time.Duration
+	// ProvisionFor, PullFor and StartFor script the task's start phase by
+	// phase instead: createdAt to pullStartedAt (PROVISIONING while an ENI
+	// is attached), pullStartedAt to pullStoppedAt (the image pull), and
+	// pullStoppedAt to startedAt (RUNNING). When any is set, the task is
+	// RUNNING at their sum, and an unset one takes its part of
+	// TimeToRunning above (StartFor's part is zero); when none is,
+	// TimeToRunning alone applies, as above.
+	ProvisionFor, PullFor, StartFor time.Duration
+	// FailsProvisioning fails the task at the end of provisioning, before
+	// it ever pulls (no pullStartedAt, pullStoppedAt or startedAt), with
+	// stopCode TaskFailedToStart; StoppedReason defaults to the timeout of
+	// an ENI that was never attached.
+	FailsProvisioning bool
 	// RunFor is how long the task stays RUNNING (default 30s).
 	RunFor time.Duration
 	// RunsForever keeps the task RUNNING until it is stopped.
@@ -99,6 +114,7 @@ const (
 	msgSpot            = "Your Spot Task was interrupted."
 	msgStoppedByUser   = "Task stopped by user"
 	msgFargateCapacity = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
+	msgENITimeout      = "Timeout waiting for network interface provisioning to complete."
 	msgLogGroupMissing = "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist. : exit status 1"
 )
 
@@ -234,22 +250,69 @@ func (s *Server) onTimer(gen uint64) {
 	s.advanceLocked()
 }
 
-// startLifecycleLocked puts a new task on its scripted course.
-func (s *Server) startLifecycleLocked(t *task) {
-	o := t.outcome
+// phases are the times a task's start takes, from createdAt.
+type phases struct{ provision, pull, start time.Duration }
+
+// phasesOf reads the Outcome's start phases: TimeToRunning split as it
+// always was, unless ProvisionFor, PullFor or StartFor is set.
+func (o Outcome) phasesOf(awsvpc bool) phases {
 	ttr := o.TimeToRunning
 	if ttr <= 0 {
 		ttr = defaultTimeToRunning
 	}
-	t0 := t.createdAt
-	if t.eni != nil {
-		t.lastStatus = "PROVISIONING"
-		s.scheduleLocked(t, t0.Add(ttr/3), false, (*Server).toPending)
-	} else {
-		t.lastStatus = "PENDING"
-		t.pullStartedAt = t0
+	var p phases
+	if awsvpc {
+		p.provision = ttr / 3
 	}
-	s.scheduleLocked(t, t0.Add(ttr), false, (*Server).toRunning)
+	p.pull = ttr - p.provision
+	if o.ProvisionFor <= 0 && o.PullFor <= 0 && o.StartFor <= 0 {
+		return p
+	}
+	if o.ProvisionFor > 0 {
+		p.provision = o.ProvisionFor
+	}
+	if o.PullFor > 0 {
+		p.pull = o.PullFor
+	}
+	p.start = max(o.StartFor, 0)
+	return p
+}
+
+// startLifecycleLocked puts a new task on its scripted course.
+func (s *Server) startLifecycleLocked(t *task) {
+	o := t.outcome
+	p := o.phasesOf(t.eni != nil)
+	t0 := t.createdAt
+	pullAt := t0.Add(p.provision)
+	runAt := pullAt.Add(p.pull + p.start)
+	switch {
+	case o.FailsProvisioning:
+		t.lastStatus = "PENDING"
+		if t.eni != nil {
+			t.lastStatus = "PROVISIONING"
+		}
+		s.scheduleLocked(t, pullAt, false, (*Server).failProvisioning)
+	case t.eni != nil:
+		t.lastStatus = "PROVISIONING"
+		s.scheduleLocked(t, pullAt, false, (*Server).toPending)
+	default:
+		t.lastStatus = "PENDING"
+		t.pullStartedAt = pullAt
+		if p.provision > 0 {
+			// No ENI to wait for, but the script asked for a wait before the
+			// pull (an EC2 instance scaling out): PENDING, pull not begun.
+			t.pullStartedAt = time.Time{}
+			s.scheduleLocked(t, pullAt, true, func(_ *Server, t *task, at time.Time) { t.pullStartedAt = at })
+		}
+	}
+	if !o.FailsProvisioning {
+		if p.start > 0 {
+			// The pull ends before the task runs: DescribeTasks shows it, but
+			// ECS sends no event until the task's status changes.
+			s.scheduleLocked(t, pullAt.Add(p.pull), true, func(_ *Server, t *task, at time.Time) { t.pullStoppedAt = at })
+		}
+		s.scheduleLocked(t, runAt, false, (*Server).toRunning)
+	}
 	s.changedLocked(t, t0)
 }
 
@@ -260,12 +323,23 @@ func (s *Server) toPending(t *task, at time.Time) {
 	t.pullStartedAt = at
 }
 
+// failProvisioning stops a task that never got to pull its image.
+func (s *Server) failProvisioning(t *task, at time.Time) {
+	reason := t.outcome.StoppedReason
+	if reason == "" {
+		reason = msgENITimeout
+	}
+	s.failStartLocked(t, at, reason, t.outcome.ContainerReason)
+}
+
 func (s *Server) toRunning(t *task, at time.Time) {
 	o := t.outcome
 	if t.connectivity == "" {
 		t.connectivity, t.connectivityAt = "CONNECTED", at
 	}
-	t.pullStoppedAt = at
+	if t.pullStoppedAt.IsZero() {
+		t.pullStoppedAt = at
+	}
 	if o.NeverStarts {
 		reason := o.StoppedReason
 		if reason == "" {

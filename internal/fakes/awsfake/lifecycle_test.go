@@ -406,3 +406,92 @@ func TestCustomClock(t *testing.T) {
 		t.Errorf("task %s started %v", aws.ToString(task.LastStatus), task.StartedAt)
 	}
 }
+
+// TestStartPhases checks the task timestamps each start script gives:
+// createdAt to pullStartedAt, to pullStoppedAt, to startedAt (-1: unset).
+func TestStartPhases(t *testing.T) {
+	t.Parallel()
+	const s = time.Second
+	tests := []struct {
+		name    string
+		outcome awsfake.Outcome
+		bridge  bool
+		// at is when the task is described, after launch; want are its
+		// pullStartedAt, pullStoppedAt and startedAt after createdAt.
+		at     time.Duration
+		status string
+		want   [3]time.Duration
+	}{
+		{name: "default awsvpc: a third provisioning, pull until RUNNING", at: 30 * s, status: "RUNNING", want: [3]time.Duration{10 * s, 30 * s, 30 * s}},
+		{name: "default bridge: pull from creation", bridge: true, at: 30 * s, status: "RUNNING", want: [3]time.Duration{0, 30 * s, 30 * s}},
+		{name: "TimeToRunning alone splits as before", outcome: awsfake.Outcome{TimeToRunning: 9 * s}, at: 9 * s, status: "RUNNING", want: [3]time.Duration{3 * s, 9 * s, 9 * s}},
+		{
+			name:    "slow pull",
+			outcome: awsfake.Outcome{ProvisionFor: 9 * s, PullFor: 58 * s, StartFor: 7 * s},
+			at:      74 * s, status: "RUNNING", want: [3]time.Duration{9 * s, 67 * s, 74 * s},
+		},
+		{
+			name:    "slow provisioning, other phases from TimeToRunning",
+			outcome: awsfake.Outcome{TimeToRunning: 30 * s, ProvisionFor: 3 * time.Minute},
+			at:      3*time.Minute + 20*s, status: "RUNNING", want: [3]time.Duration{3 * time.Minute, 3*time.Minute + 20*s, 3*time.Minute + 20*s},
+		},
+		{
+			name:    "mid-pull: DescribeTasks shows the pull begun",
+			outcome: awsfake.Outcome{ProvisionFor: 5 * s, PullFor: 20 * s, StartFor: 2 * s},
+			at:      10 * s, status: "PENDING", want: [3]time.Duration{5 * s, -1, -1},
+		},
+		{
+			name:    "pull over, container starting",
+			outcome: awsfake.Outcome{ProvisionFor: 5 * s, PullFor: 20 * s, StartFor: 2 * s},
+			at:      26 * s, status: "PENDING", want: [3]time.Duration{5 * s, 25 * s, -1},
+		},
+		{
+			name:    "bridge task waiting for an instance before the pull",
+			outcome: awsfake.Outcome{ProvisionFor: 40 * s, PullFor: 5 * s},
+			bridge:  true, at: 45 * s, status: "RUNNING", want: [3]time.Duration{40 * s, 45 * s, 45 * s},
+		},
+		{
+			name:    "fails before it ever pulls",
+			outcome: awsfake.Outcome{FailsProvisioning: true, ProvisionFor: 2 * time.Minute},
+			at:      2 * time.Minute, status: "STOPPED", want: [3]time.Duration{-1, -1, -1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				e := newBubbleEnv(t, awsfake.Options{Script: func(awsfake.TaskInfo) awsfake.Outcome { return tt.outcome }})
+				e.cluster(t, "c")
+				in := e.fargateRun("c", "f")
+				if tt.bridge {
+					e.s.AddContainerInstances("c", 1, 2048, 4096)
+					e.register(t, bridgeTD("f"))
+					in.LaunchType, in.NetworkConfiguration = "EC2", nil
+				} else {
+					e.register(t, fargateTD("f"))
+				}
+				start := time.Now()
+				arn := aws.ToString(e.run(t, in).Tasks[0].TaskArn)
+				time.Sleep(time.Until(start.Add(tt.at)))
+				task := e.describe(t, "c", arn)
+				if got := aws.ToString(task.LastStatus); got != tt.status {
+					t.Fatalf("lastStatus %s, want %s", got, tt.status)
+				}
+				for i, ts := range []*time.Time{task.PullStartedAt, task.PullStoppedAt, task.StartedAt} {
+					name := [...]string{"pullStartedAt", "pullStoppedAt", "startedAt"}[i]
+					switch {
+					case tt.want[i] < 0 && ts != nil:
+						t.Errorf("%s = createdAt+%v, want unset", name, ts.Sub(*task.CreatedAt))
+					case tt.want[i] >= 0 && ts == nil:
+						t.Errorf("%s unset, want createdAt+%v", name, tt.want[i])
+					case ts != nil && ts.Sub(*task.CreatedAt) != tt.want[i]:
+						t.Errorf("%s = createdAt+%v, want +%v", name, ts.Sub(*task.CreatedAt), tt.want[i])
+					}
+				}
+				if tt.outcome.FailsProvisioning {
+					wantStop(t, task, "TaskFailedToStart", "Timeout waiting for network interface provisioning to complete.")
+				}
+			})
+		})
+	}
+}
