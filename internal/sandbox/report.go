@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecsworker/ecsworker/internal/startphase"
+
 	"golang.org/x/term"
 
 	"github.com/ecsworker/ecsworker/internal/jsonv"
@@ -287,6 +289,7 @@ func (s *sandbox) summarize() sandboxreport.Summary {
 			secs := roundMillis(r.task.CreatedAt.Sub(r.created).Seconds())
 			rs.SecondsToRunTask = &secs
 		}
+		rs.Start = s.startOf(r)
 		rs.Problems = problems(r, rs)
 		rs.OK = len(rs.Problems) == 0
 		if !rs.OK {
@@ -326,6 +329,11 @@ func problems(r *demoRun, rs sandboxreport.RunSummary) []string {
 	}
 	if rs.RunTaskCalls < r.sc.MinRunTaskAttempts {
 		out = append(out, fmt.Sprintf("%d RunTask calls, want at least %d (the retries)", rs.RunTaskCalls, r.sc.MinRunTaskAttempts))
+	}
+	if want := r.sc.SlowPhase; want != "" {
+		if got := slowestTaskPhase(rs.Start); got != want {
+			out = append(out, fmt.Sprintf("the worker's start breakdown shows %q as the slowest phase, want %q", cmp.Or(got, "nothing"), want))
+		}
 	}
 	if r.task != nil && r.task.LastStatus != "STOPPED" {
 		out = append(out, "its ECS task is still "+r.task.LastStatus)
@@ -395,4 +403,45 @@ func (s *sandbox) printKeepRunning() {
 	fmt.Fprintf(w, "  ecsworker deployment run %s/%s --job-variable image=%s\n\n", FlowName, DeploymentName, scenarios[1].image())
 	fmt.Fprintf(w, "The image tag picks the outcome (%s:%s, :%s, ...; any other tag succeeds).\n",
 		imageRepo, scenarios[1].tag, scenarios[2].tag)
+}
+
+// startOf reads back what the worker recorded of the run's start: the
+// labels it set on the flow run and the line it wrote to the run's logs.
+func (s *sandbox) startOf(r *demoRun) *sandboxreport.StartSummary {
+	fr := s.prefect.FlowRun(r.id)
+	if fr == nil {
+		return nil
+	}
+	labels, _ := fr["labels"].(map[string]any)
+	rec, err := startphase.FromLabels(labels)
+	if err != nil || !rec.Has() {
+		return nil
+	}
+	st := &sandboxreport.StartSummary{Seconds: map[string]float64{}, Capacity: rec.Capacity}
+	for _, p := range startphase.Phases {
+		if d, ok := rec.Get(p); ok {
+			st.Seconds[p.String()] = roundMillis(d.Seconds())
+		}
+	}
+	for _, l := range s.prefect.Logs() {
+		msg, _ := l["message"].(string)
+		if l["flow_run_id"] == r.id && strings.HasPrefix(msg, "ECS task st") {
+			st.LogLine = msg
+		}
+	}
+	return st
+}
+
+// slowestTaskPhase is the longest of the ECS phases of a start breakdown.
+func slowestTaskPhase(st *sandboxreport.StartSummary) string {
+	if st == nil {
+		return ""
+	}
+	slowest, longest := "", -1.0
+	for _, p := range []startphase.Phase{startphase.Provisioning, startphase.ImagePull, startphase.ContainerStart} {
+		if v, ok := st.Seconds[p.String()]; ok && v > longest {
+			slowest, longest = p.String(), v
+		}
+	}
+	return slowest
 }

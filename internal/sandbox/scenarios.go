@@ -21,6 +21,10 @@ type Scenario struct {
 	// MinRunTaskAttempts is the fewest RunTask calls the run must need:
 	// more than one proves that the worker retried.
 	MinRunTaskAttempts int `json:"min_run_task_attempts,omitempty"`
+	// SlowPhase, when set, is the phase of the task's start (provisioning,
+	// image_pull or container_start) that the worker's start breakdown
+	// must show as the longest.
+	SlowPhase string `json:"slow_phase,omitempty"`
 
 	// tag is the image tag the AWS script recognises: the task's image is
 	// all the simulated ECS sees of a flow run.
@@ -47,6 +51,13 @@ var scenarios = []Scenario{
 		Expect: "COMPLETED", tag: "success",
 		outcome: func(s func(time.Duration) time.Duration) awsfake.Outcome {
 			return awsfake.Outcome{TimeToRunning: s(3 * time.Second), RunFor: s(8 * time.Second)}
+		},
+	},
+	{
+		Name: "slow-image-pull", Description: "a large image: most of the task's start is the image pull, and the worker says so",
+		Expect: "COMPLETED", tag: "large-image", SlowPhase: "image_pull",
+		outcome: func(s func(time.Duration) time.Duration) awsfake.Outcome {
+			return awsfake.Outcome{ProvisionFor: s(time.Second), PullFor: s(6 * time.Second), StartFor: s(500 * time.Millisecond), RunFor: s(4 * time.Second)}
 		},
 	},
 	{

@@ -61,6 +61,8 @@ func Print(w io.Writer, sum Summary) {
 	}
 	fmt.Fprintln(w)
 
+	printStarts(w, sum.Runs)
+
 	told := false
 	for _, r := range sum.Runs {
 		if r.FinalState == "CRASHED" || r.FinalState == "FAILED" {
@@ -151,5 +153,28 @@ func printCalls(w io.Writer, what string, calls map[string]int, limit int) {
 			break
 		}
 		fmt.Fprintf(w, "    %-*s  %5d\n", width, k, calls[k])
+	}
+}
+
+// printStarts shows where each run's start went: the line the worker wrote
+// to the run's logs, and the flow start, which comes later.
+func printStarts(w io.Writer, runs []RunSummary) {
+	told := false
+	for _, r := range runs {
+		if r.Start == nil || r.Start.LogLine == "" {
+			continue
+		}
+		if !told {
+			fmt.Fprintln(w, "Where each run's start went (the worker's line in the run's logs; the figures are also labels on the flow run):")
+			told = true
+		}
+		line := r.Start.LogLine
+		if s, ok := r.Start.Seconds["flow_start"]; ok {
+			line += fmt.Sprintf("; the flow started %.1f s later", s)
+		}
+		fmt.Fprintf(w, "  %s (%s):\n%s\n", r.Name, r.Scenario, wrap(line, "    ", 100))
+	}
+	if told {
+		fmt.Fprintln(w)
 	}
 }

@@ -50,8 +50,22 @@ type RunSummary struct {
 	// SecondsToRunTask is from the run's creation to the RunTask call that
 	// started its task; nil when no task started.
 	SecondsToRunTask *float64 `json:"seconds_to_run_task"`
-	OK               bool     `json:"ok"`
-	Problems         []string `json:"problems,omitempty"`
+	// Start is where the run's start went, as the worker recorded it on
+	// the flow run; nil when it recorded nothing.
+	Start    *StartSummary `json:"start,omitempty"`
+	OK       bool          `json:"ok"`
+	Problems []string      `json:"problems,omitempty"`
+}
+
+// StartSummary is a run's start-time breakdown: the figures the worker
+// put in the flow run's labels, and the line it wrote to the run's logs.
+type StartSummary struct {
+	// Seconds per phase (queueing, provisioning, image_pull,
+	// container_start, flow_start); a phase ECS or Prefect did not report
+	// is absent.
+	Seconds  map[string]float64 `json:"seconds"`
+	Capacity string             `json:"capacity,omitempty"`
+	LogLine  string             `json:"log_line,omitempty"`
 }
 
 // ECSRequests are the bodies of the ECS calls that launched one run.
