@@ -80,6 +80,12 @@ type Launched struct {
 	Attempts int
 	// Warnings are things the caller should tell the user.
 	Warnings []string
+	// Step is the capacity fallback step the task was started on (0: the
+	// plan's own launch choice), and Capacity its name ("FARGATE_SPOT",
+	// "FARGATE", "EC2", a provider's name). The caller that walks the
+	// steps sets them.
+	Step     int
+	Capacity string
 }
 
 // Launcher starts flow runs' ECS tasks: it ensures the task definition,
