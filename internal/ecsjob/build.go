@@ -87,8 +87,18 @@ func BuildConfig(cfg *jobconfig.Config, rc ecsrequest.RunContext) (*ecsrequest.P
 		}
 		ecsrequest.ApplyNetwork(cfg, rc, req, mode, known, c, plan)
 	}
+	if len(steps) > 0 && plan.Network != nil && plan.Network.Infer && cfg.AssignPublicIP == nil {
+		// The public IP given by default to tasks in found subnets is for
+		// Fargate, which needs it to pull images there; ECS refuses it on
+		// EC2. Each step gets it or not by its kind (Plan.AtStep).
+		plan.DefaultPublicIP = true
+		if kind != ecsrequest.LaunchFargate {
+			ecsrequest.SetPublicIP(req, "")
+			plan.Network.AssignPublicIP = ""
+		}
+	}
 	checkRunTask(rc, req, td, kind, c)
-	checkFallback(cfg, rc, req, td, kind, steps, c)
+	checkFallback(cfg, rc, plan, req, td, kind, steps, c)
 	plan.RunTask = req
 	plan.Fallback = steps
 	plan.RelaunchOnSpot = cfg.RelaunchOnSpotInterruption

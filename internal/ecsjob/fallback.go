@@ -111,7 +111,7 @@ func anyFargate(steps []ecsrequest.CapacityStep) bool {
 // refuses chains that cannot work: duplicate steps, ECS Anywhere mixed
 // with Fargate. A step's problems that step 0 already has are not
 // repeated.
-func checkFallback(cfg *jobconfig.Config, rc ecsrequest.RunContext, req, td *jsonv.Object, kind ecsrequest.LaunchKind, steps []ecsrequest.CapacityStep, c *jobconfig.Collector) {
+func checkFallback(cfg *jobconfig.Config, rc ecsrequest.RunContext, plan *ecsrequest.Plan, req, td *jsonv.Object, kind ecsrequest.LaunchKind, steps []ecsrequest.CapacityStep, c *jobconfig.Collector) {
 	step0 := ecsrequest.StepOfRequest(req, kind)
 	seen := map[string]string{step0.Name(): "step 0, the task's own launch_type or capacity_provider_strategy"}
 	external, fargate := kind == ecsrequest.LaunchExternal, kind == ecsrequest.LaunchFargate
@@ -131,6 +131,12 @@ func checkFallback(cfg *jobconfig.Config, rc ecsrequest.RunContext, req, td *jso
 
 		sub := &jobconfig.Collector{}
 		stepReq := s.Apply(req)
+		if plan.DefaultPublicIP {
+			ecsrequest.SetPublicIP(stepReq, ecsrequest.PublicIPFor(s.Kind))
+		}
+		if ip := stepReq.GetObject("networkConfiguration").GetObject("awsvpcConfiguration").GetString("assignPublicIp"); ip == "ENABLED" && s.Kind != ecsrequest.LaunchFargate {
+			sub.Fail(rc.FieldFor("assign_public_ip", "task_run_request.networkConfiguration.awsvpcConfiguration.assignPublicIp"), ip, "ECS gives public IPs only to Fargate tasks; it refuses assignPublicIp ENABLED on EC2.", "Remove assign_public_ip (the worker then sets it per step), or set it to false.")
+		}
 		if td != nil {
 			checkTaskDefinition(cfg, rc, td, s.Kind, sub)
 		}

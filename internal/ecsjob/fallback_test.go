@@ -73,6 +73,10 @@ func TestFallbackValidation(t *testing.T) {
 			jobConfiguration: `{` + td + `, "task_run_request": {"launchType": "FARGATE", "platformVersion": "1.4.0"}, "capacity_fallback": [{"launch_type": "EC2"}]}`,
 			field:            "task_run_request.platformVersion", contains: []string{"capacity_fallback[0] (EC2)", "only to Fargate"},
 		},
+		"public IP asked for on an EC2 step": {
+			jobConfiguration: `{` + td + `, "task_run_request": {"launchType": "FARGATE"}, "assign_public_ip": true, "capacity_fallback": [{"launch_type": "EC2"}]}`,
+			field:            "task_run_request.networkConfiguration.awsvpcConfiguration.assignPublicIp", contains: []string{"capacity_fallback[0] (EC2)", "only to Fargate tasks", "set it to false"},
+		},
 		"EXTERNAL mixed with Fargate": {
 			jobConfiguration: `{` + td + `, "task_run_request": {"launchType": "EXTERNAL"}, "capacity_fallback": [{"launch_type": "FARGATE"}]}`,
 			field:            "capacity_fallback[0]", contains: []string{"ECS Anywhere", "awsvpc", "separate deployments"},
@@ -190,6 +194,10 @@ func TestFallbackChains(t *testing.T) {
 				}
 				if got := ecsrequest.StepOfRequest(at.RunTask, at.Launch).Name(); got != s.Name() {
 					t.Errorf("step %d request launches on %s, want %s", k, got, s.Name())
+				}
+				ip := at.RunTask.GetObject("networkConfiguration").GetObject("awsvpcConfiguration").GetString("assignPublicIp")
+				if ip != ecsrequest.PublicIPFor(s.Kind) {
+					t.Errorf("step %d (%s) assignPublicIp %q, want the default of its kind", k, s.Name(), ip)
 				}
 				if k > 0 && at.RunTask.GetString("cluster") != plan.RunTask.GetString("cluster") {
 					t.Errorf("step %d changed more than the capacity", k)

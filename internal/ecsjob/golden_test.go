@@ -162,6 +162,9 @@ func runGolden(t *testing.T, tc goldenCase) []byte {
 						step.Set(f, v)
 					}
 				}
+				if v, ok := req.GetObject("networkConfiguration").GetObject("awsvpcConfiguration").Get("assignPublicIp"); ok {
+					step.Set("assignPublicIp", v)
+				}
 				steps = append(steps, step)
 			}
 			out.Set("capacitySteps", steps)

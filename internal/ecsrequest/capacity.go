@@ -89,7 +89,33 @@ func (p *Plan) AtStep(k int) *Plan {
 	cp := *p
 	step := p.Fallback[k-1]
 	cp.RunTask = step.Apply(p.RunTask)
+	if p.DefaultPublicIP {
+		SetPublicIP(cp.RunTask, PublicIPFor(step.Kind))
+	}
 	cp.Launch = step.Kind
 	cp.FallsBack = !last
 	return &cp
+}
+
+// PublicIPFor is the assignPublicIp the worker gives by default to a task
+// of kind in subnets it found: ENABLED on Fargate, which needs it to pull
+// images from public subnets, nothing on EC2, where ECS refuses it.
+func PublicIPFor(kind LaunchKind) string {
+	if kind == LaunchFargate {
+		return "ENABLED"
+	}
+	return ""
+}
+
+// SetPublicIP sets (or, with "", removes) the request's assignPublicIp,
+// when it has an awsvpc configuration.
+func SetPublicIP(req *jsonv.Object, v string) {
+	aws := req.GetObject("networkConfiguration").GetObject("awsvpcConfiguration")
+	switch {
+	case aws == nil:
+	case v == "":
+		aws.Delete("assignPublicIp")
+	default:
+		aws.Set("assignPublicIp", v)
+	}
 }

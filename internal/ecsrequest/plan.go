@@ -105,6 +105,9 @@ type Plan struct {
 	Fallback       []CapacityStep
 	FallsBack      bool
 	RelaunchOnSpot bool
+	// DefaultPublicIP says that assignPublicIp is the worker's default,
+	// not the job's: each step gets the one its kind takes (PublicIPFor).
+	DefaultPublicIP bool
 
 	Warnings   []jobconfig.Warning
 	Unresolved []Unresolved

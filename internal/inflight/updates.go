@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/ecsworker/ecsworker/internal/diagnosis"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -131,6 +132,9 @@ func (r *Runs) onStopped(ctx context.Context, tr *run, u tracking.TaskUpdate) er
 	case st == prefect.StateCancelling:
 		return r.rep.ForceState(ctx, fr.ID, prefect.StateCancelled, "Cancelled", "Flow run cancelled: its ECS task stopped.")
 	case st.IsTerminal() || st == prefect.StateScheduled || st == prefect.StatePaused:
+		return nil
+	}
+	if st == prefect.StatePending && d != nil && d.Cause == diagnosis.CauseSpotInterruption && r.opts.Relaunch != nil && r.opts.Relaunch(ctx, *fr, tr.ref.TaskARN) {
 		return nil
 	}
 	if st == prefect.StatePending && (d == nil || !d.Crash) {

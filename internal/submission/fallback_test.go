@@ -89,7 +89,7 @@ func TestLaunchFallsBack(t *testing.T) {
 			plan: chainPlan("FARGATE_SPOT", fargateStep), short: map[string]int{"FARGATE_SPOT": 99, "FARGATE": 99},
 			wantStep: -1, wantSteps: []int{0, 1, 1, 1, 1},
 			wantLogs: []string{"No Fargate Spot capacity: falling back to FARGATE (step 2 of 2)"},
-			wantErr: []string{"no capacity on any step of capacity_fallback (tried FARGATE_SPOT, then FARGATE)", "Capacity is unavailable"},
+			wantErr:  []string{"no capacity on any step of capacity_fallback (tried FARGATE_SPOT, then FARGATE)", "Capacity is unavailable"},
 		},
 		"resumed at step 1 never goes back to step 0": {
 			plan: chainPlan("FARGATE_SPOT", fargateStep), from: 1,
