@@ -61,7 +61,7 @@ type Options struct {
 	// otherwise the run is reported Crashed as any other. It runs in the
 	// goroutine that reports the task's stop, and the run stays followed
 	// until it returns, so that no sweep adopts or resumes it meanwhile.
-	Relaunch func(ctx context.Context, run prefect.FlowRun, stoppedTaskARN string) bool
+	Relaunch func(ctx context.Context, run prefect.FlowRun, stopped Stopped) bool
 
 	Now func() time.Time
 	Log *slog.Logger

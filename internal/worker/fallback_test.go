@@ -260,3 +260,47 @@ func TestSpotRelaunch(t *testing.T) {
 		})
 	}
 }
+
+// TestSpotRelaunchResumedAfterRestart: the worker relaunches a run Spot
+// interrupted, then dies before recording the new task on the run, which
+// still names the interrupted one. The next worker adopts that task, sees
+// it stopped by Spot, and resumes the relaunch on the same step with the
+// same token: one Fargate task, recorded, and no third task.
+func TestSpotRelaunchResumedAfterRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, spotFirst(true))
+		withProviders(t, e)
+		e.script = func(ti awsfake.TaskInfo) awsfake.Outcome {
+			if ti.CapacityProvider == "FARGATE_SPOT" {
+				return awsfake.Outcome{TimeToRunning: 20 * time.Second, RunFor: time.Minute, SpotInterruption: true}
+			}
+			return awsfake.Outcome{TimeToRunning: 20 * time.Second, RunsForever: true}
+		}
+		cfg := e.config("w1")
+		cfg.ShutdownTimeout = time.Second
+		stop := e.start(cfg)
+		id := e.run(nil)
+		e.waitFor("the Spot task on record", 5*time.Minute, func() bool { return e.prefect.FlowRun(id)["infrastructure_pid"] != nil })
+		spot := e.prefect.FlowRun(id)["infrastructure_pid"]
+		e.prefect.InjectFault(prefectfake.Fault{Method: "PATCH", Path: "/flow_runs/*", Status: 503, Count: 0})
+		e.waitFor("the relaunched task", 10*time.Minute, func() bool { return len(e.tasksOf(id)) == 2 })
+		stop()
+		e.prefect.ClearFaults()
+		if pid := e.prefect.FlowRun(id)["infrastructure_pid"]; pid != spot {
+			t.Fatalf("the fault did not hold: pid %v", pid)
+		}
+		stop2 := e.start(e.config("w2"))
+		defer stop2()
+		e.waitFor("the relaunched task on record", 10*time.Minute, func() bool {
+			tasks := e.tasksOf(id)
+			return len(tasks) >= 2 && tasks[1].LastStatus == "RUNNING" && e.prefect.FlowRun(id)["infrastructure_pid"] == "flows::"+tasks[1].Arn
+		})
+		tasks := e.tasksOf(id)
+		if len(tasks) != 2 || capacityOf(tasks[1]) != "FARGATE" {
+			t.Fatalf("tasks %+v, want the interrupted Spot task and one Fargate task", tasks)
+		}
+		if typ, _, msg := e.state(id); typ != "PENDING" {
+			t.Errorf("run %s (%s), want PENDING", typ, msg)
+		}
+	})
+}
