@@ -215,3 +215,29 @@ func TestFallbackChains(t *testing.T) {
 		})
 	}
 }
+
+// TestFallbackInDefaultTemplate: the default template takes the variables
+// as a deployment's prefect.yaml gives them.
+func TestFallbackInDefaultTemplate(t *testing.T) {
+	t.Parallel()
+	p, err := prepare(t, "", `{"capacity_provider_strategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}],
+		"capacity_fallback": [{"capacity_provider_strategy": [{"capacityProvider": "my-asg", "weight": 1}]}, {"launch_type": "FARGATE"}],
+		"relaunch_on_spot_interruption": true}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range p.Plan.Steps() {
+		names = append(names, s.Name())
+	}
+	if got := strings.Join(names, ","); got != "FARGATE_SPOT,my-asg,FARGATE" || !p.Plan.RelaunchOnSpot {
+		t.Errorf("steps %s, relaunch %t", got, p.Plan.RelaunchOnSpot)
+	}
+	if _, err := prepare(t, "", `{"capacity_fallback": [{"launch_type": "SPOT"}]}`); err == nil || !strings.Contains(err.Error(), "capacity_fallback") {
+		t.Errorf("a launch type the schema does not list: %v", err)
+	}
+	p, err = prepare(t, "", `{}`)
+	if err != nil || len(p.Plan.Fallback) != 0 || p.Plan.RelaunchOnSpot || p.Plan.DefaultPublicIP {
+		t.Errorf("without the variables: %v, %+v", err, p.Plan)
+	}
+}

@@ -87,12 +87,14 @@ func TestCapacityFallbackChains(t *testing.T) {
 		want    string // the capacity the task runs on; "" when the run crashes
 		log     string
 		crashed []string
+		runTask int // RunTask calls
 	}{
 		"Spot to Fargate": {
 			vars: spotFirst(false), short: map[string]int{"FARGATE_SPOT": 99},
 			want: "FARGATE", log: "No Fargate Spot capacity: falling back to FARGATE (step 2 of 2)",
+			runTask: 2, // Spot is not retried: Fargate is tried at once
 		},
-		"Spot has room": {vars: spotFirst(false), want: "FARGATE_SPOT"},
+		"Spot has room": {vars: spotFirst(false), want: "FARGATE_SPOT", runTask: 1},
 		"EC2 provider to Fargate": {
 			vars: map[string]any{
 				"capacity_provider_strategy": []any{map[string]any{"capacityProvider": "my-asg", "weight": 1, "base": 0}},
@@ -100,11 +102,13 @@ func TestCapacityFallbackChains(t *testing.T) {
 			},
 			short: map[string]int{"my-asg": 99},
 			want:  "FARGATE", log: "No my-asg capacity: falling back to FARGATE (step 2 of 2)",
+			runTask: 2,
 		},
 		"chain exhausted": {
 			vars: spotFirst(false), short: map[string]int{"FARGATE_SPOT": 99, "FARGATE": 99},
 			crashed: []string{"no capacity on any step of capacity_fallback (tried FARGATE_SPOT, then FARGATE)", "Capacity is unavailable"},
 			log:     "No Fargate Spot capacity: falling back to FARGATE (step 2 of 2)",
+			runTask: 7, // one on Spot, then the last step and its 5 retries
 		},
 	}
 	for name, tt := range tests {
@@ -143,6 +147,9 @@ func TestCapacityFallbackChains(t *testing.T) {
 					if l := e.labels(id); l["ecsworker.capacity"] != tt.want {
 						t.Errorf("labels %v, want ecsworker.capacity %s", l, tt.want)
 					}
+				}
+				if n := e.aws.Calls()["ecs:RunTask"]; n != tt.runTask {
+					t.Errorf("%d RunTask calls, want %d", n, tt.runTask)
 				}
 				if tt.log != "" {
 					e.waitFor("the fallback in the run's logs", time.Minute, func() bool { return e.logged(id, tt.log) })
