@@ -49,10 +49,18 @@ func BuildConfig(cfg *jobconfig.Config, rc ecsrequest.RunContext) (*ecsrequest.P
 	}
 	kind := ecsrequest.LaunchKindOf(cfg.TaskRunRequest, firstNonNil(td, cfg.TaskDefinition), c)
 	plan.Launch = kind
+	steps := parseFallback(cfg.CapacityFallback, c)
 
 	taskDefinition := arn
 	if arn == "" {
-		td = ecsrequest.TaskDefinition(cfg, rc, kind, region, c, plan)
+		// A task definition prepared for Fargate also runs on EC2 (awsvpc
+		// there costs an ENI per task), so a chain with a Fargate step gets
+		// one whatever its first step.
+		tdKind := kind
+		if kind == ecsrequest.LaunchEC2 && anyFargate(steps) {
+			tdKind = ecsrequest.LaunchFargate
+		}
+		td = ecsrequest.TaskDefinition(cfg, rc, tdKind, region, c, plan)
 		plan.TaskDefinition = td
 		taskDefinition = ecsrequest.MarkTaskDefinitionARN
 		plan.Unresolved = append(plan.Unresolved, ecsrequest.Unresolved{Path: "runTask.taskDefinition", Reason: "the ARN is known once the task definition is registered (or an identical revision is found)"})
@@ -79,8 +87,21 @@ func BuildConfig(cfg *jobconfig.Config, rc ecsrequest.RunContext) (*ecsrequest.P
 		}
 		ecsrequest.ApplyNetwork(cfg, rc, req, mode, known, c, plan)
 	}
+	if len(steps) > 0 && plan.Network != nil && plan.Network.Infer && cfg.AssignPublicIP == nil {
+		// The public IP given by default to tasks in found subnets is for
+		// Fargate, which needs it to pull images there; ECS refuses it on
+		// EC2. Each step gets it or not by its kind (Plan.AtStep).
+		plan.DefaultPublicIP = true
+		if kind != ecsrequest.LaunchFargate {
+			ecsrequest.SetPublicIP(req, "")
+			plan.Network.AssignPublicIP = ""
+		}
+	}
 	checkRunTask(rc, req, td, kind, c)
+	checkFallback(cfg, rc, plan, req, td, kind, steps, c)
 	plan.RunTask = req
+	plan.Fallback = steps
+	plan.RelaunchOnSpot = cfg.RelaunchOnSpotInterruption
 
 	if len(c.Problems) == 0 {
 		checkShapes(plan, c)

@@ -73,6 +73,10 @@ func TestGolden(t *testing.T) {
 		"launch-type-wrong-case":  {jobVariables: `{"launch_type": "fargate"}`},
 		"launch-type-not-allowed": {jobVariables: `{"launch_type": "MANAGED_INSTANCES"}`},
 		"placement-wrong-case":    {jobVariables: `{"launch_type": "EC2", "placement_strategy": [{"type": "SPREAD", "field": "instanceId"}]}`},
+		// Capacity fallback: the steps after the task's own.
+		"fallback-spot-to-fargate":          {jobVariables: `{"capacity_provider_strategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}], "capacity_fallback": [{"launch_type": "FARGATE"}], "relaunch_on_spot_interruption": true}`},
+		"fallback-ec2-provider-to-fargate":  {jobVariables: `{"capacity_provider_strategy": [{"capacityProvider": "my-asg", "weight": 1, "base": 1}], "capacity_fallback": [{"capacity_provider_strategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}, {"launch_type": "FARGATE"}]}`},
+		"fallback-ec2-placement-on-fargate": {jobVariables: `{"launch_type": "EC2", "placement_strategy": [{"type": "binpack", "field": "memory"}], "capacity_fallback": [{"launch_type": "FARGATE"}]}`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -146,6 +150,25 @@ func runGolden(t *testing.T, tc goldenCase) []byte {
 		out.Set("cluster", prepared.Plan.Cluster)
 		if n := prepared.Plan.Network; n != nil {
 			out.Set("network", jsonv.Normalize(*n))
+		}
+		if plan := prepared.Plan; len(plan.Fallback) > 0 {
+			// Each step as the RunTask fields it changes.
+			var steps []any
+			for k, s := range plan.Steps() {
+				req := plan.AtStep(k).RunTask
+				step := jsonv.ObjectOf("name", s.Name(), "kind", string(s.Kind), "fallsBack", plan.AtStep(k).FallsBack)
+				for _, f := range []string{"launchType", "capacityProviderStrategy"} {
+					if v, ok := req.Get(f); ok {
+						step.Set(f, v)
+					}
+				}
+				if v, ok := req.GetObject("networkConfiguration").GetObject("awsvpcConfiguration").Get("assignPublicIp"); ok {
+					step.Set("assignPublicIp", v)
+				}
+				steps = append(steps, step)
+			}
+			out.Set("capacitySteps", steps)
+			out.Set("relaunchOnSpot", plan.RelaunchOnSpot)
 		}
 	}
 	if prepared != nil {

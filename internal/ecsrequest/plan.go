@@ -97,6 +97,18 @@ type Plan struct {
 	AutoDeregister      bool
 	MatchLatestRevision bool
 
+	// Fallback are the launch choices tried, in order, after RunTask's own
+	// when ECS has no capacity (the capacity_fallback job variable): steps
+	// 1..n of Steps. FallsBack is set on the plan of a step that has a
+	// later one (AtStep). RelaunchOnSpot relaunches on the next step a
+	// task Spot took back before its flow started.
+	Fallback       []CapacityStep
+	FallsBack      bool
+	RelaunchOnSpot bool
+	// DefaultPublicIP says that assignPublicIp is the worker's default,
+	// not the job's: each step gets the one its kind takes (PublicIPFor).
+	DefaultPublicIP bool
+
 	Warnings   []jobconfig.Warning
 	Unresolved []Unresolved
 }

@@ -61,6 +61,13 @@ type Options struct {
 	// Job is how the worker renders a run's job; adopting a task needs
 	// its credentials and container name.
 	Job func(ctx context.Context, run prefect.FlowRun) (ecsjob.Job, bool)
+	// Relaunch, when set, is offered a run whose task Spot took back
+	// before its flow started (the run still PENDING). It reports whether
+	// it took the run over (relaunched it, or reported its failure to);
+	// otherwise the run is reported Crashed as any other. It runs in the
+	// goroutine that reports the task's stop, and the run stays followed
+	// until it returns, so that no sweep adopts or resumes it meanwhile.
+	Relaunch func(ctx context.Context, run prefect.FlowRun, stopped Stopped) bool
 
 	Now func() time.Time
 	Log *slog.Logger

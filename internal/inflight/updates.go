@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/ecsworker/ecsworker/internal/diagnosis"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/tasklogs"
 	"github.com/ecsworker/ecsworker/internal/tracking"
@@ -137,6 +139,10 @@ func (r *Runs) onStopped(ctx context.Context, tr *run, u tracking.TaskUpdate) er
 	case st.IsTerminal() || st == prefect.StateScheduled || st == prefect.StatePaused:
 		return nil
 	}
+	if st == prefect.StatePending && d != nil && d.Cause == diagnosis.CauseSpotInterruption && r.opts.Relaunch != nil &&
+		r.opts.Relaunch(ctx, *fr, Stopped{TaskARN: tr.ref.TaskARN, Capacity: r.capacityOf(ctx, tr)}) {
+		return nil
+	}
 	if st == prefect.StatePending && (d == nil || !d.Crash) {
 		// The task ended without the flow ever starting (no RUNNING state),
 		// yet nothing failed: the container did not run the flow. Left as
@@ -166,6 +172,31 @@ func (r *Runs) onStopped(ctx context.Context, tr *run, u tracking.TaskUpdate) er
 		r.forwardLogs(ctx, tr, u.TaskDefinitionARN)
 	}
 	return nil
+}
+
+// Stopped is a task Spot took back, as a relaunch needs to know it.
+type Stopped struct {
+	TaskARN string
+	// Capacity is where it ran: its capacity provider, else its launch
+	// type; "" when ECS could not say.
+	Capacity string
+}
+
+// capacityOf asks ECS where a stopped task ran. The tracker does not keep
+// it (every followed task would pay for it); only a Spot relaunch needs
+// it, to tell which step the stopped task was launched on.
+func (r *Runs) capacityOf(ctx context.Context, tr *run) string {
+	if tr.backend.Clients == nil || tr.backend.Clients.ECS == nil {
+		return ""
+	}
+	out, err := tr.backend.Clients.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: &tr.ref.Cluster, Tasks: []string{tr.ref.TaskARN}})
+	if err != nil || len(out.Tasks) == 0 {
+		return ""
+	}
+	if p := out.Tasks[0].CapacityProviderName; p != nil && *p != "" {
+		return strings.Clone(*p)
+	}
+	return string(out.Tasks[0].LaunchType)
 }
 
 // settle reports a stopped task to Prefect. When Prefect cannot be reached

@@ -44,6 +44,13 @@ type Config struct {
 	PrefectAPIKeySecretARN       string
 	PrefectAPIAuthStringARN      string
 	ExecutionRoleARN             string
+
+	// CapacityFallback lists the launch choices tried after the task's own
+	// when ECS has no capacity, as the job configuration gives them;
+	// ecsjob checks each entry. RelaunchOnSpotInterruption relaunches on
+	// the next of them a task Spot took back before its flow started.
+	CapacityFallback           []any
+	RelaunchOnSpotInterruption bool
 }
 
 // ParseConfig reads a rendered job configuration. Unknown keys are ignored,
@@ -76,6 +83,8 @@ func ParseConfig(cfg *jsonv.Object) (*Config, error) {
 		PrefectAPIKeySecretARN:       p.str("prefect_api_key_secret_arn"),
 		PrefectAPIAuthStringARN:      p.str("prefect_api_auth_string_secret_arn"),
 		ExecutionRoleARN:             p.str("execution_role_arn"),
+		CapacityFallback:             p.list("capacity_fallback"),
+		RelaunchOnSpotInterruption:   p.boolean("relaunch_on_spot_interruption"),
 	}
 	if err := c.Err(); err != nil {
 		return nil, err
@@ -174,6 +183,20 @@ func (p parser) strings(key string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// list reads a JSON list whose entries the caller checks.
+func (p parser) list(key string) []any {
+	v, ok := p.obj.Get(key)
+	if !ok || v == nil {
+		return nil
+	}
+	arr, isArr := v.([]any)
+	if !isArr {
+		p.c.Fail(key, v, "expected a list, got "+jsonv.TypeName(v)+".", `Give `+key+` as a JSON list, e.g. [{"launch_type": "FARGATE"}].`)
+		return nil
+	}
+	return arr
 }
 
 func (p parser) object(key string, kind objectKind) *jsonv.Object {

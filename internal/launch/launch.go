@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,8 @@ type Backoff struct {
 type Options struct {
 	// CapacityRetries is how many times RunTask is retried when there is no
 	// capacity (RESOURCE:*, "Capacity is unavailable", no container
-	// instances); default 5, negative for none. CapacityBackoff defaults to
+	// instances); default 5, negative for none. A plan that FallsBack to
+	// a later capacity step is not retried. CapacityBackoff defaults to
 	// 5s doubling to 60s.
 	CapacityRetries int
 	CapacityBackoff Backoff
@@ -78,6 +80,12 @@ type Launched struct {
 	Attempts int
 	// Warnings are things the caller should tell the user.
 	Warnings []string
+	// Step is the capacity fallback step the task was started on (0: the
+	// plan's own launch choice), and Capacity its name ("FARGATE_SPOT",
+	// "FARGATE", "EC2", a provider's name). The caller that walks the
+	// steps sets them.
+	Step     int
+	Capacity string
 }
 
 // Launcher starts flow runs' ECS tasks: it ensures the task definition,
@@ -150,6 +158,23 @@ func ClientToken(flowRunID, claimID string) string {
 	h := hex.EncodeToString(sum[:])
 	if flowRunID == "" || len(flowRunID) > 40 || !plainToken(flowRunID) {
 		return h // 64 characters
+	}
+	return flowRunID + "." + h[:63-len(flowRunID)]
+}
+
+// StepToken is the client token of capacity fallback step k of a claim
+// (ecsrequest.Plan.Steps): step 0 keeps ClientToken exactly, so runs
+// without a fallback launch as they always did; a later step hashes k in
+// too, so each step's RunTask is idempotent on its own, and a step's
+// token can never return the task another step started.
+func StepToken(flowRunID, claimID string, step int) string {
+	if step == 0 {
+		return ClientToken(flowRunID, claimID)
+	}
+	sum := sha256.Sum256([]byte(flowRunID + "\x00" + claimID + "\x00capacity-step\x00" + strconv.Itoa(step)))
+	h := hex.EncodeToString(sum[:])
+	if flowRunID == "" || len(flowRunID) > 40 || !plainToken(flowRunID) {
+		return h
 	}
 	return flowRunID + "." + h[:63-len(flowRunID)]
 }
@@ -314,7 +339,9 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 				return nil, fmt.Errorf("RunTask: %w", err)
 			}
 			continue
-		case awserr.IsCapacity(err) && capacity < l.opts.CapacityRetries:
+		case awserr.IsCapacity(err) && capacity < l.opts.CapacityRetries && !plan.FallsBack:
+			// A step with a later one is not retried: a Spot shortage
+			// lasts minutes, and the next step has room now.
 			capacity++
 			if err := l.opts.Sleep(ctx, backoff.Delay(capacity, l.opts.CapacityBackoff.Base, l.opts.CapacityBackoff.Max)); err != nil {
 				return nil, fmt.Errorf("RunTask: %w", err)

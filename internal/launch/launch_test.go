@@ -494,3 +494,62 @@ func TestGoldenPlanLaunches(t *testing.T) {
 		t.Errorf("identifier %s", got.Identifier)
 	}
 }
+
+// TestStepToken: step 0 is ClientToken exactly (runs without a fallback
+// are unchanged); every later step has a token of its own, valid for ECS.
+func TestStepToken(t *testing.T) {
+	t.Parallel()
+	seen := map[string]int{}
+	for _, run := range []string{"0b9e5ad6-6a3e-4c4c-9f43-2f7f8f4a1c11", strings.Repeat("x", 100), "run with spaces"} {
+		if got := launch.StepToken(run, "claim-1", 0); got != launch.ClientToken(run, "claim-1") {
+			t.Errorf("step 0 token %s, want ClientToken %s", got, launch.ClientToken(run, "claim-1"))
+		}
+		for k := range 4 {
+			tok := launch.StepToken(run, "claim-1", k)
+			if tok != launch.StepToken(run, "claim-1", k) {
+				t.Errorf("step %d: not deterministic", k)
+			}
+			if tok == launch.StepToken(run, "claim-2", k) {
+				t.Errorf("step %d: same token for two claims", k)
+			}
+			if len(tok) == 0 || len(tok) > 64 || strings.ContainsFunc(tok, func(r rune) bool { return r < 33 || r > 126 }) {
+				t.Errorf("step %d: token %q not allowed by ECS", k, tok)
+			}
+			if _, dup := seen[tok]; dup {
+				t.Errorf("step %d of %q: token reused", k, run)
+			}
+			seen[tok] = k
+		}
+	}
+}
+
+// TestFallsBackIsNotRetried: a step with a later one returns its capacity
+// shortage at once; the last step waits it out as before.
+func TestFallsBackIsNotRetried(t *testing.T) {
+	t.Parallel()
+	w := awsclienttest.NewWorld(t, awsclienttest.Options{Fake: awsfake.Options{Script: func(awsfake.TaskInfo) awsfake.Outcome {
+		return awsfake.Outcome{CapacityFailuresBy: map[string]int{"FARGATE_SPOT": 10, "FARGATE": 1}}
+	}}})
+	if err := w.Srv.SetClusterCapacityProviders("prod", []string{"FARGATE", "FARGATE_SPOT"}); err != nil {
+		t.Fatal(err)
+	}
+	plan := fargatePlan("prefect_pool_fb", "prod", "r")
+	plan.RunTask.Delete("launchType")
+	plan.RunTask.Set("capacityProviderStrategy", []any{jsonv.ObjectOf("capacityProvider", "FARGATE_SPOT", "weight", 1)})
+	plan.Fallback = []ecsrequest.CapacityStep{{LaunchType: "FARGATE", Kind: ecsrequest.LaunchFargate}}
+	rec := &awsclienttest.Sleeps{}
+	l := newLauncher(w, rec, launch.Options{CapacityRetries: 5})
+
+	_, err := l.Launch(context.Background(), plan.AtStep(0), launch.StepToken("r", "c", 0))
+	var le *awserr.LaunchError
+	if !errors.As(err, &le) || le.Kind != awserr.KindCapacity || le.Attempts != 1 || len(rec.All()) != 0 {
+		t.Fatalf("step 0 with a later step: %v after %v sleeps, want one capacity failure and no wait", err, rec.All())
+	}
+	got, err := l.Launch(context.Background(), plan.AtStep(1), launch.StepToken("r", "c", 1))
+	if err != nil || got.Attempts != 2 || len(rec.All()) != 1 {
+		t.Fatalf("last step: %+v, %v, sleeps %v; want a retry after one shortage", got, err, rec.All())
+	}
+	if tasks := w.Srv.Tasks(); len(tasks) != 1 || tasks[0].LaunchType != "FARGATE" || tasks[0].CapacityProvider != "" {
+		t.Errorf("tasks %+v, want one on-demand Fargate task", tasks)
+	}
+}

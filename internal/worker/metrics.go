@@ -24,6 +24,7 @@ type Metrics struct {
 	cancellations      prometheus.Counter
 	budgetShare        prometheus.Gauge
 	startPhases        *prometheus.HistogramVec
+	capacityFallbacks  *prometheus.CounterVec
 }
 
 // NewMetrics makes the metrics and registers them.
@@ -45,6 +46,8 @@ func NewMetrics() *Metrics {
 		crashes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecsworker_crashes_total",
 			Help: "Flow runs reported Crashed after their task stopped, by cause."}, []string{"cause"}),
 		cancellations: prometheus.NewCounter(prometheus.CounterOpts{Name: "ecsworker_cancellations_total", Help: "Tasks stopped for runs cancelled before their flow started."}),
+		capacityFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ecsworker_capacity_fallbacks_total",
+			Help: "Moves to the next capacity_fallback step, by capacity left and taken (FARGATE_SPOT, FARGATE, EC2, a provider) and reason (no_capacity, spot_interruption)."}, []string{"from", "to", "reason"}),
 		budgetShare: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ecsworker_aws_budget_share_workers",
 			Help: "Workers of the pool (ONLINE in Prefect, this one included) the AWS call budget is divided among; 1: this worker has all of it."}),
 	}
@@ -57,7 +60,7 @@ func NewMetrics() *Metrics {
 		[]string{"pool", "deployment", "capacity", "phase"})
 	m.budgetShare.Set(1)
 	m.Registry.MustRegister(m.polls, m.claims, m.submissions, m.submitting, m.inFlight, m.runTasks,
-		m.scheduledToRunTask, m.stops, m.crashes, m.cancellations, m.budgetShare, m.startPhases,
+		m.scheduledToRunTask, m.stops, m.crashes, m.cancellations, m.budgetShare, m.startPhases, m.capacityFallbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

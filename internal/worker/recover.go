@@ -125,7 +125,7 @@ func (w *Worker) resumeOrphans(ctx context.Context, runs []prefect.FlowRun) int 
 				dep = d
 			}
 			w.report.Log(run.ID, prefect.LevelInfo, "Resuming the submission of this claimed flow run, which has no task on record")
-			w.launchClaimed(w.subCtx, run, dep, claim)
+			w.launchClaimed(w.subCtx, run, dep, claim, submission.CapacityStepOf(run, claim))
 		}()
 	}
 	return resumed

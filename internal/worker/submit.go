@@ -35,7 +35,7 @@ func (w *Worker) submit(ctx context.Context, run prefect.FlowRun) {
 		w.report.Notify("not-claimed", run.ID)
 		return
 	}
-	w.launchClaimed(ctx, run, deployment, claimID)
+	w.launchClaimed(ctx, run, deployment, claimID, 0)
 }
 
 // deploymentOf reads the run's deployment. A deleted deployment cancels
@@ -75,13 +75,17 @@ func (w *Worker) claimer() submission.Claimer {
 // launch its task, record it. It is also how a restarted worker resumes a
 // claimed run whose task may or may not exist: the client token makes
 // RunTask return the existing task instead of starting a second one.
-func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, claimID string) {
-	if err := w.launchSteps(ctx, run, deployment, claimID); err != nil {
+// step is the capacity step to start from (submission.CapacityStepOf).
+func (w *Worker) launchClaimed(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, claimID string, step int) {
+	if err := w.launchSteps(ctx, run, deployment, claimID, step, ""); err != nil {
 		w.failed(ctx, run, err)
 	}
 }
 
-func (w *Worker) launchSteps(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, claimID string) error {
+// launchSteps renders, launches from capacity step and records. replaces
+// is the task a Spot relaunch replaces: finding it again (its step's
+// token) is a failure, not a launch.
+func (w *Worker) launchSteps(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, claimID string, step int, replaces string) error {
 	pool, tmpl := w.snapshot()
 	var flow *prefectdeploy.Flow
 	if run.FlowID != "" && tmpl != nil {
@@ -109,9 +113,21 @@ func (w *Worker) launchSteps(ctx context.Context, run prefect.FlowRun, deploymen
 
 	launched, err := submission.Launch(ctx, w.api, b.Launcher, submission.Claimed{
 		RunID: run.ID, ClaimID: claimID, WorkerName: w.cfg.Name, WorkerType: Type, Pool: pool,
+		Step: step,
+		FellBack: func(from, to int, steps []ecsrequest.CapacityStep, err error) {
+			w.report.Log(run.ID, prefect.LevelWarning, submission.FallbackMessage(steps, to))
+			w.log.Info("capacity fallback", "flow_run", run.ID, "from", steps[from].Name(), "to", steps[to].Name(), "err", err)
+			w.metrics.capacityFallbacks.WithLabelValues(steps[from].Name(), steps[to].Name(), "no_capacity").Inc()
+		},
 	}, plan)
 	if err != nil {
 		return err
+	}
+	if replaces != "" && launched.TaskARN == replaces {
+		return submission.Crashf(submission.StepLaunch, "step %d's client token returned the interrupted task %s again; the run is not relaunched twice on one step", launched.Step, replaces)
+	}
+	if len(plan.Fallback) > 0 {
+		w.report.Log(run.ID, prefect.LevelInfo, fmt.Sprintf("Launched on %s (capacity step %d of %d)", launched.Capacity, launched.Step+1, len(plan.Fallback)+1))
 	}
 	w.record(ctx, run, deployment, flow, b, launched, plan)
 	return nil

@@ -163,7 +163,7 @@ func TestLaunchClaimedSteps(t *testing.T) {
 				cancel()
 			}
 
-			w.launchClaimed(ctx, run, nil, "claim-1")
+			w.launchClaimed(ctx, run, nil, "claim-1", 0)
 
 			states, pids, labels := api.recorded()
 			var crash string
@@ -288,7 +288,7 @@ func TestRecordRetriesInTheBackground(t *testing.T) {
 		api := &fakePrefect{pidErr: []error{prefectAnswer(503), prefectAnswer(503)}}
 		w := newUnitWorker(t, api, backendWith(&fakeLauncher{launched: launchedTask()}, fakeTaskDefinitions{}), nil, unitNow)
 
-		w.launchClaimed(context.Background(), scheduledRun(t, `{"cluster": "prefect"}`), nil, "claim-1")
+		w.launchClaimed(context.Background(), scheduledRun(t, `{"cluster": "prefect"}`), nil, "claim-1", 0)
 		if _, pids, _ := api.recorded(); len(pids) != 1 {
 			t.Fatalf("%d records before the retries, want 1", len(pids))
 		}

@@ -103,6 +103,7 @@ func (w *Worker) runsOptions() inflight.Options {
 		Backends:   w.awsBackend,
 		Submitting: w.isSubmitting,
 		Job:        w.jobOf,
+		Relaunch:   w.relaunchOnSpot,
 		Now:        w.cfg.Now, Log: w.log,
 	}
 }

@@ -37,7 +37,7 @@ type ecsState struct {
 	tasks      map[string]*task // by ARN
 	taskSeq    int
 	tokens     map[string]*tokenRecord
-	capacity   map[string]int // scripted capacity failures so far, by cluster|family
+	capacity   map[string]int // scripted capacity failures so far, by cluster|family[|capacity]
 	routes     []eventRoute
 	sched      taskHeap
 }

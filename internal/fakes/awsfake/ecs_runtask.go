@@ -114,23 +114,24 @@ func (s *Server) ecsRunTask(in *ecsRunTaskRequest, r *request) (any, *apiError) 
 			o = s.opts.Script(s.taskInfoLocked(t))
 		}
 		t.outcome = o
-		if o.CapacityFailures > 0 {
-			key := c.arn + "|" + d.fam.name
-			if s.ecs.capacity[key] < o.CapacityFailures {
-				s.ecs.capacity[key]++
-				f := ecsFailure{Reason: o.CapacityReason}
-				if f.Reason == "" {
-					f.Reason = "RESOURCE:MEMORY"
-					if fargate {
-						f.Reason = msgFargateCapacity
-					}
+		capacity := provider
+		if capacity == "" {
+			capacity = lt
+		}
+		if s.shortLocked(c.arn+"|"+d.fam.name, o.CapacityFailures) ||
+			s.shortLocked(c.arn+"|"+d.fam.name+"|"+capacity, o.CapacityFailuresBy[capacity]) {
+			f := ecsFailure{Reason: o.CapacityReason}
+			if f.Reason == "" {
+				f.Reason = "RESOURCE:MEMORY"
+				if fargate {
+					f.Reason = msgFargateCapacity
 				}
-				if !fargate && len(c.instances) > 0 {
-					f.Arn = c.instances[0].arn
-				}
-				out.Failures = append(out.Failures, f)
-				continue
 			}
+			if !fargate && len(c.instances) > 0 {
+				f.Arn = c.instances[0].arn
+			}
+			out.Failures = append(out.Failures, f)
+			continue
 		}
 		if lt == "EC2" && provider == "" {
 			ci, fails := s.pickInstanceLocked(c, t, in, used)
@@ -155,6 +156,16 @@ func (s *Server) ecsRunTask(in *ecsRunTaskRequest, r *request) (any, *apiError) 
 	}
 	s.armLocked()
 	return out, nil
+}
+
+// shortLocked counts one scripted capacity failure under key and reports
+// whether this attempt is one of the first n, which fail.
+func (s *Server) shortLocked(key string, n int) bool {
+	if n <= 0 || s.ecs.capacity[key] >= n {
+		return false
+	}
+	s.ecs.capacity[key]++
+	return true
 }
 
 // placement is how RunTask will launch: a launch type, or a strategy.

@@ -84,8 +84,17 @@ type Outcome struct {
 	// "RESOURCE:MEMORY" on EC2. CapacityReason overrides the reason.
 	CapacityFailures int
 	CapacityReason   string
+	// CapacityFailuresBy scripts shortages per capacity: the first n
+	// launch attempts of the family in the cluster on that capacity fail,
+	// keyed by capacity provider name when the task is placed through a
+	// strategy ("FARGATE_SPOT", "FARGATE", an Auto Scaling group provider)
+	// and by launch type otherwise ("FARGATE", "EC2", "EXTERNAL"). It
+	// counts apart from CapacityFailures, so that a Spot shortage can be
+	// scripted while on-demand Fargate has room.
+	CapacityFailuresBy map[string]int
 	// SpotInterruption stops the RUNNING task after RunFor with stopCode
-	// SpotInterruption and no exit codes.
+	// SpotInterruption and no exit codes. Script sees each task's
+	// capacity (TaskInfo.CapacityProvider) and may interrupt only Spot ones.
 	SpotInterruption bool
 	// OOM kills the essential containers after RunFor: exit code 137,
 	// reason "OutOfMemoryError: Container killed due to memory usage".

@@ -495,3 +495,69 @@ func TestStartPhases(t *testing.T) {
 		})
 	}
 }
+
+// TestCapacityFailuresBy scripts a shortage on one capacity at a time: the
+// Spot provider, an Auto Scaling group provider, a launch type. Other
+// capacities have room, and each key counts its own attempts.
+func TestCapacityFailuresBy(t *testing.T) {
+	t.Parallel()
+	spot := []ecstypes.CapacityProviderStrategyItem{{CapacityProvider: aws.String("FARGATE_SPOT"), Weight: 1}}
+	asg := []ecstypes.CapacityProviderStrategyItem{{CapacityProvider: aws.String("my-asg"), Weight: 1}}
+	tests := map[string]struct {
+		by       map[string]int
+		strategy []ecstypes.CapacityProviderStrategyItem
+		reason   string
+		failures int // of 3 attempts on that capacity
+	}{
+		"spot short, twice":         {by: map[string]int{"FARGATE_SPOT": 2}, strategy: spot, reason: "Capacity is unavailable at this time. Please try again later or in a different availability zone", failures: 2},
+		"spot short, fargate fine":  {by: map[string]int{"FARGATE_SPOT": 5}},
+		"fargate launch type short": {by: map[string]int{"FARGATE": 1}, reason: "Capacity is unavailable at this time. Please try again later or in a different availability zone", failures: 1},
+		"provider short":            {by: map[string]int{"my-asg": 3}, strategy: asg, reason: "RESOURCE:MEMORY", failures: 3},
+		"other provider short":      {by: map[string]int{"my-asg": 3}, strategy: spot},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newBubbleEnv(t, awsfake.Options{Script: func(awsfake.TaskInfo) awsfake.Outcome {
+					return awsfake.Outcome{CapacityFailuresBy: tt.by}
+				}})
+				e.s.AddCapacityProvider("my-asg")
+				if err := e.s.SetClusterCapacityProviders("c", []string{"FARGATE", "FARGATE_SPOT"}); err != nil {
+					t.Fatal(err)
+				}
+				if tt.strategy != nil && tt.strategy[0].CapacityProvider != nil && *tt.strategy[0].CapacityProvider == "my-asg" {
+					if err := e.s.SetClusterCapacityProviders("c", []string{"my-asg"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				td := fargateTD("f")
+				td.RequiresCompatibilities = append(td.RequiresCompatibilities, ecstypes.CompatibilityEc2)
+				e.register(t, td)
+				failures := 0
+				for i := range 3 {
+					in := e.fargateRun("c", "f")
+					if tt.strategy != nil {
+						in.LaunchType, in.CapacityProviderStrategy = "", tt.strategy
+					}
+					out := e.run(t, in)
+					switch {
+					case len(out.Failures) == 1 && len(out.Tasks) == 0:
+						failures++
+						if got := aws.ToString(out.Failures[0].Reason); got != tt.reason {
+							t.Errorf("attempt %d: reason %q, want %q", i, got, tt.reason)
+						}
+					case len(out.Tasks) == 1 && len(out.Failures) == 0:
+						if failures < tt.failures {
+							t.Errorf("attempt %d launched after %d failures, want %d first", i, failures, tt.failures)
+						}
+					default:
+						t.Fatalf("attempt %d: %+v", i, out)
+					}
+				}
+				if failures != tt.failures {
+					t.Errorf("%d capacity failures, want %d", failures, tt.failures)
+				}
+			})
+		})
+	}
+}
