@@ -46,7 +46,12 @@ after changing the cluster's providers by other means, or they are put back.
 
 Everything is checked first; then a change set is created and executed and the
 stack's events are shown until it settles. At the end, the job variables that send a
-deployment's flow runs to this capacity are printed.`,
+deployment's flow runs to this capacity are printed.
+
+CloudFormation creates the resources with your credentials: besides the checks'
+calls (ecs:DescribeClusters, ec2:DescribeSubnets, ec2:DescribeSecurityGroups), they
+need ssm:GetParameters and the ec2, autoscaling, ecs and iam actions the README's
+permissions table lists for infra deploy-capacity. See docs/capacity.md.`,
 		Example: `  ecsworker infra deploy-capacity --cluster prod --subnets subnet-0a1b2c3d,subnet-4e5f6a7b \
     --instance-types m7i.large --max-size 10 --warm-pool-size 2 \
     --prepull-image 123456789012.dkr.ecr.us-east-1.amazonaws.com/flows:v3

@@ -4,6 +4,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/ecsworker/ecsworker/internal/cli/clitest"
 	awsfake "github.com/ecsworker/ecsworker/internal/fakes/awsfake"
@@ -113,4 +119,88 @@ func TestExportCapacityTemplate(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
 	}
 	clitest.MustContain(t, "stdout", r.Stdout, "AWS::ECS::ClusterCapacityProviderAssociations", "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached", "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>")
+}
+
+// TestInfraCapacityPreflightDenied: the checks deploy-capacity makes
+// itself stop it, with the refused action named, before any change set.
+func TestInfraCapacityPreflightDenied(t *testing.T) {
+	for _, action := range []string{"ecs:DescribeClusters", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"} {
+		t.Run(action, func(t *testing.T) {
+			e := newInfraEnv(t, prefectfake.Options{APIKey: infraTestKey})
+			sg := e.aws.AddSecurityGroup(e.vpc, "instances")
+			policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"` + action + `","Resource":"*"}]}`
+			if err := e.aws.SetIdentityPolicy("", policy); err != nil {
+				t.Fatal(err)
+			}
+			r := runInfra(t, "", e.capacityArgs("--security-groups", sg)...)
+			if r.Code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", r.Code, r.Stderr)
+			}
+			clitest.MustContain(t, "stderr", r.Stderr, action)
+			if _, ok := e.aws.Stack("ecsworker-capacity-prod"); ok {
+				t.Error("a stack was created although a check was refused")
+			}
+		})
+	}
+}
+
+// TestInfraCapacityRunsTasks: after deploy-capacity, a task whose
+// strategy names the new provider (the job variables it prints) is
+// accepted by ECS. The group starts empty, so the task waits in
+// PROVISIONING for managed scaling to start an instance, then runs; the
+// fake does not model the instance itself. Before the deploy, and after
+// the delete, ECS refuses the strategy.
+func TestInfraCapacityRunsTasks(t *testing.T) {
+	e := newInfraEnv(t, prefectfake.Options{APIKey: infraTestKey})
+	ctx := t.Context()
+	c := ecs.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(e.aws.URL()),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")})
+	td, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("flow"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("prefect"), Image: aws.String("prefecthq/prefect:3-latest"), Memory: aws.Int32(512)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() (*ecs.RunTaskOutput, error) {
+		return c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("prod"), TaskDefinition: td.TaskDefinition.TaskDefinitionArn,
+			CapacityProviderStrategy: []ecstypes.CapacityProviderStrategyItem{{CapacityProvider: aws.String("prefect-ec2-prod"), Weight: 1}}})
+	}
+	const notInCluster = "cannot contain a capacity provider that is not associated with the cluster"
+	if _, err := run(); err == nil || !strings.Contains(err.Error(), notInCluster) {
+		t.Errorf("RunTask before the deploy: %v, want %q", err, notInCluster)
+	}
+
+	if r := runInfra(t, "", e.capacityArgs()...); r.Code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", r.Code, r.Stderr)
+	}
+	out, err := run()
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("RunTask on the new provider: %v %+v", err, out)
+	}
+	task := out.Tasks[0]
+	if aws.ToString(task.CapacityProviderName) != "prefect-ec2-prod" || task.LaunchType != ecstypes.LaunchTypeEc2 || aws.ToString(task.LastStatus) != "PROVISIONING" {
+		t.Errorf("task: provider %s, launch type %s, status %s; want prefect-ec2-prod, EC2, PROVISIONING",
+			aws.ToString(task.CapacityProviderName), task.LaunchType, aws.ToString(task.LastStatus))
+	}
+	status := func() string {
+		d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("prod"), Tasks: []string{aws.ToString(task.TaskArn)}})
+		if err != nil || len(d.Tasks) != 1 {
+			t.Fatalf("DescribeTasks: %v %+v", err, d)
+		}
+		return aws.ToString(d.Tasks[0].LastStatus)
+	}
+	// awsfake's default outcome: RUNNING 30 s after RunTask, the first
+	// third PROVISIONING.
+	for _, want := range []string{"PENDING", "RUNNING"} {
+		e.clk.Advance(15 * time.Second)
+		if got := status(); got != want {
+			t.Errorf("after %s: %s, want %s", 15*time.Second, got, want)
+		}
+	}
+
+	if r := runInfra(t, "", "infra", "delete", "ecsworker-capacity-prod", "--yes"); r.Code != 0 {
+		t.Fatalf("delete: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if _, err := run(); err == nil || !strings.Contains(err.Error(), notInCluster) {
+		t.Errorf("RunTask after the delete: %v, want %q", err, notInCluster)
+	}
 }

@@ -105,7 +105,8 @@ func New(stdio clikit.IO, api *clikit.APIFlags) *cobra.Command {
 		Short: "Deploy the worker on ECS with CloudFormation, and manage those stacks",
 		Long: `Deploy the ecsworker worker as an ECS service next to the flow runs it starts
 (deploy-service), or only the ECS task state change queue a worker reads
-(deploy-events), with CloudFormation. Deploys go through change sets and show the
+(deploy-events), or EC2 capacity with a warm pool for fast flow run starts
+(deploy-capacity), with CloudFormation. Deploys go through change sets and show the
 stack's events as they happen; redeploying an unchanged stack changes nothing.
 The stacks are tagged ManagedBy=ecsworker, and list, status and delete touch no
 other stack.`,

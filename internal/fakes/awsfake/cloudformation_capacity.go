@@ -242,6 +242,19 @@ func (s *Server) checkCapacityResourceLocked(stackID string, r *cfnResolved, pla
 				return handlerMsg("AmazonECS", "ClientException", "The specified Auto Scaling group is already in use by another capacity provider.")
 			}
 		}
+		// Providers of the same plan created before this one: ECS sees
+		// them by the time this one is created.
+		for _, p := range planned {
+			if p.typ != "AWS::ECS::CapacityProvider" || p.name == r.name {
+				continue
+			}
+			if p.physical == name {
+				return handlerMsg("AmazonECS", "ClientException", "The specified capacity provider already exists. To change the configuration of an existing capacity provider, update the capacity provider.")
+			}
+			if propString(propMap(p.properties, "AutoScalingGroupProvider"), "AutoScalingGroupArn") == asgRef {
+				return handlerMsg("AmazonECS", "ClientException", "The specified Auto Scaling group is already in use by another capacity provider.")
+			}
+		}
 		scaling := propMap(asgp, "ManagedScaling")
 		if t, has, ok := propInt(scaling, "TargetCapacity"); has && (!ok || t < 1 || t > 100) {
 			return handlerMsg("AmazonECS", "ClientException", "The managed scaling target capacity must be between 1 and 100.")

@@ -242,7 +242,7 @@ func (s *Server) startLifecycleLocked(t *task) {
 		ttr = defaultTimeToRunning
 	}
 	t0 := t.createdAt
-	if t.eni != nil {
+	if t.eni != nil || s.awaitsScalingLocked(t) {
 		t.lastStatus = "PROVISIONING"
 		s.scheduleLocked(t, t0.Add(ttr/3), false, (*Server).toPending)
 	} else {
@@ -253,8 +253,24 @@ func (s *Server) startLifecycleLocked(t *task) {
 	s.changedLocked(t, t0)
 }
 
+// awaitsScalingLocked tells a task placed by the capacity provider of a
+// stack's Auto Scaling group. The group starts with no instance (minimum
+// 0) and the fake registers none, so, as ECS does when a provider has no
+// instance with room, the task waits in PROVISIONING for managed scaling
+// to start one (from the warm pool); the fake then lets it proceed as if
+// that instance had registered, without modelling the instance itself.
+func (s *Server) awaitsScalingLocked(t *task) bool {
+	p := s.ecs.providers[t.capacityProvider]
+	return t.capacityProvider != "" && p != nil && p.asg != ""
+}
+
 func (s *Server) toPending(t *task, at time.Time) {
 	t.lastStatus = "PENDING"
+	if t.eni == nil {
+		// A task that waited for managed scaling: the instance has joined.
+		t.pullStartedAt = at
+		return
+	}
 	t.eni.status = "ATTACHED"
 	t.connectivity, t.connectivityAt = "CONNECTED", at
 	t.pullStartedAt = at
