@@ -67,7 +67,9 @@ func TestCloudFormationCapacityRefusals(t *testing.T) {
 			failed: "CP", reason: "To enable managed termination protection for a capacity provider, the capacity provider must have managed scaling enabled.",
 		},
 		"termination protection without scale-in protection": {
-			change: func(t map[string]any, _ *awsfake.StackView) { delete(props(t, "ASG"), "NewInstancesProtectedFromScaleIn") },
+			change: func(t map[string]any, _ *awsfake.StackView) {
+				delete(props(t, "ASG"), "NewInstancesProtectedFromScaleIn")
+			},
 			failed: "CP", reason: "the Auto Scaling group must have instance protection from scale in enabled.",
 		},
 		"name prefixed aws": {
