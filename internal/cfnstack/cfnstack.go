@@ -27,6 +27,9 @@ const (
 	ManagedByVal = "ecsworker"
 	TagKind      = "ecsworker:stack-type"
 	TagWorkPool  = "ecsworker:work-pool"
+	// TagCluster names the cluster a capacity stack serves; a capacity
+	// stack belongs to a cluster, not to a work pool.
+	TagCluster = "ecsworker:cluster"
 )
 
 // Tags are the stack tags of a deploy.
@@ -35,6 +38,16 @@ func Tags(kind Kind, pool string) []cfntypes.Tag {
 		{Key: aws.String(TagManagedBy), Value: aws.String(ManagedByVal)},
 		{Key: aws.String(TagKind), Value: aws.String(string(kind))},
 		{Key: aws.String(TagWorkPool), Value: aws.String(pool)},
+	}
+}
+
+// CapacityTags are the stack tags of a capacity deploy, which serves a
+// cluster rather than a work pool.
+func CapacityTags(cluster string) []cfntypes.Tag {
+	return []cfntypes.Tag{
+		{Key: aws.String(TagManagedBy), Value: aws.String(ManagedByVal)},
+		{Key: aws.String(TagKind), Value: aws.String(string(KindCapacity))},
+		{Key: aws.String(TagCluster), Value: aws.String(cluster)},
 	}
 }
 
@@ -64,10 +77,13 @@ const (
 	// KindEvents is only the ECS task state change queue, for a worker
 	// that runs elsewhere.
 	KindEvents Kind = "events"
+	// KindCapacity is an EC2 capacity provider with a warm pool, attached
+	// to a cluster, for flow runs that start fast.
+	KindCapacity Kind = "capacity"
 )
 
 // Kinds lists every kind, in the order help texts show them.
-var Kinds = []Kind{KindService, KindEvents}
+var Kinds = []Kind{KindService, KindEvents, KindCapacity}
 
 // ParseKind accepts the names the CLI shows, and upstream's "events-only".
 func ParseKind(s string) (Kind, error) {
@@ -76,6 +92,8 @@ func ParseKind(s string) (Kind, error) {
 		return KindService, nil
 	case "events", "events-only":
 		return KindEvents, nil
+	case "capacity":
+		return KindCapacity, nil
 	}
-	return "", fmt.Errorf("unknown template %q: use service or events", s)
+	return "", fmt.Errorf("unknown template %q: use service, events or capacity", s)
 }

@@ -23,6 +23,7 @@ type Stack struct {
 	StatusReason string            `json:"statusReason,omitempty"`
 	Kind         Kind              `json:"type,omitempty"`
 	WorkPool     string            `json:"workPool,omitempty"`
+	Cluster      string            `json:"cluster,omitempty"`
 	Description  string            `json:"description,omitempty"`
 	Created      time.Time         `json:"created"`
 	Updated      *time.Time        `json:"updated,omitempty"`
@@ -93,6 +94,7 @@ func stackFrom(s cfntypes.Stack) *Stack {
 	}
 	out.Kind = Kind(out.Tags[TagKind])
 	out.WorkPool = out.Tags[TagWorkPool]
+	out.Cluster = out.Tags[TagCluster]
 	for _, o := range s.Outputs {
 		out.Outputs = append(out.Outputs, Output{Key: aws.ToString(o.OutputKey), Value: aws.ToString(o.OutputValue), Description: aws.ToString(o.Description)})
 	}

@@ -20,9 +20,11 @@ import (
 
 // Clients are the AWS clients of one region and profile.
 type Clients struct {
-	CFN    awsclient.CloudFormationAPI
-	ECS    awsclient.ECSAPI
-	EC2    awsclient.EC2API
+	CFN awsclient.CloudFormationAPI
+	ECS awsclient.ECSAPI
+	EC2 awsclient.EC2API
+	// SG checks the security groups deploy-capacity is given.
+	SG     SecurityGroupsAPI
 	STS    awsclient.STSAPI
 	Region string
 	// ECRIn returns the same identity's ECR client in region: an image's
@@ -84,9 +86,10 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 		}
 		return ecr.NewFromConfig(configOf(rc)), nil
 	}
+	ec2c := ec2.NewFromConfig(cfg)
 	return &Clients{
 		CFN: cloudformation.NewFromConfig(cfg), ECS: ecs.NewFromConfig(cfg),
-		EC2: ec2.NewFromConfig(cfg), STS: sts.NewFromConfig(cfg),
+		EC2: ec2c, SG: ec2c, STS: sts.NewFromConfig(cfg),
 		Region: c.Region, ECRIn: ecrIn,
 	}, nil
 }

@@ -20,6 +20,10 @@ type Cluster struct {
 	// Fargate tells whether FARGATE is among its capacity providers;
 	// only informative, as launchType FARGATE works without it.
 	Fargate bool
+	// CapacityProviders and DefaultStrategy are the cluster's, which
+	// deploy-capacity keeps.
+	CapacityProviders []string
+	DefaultStrategy   []StrategyItem
 }
 
 // ResolveCluster finds an ACTIVE cluster by name or ARN. The stacks take
@@ -41,8 +45,12 @@ func ResolveCluster(ctx context.Context, api awsclient.ECSAPI, region, ident str
 	if status := aws.ToString(c.Status); status != "ACTIVE" {
 		return nil, fmt.Errorf("--cluster %s: the cluster is %s in %s, not ACTIVE; give an active cluster", ident, status, region)
 	}
-	return &Cluster{Name: aws.ToString(c.ClusterName), Arn: aws.ToString(c.ClusterArn),
-		Fargate: slices.Contains(c.CapacityProviders, "FARGATE")}, nil
+	res := &Cluster{Name: aws.ToString(c.ClusterName), Arn: aws.ToString(c.ClusterArn),
+		Fargate: slices.Contains(c.CapacityProviders, "FARGATE"), CapacityProviders: c.CapacityProviders}
+	for _, it := range c.DefaultCapacityProviderStrategy {
+		res.DefaultStrategy = append(res.DefaultStrategy, StrategyItem{CapacityProvider: aws.ToString(it.CapacityProvider), Weight: it.Weight, Base: it.Base})
+	}
+	return res, nil
 }
 
 // CheckNetwork checks that the VPC exists and every subnet is in it. It

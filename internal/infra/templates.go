@@ -32,6 +32,9 @@ const MaxTemplateBody = 51200
 // that the queue, its policy and the rule exist once, in one file. The
 // worker role's policy comes from WorkerPolicy (package iampolicy).
 func Render(kind cfnstack.Kind, defaultImage string) (*jsonv.Object, error) {
+	if kind == cfnstack.KindCapacity {
+		return RenderCapacity(nil)
+	}
 	events, err := load("events.json")
 	if err != nil {
 		return nil, err
@@ -89,6 +92,10 @@ func Body(kind cfnstack.Kind, defaultImage string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return compact(kind, t)
+}
+
+func compact(kind cfnstack.Kind, t *jsonv.Object) (string, error) {
 	b, err := jsonv.Marshal(t)
 	if err != nil {
 		return "", err

@@ -105,7 +105,8 @@ func New(stdio clikit.IO, api *clikit.APIFlags) *cobra.Command {
 		Short: "Deploy the worker on ECS with CloudFormation, and manage those stacks",
 		Long: `Deploy the ecsworker worker as an ECS service next to the flow runs it starts
 (deploy-service), or only the ECS task state change queue a worker reads
-(deploy-events), with CloudFormation. Deploys go through change sets and show the
+(deploy-events), or EC2 capacity with a warm pool for fast flow run starts
+(deploy-capacity), with CloudFormation. Deploys go through change sets and show the
 stack's events as they happen; redeploying an unchanged stack changes nothing.
 The stacks are tagged ManagedBy=ecsworker, and list, status and delete touch no
 other stack.`,
@@ -118,6 +119,7 @@ other stack.`,
 	cmd.AddCommand(
 		service,
 		events,
+		newDeployCapacityCmd(stdio),
 		newInfraListCmd(stdio),
 		newInfraStatusCmd(stdio),
 		newInfraDeleteCmd(stdio),
@@ -465,7 +467,7 @@ func (o *deployFlags) deployStack(ctx context.Context, stdio clikit.IO, clients 
 	}
 	in := cfnstack.DeployInput{StackName: stack, Kind: kind, Template: body, Parameters: params, Tags: cfnstack.Tags(kind, pool), Wait: o.waiting()}
 	if o.dryRun {
-		return nil, dryRun(ctx, stdio, clients, o.asJSON, in, warnings, o.imageCheck)
+		return nil, dryRun(ctx, stdio, clients, o.asJSON, in, warnings, o.imageCheck, nil)
 	}
 	return deploy(ctx, stdio, clients, o, in)
 }
@@ -589,6 +591,9 @@ func printStack(w io.Writer, s *cfnstack.Stack) {
 	if s.WorkPool != "" {
 		fmt.Fprintf(tw, "Work pool:\t%s\n", s.WorkPool)
 	}
+	if s.Cluster != "" {
+		fmt.Fprintf(tw, "Cluster:\t%s\n", s.Cluster)
+	}
 	fmt.Fprintf(tw, "Status:\t%s\n", s.Status)
 	if s.StatusReason != "" && s.StatusReason != "User Initiated" {
 		fmt.Fprintf(tw, "Reason:\t%s\n", s.StatusReason)
@@ -608,7 +613,7 @@ func printStack(w io.Writer, s *cfnstack.Stack) {
 	}
 }
 
-func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool, in cfnstack.DeployInput, warnings []string, image *infra.ImageCheck) error {
+func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool, in cfnstack.DeployInput, warnings []string, image *infra.ImageCheck, extra map[string]any) error {
 	action := "create"
 	existing, err := cfnstack.DescribeStack(ctx, c.CFN, c.Region, in.StackName)
 	var nf *cfnstack.NotFoundError
@@ -638,6 +643,9 @@ func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool,
 		if image != nil {
 			out["imageCheck"] = image
 		}
+		for k, v := range extra {
+			out[k] = v
+		}
 		writeInfraJSON(stdio.Out, out)
 		return nil
 	}
@@ -649,6 +657,10 @@ func dryRun(ctx context.Context, stdio clikit.IO, c *infra.Clients, asJSON bool,
 	_ = tw.Flush() // to the terminal, as the Fprintf calls: a failure has nowhere to go
 	if image != nil {
 		fmt.Fprintf(stdio.Out, "Image check: %s\n", image.Detail)
+	}
+	if v, ok := extra["jobVariables"]; ok {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(stdio.Out, "Job variables to use it: %s\n", b)
 	}
 	fmt.Fprintf(stdio.Out, "Template: %d bytes (see it with: ecsworker infra export-template --type %s)\n", len(in.Template), in.Kind)
 	return nil
@@ -759,7 +771,11 @@ func newInfraListCmd(stdio clikit.IO) *cobra.Command {
 				if s.Updated != nil {
 					when = *s.Updated
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, s.WorkPool, s.Status, when.UTC().Format("2006-01-02 15:04 UTC"))
+				pool := s.WorkPool
+				if s.Kind == cfnstack.KindCapacity {
+					pool = "(cluster " + s.Cluster + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, pool, s.Status, when.UTC().Format("2006-01-02 15:04 UTC"))
 			}
 			return tw.Flush()
 		},
@@ -850,7 +866,11 @@ they point at this stack's resources. Asks for confirmation on a terminal; elsew
 				return &clikit.CodedError{Code: clikit.ExitError, Err: err}
 			}
 			if !yes {
-				if err := clikit.Confirm(stdio, "deleting stack "+name, fmt.Sprintf("Delete stack %s (%s, work pool %s) in %s?", name, s.Kind, s.WorkPool, c.Region)); err != nil {
+				owner := "work pool " + s.WorkPool
+				if s.Kind == cfnstack.KindCapacity {
+					owner = "cluster " + s.Cluster
+				}
+				if err := clikit.Confirm(stdio, "deleting stack "+name, fmt.Sprintf("Delete stack %s (%s, %s) in %s?", name, s.Kind, owner, c.Region)); err != nil {
 					return err
 				}
 			}
@@ -871,6 +891,9 @@ they point at this stack's resources. Asks for confirmation on a terminal; elsew
 				}
 				if s.Kind == cfnstack.KindService {
 					fmt.Fprintf(stdio.Err, "Work pool %q may still default to this stack's security group, execution role and secrets: update its defaults before its next flow run.\n", s.WorkPool)
+				}
+				if s.Kind == cfnstack.KindCapacity {
+					fmt.Fprintf(stdio.Err, "Capacity provider %s is gone: deployments whose capacity_provider_strategy names it fail to start until they use another. Check cluster %s's providers with: aws ecs describe-clusters --clusters %s --region %s\n", s.OutputMap()["CapacityProviderName"], s.Cluster, s.Cluster, c.Region)
 				}
 			} else {
 				fmt.Fprintf(stdio.Err, "Stack %s: deletion started (%s). Follow it with: ecsworker infra status %s\n", name, final.Status, final.ID)
@@ -895,8 +918,11 @@ func newExportTemplateCmd(stdio clikit.IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export-template",
 		Short: "Write a CloudFormation template, to review it or deploy it with other tools",
-		Long: `Write the template deploy-service (--type service) or deploy-events (--type events)
-deploys, as JSON CloudFormation. No AWS access is needed.`,
+		Long: `Write the template deploy-service (--type service), deploy-events (--type events) or
+deploy-capacity (--type capacity) deploys, as JSON CloudFormation. No AWS access is
+needed. The capacity template's ClusterAssociation lists only the new capacity provider:
+deploy-capacity writes the cluster's own providers and default strategy beside it, since
+the association replaces the cluster's whole list; add them before deploying it otherwise.`,
 		Example: `  ecsworker infra export-template --type service --output ecsworker-service.json
   aws cloudformation deploy --template-file ecsworker-service.json --stack-name ecsworker-my-pool \
     --capabilities CAPABILITY_IAM --parameter-overrides WorkPoolName=my-pool \
@@ -933,7 +959,7 @@ deploys, as JSON CloudFormation. No AWS access is needed.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&typ, "type", "service", "service or events")
+	f.StringVar(&typ, "type", "service", "service, events or capacity")
 	f.StringVarP(&output, "output", "o", "", "file to write (default: standard output)")
 	f.StringVar(&image, "image", defaultWorkerImage(), "default of the template's Image parameter: "+imageHelp)
 	f.SetNormalizeFunc(upstreamNames)

@@ -42,6 +42,7 @@ type infraTestEnv struct {
 	prefect *prefectfake.Server
 	vpc     string
 	subnets []string
+	clk     *awsclienttest.Clock
 }
 
 const infraTestKey = "pnu_infra_secret_key_42"
@@ -72,7 +73,7 @@ func newInfraEnv(t *testing.T, prefectOpts prefectfake.Options) *infraTestEnv {
 	t.Setenv("PREFECT_API_KEY", prefectOpts.APIKey)
 	t.Setenv("PREFECT_API_AUTH_STRING", prefectOpts.AuthString)
 	vpc, subnets, _ := a.DefaultNetwork()
-	return &infraTestEnv{aws: a, prefect: p, vpc: vpc, subnets: subnets[:2]}
+	return &infraTestEnv{aws: a, prefect: p, vpc: vpc, subnets: subnets[:2], clk: clk}
 }
 
 func runInfra(t *testing.T, stdin string, args ...string) clitest.Result {

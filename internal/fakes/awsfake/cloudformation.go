@@ -375,6 +375,7 @@ func (s *Server) planLocked(st *cfnStack, t *cfnTemplate, params map[string]para
 			p.changes = append(p.changes, cfnChange{action: "Add", logical: def.name, typ: def.typ})
 		}
 		e.resources[def.name] = r
+		r.invalid = s.checkCapacityResourceLocked(st.id, r, e.resources)
 		p.resources = append(p.resources, r)
 	}
 	for _, o := range st.resources {
@@ -479,6 +480,21 @@ func (st *cfnStack) commit(p *cfnPlan) {
 	st.description = p.tmpl.description
 }
 
+// invalidChange is the first added or modified resource its service
+// would refuse, as a failure of the operation.
+func invalidChange(p *cfnPlan) *cfnFailure {
+	byName := map[string]*cfnResolved{}
+	for _, r := range p.resources {
+		byName[r.name] = r
+	}
+	for _, c := range p.changes {
+		if r := byName[c.logical]; c.action != "Remove" && r != nil && r.invalid != "" {
+			return &cfnFailure{logicalID: r.name, reason: r.invalid}
+		}
+	}
+	return nil
+}
+
 // failTarget picks the change an injected failure hits.
 func failTarget(changes []cfnChange, p *cfnPlan, f *cfnFailure) (int, []cfnChange) {
 	for i, c := range changes {
@@ -513,6 +529,9 @@ func (s *Server) scheduleCreateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 	st.tmpl, st.params, st.tags, st.capabilities, st.description = p.tmpl, p.params, p.tags, p.capabilities, p.tmpl.description
 	b.stack(st, "CREATE_IN_PROGRESS", "User Initiated")
 	fail := s.takeFailureLocked()
+	if fail == nil {
+		fail = invalidChange(p)
+	}
 	failAt := -1
 	changes := p.changes
 	if fail != nil {
@@ -537,6 +556,7 @@ func (s *Server) scheduleCreateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 				}
 				b.res(c.name, c.typ, c.physical, "DELETE_IN_PROGRESS", "")
 				b.res(c.name, c.typ, c.physical, "DELETE_COMPLETE", "")
+				b.then(func() { s.unapplyCapacityResourceLocked(st.id, c) })
 			}
 			b.res(r.name, r.typ, "", "DELETE_COMPLETE", "")
 			b.stack(st, "ROLLBACK_COMPLETE", "")
@@ -545,6 +565,7 @@ func (s *Server) scheduleCreateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 			return
 		}
 		b.res(r.name, r.typ, r.physical, "CREATE_COMPLETE", "")
+		b.then(func() { s.applyCapacityResourceLocked(st.id, r) })
 		created = append(created, r)
 	}
 	b.stack(st, "CREATE_COMPLETE", "")
@@ -560,6 +581,9 @@ func (s *Server) scheduleUpdateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 	st.updated = b.at
 	b.stack(st, "UPDATE_IN_PROGRESS", "User Initiated")
 	fail := s.takeFailureLocked()
+	if fail == nil {
+		fail = invalidChange(p)
+	}
 	failAt := -1
 	changes := p.changes
 	if fail != nil {
@@ -598,6 +622,7 @@ func (s *Server) scheduleUpdateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 				ar := byName[a.logical]
 				b.res(ar.name, ar.typ, ar.physical, "DELETE_IN_PROGRESS", "")
 				b.res(ar.name, ar.typ, ar.physical, "DELETE_COMPLETE", "")
+				b.then(func() { s.unapplyCapacityResourceLocked(st.id, ar) })
 			}
 			b.stack(st, "UPDATE_ROLLBACK_COMPLETE", "")
 			b.then(func() { done(false) })
@@ -605,6 +630,7 @@ func (s *Server) scheduleUpdateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 			return
 		}
 		b.res(r.name, r.typ, r.physical, verb+"_COMPLETE", "")
+		b.then(func() { s.applyCapacityResourceLocked(st.id, r) })
 		doneChanges = append(doneChanges, cfnChange{action: c.action, logical: r.name, typ: r.typ, physical: r.physical})
 	}
 	b.stack(st, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "")
@@ -619,6 +645,7 @@ func (s *Server) scheduleUpdateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 		}
 		b.res(o.name, o.typ, o.physical, "DELETE_IN_PROGRESS", "")
 		b.res(o.name, o.typ, o.physical, "DELETE_COMPLETE", "")
+		b.then(func() { s.unapplyCapacityResourceLocked(st.id, o) })
 	}
 	b.stack(st, "UPDATE_COMPLETE", "")
 	b.then(func() { st.commit(p); done(true) })
@@ -638,6 +665,7 @@ func (s *Server) scheduleDeleteLocked(st *cfnStack) {
 		}
 		b.res(r.name, r.typ, r.physical, "DELETE_IN_PROGRESS", "")
 		b.res(r.name, r.typ, r.physical, "DELETE_COMPLETE", "")
+		b.then(func() { s.unapplyCapacityResourceLocked(st.id, r) })
 	}
 	b.stack(st, "DELETE_COMPLETE", "")
 	at := b.at

@@ -123,6 +123,38 @@ func (s *Server) materializeLocked(stack, logical, typ string, props any) *cfnRe
 	case "AWS::ApplicationAutoScaling::ScalingPolicy":
 		r.physical = arn("autoscaling", "scalingPolicy:"+s.newUUIDLocked()+":resource/"+propString(props, "PolicyName"))
 		r.attrs = map[string]string{"Arn": r.physical}
+	case "AWS::EC2::LaunchTemplate":
+		r.physical = "lt-" + s.newIDLocked(17)
+		r.attrs = map[string]string{"LaunchTemplateId": r.physical, "LatestVersionNumber": "1", "DefaultVersionNumber": "1"}
+	case "AWS::IAM::InstanceProfile":
+		name := propString(props, "InstanceProfileName")
+		if name == "" {
+			name = s.physicalNameLocked(stack, logical, 128)
+		}
+		r.physical = name
+		r.attrs = map[string]string{"Arn": "arn:aws:iam::" + acct + ":instance-profile/" + name}
+	case "AWS::AutoScaling::AutoScalingGroup":
+		name := propString(props, "AutoScalingGroupName")
+		if name == "" {
+			name = s.physicalNameLocked(stack, logical, 255)
+		}
+		r.physical = name
+		r.attrs = map[string]string{}
+	case "AWS::AutoScaling::WarmPool":
+		r.physical = propString(props, "AutoScalingGroupName")
+		r.attrs = map[string]string{}
+	case "AWS::ECS::CapacityProvider":
+		// Without a Name, CloudFormation derives one from the stack, which
+		// ECS refuses when the stack's name starts with aws, ecs or fargate.
+		name := propString(props, "Name")
+		if name == "" {
+			name = s.physicalNameLocked(stack, logical, 255)
+		}
+		r.physical = name
+		r.attrs = map[string]string{}
+	case "AWS::ECS::ClusterCapacityProviderAssociations":
+		r.physical = clusterName(propString(props, "Cluster"))
+		r.attrs = map[string]string{}
 	case "AWS::CloudFormation::WaitConditionHandle":
 		r.physical = "https://cloudformation-waitcondition-" + region + ".s3.amazonaws.com/" + s.newIDLocked(24)
 	default:

@@ -327,6 +327,9 @@ func (t *cfnTemplate) requiredCapability() string {
 type paramValue struct {
 	value  string
 	noEcho bool
+	// resolved is an SSM parameter-typed parameter's value from the
+	// parameter store, which Ref gives; value is the parameter's name.
+	resolved string
 }
 
 // resolveParams validates the given values against the template, as
@@ -374,7 +377,11 @@ func (s *Server) resolveParamsLocked(t *cfnTemplate, given []cfnParamInput, prev
 		if e := s.checkParamLocked(d, v); e != nil {
 			return nil, e
 		}
-		out[d.name] = paramValue{value: v, noEcho: d.noEcho}
+		resolved, e := s.resolveSSMLocked(d.typ, v)
+		if e != nil {
+			return nil, e
+		}
+		out[d.name] = paramValue{value: v, noEcho: d.noEcho, resolved: resolved}
 	}
 	if len(missing) > 0 {
 		return nil, newErr(400, "ValidationError", "Parameters: [%s] must have values", strings.Join(missing, ", "))
@@ -449,9 +456,12 @@ var noValue = noValueT{}
 // cfnResolved is a resource as it exists in a stack.
 type cfnResolved struct {
 	name, typ, physical string
-	attrs               map[string]string
-	properties          any // resolved, plain Go values
-	deletionPolicy      string
+	// invalid is why the resource's service would refuse it; its
+	// creation or update then fails with this reason.
+	invalid        string
+	attrs          map[string]string
+	properties     any // resolved, plain Go values
+	deletionPolicy string
 }
 
 // cfnEval resolves intrinsic functions for one stack operation.
@@ -768,6 +778,9 @@ func (e *cfnEval) ref(name string) (any, *apiError) {
 				out = append(out, x)
 			}
 			return out, nil
+		}
+		if p.resolved != "" {
+			return p.resolved, nil
 		}
 		return p.value, nil
 	}

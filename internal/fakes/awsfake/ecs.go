@@ -71,6 +71,10 @@ type capacityProvider struct {
 	name    string
 	fargate bool
 	tags    []ecsTag
+	// Set for a provider a CloudFormation stack created: the stack and
+	// logical ID that own it, and its Auto Scaling group settings.
+	owner, asg, termination string
+	target                  int
 }
 
 type containerInstance struct {
@@ -395,6 +399,20 @@ func (s *Server) providerView(p *capacityProvider, withTags bool) ecsCapacityPro
 		return v
 	}
 	v.Type = "EC2_AUTOSCALING"
+	defer func() {
+		if p.owner == "" {
+			return
+		}
+		asg := p.asg
+		if !strings.HasPrefix(asg, "arn:") {
+			asg = s.arn("autoscaling", "autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/"+asg)
+		}
+		v.AutoScalingGroupProvider.AutoScalingGroupArn = asg
+		v.AutoScalingGroupProvider.ManagedTerminationProtection = p.termination
+		if p.target > 0 {
+			v.AutoScalingGroupProvider.ManagedScaling.TargetCapacity = new(p.target)
+		}
+	}()
 	v.AutoScalingGroupProvider = &ecsAutoScalingGroupProvider{
 		AutoScalingGroupArn: s.arn("autoscaling", "autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/"+p.name),
 		ManagedScaling: &ecsManagedScaling{

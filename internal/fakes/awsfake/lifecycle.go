@@ -263,14 +263,15 @@ func (s *Server) onTimer(gen uint64) {
 type phases struct{ provision, pull, start time.Duration }
 
 // phasesOf reads the Outcome's start phases: TimeToRunning split as it
-// always was, unless ProvisionFor, PullFor or StartFor is set.
-func (o Outcome) phasesOf(awsvpc bool) phases {
+// always was (a third provisioning for a task that provisions: an ENI, or
+// managed scaling), unless ProvisionFor, PullFor or StartFor is set.
+func (o Outcome) phasesOf(provisions bool) phases {
 	ttr := o.TimeToRunning
 	if ttr <= 0 {
 		ttr = defaultTimeToRunning
 	}
 	var p phases
-	if awsvpc {
+	if provisions {
 		p.provision = ttr / 3
 	}
 	p.pull = ttr - p.provision
@@ -290,18 +291,21 @@ func (o Outcome) phasesOf(awsvpc bool) phases {
 // startLifecycleLocked puts a new task on its scripted course.
 func (s *Server) startLifecycleLocked(t *task) {
 	o := t.outcome
-	p := o.phasesOf(t.eni != nil)
+	// A task on a stack's Auto Scaling group provider waits, like an
+	// awsvpc task, before its pull (awaitsScalingLocked).
+	provisions := t.eni != nil || s.awaitsScalingLocked(t)
+	p := o.phasesOf(provisions)
 	t0 := t.createdAt
 	pullAt := t0.Add(p.provision)
 	runAt := pullAt.Add(p.pull + p.start)
 	switch {
 	case o.FailsProvisioning:
 		t.lastStatus = "PENDING"
-		if t.eni != nil {
+		if provisions {
 			t.lastStatus = "PROVISIONING"
 		}
 		s.scheduleLocked(t, pullAt, false, (*Server).failProvisioning)
-	case t.eni != nil:
+	case provisions:
 		t.lastStatus = "PROVISIONING"
 		s.scheduleLocked(t, pullAt, false, (*Server).toPending)
 	default:
@@ -325,8 +329,24 @@ func (s *Server) startLifecycleLocked(t *task) {
 	s.changedLocked(t, t0)
 }
 
+// awaitsScalingLocked tells a task placed by the capacity provider of a
+// stack's Auto Scaling group. The group starts with no instance (minimum
+// 0) and the fake registers none, so, as ECS does when a provider has no
+// instance with room, the task waits in PROVISIONING for managed scaling
+// to start one (from the warm pool); the fake then lets it proceed as if
+// that instance had registered, without modelling the instance itself.
+func (s *Server) awaitsScalingLocked(t *task) bool {
+	p := s.ecs.providers[t.capacityProvider]
+	return t.capacityProvider != "" && p != nil && p.asg != ""
+}
+
 func (s *Server) toPending(t *task, at time.Time) {
 	t.lastStatus = "PENDING"
+	if t.eni == nil {
+		// A task that waited for managed scaling: the instance has joined.
+		t.pullStartedAt = at
+		return
+	}
 	t.eni.status = "ATTACHED"
 	t.connectivity, t.connectivityAt = "CONNECTED", at
 	t.pullStartedAt = at
