@@ -290,6 +290,12 @@ func (s *sandbox) summarize() sandboxreport.Summary {
 			rs.SecondsToRunTask = &secs
 		}
 		rs.Start = s.startOf(r)
+		if d := fallbackDiagnosis(r, s.prefect.FlowRun(r.id), rs); d != "" {
+			rs.Diagnosis = d
+		}
+		if ph := slowestTaskPhase(rs.Start); r.sc.SlowPhase != "" && ph != "" && r.stateType == "COMPLETED" {
+			rs.Diagnosis = fmt.Sprintf("completed; slowest start phase: %s, %.1f s", ph, rs.Start.Seconds[ph])
+		}
 		rs.Problems = problems(r, rs)
 		rs.OK = len(rs.Problems) == 0
 		if !rs.OK {
@@ -329,6 +335,15 @@ func problems(r *demoRun, rs sandboxreport.RunSummary) []string {
 	}
 	if rs.RunTaskCalls < r.sc.MinRunTaskAttempts {
 		out = append(out, fmt.Sprintf("%d RunTask calls, want at least %d (the retries)", rs.RunTaskCalls, r.sc.MinRunTaskAttempts))
+	}
+	if want := r.sc.Capacity; want != "" {
+		got := ""
+		if rs.Start != nil {
+			got = rs.Start.Capacity
+		}
+		if got != want {
+			out = append(out, fmt.Sprintf("ran on %q, want %q (the fallback)", cmp.Or(got, "nothing recorded"), want))
+		}
 	}
 	if want := r.sc.SlowPhase; want != "" {
 		if got := slowestTaskPhase(rs.Start); got != want {
@@ -444,4 +459,16 @@ func slowestTaskPhase(st *sandboxreport.StartSummary) string {
 		}
 	}
 	return slowest
+}
+
+// fallbackDiagnosis says which capacity a completed run ended up on when
+// the worker had to fall back (its ecsworker.capacity-step label is past
+// the deployment's own choice).
+func fallbackDiagnosis(r *demoRun, fr map[string]any, rs sandboxreport.RunSummary) string {
+	labels, _ := fr["labels"].(map[string]any)
+	step, _ := labels["ecsworker.capacity-step"].(float64)
+	if step < 1 || r.stateType != "COMPLETED" || rs.Start == nil {
+		return ""
+	}
+	return fmt.Sprintf("completed on %s, capacity_fallback step %d, after %d RunTask refusal(s) for no capacity", rs.Start.Capacity, int(step), rs.RunTaskCalls-1)
 }

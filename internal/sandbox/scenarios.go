@@ -21,6 +21,9 @@ type Scenario struct {
 	// MinRunTaskAttempts is the fewest RunTask calls the run must need:
 	// more than one proves that the worker retried.
 	MinRunTaskAttempts int `json:"min_run_task_attempts,omitempty"`
+	// Capacity, when set, is the capacity the run must have ended up on
+	// (the worker's ecsworker.capacity label on the flow run).
+	Capacity string `json:"expected_capacity,omitempty"`
 	// SlowPhase, when set, is the phase of the task's start (provisioning,
 	// image_pull or container_start) that the worker's start breakdown
 	// must show as the longest.
@@ -87,6 +90,21 @@ var scenarios = []Scenario{
 		// be refused afresh.
 		vars: func(cycle int) map[string]any {
 			return map[string]any{"launch_type": "EC2", "family": fmt.Sprintf("sandbox-capacity-%d", cycle)}
+		},
+	},
+	{
+		Name:        "spot-shortage-fallback",
+		Description: "Fargate Spot has no capacity; the run falls back to on-demand Fargate (capacity_fallback) and completes",
+		Expect:      "COMPLETED", MinRunTaskAttempts: 2, Capacity: "FARGATE", tag: "spot-shortage",
+		outcome: func(s func(time.Duration) time.Duration) awsfake.Outcome {
+			// Spot stays short for the whole demo; on-demand has room.
+			return awsfake.Outcome{TimeToRunning: s(3 * time.Second), RunFor: s(6 * time.Second), CapacityFailuresBy: map[string]int{"FARGATE_SPOT": 1 << 20}}
+		},
+		vars: func(int) map[string]any {
+			return map[string]any{
+				"launch_type":       "FARGATE_SPOT",
+				"capacity_fallback": []any{map[string]any{"launch_type": "FARGATE"}},
+			}
 		},
 	},
 	{

@@ -11,7 +11,7 @@ import (
 
 // ScenarioWidth is the width of the scenario column, here and in the
 // sandbox's live view: the longest scenario name, cancel-before-start.
-const ScenarioWidth = 19
+const ScenarioWidth = 22
 
 // Print writes the report of a finished demo: the ECS requests of one run,
 // a table of the runs, what the worker told Prefect about those that
