@@ -11,6 +11,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/launch"
 	"github.com/ecsworker/ecsworker/internal/prefect"
 	"github.com/ecsworker/ecsworker/internal/prefectpool"
+	"github.com/ecsworker/ecsworker/internal/startphase"
 )
 
 // Launcher starts a plan's task (launch.Launcher).
@@ -27,7 +28,7 @@ type Launcher interface {
 // capacity_fallback get neither.
 const (
 	CapacityStepLabel = "ecsworker.capacity-step"
-	CapacityLabel     = "ecsworker.capacity"
+	CapacityLabel     = startphase.CapacityLabel
 )
 
 // Claimed is a run this worker claimed, with what its labels say.
