@@ -299,7 +299,7 @@ func TestRunFlushesOnTheMinuteAndAtShutdown(t *testing.T) {
 		if got := out.take(); got != "" {
 			t.Fatalf("written before the minute ended: %s", got)
 		}
-		time.Sleep(next.Sub(time.Now()))
+		time.Sleep(time.Until(next))
 		synctest.Wait()
 		recs := parse(t, out.take())
 		if len(recs) != 1 || !recs[0].Timestamp.Equal(next.Add(-time.Minute)) || recs[0].Metrics["ecsworker_things_total"].Number != 4 {

@@ -1,6 +1,7 @@
 package awsfake
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/url"
@@ -114,6 +115,9 @@ type cfnPlan struct {
 	resources    []*cfnResolved
 	outputs      []cfnOutput
 	changes      []cfnChange
+	// refused is the first resource the service's handler refuses (its
+	// properties are wrong in a way only the create or update finds).
+	refused *cfnFailure
 }
 
 type cfnChange struct{ action, logical, typ, physical, replacement string }
@@ -368,11 +372,13 @@ func (s *Server) planLocked(st *cfnStack, t *cfnTemplate, params map[string]para
 			r = &cfnResolved{name: def.name, typ: def.typ, physical: o.physical, attrs: o.attrs, properties: props, deletionPolicy: def.deletionPolicy}
 			if tagsChanged || !reflect.DeepEqual(o.properties, props) {
 				p.changes = append(p.changes, cfnChange{action: "Modify", logical: def.name, typ: def.typ, physical: o.physical, replacement: "False"})
+				p.refuse(def.name, def.typ, props)
 			}
 		} else {
 			r = s.materializeLocked(st.name, def.name, def.typ, props)
 			r.deletionPolicy = def.deletionPolicy
 			p.changes = append(p.changes, cfnChange{action: "Add", logical: def.name, typ: def.typ})
+			p.refuse(def.name, def.typ, props)
 		}
 		e.resources[def.name] = r
 		p.resources = append(p.resources, r)
@@ -512,7 +518,7 @@ func (s *Server) scheduleCreateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 	b := s.newOpLocked()
 	st.tmpl, st.params, st.tags, st.capabilities, st.description = p.tmpl, p.params, p.tags, p.capabilities, p.tmpl.description
 	b.stack(st, "CREATE_IN_PROGRESS", "User Initiated")
-	fail := s.takeFailureLocked()
+	fail := cmp.Or(s.takeFailureLocked(), p.refused)
 	failAt := -1
 	changes := p.changes
 	if fail != nil {
@@ -559,7 +565,7 @@ func (s *Server) scheduleUpdateLocked(st *cfnStack, p *cfnPlan, done func(ok boo
 	b := s.newOpLocked()
 	st.updated = b.at
 	b.stack(st, "UPDATE_IN_PROGRESS", "User Initiated")
-	fail := s.takeFailureLocked()
+	fail := cmp.Or(s.takeFailureLocked(), p.refused)
 	failAt := -1
 	changes := p.changes
 	if fail != nil {

@@ -1,6 +1,7 @@
 package awsfake
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -123,6 +124,12 @@ func (s *Server) materializeLocked(stack, logical, typ string, props any) *cfnRe
 	case "AWS::ApplicationAutoScaling::ScalingPolicy":
 		r.physical = arn("autoscaling", "scalingPolicy:"+s.newUUIDLocked()+":resource/"+propString(props, "PolicyName"))
 		r.attrs = map[string]string{"Arn": r.physical}
+	case "AWS::CloudWatch::Dashboard":
+		name := propString(props, "DashboardName")
+		if name == "" {
+			name = s.physicalNameLocked(stack, logical, 255)
+		}
+		r.physical = name
 	case "AWS::CloudFormation::WaitConditionHandle":
 		r.physical = "https://cloudformation-waitcondition-" + region + ".s3.amazonaws.com/" + s.newIDLocked(24)
 	default:
@@ -130,6 +137,28 @@ func (s *Server) materializeLocked(stack, logical, typ string, props any) *cfnRe
 		r.attrs = nil // any attribute
 	}
 	return r
+}
+
+// refuse records the first resource whose resolved properties the
+// service's handler refuses, as CloudFormation learns only when it
+// creates or updates it: a dashboard body must be a JSON object (after
+// Fn::Sub) with an array of widgets, as PutDashboard checks.
+func (p *cfnPlan) refuse(logical, typ string, props any) {
+	if p.refused != nil || typ != "AWS::CloudWatch::Dashboard" {
+		return
+	}
+	var body struct {
+		Widgets *[]map[string]any `json:"widgets"`
+	}
+	problem := ""
+	if err := json.Unmarshal([]byte(propString(props, "DashboardBody")), &body); err != nil {
+		problem = "Should be valid JSON: " + err.Error()
+	} else if body.Widgets == nil {
+		problem = "Should have required property 'widgets'"
+	}
+	if problem != "" {
+		p.refused = &cfnFailure{logical, fmt.Sprintf("Resource handler returned message: \"The dashboard body is invalid, there are 1 validation errors:\n[\n  {\n    \"dataPath\": \"\",\n    \"message\": \"%s\"\n  }\n] (Service: CloudWatch, Status Code: 400)\"", problem)}
+	}
 }
 
 // attr answers GetAtt for types with no attribute table.
