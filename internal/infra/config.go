@@ -227,8 +227,10 @@ func validateCommon(stack, pool string) []error {
 	var errs []error
 	if pool == "" {
 		errs = append(errs, errors.New("--work-pool is required: the Prefect work pool the worker serves"))
-	} else if strings.Contains(pool, ",") || len(pool) > 128 {
-		errs = append(errs, fmt.Errorf("--work-pool %q: give a pool name of at most 128 characters without commas", pool))
+	} else if strings.ContainsAny(pool, ",'\"\\") || len(pool) > 128 {
+		// Commas would split the worker's command; quotes and backslashes
+		// would break the dashboard's JSON and its SEARCH expressions.
+		errs = append(errs, fmt.Errorf("--work-pool %q: give a pool name of at most 128 characters without commas, quotes or backslashes", pool))
 	}
 	if (stack != "" || pool != "") && !stackNameRE().MatchString(stack) {
 		errs = append(errs, fmt.Errorf("--stack-name %q: a stack name has up to 128 letters, digits and hyphens and starts with a letter", stack))

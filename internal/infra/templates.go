@@ -82,7 +82,34 @@ func Render(kind cfnstack.Kind, defaultImage string) (*jsonv.Object, error) {
 	if err := fillWorkerPolicy(out); err != nil {
 		return nil, err
 	}
+	if err := fillDashboard(out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// dashboardPlaceholder is the DashboardBody of WorkerDashboard in
+// worker.json; Render replaces it with templates/dashboard.json, compact,
+// as the Fn::Sub string CloudFormation expects (a readable file rather
+// than JSON escaped inside a string).
+const dashboardPlaceholder = "ecsworker:generated:dashboard"
+
+func fillDashboard(tmpl *jsonv.Object) error {
+	props := tmpl.GetObject("Resources").GetObject("WorkerDashboard").GetObject("Properties")
+	if props.GetString("DashboardBody") != dashboardPlaceholder {
+		return fmt.Errorf("templates: WorkerDashboard's DashboardBody must be %q, which Render replaces with templates/dashboard.json", dashboardPlaceholder)
+	}
+	body, err := load("dashboard.json")
+	if err != nil {
+		return err
+	}
+	b, err := jsonv.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("templates/dashboard.json: %w", err)
+	}
+	clusterName := jsonv.ObjectOf("Fn::Select", []any{1, jsonv.ObjectOf("Fn::Split", []any{"/", jsonv.ObjectOf("Ref", "ClusterArn")})})
+	props.Set("DashboardBody", jsonv.ObjectOf("Fn::Sub", []any{string(b), jsonv.ObjectOf("ClusterName", clusterName)}))
+	return nil
 }
 
 // Body is the template as sent to CloudFormation: compact, to stay well

@@ -342,7 +342,7 @@ func TestServiceTemplateResolves(t *testing.T) {
 	}{
 		"api key": {
 			tweak:   func(c *infra.ServiceConfig) {},
-			secrets: []string{"PREFECT_API_KEY"}, present: []string{"PrefectApiKeySecret", "PrefectSecretsPolicy"},
+			secrets: []string{"PREFECT_API_KEY"}, present: []string{"PrefectApiKeySecret", "PrefectSecretsPolicy", "WorkerDashboard", "CrashAlarm", "SubmissionLatencyAlarm"},
 			absent: []string{"PrefectApiAuthStringSecret", "WorkerScalableTarget", "AlarmTopic"},
 		},
 		"existing key secret": {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/ecsworker/ecsworker/internal/emf"
 	"github.com/ecsworker/ecsworker/internal/jsonv"
 	"github.com/ecsworker/ecsworker/internal/redact"
 	"github.com/ecsworker/ecsworker/internal/sandbox/sandboxreport"
@@ -35,6 +36,8 @@ func (s *sandbox) printHeader() {
 	fmt.Fprintf(w, "  and none of your AWS or Prefect settings or credentials are read.\n")
 	fmt.Fprintf(w, "  Prefect API (local test server):  %s\n", s.prefectURL)
 	fmt.Fprintf(w, "  AWS endpoint (simulated):         %s\n", s.awsURL)
+	fmt.Fprintf(w, "  Metrics: on ECS the worker writes them as CloudWatch EMF to its log group (namespace %s, dimension pool);\n", emf.DefaultNamespace)
+	fmt.Fprintf(w, "    locally, ecsworker worker start --metrics-addr :9090 serves them on http://127.0.0.1:9090/metrics\n")
 	fmt.Fprintf(w, "  Worker %s serves work pool %s: %d flow runs of deployment %s/%s, speed %gx\n\n",
 		WorkerName, PoolName, len(s.runs), FlowName, DeploymentName, s.opts.Speed)
 }

@@ -467,6 +467,14 @@ func TestInfraExportTemplate(t *testing.T) {
 		if tmpl["AWSTemplateFormatVersion"] != "2010-09-09" || tmpl["Resources"] == nil {
 			t.Errorf("%s: not a CloudFormation template", typ)
 		}
+		// The service stack has the CloudWatch dashboard and the alarms on
+		// the worker's EMF metrics (issue 16).
+		res, _ := tmpl["Resources"].(map[string]any)
+		for _, id := range []string{"WorkerDashboard", "CrashAlarm", "SubmissionLatencyAlarm"} {
+			if _, ok := res[id]; ok != (typ == "service") {
+				t.Errorf("%s: %s present %v", typ, id, ok)
+			}
+		}
 	}
 	file := filepath.Join(t.TempDir(), "new", "dir", "svc.json")
 	var out, errb bytes.Buffer

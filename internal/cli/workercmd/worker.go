@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,7 @@ import (
 	"github.com/ecsworker/ecsworker/internal/awserr"
 	"github.com/ecsworker/ecsworker/internal/buildinfo"
 	"github.com/ecsworker/ecsworker/internal/cli/clikit"
+	"github.com/ecsworker/ecsworker/internal/emf"
 	"github.com/ecsworker/ecsworker/internal/memlimit"
 	"github.com/ecsworker/ecsworker/internal/prefectapi"
 	"github.com/ecsworker/ecsworker/internal/prefectconfig"
@@ -40,6 +42,7 @@ type workerOptions struct {
 	prefetch                           float64
 	runOnce, healthcheck, noCreatePool bool
 	healthAddr, metricsAddr            string
+	metricsFormat, emfNamespace        string
 	logFormat, logLevel                string
 	eventsQueue, defaultImage          string
 	noEventStream                      bool
@@ -100,6 +103,8 @@ progress finish and exits; tasks keep running and a restarted worker adopts them
 	f.BoolVar(&o.healthcheck, "with-healthcheck", false, "serve GET /health")
 	f.StringVar(&o.healthAddr, "healthcheck-addr", "", "health check address (default: PREFECT_WORKER_WEBSERVER_HOST:PORT or 0.0.0.0:8080)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on /metrics at this address (e.g. :9090)")
+	f.StringVar(&o.metricsFormat, "metrics-format", "", "metrics output: emf (CloudWatch Embedded Metric Format records on stdout, once a minute), prometheus (/metrics at --metrics-addr) or none (default: emf on ECS, else prometheus)")
+	f.StringVar(&o.emfNamespace, "emf-namespace", emf.DefaultNamespace, "CloudWatch namespace of the EMF metrics")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warning or error (default: PREFECT_LOGGING_LEVEL or info)")
 	f.BoolVar(&o.noCreatePool, "no-create-pool", false, "do not create the pool when it does not exist")
@@ -138,7 +143,15 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 	if err != nil {
 		return &clikit.CodedError{Code: clikit.ExitInvalid, Err: err}
 	}
-	logger, err := newLogger(stdio.Err, o.logFormat, cmp.Or(o.logLevel, lookupOr(settings, "PREFECT_LOGGING_LEVEL", "info")))
+	format, err := metricsFormat(o, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	// EMF records (stdout) and log lines (stderr) reach one log stream on
+	// ECS, and one terminal elsewhere: one lock keeps every line whole.
+	var outMu sync.Mutex
+	stdout, stderr := &lockedWriter{mu: &outMu, w: stdio.Out}, &lockedWriter{mu: &outMu, w: stdio.Err}
+	logger, err := newLogger(stderr, o.logFormat, cmp.Or(o.logLevel, lookupOr(settings, "PREFECT_LOGGING_LEVEL", "info")))
 	if err != nil {
 		return err
 	}
@@ -215,7 +228,7 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 		EventsQueue:  cmp.Or(o.eventsQueue, lookupOr(settings, "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME", "")),
 		DefaultImage: o.defaultImage,
 		Logger:       logger,
-		OnStarted:    func() { fmt.Fprintf(stdio.Err, "Worker '%s' started!\n", w.Name()) },
+		OnStarted:    func() { fmt.Fprintf(stderr, "Worker '%s' started!\n", w.Name()) },
 	}, client, factory)
 	if err != nil {
 		return clikit.Invalid("%v", err)
@@ -231,11 +244,93 @@ func runWorker(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags, o work
 	if err := client.Check(ctx); err != nil {
 		return &clikit.CodedError{Code: clikit.ExitError, Err: err}
 	}
-	if err := w.Run(ctx); err != nil {
+	stopMetrics, err := startEMF(ctx, format, o, w, stdout, logger)
+	if err != nil {
+		return err
+	}
+	err = w.Run(ctx)
+	stopMetrics() // after the run, so that the last minute's records count its last reports
+	if err != nil {
 		return &clikit.CodedError{Code: clikit.ExitError, Err: err}
 	}
-	fmt.Fprintf(stdio.Err, "Worker '%s' stopped!\n", w.Name())
+	fmt.Fprintf(stderr, "Worker '%s' stopped!\n", w.Name())
 	return nil
+}
+
+// ecsMetadataEnv is set by the ECS agent in every container of a task (on
+// Fargate and EC2): its presence says the worker runs on ECS, where the
+// log stream goes to CloudWatch Logs.
+const ecsMetadataEnv = "ECS_CONTAINER_METADATA_URI_V4"
+
+// metricsFormat is --metrics-format, or its default: emf on ECS, where
+// the logs reach CloudWatch and nothing scrapes /metrics unless the team
+// runs Prometheus, else prometheus (/metrics when --metrics-addr is set).
+func metricsFormat(o workerOptions, lookup func(string) (string, bool)) (string, error) {
+	format := o.metricsFormat
+	if format == "" {
+		if _, onECS := lookup(ecsMetadataEnv); !onECS {
+			return "prometheus", nil
+		}
+		format = "emf"
+	}
+	switch format {
+	case "emf":
+		if err := emf.CheckNamespace(o.emfNamespace); err != nil {
+			return "", clikit.Invalid("%v", err)
+		}
+	case "prometheus":
+		if o.metricsAddr == "" {
+			return "", clikit.Invalid("--metrics-format prometheus: give --metrics-addr (e.g. :9090) for /metrics to be served")
+		}
+	case "none":
+		if o.metricsAddr != "" {
+			return "", clikit.Invalid("--metrics-format none with --metrics-addr %s: drop one of them", o.metricsAddr)
+		}
+	default:
+		return "", clikit.Invalid("--metrics-format %q: use emf, prometheus or none", format)
+	}
+	return format, nil
+}
+
+// startEMF writes the worker's metrics as EMF records to out once a minute
+// when the format is emf; the function it returns writes the last records
+// and returns once they are written.
+func startEMF(ctx context.Context, format string, o workerOptions, w *worker.Worker, out io.Writer, log *slog.Logger) (func(), error) {
+	if format != "emf" {
+		return func() {}, nil
+	}
+	exp, err := emf.New(emf.Options{
+		Gatherer: w.Metrics().Registry, Out: out, Namespace: o.emfNamespace,
+		Dimensions: []emf.Dimension{{Name: "pool", Value: o.pool}},
+	})
+	if err != nil {
+		return nil, clikit.Invalid("%v", err)
+	}
+	log.Info("writing metrics as CloudWatch EMF records to stdout, once a minute", "namespace", o.emfNamespace)
+	// Not ctx: the last flush comes after the worker's shutdown.
+	emfCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	warn := func(err error) { log.Warn("some metrics cannot be written as EMF", "err", err) }
+	go func() { done <- exp.Run(emfCtx, warn) }()
+	return func() {
+		stop()
+		if err := <-done; err != nil {
+			warn(err)
+		}
+	}, nil
+}
+
+// lockedWriter serializes writes to writers that share mu, so that a log
+// line and an EMF record written at once are never interleaved.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // serveHealthAndMetrics serves /health (--with-healthcheck) and /metrics

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecsworker/ecsworker/internal/cli/clitest"
+	"github.com/ecsworker/ecsworker/internal/emf/emftest"
 	"github.com/ecsworker/ecsworker/internal/fakes/prefectfake"
 )
 
@@ -99,5 +100,86 @@ func TestWorkerStartChecksBeforeItStarts(t *testing.T) {
 	r = clitest.Run(t, "", "worker", "start", "--pool", "bad/name")
 	if r.Code != 2 || !strings.Contains(r.Stderr, `"bad/name"`) || !strings.Contains(r.Stderr, "/") || strings.Contains(r.Stderr, "422") {
 		t.Errorf("bad pool name: exit %d\n%s", r.Code, r.Stderr)
+	}
+}
+
+// With --metrics-format emf (the default on ECS) the worker writes its
+// metrics as CloudWatch EMF records on stdout, whole lines apart from the
+// log lines, with the pool as a dimension; the last records are written at
+// shutdown.
+func TestWorkerWritesEMF(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		env  string
+		emf  bool
+	}{
+		"flag":             {args: []string{"--metrics-format", "emf"}, emf: true},
+		"on ECS":           {env: "http://169.254.170.2/v4/abc", emf: true},
+		"on ECS, disabled": {args: []string{"--metrics-format", "none"}, env: "http://169.254.170.2/v4/abc"},
+		"elsewhere":        {},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := clitest.PrefectServer(t, prefectfake.Options{})
+			clitest.AWSServer(t)
+			if tc.env != "" {
+				t.Setenv("ECS_CONTAINER_METADATA_URI_V4", tc.env)
+			}
+			flow := p.CreateFlow("etl")
+			dep := p.CreateDeployment(flow["id"].(string), "nightly", "ecs-pool", "", map[string]any{"cluster": "flows"})
+			p.CreateFlowRun(dep["id"].(string), nil, time.Time{})
+			r := clitest.Run(t, "", append([]string{"worker", "start", "--pool", "ecs-pool", "--run-once", "--log-format", "json"}, tc.args...)...)
+			if r.Code != 0 {
+				t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
+			}
+			recs, err := emftest.Parse(strings.NewReader(r.Stdout))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.emf {
+				if len(recs) != 0 {
+					t.Errorf("EMF records without emf:\n%s", r.Stdout)
+				}
+				return
+			}
+			var submitted float64
+			for _, rec := range recs {
+				if rec.Dimensions["pool"] != "ecs-pool" || rec.Namespace != "ecsworker" {
+					t.Errorf("record of pool %q in %q", rec.Dimensions["pool"], rec.Namespace)
+				}
+				if rec.Dimensions["outcome"] == "submitted" {
+					submitted += rec.Metrics["ecsworker_submissions_total"].Number
+				}
+			}
+			if submitted != 1 {
+				t.Errorf("%v submissions in the EMF records, want 1:\n%s", submitted, r.Stdout)
+			}
+			if !strings.Contains(r.Stderr, "CloudWatch EMF") {
+				t.Errorf("the log does not say where the metrics go:\n%s", r.Stderr)
+			}
+		})
+	}
+}
+
+func TestMetricsFormatErrors(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"unknown":              {[]string{"--metrics-format", "statsd"}, `"statsd": use emf, prometheus or none`},
+		"prometheus, no addr":  {[]string{"--metrics-format", "prometheus"}, "give --metrics-addr"},
+		"none with addr":       {[]string{"--metrics-format", "none", "--metrics-addr", ":9090"}, "drop one of them"},
+		"AWS namespace":        {[]string{"--metrics-format", "emf", "--emf-namespace", "AWS/ECS"}, "AWS's"},
+		"colon in a namespace": {[]string{"--metrics-format", "emf", "--emf-namespace", "a:b"}, "cannot contain ':'"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("PREFECT_HOME", t.TempDir())
+			t.Setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
+			r := clitest.Run(t, "", append([]string{"worker", "start", "--pool", "p"}, tc.args...)...)
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {
+				t.Errorf("exit %d, want 2 and %q:\n%s", r.Code, tc.want, r.Stderr)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package awsfake
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/url"
@@ -375,7 +376,9 @@ func (s *Server) planLocked(st *cfnStack, t *cfnTemplate, params map[string]para
 			p.changes = append(p.changes, cfnChange{action: "Add", logical: def.name, typ: def.typ})
 		}
 		e.resources[def.name] = r
-		r.invalid = s.checkCapacityResourceLocked(st.id, r, e.resources)
+		// What the service's handler refuses, found only when the
+		// resource is created or updated (invalidChange).
+		r.invalid = cmp.Or(s.checkCapacityResourceLocked(st.id, r, e.resources), dashboardProblem(def.typ, props))
 		p.resources = append(p.resources, r)
 	}
 	for _, o := range st.resources {

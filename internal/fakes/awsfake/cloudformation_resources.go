@@ -1,6 +1,7 @@
 package awsfake
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -123,6 +124,13 @@ func (s *Server) materializeLocked(stack, logical, typ string, props any) *cfnRe
 	case "AWS::ApplicationAutoScaling::ScalingPolicy":
 		r.physical = arn("autoscaling", "scalingPolicy:"+s.newUUIDLocked()+":resource/"+propString(props, "PolicyName"))
 		r.attrs = map[string]string{"Arn": r.physical}
+	case "AWS::CloudWatch::Dashboard":
+		name := propString(props, "DashboardName")
+		if name == "" {
+			name = s.physicalNameLocked(stack, logical, 255)
+		}
+		r.physical = name
+		r.attrs = map[string]string{} // a dashboard has no attributes
 	case "AWS::EC2::LaunchTemplate":
 		r.physical = "lt-" + s.newIDLocked(17)
 		r.attrs = map[string]string{"LaunchTemplateId": r.physical, "LatestVersionNumber": "1", "DefaultVersionNumber": "1"}
@@ -162,6 +170,29 @@ func (s *Server) materializeLocked(stack, logical, typ string, props any) *cfnRe
 		r.attrs = nil // any attribute
 	}
 	return r
+}
+
+// dashboardProblem is why the service's handler refuses a resource whose
+// properties are wrong in a way CloudFormation learns only when it creates
+// or updates it: a dashboard body must be a JSON object (after Fn::Sub)
+// with an array of widgets, as PutDashboard checks. "" when none.
+func dashboardProblem(typ string, props any) string {
+	if typ != "AWS::CloudWatch::Dashboard" {
+		return ""
+	}
+	var body struct {
+		Widgets *[]map[string]any `json:"widgets"`
+	}
+	problem := ""
+	if err := json.Unmarshal([]byte(propString(props, "DashboardBody")), &body); err != nil {
+		problem = "Should be valid JSON: " + err.Error()
+	} else if body.Widgets == nil {
+		problem = "Should have required property 'widgets'"
+	}
+	if problem == "" {
+		return ""
+	}
+	return fmt.Sprintf("Resource handler returned message: \"The dashboard body is invalid, there are 1 validation errors:\n[\n  {\n    \"dataPath\": \"\",\n    \"message\": \"%s\"\n  }\n] (Service: CloudWatch, Status Code: 400)\"", problem)
 }
 
 // attr answers GetAtt for types with no attribute table.

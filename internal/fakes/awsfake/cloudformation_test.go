@@ -2,6 +2,7 @@ package awsfake_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -366,4 +367,43 @@ func TestCloudFormationValidateAndGetTemplate(t *testing.T) {
 			t.Errorf("GetTemplate: %v", err)
 		}
 	})
+}
+
+// A dashboard whose body is not a JSON object with widgets once Fn::Sub
+// has run fails to create, as PutDashboard refuses it; a good one is
+// created with a generated name.
+func TestCloudFormationDashboardBody(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		body, want string
+	}{
+		"valid":      {body: `{"widgets": [{"type": "text", "properties": {"markdown": "${AWS::Region} ${Name}"}}]}`},
+		"not JSON":   {body: `{"widgets": [${Name}]}`, want: "Should be valid JSON"},
+		"no widgets": {body: `{"title": "${Name}"}`, want: "Should have required property 'widgets'"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s, c, ctx := cfnEnv(t)
+				b, _ := json.Marshal(tc.body)
+				tmpl := `{"Parameters": {"Name": {"Type": "String"}}, "Resources": {"Board": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {"DashboardBody": {"Fn::Sub": ` + string(b) + `}}}},
+					"Outputs": {"Board": {"Value": {"Ref": "Board"}}}}`
+				if _, err := c.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String("dash"), TemplateBody: aws.String(tmpl), Parameters: params("Name", "etl")}); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * awsfake.DefaultStackStep)
+				v, _ := s.Stack("dash")
+				ev := strings.Join(events(t, ctx, c, "dash"), "\n")
+				if tc.want == "" {
+					if v.Status != "CREATE_COMPLETE" || !strings.HasPrefix(v.Outputs["Board"], "dash-Board-") {
+						t.Errorf("%s, dashboard %q:\n%s", v.Status, v.Outputs["Board"], ev)
+					}
+					return
+				}
+				if v.Status != "ROLLBACK_COMPLETE" || !strings.Contains(ev, "Board CREATE_FAILED: Resource handler returned message: \"The dashboard body is invalid") || !strings.Contains(ev, tc.want) {
+					t.Errorf("%s:\n%s", v.Status, ev)
+				}
+			})
+		})
+	}
 }
