@@ -53,8 +53,8 @@ func TestFakeTime(t *testing.T) {
 			checked++
 		}
 	}
-	if checked != 6 {
-		t.Errorf("%d scenarios held to their specific checks, want 6: a scenario's name changed", checked)
+	if checked != 7 {
+		t.Errorf("%d scenarios held to their specific checks, want 7: a scenario's name changed", checked)
 	}
 }
 
@@ -70,6 +70,8 @@ func smokeScenarios() []spec.Scenario {
 			s.MeanGapSeconds = 5
 		case spec.KindDeployments, spec.KindRestart:
 			s.Clock, s.LimitSeconds = "wall", 60
+		case spec.KindStarts:
+			s.MeanGapSeconds = 0.25
 		}
 		return s
 	}
@@ -84,6 +86,7 @@ func smokeScenarios() []spec.Scenario {
 		with(spec.KindRestart, spec.ConfigOurs, spec.TriggerStream, 3),
 		with(spec.KindRestart, spec.ConfigPython, spec.TriggerStream, 3),
 		replicas,
+		with(spec.KindStarts, spec.ConfigOurs, spec.TriggerStream, 20),
 	}
 }
 
@@ -98,7 +101,8 @@ func checkSmoke(t *testing.T, r spec.Result) (specific bool) {
 	if r.Crashed > 0 || r.Unfinished > 0 {
 		t.Errorf("%s: %d crashed, %d unfinished; log: %v", r.Name, r.Crashed, r.Unfinished, r.FirstLines)
 	}
-	if r.Scenario.Kind != spec.KindLatency && r.AWSCalls["ecs:RunTask"] != r.Runs {
+	// A starts scenario's Spot runs fall back: checked below.
+	if r.Scenario.Kind != spec.KindLatency && r.Scenario.Kind != spec.KindStarts && r.AWSCalls["ecs:RunTask"] != r.Runs {
 		t.Errorf("%s: %d RunTask calls for %d runs", r.Name, r.AWSCalls["ecs:RunTask"], r.Runs)
 	}
 	switch r.Name {
@@ -134,6 +138,25 @@ func checkSmoke(t *testing.T, r spec.Result) (specific bool) {
 		// into Fargate's bucket of 20.
 		if r.Throttled != 0 || r.LaunchedTwice != 0 || len(r.LaunchedBy) != 3 {
 			t.Errorf("%s: %d throttled, %d launched twice, per replica %v; want 0, 0 and 3 replicas", r.Name, r.Throttled, r.LaunchedTwice, r.LaunchedBy)
+		}
+	case "starts-20/ecsworker/stream":
+		specific = true
+		st := r.Starts
+		if st == nil || len(st.Groups) != len(spec.StartMix) {
+			t.Fatalf("%s: no start figures per group: %+v", r.Name, st)
+		}
+		for _, g := range st.Groups {
+			if g.Recorded != g.Runs || g.Fallbacks != g.SpotShort || g.RunTaskAttempts != g.Runs+g.SpotShort {
+				t.Errorf("%s %s: %d of %d runs recorded, %d fallbacks (scripted %d), %d RunTask attempts", r.Name, g.Script.Name, g.Recorded, g.Runs, g.Fallbacks, g.SpotShort, g.RunTaskAttempts)
+			}
+			for _, p := range g.Phases {
+				if p.Off+p.Missing > 0 {
+					t.Errorf("%s %s %s: %d runs off by up to %.4fs, %d missing; expected %v", r.Name, g.Script.Name, p.Phase, p.Off, p.WorstSeconds, p.Missing, p.Expected)
+				}
+			}
+		}
+		if g := st.Groups[len(st.Groups)-1]; !g.Script.Spot || g.SpotShort == 0 {
+			t.Errorf("%s: the mix's last group should find Spot short for some runs: %+v", r.Name, g)
 		}
 	case "restart-3/ecsworker":
 		specific = true

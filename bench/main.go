@@ -6,6 +6,7 @@
 //	go run ./bench -sizes 100,1000 -out docs/benchmarks.md
 //	go run ./bench -quick -json -        # every figure as JSON on standard output
 //	go run ./bench -only replicas -no-wall   # one kind of scenario alone
+//	go run ./bench -only starts -quick   # start phases of a scripted mix
 //
 // It prints a summary of the goals, one line each; the report has every
 // table, and -json every figure.
@@ -68,7 +69,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.LatencyRuns, "latency-runs", 200, "runs arriving one by one in the latency scenarios")
 	fs.IntVar(&o.Replicas, "replicas", 3, "workers serving one pool together in the replicas scenario (0: skip it)")
 	fs.IntVar(&o.ReplicaRuns, "replica-runs", 1000, "runs scheduled at once in the replicas scenario")
-	only := fs.String("only", "", "simulate only the scenarios of these kinds (comma-separated: submit, latency, deployments, restart, replicas); no report unless -out is given")
+	fs.IntVar(&o.StartRuns, "start-runs", 1000, "runs of the scripted start mix in the starts scenario (0: skip it)")
+	fs.Float64Var(&o.StartGap, "start-gap", 0.25, "mean seconds between two runs of the starts scenario (exponential)")
+	only := fs.String("only", "", "simulate only the scenarios of these kinds (comma-separated: submit, latency, deployments, restart, replicas, starts); no report unless -out is given")
 	fs.Float64Var(&o.MeanGap, "mean-gap", 5, "mean seconds between two runs of the latency scenarios")
 	fs.StringVar(&o.AWSLatency, "aws-latency", "20ms-60ms", "latency of each AWS call, MIN-MAX")
 	fs.StringVar(&o.PrefectLatency, "prefect-latency", "10ms-50ms", "latency of each Prefect API call, MIN-MAX")
@@ -99,6 +102,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			"restart-deployments": func() { o.RestartDeployments = 5 },
 			"latency-runs":        func() { o.LatencyRuns = 40 },
 			"replica-runs":        func() { o.ReplicaRuns = 100 },
+			"start-runs":          func() { o.StartRuns = 100 },
 			"track-window":        func() { o.TrackWindow = 30 },
 			"hold":                func() { o.Hold = report.Seconds(11 * time.Second) },
 			"restart-limit":       func() { o.restartLimit = 20 * time.Second },
@@ -140,10 +144,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for k := range strings.SplitSeq(*only, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			switch k {
-			case spec.KindSubmit, spec.KindLatency, spec.KindDeployments, spec.KindRestart, spec.KindReplicas:
+			case spec.KindSubmit, spec.KindLatency, spec.KindDeployments, spec.KindRestart, spec.KindReplicas, spec.KindStarts:
 				kinds[k] = true
 			default:
-				return fmt.Errorf("-only %q: unknown scenario kind %q; use submit, latency, deployments, restart or replicas", *only, k)
+				return fmt.Errorf("-only %q: unknown scenario kind %q; use submit, latency, deployments, restart, replicas or starts", *only, k)
 			}
 		}
 	}
@@ -299,6 +303,15 @@ func plan(o options) []spec.Scenario {
 		s.LimitSeconds = max(600, 10*spec.BoundFor("ecs:RunTask", o.ReplicaRuns).Seconds)
 		out = append(out, s)
 	}
+	if o.StartRuns > 0 {
+		s := base
+		s.Kind, s.Config, s.Trigger, s.N = spec.KindStarts, spec.ConfigOurs, spec.TriggerStream, o.StartRuns
+		s.MeanGapSeconds = o.StartGap
+		// The arrivals, the slowest start (a minute), the flow's run and
+		// the worker's look at its stopped task, with room to spare.
+		s.LimitSeconds = float64(o.StartRuns)*o.StartGap + 600
+		out = append(out, s)
+	}
 	if !o.NoWall && o.Deployments > 0 {
 		for _, c := range []struct{ config, trigger string }{{spec.ConfigOurs, spec.TriggerStream}, {spec.ConfigPython, spec.TriggerPoll}} {
 			s := base
@@ -446,7 +459,7 @@ func wallResult(name string, st *spec.Startup, err error, began time.Time) spec.
 }
 
 func sortResults(rs []spec.Result) {
-	order := map[string]int{spec.KindSubmit: 0, spec.KindReplicas: 1, spec.KindLatency: 2, spec.KindDeployments: 3, spec.KindRestart: 4, "": 5}
+	order := map[string]int{spec.KindSubmit: 0, spec.KindReplicas: 1, spec.KindLatency: 2, spec.KindDeployments: 3, spec.KindRestart: 4, spec.KindStarts: 5, "": 6}
 	slices.SortStableFunc(rs, func(a, b spec.Result) int {
 		if d := order[a.Scenario.Kind] - order[b.Scenario.Kind]; d != 0 {
 			return d

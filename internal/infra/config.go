@@ -48,6 +48,11 @@ type ServiceConfig struct {
 
 	AlarmEmail    string
 	AlarmTopicArn string
+	// CrashAlarmThreshold is how many crashed runs in 15 minutes set off
+	// the crash alarm; SubmissionLatencyAlarmSeconds the p90 from
+	// scheduled start to RunTask above which the latency alarm goes off.
+	CrashAlarmThreshold           int
+	SubmissionLatencyAlarmSeconds int
 }
 
 // EventsConfig is what deploy-events deploys.
@@ -203,6 +208,12 @@ func (c ServiceConfig) Validate() error {
 	if c.AlarmEmail != "" && !strings.Contains(c.AlarmEmail, "@") {
 		bad("--alarm-email %q: give an email address", c.AlarmEmail)
 	}
+	if c.CrashAlarmThreshold < 1 {
+		bad("--crash-alarm-threshold %d: give the number of crashed flow runs in 15 minutes that sets off the alarm, 1 or more (default 5)", c.CrashAlarmThreshold)
+	}
+	if c.SubmissionLatencyAlarmSeconds < 1 {
+		bad("--submission-latency-alarm-seconds %d: give the seconds from scheduled start to RunTask (p90) above which the alarm goes off, 1 or more (default 60)", c.SubmissionLatencyAlarmSeconds)
+	}
 	return errors.Join(errs...)
 }
 
@@ -272,6 +283,8 @@ func (c ServiceConfig) Parameters() []cfntypes.Parameter {
 		{"FlowRunTaskRoleArn", c.FlowRunTaskRoleArn},
 		{"AlarmEmail", c.AlarmEmail},
 		{"AlarmTopicArn", c.AlarmTopicArn},
+		{"CrashAlarmThreshold", strconv.Itoa(c.CrashAlarmThreshold)},
+		{"SubmissionLatencyAlarmSeconds", strconv.Itoa(c.SubmissionLatencyAlarmSeconds)},
 	}
 	return params(kv)
 }

@@ -24,6 +24,7 @@ func validConfig() infra.ServiceConfig {
 		APIURL: "https://api.prefect.cloud/api/accounts/a/workspaces/w", APIKey: "pnu_x",
 		CPU: 512, Memory: 1024, CPUArchitecture: "X86_64", DesiredCount: 1, MinCapacity: 1,
 		LogRetentionDays: 30, FlowRunLogGroup: "prefect", FamilyPattern: "prefect_p_*",
+		CrashAlarmThreshold: 5, SubmissionLatencyAlarmSeconds: 60,
 	}
 }
 
@@ -51,11 +52,13 @@ func TestServiceConfigValidate(t *testing.T) {
 		"no pool":       {tweak: func(c *infra.ServiceConfig) { c.WorkPool = "" }, want: []string{"--work-pool is required"}},
 		"secret arns": {tweak: func(c *infra.ServiceConfig) { c.APIKeySecretArn, c.AuthStringSecretArn = "my-secret", "x" },
 			want: []string{`--api-key-secret-arn "my-secret"`, `--auth-string-secret-arn "x"`}},
-		"api url":      {tweak: func(c *infra.ServiceConfig) { c.APIURL = "prefect.internal" }, want: []string{`Prefect API URL "prefect.internal"`}},
-		"no api url":   {tweak: func(c *infra.ServiceConfig) { c.APIURL = "" }, want: []string{"no Prefect API URL"}},
-		"family":       {tweak: func(c *infra.ServiceConfig) { c.FamilyPattern = "a b" }, want: []string{`--family-pattern "a b"`}},
-		"role":         {tweak: func(c *infra.ServiceConfig) { c.FlowRunTaskRoleArn = "etl" }, want: []string{"--flow-run-task-role-arn"}},
-		"alarms":       {tweak: func(c *infra.ServiceConfig) { c.AlarmEmail, c.AlarmTopicArn = "ops", "t" }, want: []string{"--alarm-email", "--alarm-topic-arn"}},
+		"api url":    {tweak: func(c *infra.ServiceConfig) { c.APIURL = "prefect.internal" }, want: []string{`Prefect API URL "prefect.internal"`}},
+		"no api url": {tweak: func(c *infra.ServiceConfig) { c.APIURL = "" }, want: []string{"no Prefect API URL"}},
+		"family":     {tweak: func(c *infra.ServiceConfig) { c.FamilyPattern = "a b" }, want: []string{`--family-pattern "a b"`}},
+		"role":       {tweak: func(c *infra.ServiceConfig) { c.FlowRunTaskRoleArn = "etl" }, want: []string{"--flow-run-task-role-arn"}},
+		"alarms":     {tweak: func(c *infra.ServiceConfig) { c.AlarmEmail, c.AlarmTopicArn = "ops", "t" }, want: []string{"--alarm-email", "--alarm-topic-arn"}},
+		"alarm thresholds": {tweak: func(c *infra.ServiceConfig) { c.CrashAlarmThreshold, c.SubmissionLatencyAlarmSeconds = 0, -1 },
+			want: []string{"--crash-alarm-threshold 0", "--submission-latency-alarm-seconds -1", "1 or more"}},
 		"architecture": {tweak: func(c *infra.ServiceConfig) { c.CPUArchitecture = "arm" }, want: []string{"X86_64 or ARM64"}},
 		"queues":       {tweak: func(c *infra.ServiceConfig) { c.WorkQueues = []string{""} }, want: []string{"--work-queue"}},
 		"image":        {tweak: func(c *infra.ServiceConfig) { c.Image = "" }, want: []string{"--image is empty"}},
@@ -109,6 +112,34 @@ func TestParametersAndDisplay(t *testing.T) {
 	for _, p := range c.Parameters() {
 		if aws.ToString(p.ParameterKey) == "PrefectApiKey" && aws.ToString(p.ParameterValue) != "" {
 			t.Errorf("the key is sent although --api-key-secret-arn replaces it")
+		}
+	}
+}
+
+// TestParametersCoverTheTemplate: every parameter of the service template
+// is sent, so that a redeploy never keeps a previous value (or a default
+// the user did not choose) by omission, and nothing unknown is sent.
+func TestParametersCoverTheTemplate(t *testing.T) {
+	t.Parallel()
+	tmpl, err := infra.Render(cfnstack.KindService, "img:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := tmpl.GetObject("Parameters")
+	if declared == nil {
+		t.Fatal("the service template declares no parameters")
+	}
+	sent := map[string]bool{}
+	for _, p := range validConfig().Parameters() {
+		k := aws.ToString(p.ParameterKey)
+		sent[k] = true
+		if !declared.Has(k) {
+			t.Errorf("parameter %s is sent but the template does not declare it", k)
+		}
+	}
+	for _, k := range declared.Keys() {
+		if !sent[k] {
+			t.Errorf("the template's parameter %s is not sent by ServiceConfig.Parameters", k)
 		}
 	}
 }

@@ -65,7 +65,7 @@ func serviceConfig(s *awsfake.Server, pool string) infra.ServiceConfig {
 		Image: "ghcr.io/ecsworker/ecsworker:v1.0.0", APIURL: "https://api.prefect.cloud/api/accounts/a/workspaces/w",
 		APIKey: "pnu_test_key_123", CPU: 512, Memory: 1024, CPUArchitecture: "X86_64",
 		DesiredCount: 1, MinCapacity: 1, LogRetentionDays: 30, FlowRunLogGroup: "prefect",
-		FamilyPattern: infra.DefaultFamilyPattern(pool),
+		FamilyPattern: infra.DefaultFamilyPattern(pool), CrashAlarmThreshold: 5, SubmissionLatencyAlarmSeconds: 60,
 	}
 }
 

@@ -86,6 +86,10 @@ type Launched struct {
 	// steps sets them.
 	Step     int
 	Capacity string
+	// Answered is when ECS answered the RunTask call that started the
+	// task: the end of the run's queueing phase, taken before the caller
+	// makes any call of its own.
+	Answered time.Time
 }
 
 // Launcher starts flow runs' ECS tasks: it ensures the task definition,
@@ -294,6 +298,7 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 					cluster = res.ClusterARN
 				}
 				res.Identifier = cluster + "::" + res.TaskARN
+				res.Answered = l.opts.Clock()
 				return res, nil
 			}
 		}
@@ -305,6 +310,7 @@ func (l *Launcher) Launch(ctx context.Context, plan *ecsrequest.Plan, token stri
 			// differed (another replica registered its own revision, the
 			// plan changed): that task is this launch's task.
 			if l.adoptTask(ctx, input, ids, plan, res) {
+				res.Answered = l.opts.Clock()
 				return res, nil
 			}
 		}

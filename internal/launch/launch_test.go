@@ -553,3 +553,33 @@ func TestFallsBackIsNotRetried(t *testing.T) {
 		t.Errorf("tasks %+v, want one on-demand Fargate task", tasks)
 	}
 }
+
+// TestAnsweredIsWhenRunTaskAnswered: Launched.Answered is the launcher's
+// clock as the RunTask that started the task answered, after the waits
+// for capacity, and equal to the task's createdAt: it ends the run's
+// queueing phase, so nothing the caller does afterwards may count.
+func TestAnsweredIsWhenRunTaskAnswered(t *testing.T) {
+	t.Parallel()
+	w := awsclienttest.NewWorld(t, awsclienttest.Options{Clock: true, Fake: awsfake.Options{Script: func(awsfake.TaskInfo) awsfake.Outcome {
+		return awsfake.Outcome{CapacityFailures: 2}
+	}}})
+	w.Srv.CreateCluster("prod")
+	began := w.Clock.Now()
+	rec := &awsclienttest.Sleeps{}
+	l := newLauncher(w, rec, launch.Options{CapacityRetries: 5})
+	got, err := l.Launch(context.Background(), fargatePlan("prefect_pool_answered", "prod", "r"), "tok-answered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waited time.Duration
+	for _, d := range rec.All() {
+		waited += d
+	}
+	if waited == 0 || !got.Answered.Equal(began.Add(waited)) {
+		t.Errorf("Answered = %v, want the start %v plus the capacity waits %v", got.Answered, began, waited)
+	}
+	tasks := w.Srv.Tasks()
+	if len(tasks) != 1 || !tasks[0].CreatedAt.Equal(got.Answered) {
+		t.Errorf("Answered %v, tasks %+v: want one task created at that instant", got.Answered, tasks)
+	}
+}

@@ -25,7 +25,7 @@ func (w *Worker) awsBackend(ctx context.Context, creds awscreds.Credentials) (*i
 	return &inflight.Backend{
 		Clients:         clients,
 		TaskDefinitions: tds,
-		Launcher:        launch.NewLauncher(clients, tds, launch.Options{}),
+		Launcher:        launch.NewLauncher(clients, tds, launch.Options{Clock: w.cfg.Now}),
 		Tracker:         tracking.NewTracker(clients.ECS, tracking.Options{Interval: w.cfg.TrackInterval, BatchSize: w.cfg.TrackerBatchSize, Logger: w.log, Now: w.cfg.Now, Permissions: clients.Permissions}),
 		Logs:            tasklogs.NewReader(clients.Logs, clients.Permissions),
 	}, nil

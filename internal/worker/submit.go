@@ -184,7 +184,10 @@ func (w *Worker) checkTaskDefinition(ctx context.Context, b *inflight.Backend, r
 // Prefect, and announced in the run's logs and events.
 func (w *Worker) record(ctx context.Context, run prefect.FlowRun, deployment *prefectdeploy.Deployment, flow *prefectdeploy.Flow, b *inflight.Backend, launched *launch.Launched, plan *ecsrequest.Plan) {
 	w.metrics.runTasks.Inc()
-	answered := w.cfg.Now()
+	answered := launched.Answered
+	if answered.IsZero() {
+		answered = w.cfg.Now()
+	}
 	if due := submission.ScheduledTime(run); !due.IsZero() {
 		w.metrics.scheduledToRunTask.Observe(answered.Sub(due).Seconds())
 	}

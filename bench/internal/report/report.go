@@ -48,6 +48,10 @@ type Settings struct {
 	// replicas scenario; 0 replicas: not run.
 	Replicas    int `json:"replicas"`
 	ReplicaRuns int `json:"replica_runs"`
+	// StartRuns runs of the scripted start mix arrive StartGap seconds
+	// apart on average in the starts scenario; 0 runs: not run.
+	StartRuns int     `json:"start_runs"`
+	StartGap  float64 `json:"start_gap_seconds"`
 }
 
 // Seconds is a duration that JSON holds as a number of seconds.
@@ -231,6 +235,12 @@ func (r Report) goals() table {
 	t.add("Scheduled → RunTask, runs one by one, with the event stream", "p50 < 1 s", lat(ev), "no event stream", yesNo(streamMet(ev)), "fake")
 	t.add("Scheduled → RunTask, runs one by one, polling only (10 s ± 30 %)", "about half a poll interval", lat(poll), lat(pyl), "(reference)", "fake")
 
+	if r.Settings.StartRuns > 0 {
+		res := r.startsRun()
+		t.add(fmt.Sprintf("%d runs of a scripted start mix: each start phase as the worker recorded it on the run; capacity fallbacks", r.Settings.StartRuns),
+			"as scripted, within "+resolution(), startsCell(res), "not comparable", yesNo(startsMet(res)), "fake")
+		t.add("Scheduled → flow Running, p50 per group of the mix", "-", startsTotalsCell(res, false), "-", "(reference)", "fake")
+	}
 	dOurs, dPy := r.deploymentsRun(spec.ConfigOurs), r.deploymentsRun(spec.ConfigPython)
 	dep := func(res *spec.Result) string {
 		if failed(res) {
@@ -571,6 +581,7 @@ func (r Report) findings() []string {
 			"and, for each run, reads its deployment (one Prefect call per run, in sequence) and renders its job. New runs wait meanwhile; starting the poll loop first, "+
 			"or adopting concurrently with the deployments read once each, would fix it.")
 	}
+	out = append(out, r.startsFindings()...)
 	for _, res := range r.Results {
 		if res.Error == "" && res.Warnings+res.Errors > 0 && res.Scenario.Kind != "" {
 			out = append(out, fmt.Sprintf("%s: the worker logged %d warnings and %d errors, the first distinct ones: %s", res.Name, res.Warnings, res.Errors, strings.Join(res.FirstLines, " / ")))
@@ -654,6 +665,7 @@ func (r Report) Markdown() string {
 	w("Counted over the window once every run of the submission scenario had its task. *Each task seen every* is window × tasks / tasks described: how old, on average, the worker's view of a task is.\n\n")
 	w("## Scheduled → RunTask latency, runs arriving one by one (fake time)\n\n%s\n", r.latencyTable())
 	w("A first run registers the task definition before the measured runs arrive.\n\n")
+	w("%s", r.startsSection())
 	if !o.NoWall {
 		w("## %d distinct deployments at once: registrations (wall clock)\n\n%s\n", o.Deployments, r.deploymentsTable())
 		w("Each deployment has its own task definition family, so each run needs a registration: RegisterTaskDefinition's bucket (1 a second after a burst of 20; the budget's 0.8 after 16) sets the pace.\n\n")

@@ -170,6 +170,11 @@ func (r Report) Summary(reportPath, dataPath string) string {
 	row("Scheduled → RunTask, event stream", "p50 < 1 s", brief(r.latency(spec.ConfigOurs, spec.TriggerStream), lat), "no event stream",
 		metCell(r.latency(spec.ConfigOurs, spec.TriggerStream), streamMet))
 	row("Scheduled → RunTask, polling only", "about ½ poll", brief(r.latency(spec.ConfigOurs, spec.TriggerPoll), lat), brief(r.latency(spec.ConfigPython, spec.TriggerPoll), lat), "-")
+	if r.Settings.StartRuns > 0 {
+		res := r.startsRun()
+		row(fmt.Sprintf("Start phases of %d runs = script", r.Settings.StartRuns), "within "+resolution(), brief(res, startsBrief), "-", metCell(res, startsMet))
+		row("Scheduled → flow Running, p50", "-", brief(res, func(res *spec.Result) string { return startsTotalsCell(res, true) }), "-", "-")
+	}
 	if !r.Settings.NoWall && r.Settings.Deployments > 0 {
 		deps := func(res *spec.Result) string {
 			return fmt.Sprintf("%s, %d failed runs", ratioCell(res), res.Crashed+res.Unfinished)

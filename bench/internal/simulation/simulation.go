@@ -72,6 +72,15 @@ type sim struct {
 	submitted map[string]bool
 	crashed   map[string]bool
 	by        map[string]int // worker name -> runs it submitted
+	// What a starts scenario follows, per run: RunTask attempts the fake
+	// answered, when the worker reported the task's start and the flow's.
+	attempts   map[string]int
+	startSeen  map[string]time.Time
+	flowSeen   map[string]time.Time
+	startGroup map[string]int // image -> index in spec.StartMix
+	spotShort  int            // Spot launch attempts the fake refuses
+	engines    sync.WaitGroup // the flow engines of a starts scenario
+	refused    int            // engine proposals Prefect did not accept
 }
 
 func newSim(sc spec.Scenario) (*sim, error) {
@@ -84,11 +93,16 @@ func newSim(sc spec.Scenario) (*sim, error) {
 		return nil, err
 	}
 	s := &sim{sc: sc, pfLat: pfLat, logs: newLogCounter(),
-		created: map[string]time.Time{}, submitted: map[string]bool{}, crashed: map[string]bool{}, by: map[string]int{}}
+		created: map[string]time.Time{}, submitted: map[string]bool{}, crashed: map[string]bool{}, by: map[string]int{},
+		attempts: map[string]int{}, startSeen: map[string]time.Time{}, flowSeen: map[string]time.Time{}}
+	script := spec.TaskOutcome
+	if sc.Kind == spec.KindStarts {
+		script = s.startOutcome
+	}
 	// Response checks cost the fake CPU that says nothing of the worker;
 	// requests are still checked against Prefect's schemas.
 	s.prefect = prefectfake.New(prefectfake.Options{SkipResponseCheck: true, Seed: sc.Seed + 2})
-	s.aws = awsfake.New(awsfake.Options{Script: spec.TaskOutcome, Throttle: spec.FakeThrottle, Seed: sc.Seed + 3})
+	s.aws = awsfake.New(awsfake.Options{Script: script, Throttle: spec.FakeThrottle, Seed: sc.Seed + 3})
 	s.aws.CreateCluster(spec.Cluster)
 	s.awsRT = &delayed{next: s.aws.HTTPClient().Transport, delay: awsLat}
 	s.flowID = s.prefect.CreateFlow(spec.FlowName)["id"].(string)
@@ -120,6 +134,10 @@ func (s *sim) notify(event, run string) {
 		s.submitted[run] = true
 	case "submission-crashed":
 		s.crashed[run] = true
+	case "start-breakdown":
+		s.startSeen[run] = time.Now()
+	case "flow-start":
+		s.flowSeen[run] = time.Now()
 	}
 }
 
@@ -240,6 +258,8 @@ func Run(sc spec.Scenario) (res spec.Result) {
 		err = s.restart(&res)
 	case spec.KindReplicas:
 		err = s.replicas(&res)
+	case spec.KindStarts:
+		err = s.starts(&res)
 	default:
 		err = fmt.Errorf("unknown scenario kind %q", sc.Kind)
 	}

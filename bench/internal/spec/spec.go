@@ -35,6 +35,7 @@ const (
 	KindDeployments = "deployments" // N deployments, one run each, at once
 	KindRestart     = "restart"     // N deployments, runs before and after a worker restart
 	KindReplicas    = "replicas"    // N runs of one deployment at once, for Replicas workers
+	KindStarts      = "starts"      // N runs of a scripted mix of deployments, each start phase scripted
 )
 
 // Scenario is one fake-time measurement: what the bench asks a test
@@ -44,8 +45,8 @@ type Scenario struct {
 	Config  string `json:"config"`
 	Trigger string `json:"trigger"`
 	N       int    `json:"n"`
-	// MeanGapSeconds is the mean time between two runs of a latency
-	// scenario (exponentially distributed).
+	// MeanGapSeconds is the mean time between two runs of a latency or a
+	// starts scenario (exponentially distributed).
 	MeanGapSeconds float64 `json:"mean_gap_seconds,omitempty"`
 	// AWSLatency and PrefectLatency are ranges such as "20ms-60ms": each
 	// call waits a uniformly drawn time in the range before it is served.
@@ -72,7 +73,7 @@ func (s Scenario) Name() string {
 	if s.Kind == KindReplicas {
 		name = fmt.Sprintf("%s-%dx%d/%s", s.Kind, s.Replicas, s.N, s.Config)
 	}
-	if s.Kind == KindLatency || s.Kind == KindSubmit || s.Kind == KindReplicas {
+	if s.Kind == KindLatency || s.Kind == KindSubmit || s.Kind == KindReplicas || s.Kind == KindStarts {
 		name += "/" + s.Trigger
 	}
 	return name
@@ -134,6 +135,9 @@ type Result struct {
 
 	Memory  *Memory  `json:"memory,omitempty"`
 	Startup *Startup `json:"startup,omitempty"`
+	// Starts is what a starts scenario measured: its runs' start phases
+	// as the worker recorded them, against the script.
+	Starts *Starts `json:"starts,omitempty"`
 }
 
 // Bound is the least time the token buckets allow for a number of calls.

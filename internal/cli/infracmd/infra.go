@@ -181,20 +181,21 @@ func checkSecretFlags(cmd *cobra.Command) error {
 
 type serviceFlags struct {
 	deployFlags
-	vpc, subnets, image     string
-	workerAPIURL            string
-	queues                  []string
-	publicIP                bool
-	apiKeyARN, authARN      string
-	apiKeyStdin, authStdin  bool
-	cpu, memory             int
-	arch                    string
-	desired, minCap, maxCap int
-	retention               int
-	flowLogGroup, family    string
-	flowTaskRole            string
-	alarmEmail, alarmTopic  string
-	noPoolDefaults          bool
+	vpc, subnets, image      string
+	workerAPIURL             string
+	queues                   []string
+	publicIP                 bool
+	apiKeyARN, authARN       string
+	apiKeyStdin, authStdin   bool
+	cpu, memory              int
+	arch                     string
+	desired, minCap, maxCap  int
+	retention                int
+	flowLogGroup, family     string
+	flowTaskRole             string
+	alarmEmail, alarmTopic   string
+	crashAlarm, latencyAlarm int
+	noPoolDefaults           bool
 }
 
 func newDeployServiceCmd(stdio clikit.IO, api *clikit.APIFlags) *cobra.Command {
@@ -246,6 +247,8 @@ from the stack through the Prefect API; values already set are kept.`,
 	f.StringVar(&o.flowTaskRole, "flow-run-task-role-arn", "", "role the flow runs' code runs as (task_role_arn), which the worker may then pass")
 	f.StringVar(&o.alarmEmail, "alarm-email", "", "email address notified by the alarms (through a new SNS topic)")
 	f.StringVar(&o.alarmTopic, "alarm-topic-arn", "", "existing SNS topic the alarms notify")
+	f.IntVar(&o.crashAlarm, "crash-alarm-threshold", 5, "crashed flow runs in 15 minutes that set off the crash alarm")
+	f.IntVar(&o.latencyAlarm, "submission-latency-alarm-seconds", 60, "seconds from a run's scheduled start to its RunTask (p90 over 5 minutes) above which the latency alarm goes off")
 	f.BoolVar(&o.noPoolDefaults, "no-pool-defaults", false, "do not fill the work pool's empty defaults after the deploy")
 	refuseSecretFlags(f)
 	return cmd
@@ -302,6 +305,7 @@ func runDeployService(cmd *cobra.Command, stdio clikit.IO, api *clikit.APIFlags,
 		DesiredCount: o.desired, MinCapacity: o.minCap, MaxCapacity: o.maxCap, LogRetentionDays: o.retention,
 		FlowRunLogGroup: o.flowLogGroup, FamilyPattern: o.family, FlowRunTaskRoleArn: o.flowTaskRole,
 		AlarmEmail: o.alarmEmail, AlarmTopicArn: o.alarmTopic,
+		CrashAlarmThreshold: o.crashAlarm, SubmissionLatencyAlarmSeconds: o.latencyAlarm,
 	}
 	if cfg.StackName == "" && cfg.WorkPool != "" {
 		cfg.StackName = infra.DefaultStackName(cfg.WorkPool, cfnstack.KindService)
