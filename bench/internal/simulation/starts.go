@@ -160,7 +160,7 @@ func (s *sim) starts(res *spec.Result) error {
 	res.Starts = st
 	switch {
 	case refused > 0:
-		return fmt.Errorf("Prefect refused %d of the flow engine's state proposals", refused)
+		return fmt.Errorf("the Prefect test server refused %d of the flow engine's state proposals", refused)
 	case res.Unfinished > 0:
 		return fmt.Errorf("%d of %d runs had no flow start recorded after %s of fake time", res.Unfinished, len(ids), limit)
 	}
