@@ -412,6 +412,12 @@ func wallClock(o options, bin, tmp string, logf func(string, ...any)) ([]spec.Re
 		return nil, err
 	}
 	defer e.Close()
+	if o.profileDir != "" {
+		// Made before an hour of measuring, not found missing after it.
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("-heap-profiles %s: %w", o.profileDir, err)
+		}
+	}
 	e.ProfileDir, e.WorkerEnv = o.profileDir, o.WorkerEnv
 	var out []spec.Result
 	// The first start creates the pool; it is not timed.
