@@ -2,7 +2,7 @@ package worker
 
 // The worker's metrics as users see them: the EMF records CloudWatch gets
 // (checked against the registry), their volume at 1,000 runs an hour, the
-// metrics table of docs/metrics.md, and the dashboards (CloudWatch in the
+// metrics table of the README, and the dashboards (CloudWatch in the
 // service template, Grafana in deploy/grafana) naming only metrics that
 // exist. Everything works off the registry, so that metrics added later
 // are covered without edits here.
@@ -400,7 +400,7 @@ func TestEMFBytesPerMinute(t *testing.T) {
 	}
 }
 
-// metricsDoc is the table of docs/metrics.md, from the registry.
+// metricsDoc is the table of the README's Metrics section, from the registry.
 func metricsDoc(t testing.TB) string {
 	m, _ := exercisedMetrics(t)
 	types := map[string]string{}
@@ -432,9 +432,9 @@ const (
 	docEnd   = "<!-- end of metrics table -->\n"
 )
 
-// docs/metrics.md's table is the registry's; -update rewrites it.
+// The README's metrics table is the registry's; -update rewrites it.
 func TestMetricsDoc(t *testing.T) {
-	const path = "../../docs/metrics.md"
+	const path = "../../README.md" // its Metrics section
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
