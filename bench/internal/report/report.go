@@ -629,7 +629,9 @@ func (r Report) Markdown() string {
 		"which the bench serves over loopback with the same latencies. The worker's memory is then its own: peak RSS is the kernel's high-water mark (`VmHWM` in `/proc/PID/status`), "+
 		"heap in use is `go_memstats_heap_inuse_bytes` from the worker's `/metrics`, sampled every 250 ms. For the memory runs the fake AWS does not throttle, the worker's client budget is raised "+
 		"(`--aws-budget`) and it polls every 0.5 s (`PREFECT_WORKER_QUERY_SECONDS`), so that all runs are in flight quickly (pacing is the fake-time scenarios' business); the worker then holds them for %s (it tracks them every 10 s) before memory is read. "+
-		"The live heap comes from the runtime's own GC trace (`GODEBUG=gctrace=1`): the heap still reachable at each GC. "+
+		"*Live heap, last GC* and *peak live heap* come from the runtime's own GC trace (`GODEBUG=gctrace=1`): the heap still reachable at each GC. "+
+		"*Live heap after a GC*, from which the heap per tracked run is computed, is `go_memstats_heap_alloc_bytes` read as soon as a forced GC ends, the least of 5 readings a second apart: "+
+		"a GC in the middle of a tracking tick counts the tick's DescribeTasks answers, which no run keeps. "+
 		"Start-up is timed from `exec` to the arrival of the worker's first `get_scheduled_flow_runs` at the fake Prefect server, on a pool with nothing in flight, and again after a restart with every run of a memory scenario still in flight.\n\n",
 		o.Deployments, time.Duration(o.Hold))
 	w("**Bounds.** The least time n RunTask calls can take, given token buckets that start full: call k waits (k − burst) / rate in every bucket it draws from. " +

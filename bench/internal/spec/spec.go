@@ -209,9 +209,10 @@ type Memory struct {
 	SteadyAnonMB float64 `json:"steady_anon_mb,omitempty"`
 	SteadyFileMB float64 `json:"steady_file_mb,omitempty"`
 	// HeapAfterGCMB is the heap still allocated right after a forced GC
-	// (go_memstats_heap_alloc_bytes read just after the heap profile,
-	// which collects first): the live heap to the byte, where gctrace
-	// rounds to MB. The per-run slope is computed from it.
+	// (go_memstats_heap_alloc_bytes read as soon as the heap profile,
+	// which collects first, is served), the least of a few such readings:
+	// the live heap to the byte, where gctrace rounds to MB. The per-run
+	// slope is computed from it.
 	HeapAfterGCMB float64 `json:"heap_after_gc_mb,omitempty"`
 	// Retainers are the heap profile's largest holders of live memory once
 	// every run was in flight (go tool pprof -top, inuse_space), biggest
