@@ -57,31 +57,43 @@ func startsMet(res *spec.Result) bool {
 	return true
 }
 
-// startsCell is the starts scenario in the goals table and the summary:
-// "20 of 20 group phases within 1 ms; 5 of 5 scripted fallbacks".
+// startsTally counts a starts result's group phases (all, and those
+// within the resolution), names the others, and adds up the fallbacks
+// and the scripted shortages.
+type startsTally struct {
+	ok, all, fell, short int
+	off                  []string
+}
+
+func tallyStarts(st *spec.Starts) startsTally {
+	var t startsTally
+	for _, g := range st.Groups {
+		t.fell, t.short = t.fell+g.Fallbacks, t.short+g.SpotShort
+		for _, p := range g.Phases {
+			t.all++
+			if phaseOK(p) {
+				t.ok++
+			} else {
+				t.off = append(t.off, g.Script.Name+" "+p.Phase)
+			}
+		}
+	}
+	return t
+}
+
+// startsCell is the starts scenario in the goals table: "20 of 20 group
+// phases within 1 ms; 5 fallbacks, 5 scripted".
 func startsCell(res *spec.Result) string {
 	st := startsRecorded(res)
 	if st == nil {
 		return errCell(res)
 	}
-	ok, all, fell, short := 0, 0, 0, 0
-	var off []string
-	for _, g := range st.Groups {
-		fell, short = fell+g.Fallbacks, short+g.SpotShort
-		for _, p := range g.Phases {
-			all++
-			if phaseOK(p) {
-				ok++
-			} else {
-				off = append(off, g.Script.Name+" "+p.Phase)
-			}
-		}
+	t := tallyStarts(st)
+	cell := fmt.Sprintf("%d of %d group phases within %s", t.ok, t.all, resolution())
+	if len(t.off) > 0 {
+		cell += " (off: " + strings.Join(t.off, ", ") + ")"
 	}
-	cell := fmt.Sprintf("%d of %d group phases within %s", ok, all, resolution())
-	if len(off) > 0 {
-		cell += " (off: " + strings.Join(off, ", ") + ")"
-	}
-	return cell + fmt.Sprintf("; %d fallbacks, %d scripted", fell, short)
+	return cell + fmt.Sprintf("; %d fallbacks, %d scripted", t.fell, t.short)
 }
 
 // startsBrief is startsCell short enough for the summary: "19/20 phases
@@ -91,27 +103,15 @@ func startsBrief(res *spec.Result) string {
 	if st == nil {
 		return errCell(res)
 	}
-	ok, all, fell, short := 0, 0, 0, 0
-	var off []string
-	for _, g := range st.Groups {
-		fell, short = fell+g.Fallbacks, short+g.SpotShort
-		for _, p := range g.Phases {
-			all++
-			if phaseOK(p) {
-				ok++
-			} else {
-				off = append(off, g.Script.Name+" "+p.Phase)
-			}
-		}
-	}
-	cell := fmt.Sprintf("%d/%d phases within %s", ok, all, resolution())
+	t := tallyStarts(st)
+	cell := fmt.Sprintf("%d/%d phases within %s", t.ok, t.all, resolution())
 	switch {
-	case len(off) == 1:
-		cell += " (off: " + off[0] + ")"
-	case len(off) > 1:
-		cell += fmt.Sprintf(" (off: %s, %d more)", off[0], len(off)-1)
+	case len(t.off) == 1:
+		cell += " (off: " + t.off[0] + ")"
+	case len(t.off) > 1:
+		cell += fmt.Sprintf(" (off: %s, %d more)", t.off[0], len(t.off)-1)
 	}
-	return cell + fmt.Sprintf("; fallbacks %d/%d", fell, short)
+	return cell + fmt.Sprintf("; fallbacks %d/%d", t.fell, t.short)
 }
 
 // startsTotalsCell is each group's scheduled → flow Running p50; short
