@@ -18,7 +18,9 @@
 // Every label is a dimension, next to the exporter's own (pool). A series
 // labelled beyond those is also rolled up: without its deployment label
 // (when it has one) and to the exporter's dimensions alone, so that alarms
-// and graphs can sum over deployments and causes.
+// and graphs can sum over deployments and causes. A phase label says what
+// is measured rather than splitting it (queueing and image pull seconds
+// are not one distribution), so it stays in every rollup.
 package emf
 
 import (
@@ -436,8 +438,13 @@ func (e *Exporter) histogram(name, id string, h *dto.Histogram) ([]metric, error
 	return []metric{{name: name, unit: Unit(name), value: b.Bytes()}}, nil
 }
 
+// keptInRollups are the labels that stay in every dimension set: what a
+// series measures, not a breakdown of it.
+var keptInRollups = []string{"phase"}
+
 // dimensionSets are the sets a group's metrics are published under: all
-// its dimensions, then without deployment, then the exporter's alone.
+// its dimensions, then without deployment, then the exporter's alone (with
+// the keptInRollups labels it has).
 func (e *Exporter) dimensionSets(dims []Dimension) [][]string {
 	all := make([]string, len(dims))
 	for i, d := range dims {
@@ -458,9 +465,14 @@ func (e *Exporter) dimensionSets(dims []Dimension) [][]string {
 	if slices.Contains(all, "deployment") {
 		add(slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == "deployment" }))
 	}
-	base := make([]string, 0, len(e.o.Dimensions))
+	base := make([]string, 0, len(e.o.Dimensions)+len(keptInRollups))
 	for _, d := range e.o.Dimensions {
 		base = append(base, d.Name)
+	}
+	for _, k := range keptInRollups {
+		if slices.Contains(all, k) && !slices.Contains(base, k) {
+			base = append(base, k)
+		}
 	}
 	add(base)
 	return sets

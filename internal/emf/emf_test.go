@@ -119,7 +119,7 @@ func TestFlushWritesIncreasesValuesAndDistributions(t *testing.T) {
 				t.Errorf("crash dimension sets %v", r.DimensionSets)
 			}
 		case r.Dimensions["phase"] != "":
-			if !slices.EqualFunc(r.DimensionSets, [][]string{{"pool", "deployment", "phase"}, {"pool", "phase"}, {"pool"}}, slices.Equal) {
+			if !slices.EqualFunc(r.DimensionSets, [][]string{{"pool", "deployment", "phase"}, {"pool", "phase"}}, slices.Equal) {
 				t.Errorf("phase dimension sets %v", r.DimensionSets)
 			}
 		}
