@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -60,14 +59,7 @@ permissions table lists for infra deploy-capacity. See docs/capacity.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDeployCapacity(cmd, stdio, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.stack, "stack-name", "", "CloudFormation stack name (default: ecsworker-capacity-<cluster>)")
-	f.StringVar(&o.cluster, "cluster", "", "existing ECS cluster, by name or ARN (required)")
-	f.BoolVar(&o.wait, "wait", true, "follow the stack until it settles")
-	f.BoolVar(&o.noWait, "no-wait", false, "return once CloudFormation has started")
-	f.BoolVar(&o.dryRun, "dry-run", false, "check everything and show what would be deployed, without deploying")
-	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON on stdout")
-	f.DurationVar(&o.timeout, "timeout", time.Hour, "give up waiting after this long (the stack operation goes on)")
-	o.aws.Register(f)
+	o.registerStack(f, "CloudFormation stack name (default: ecsworker-capacity-<cluster>)")
 	f.StringVar(&o.provider, "capacity-provider-name", "", "name of the capacity provider (default: prefect-ec2-<cluster>; ECS refuses names starting with aws, ecs or fargate)")
 	f.StringVar(&o.arch, "cpu-architecture", "X86_64", "X86_64 or ARM64 (Graviton instance types, arm64 AMI)")
 	f.StringSliceVar(&o.instanceTypes, "instance-types", []string{"m7i.large"}, "EC2 instance type (one: warm pools refuse mixed instance types)")

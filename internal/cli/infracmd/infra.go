@@ -144,7 +144,14 @@ type deployFlags struct {
 
 func (d *deployFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.pool, "work-pool", "", "Prefect work pool the worker serves (required)")
-	fs.StringVar(&d.stack, "stack-name", "", "CloudFormation stack name (default: ecsworker-<work pool>, -events for deploy-events)")
+	d.registerStack(fs, "CloudFormation stack name (default: ecsworker-<work pool>, -events for deploy-events)")
+	fs.SetNormalizeFunc(upstreamNames)
+}
+
+// registerStack registers the flags of every deploy command but
+// --work-pool: the stack, the cluster, waiting, the dry run, JSON and AWS.
+func (d *deployFlags) registerStack(fs *pflag.FlagSet, stackHelp string) {
+	fs.StringVar(&d.stack, "stack-name", "", stackHelp)
 	fs.StringVar(&d.cluster, "cluster", "", "existing ECS cluster, by name or ARN (required)")
 	fs.BoolVar(&d.wait, "wait", true, "follow the stack until it settles")
 	fs.BoolVar(&d.noWait, "no-wait", false, "return once CloudFormation has started")
@@ -152,7 +159,6 @@ func (d *deployFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&d.asJSON, "json", false, "print the result as JSON on stdout")
 	fs.DurationVar(&d.timeout, "timeout", time.Hour, "give up waiting after this long (the stack operation goes on)")
 	d.aws.Register(fs)
-	fs.SetNormalizeFunc(upstreamNames)
 }
 
 func (d *deployFlags) waiting() bool { return d.wait && !d.noWait }
