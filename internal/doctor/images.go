@@ -6,29 +6,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecsworker/ecsworker/internal/doctor/netcheck"
 	"github.com/ecsworker/ecsworker/internal/ecrimage"
 )
 
-// ecrImage is an image reference in ECR.
-type ecrImage struct {
-	uri, registry, region, repo, tag, digest string
-}
-
-func parseECRImage(image string) (ecrImage, bool) {
-	r, ok := ecrimage.Parse(image)
-	return ecrImage{uri: r.URI, registry: r.Registry, region: r.Region, repo: r.Repository, tag: r.Tag, digest: r.Digest}, ok
-}
-
 // otherImages is what the check of images outside ECR collects.
 type otherImages struct{ images []string }
 
 // image registers the check of one container image.
 func (r *runner) image(scope string, j Job, image string) {
-	im, ok := parseECRImage(image)
+	im, ok := ecrimage.Parse(image)
 	if !ok {
 		s, isNew := r.add(catImages, "image-elsewhere|"+scope, "Images outside ECR", j.Deployment)
 		if isNew {
@@ -48,40 +37,31 @@ func (r *runner) image(scope string, j Job, image string) {
 	}
 }
 
-func (r *runner) checkImage(c *Clients, im ecrImage) Check {
-	rc, err := c.in(r.ctx, im.region)
+func (r *runner) checkImage(c *Clients, im ecrimage.Ref) Check {
+	rc, err := c.in(r.ctx, im.Region)
 	if err != nil {
-		return Check{Status: Skipped, Detail: fmt.Sprintf("not checked: no AWS clients for region %s (%v)", im.region, err)}
+		return Check{Status: Skipped, Detail: fmt.Sprintf("not checked: no AWS clients for region %s (%v)", im.Region, err)}
 	}
-	id := ecrtypes.ImageIdentifier{}
-	what := "tag " + im.tag
-	if im.digest != "" {
-		id.ImageDigest = aws.String(im.digest)
-		what = "digest " + im.digest
-	} else {
-		id.ImageTag = aws.String(im.tag)
-	}
-	out, err := rc.ECR.DescribeImages(r.ctx, &ecr.DescribeImagesInput{
-		RegistryId: aws.String(im.registry), RepositoryName: aws.String(im.repo), ImageIds: []ecrtypes.ImageIdentifier{id},
-	})
-	push := fmt.Sprintf("Push it (docker push %s), or set the image job variable to an image that exists", im.uri)
+	what := im.What()
+	out, err := rc.ECR.DescribeImages(r.ctx, im.DescribeImagesInput())
+	push := fmt.Sprintf("Push it (docker push %s), or set the image job variable to an image that exists", im.URI)
 	var noRepo *ecrtypes.RepositoryNotFoundException
 	var noImage *ecrtypes.ImageNotFoundException
 	switch {
 	case errors.As(err, &noRepo):
-		return Check{Status: Fail, Detail: fmt.Sprintf("ECR has no repository %s in registry %s (region %s): the task cannot pull its image", im.repo, im.registry, im.region),
-			Fix: fmt.Sprintf("Create it (aws ecr create-repository --repository-name %s --region %s) and push the image, or set the image job variable to an image that exists", im.repo, im.region)}
+		return Check{Status: Fail, Detail: fmt.Sprintf("ECR has no repository %s in registry %s (region %s): the task cannot pull its image", im.Repository, im.Registry, im.Region),
+			Fix: fmt.Sprintf("Create it (aws ecr create-repository --repository-name %s --region %s) and push the image, or set the image job variable to an image that exists", im.Repository, im.Region)}
 	case errors.As(err, &noImage):
-		return Check{Status: Fail, Detail: fmt.Sprintf("repository %s has no image with %s: the task cannot pull it", im.repo, what), Fix: push}
+		return Check{Status: Fail, Detail: fmt.Sprintf("repository %s has no image with %s: the task cannot pull it", im.Repository, what), Fix: push}
 	case err != nil:
 		return r.callFailed("ecr:DescribeImages", err)
 	case len(out.ImageDetails) == 0:
-		return Check{Status: Fail, Detail: fmt.Sprintf("repository %s has no image with %s: the task cannot pull it", im.repo, what), Fix: push}
+		return Check{Status: Fail, Detail: fmt.Sprintf("repository %s has no image with %s: the task cannot pull it", im.Repository, what), Fix: push}
 	}
 	d := out.ImageDetails[0]
 	if d.ImageStatus == ecrtypes.ImageStatusArchived {
 		return Check{Status: Fail, Detail: "the image is archived: ECR does not serve it until it is restored",
-			Fix: fmt.Sprintf("Restore it (aws ecr update-image-storage-class --repository-name %s --image-id %s --target-storage-class STANDARD --region %s), or push it again", im.repo, imageIDArg(im), im.region)}
+			Fix: fmt.Sprintf("Restore it (aws ecr update-image-storage-class --repository-name %s --image-id %s --target-storage-class STANDARD --region %s), or push it again", im.Repository, imageIDArg(im), im.Region)}
 	}
 	detail := "in ECR"
 	if d.ImageSizeInBytes != nil {
@@ -93,11 +73,11 @@ func (r *runner) checkImage(c *Clients, im ecrImage) Check {
 	return Check{Status: Pass, Detail: detail}
 }
 
-func imageIDArg(im ecrImage) string {
-	if im.digest != "" {
-		return "imageDigest=" + im.digest
+func imageIDArg(im ecrimage.Ref) string {
+	if im.Digest != "" {
+		return "imageDigest=" + im.Digest
 	}
-	return "imageTag=" + im.tag
+	return "imageTag=" + im.Tag
 }
 
 // megabytes writes a size in MB (10^6 bytes), as ECR's console does.

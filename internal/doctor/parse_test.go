@@ -3,6 +3,8 @@ package doctor
 import (
 	"strings"
 	"testing"
+
+	"github.com/ecsworker/ecsworker/internal/ecrimage"
 )
 
 func TestSourceOf(t *testing.T) {
@@ -42,9 +44,9 @@ func TestParseECRImage(t *testing.T) {
 		{image: "ghcr.io/acme/flows:v1"},
 	}
 	for _, tc := range tests {
-		im, ok := parseECRImage(tc.image)
-		if ok != tc.ok || im.registry != tc.registry || im.region != tc.region || im.repo != tc.repo || im.tag != tc.tag || im.digest != tc.dgst {
-			t.Errorf("parseECRImage(%s) = %+v, %v", tc.image, im, ok)
+		im, ok := ecrimage.Parse(tc.image)
+		if ok != tc.ok || im.Registry != tc.registry || im.Region != tc.region || im.Repository != tc.repo || im.Tag != tc.tag || im.Digest != tc.dgst {
+			t.Errorf("ecrimage.Parse(%s) = %+v, %v", tc.image, im, ok)
 		}
 	}
 }

@@ -6,6 +6,10 @@ package ecrimage
 import (
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
 	"github.com/ecsworker/ecsworker/internal/lazyregexp"
 )
 
@@ -52,6 +56,20 @@ func (r Ref) What() string {
 		return "digest " + r.Digest
 	}
 	return "tag " + r.Tag
+}
+
+// DescribeImagesInput asks ECR for this image: its registry and
+// repository, and its digest when pinned, else its tag (as What names it).
+func (r Ref) DescribeImagesInput() *ecr.DescribeImagesInput {
+	id := ecrtypes.ImageIdentifier{}
+	if r.Digest != "" {
+		id.ImageDigest = aws.String(r.Digest)
+	} else {
+		id.ImageTag = aws.String(r.Tag)
+	}
+	return &ecr.DescribeImagesInput{
+		RegistryId: aws.String(r.Registry), RepositoryName: aws.String(r.Repository), ImageIds: []ecrtypes.ImageIdentifier{id},
+	}
 }
 
 // Host is the registry's host name, where docker logs in and pushes.

@@ -3,6 +3,7 @@ package ecrimage_test
 import (
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/ecsworker/ecsworker/internal/ecrimage"
 )
 
@@ -51,5 +52,31 @@ func TestParse(t *testing.T) {
 				t.Errorf("Host() = %q, want %q", got.Host(), tc.host)
 			}
 		})
+	}
+}
+
+// TestDescribeImagesInput: ECR is asked for the registry and repository of
+// the reference, by digest when it pins one (as docker pulls it), else by
+// tag.
+func TestDescribeImagesInput(t *testing.T) {
+	t.Parallel()
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for image, want := range map[string][2]string{
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/flows:v3":           {"v3", ""},
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/flows":              {"latest", ""},
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/flows:v3@" + digest: {"", digest},
+	} {
+		ref, ok := ecrimage.Parse(image)
+		if !ok {
+			t.Fatalf("%s is not read as an ECR image", image)
+		}
+		in := ref.DescribeImagesInput()
+		if aws.ToString(in.RegistryId) != "123456789012" || aws.ToString(in.RepositoryName) != "team/flows" || len(in.ImageIds) != 1 {
+			t.Fatalf("%s: asked %+v", image, in)
+		}
+		id := in.ImageIds[0]
+		if got := [2]string{aws.ToString(id.ImageTag), aws.ToString(id.ImageDigest)}; got != want {
+			t.Errorf("%s: tag and digest %q, want %q", image, got, want)
+		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
@@ -109,15 +107,7 @@ func CheckImage(ctx context.Context, ecrIn func(context.Context, string) (awscli
 	if err != nil {
 		return notChecked(image, fmt.Sprintf("no AWS clients for region %s: %v", ref.Region, err)), nil
 	}
-	id := ecrtypes.ImageIdentifier{}
-	if ref.Digest != "" {
-		id.ImageDigest = aws.String(ref.Digest)
-	} else {
-		id.ImageTag = aws.String(ref.Tag)
-	}
-	out, err := api.DescribeImages(ctx, &ecr.DescribeImagesInput{
-		RegistryId: aws.String(ref.Registry), RepositoryName: aws.String(ref.Repository), ImageIds: []ecrtypes.ImageIdentifier{id},
-	})
+	out, err := api.DescribeImages(ctx, ref.DescribeImagesInput())
 	where := fmt.Sprintf("registry %s (region %s)", ref.Registry, ref.Region)
 	var noRepo *ecrtypes.RepositoryNotFoundException
 	var noImage *ecrtypes.ImageNotFoundException

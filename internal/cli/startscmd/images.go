@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/ecsworker/ecsworker/internal/awsclient"
@@ -70,15 +68,7 @@ func (l *imageLookup) describe(ctx context.Context, uri string) image {
 		img.Detail = "not checked: " + l.skipped
 		return img
 	}
-	id := ecrtypes.ImageIdentifier{}
-	if ref.Digest != "" {
-		id.ImageDigest = aws.String(ref.Digest)
-	} else {
-		id.ImageTag = aws.String(ref.Tag)
-	}
-	out, err := api.DescribeImages(ctx, &ecr.DescribeImagesInput{
-		RegistryId: aws.String(ref.Registry), RepositoryName: aws.String(ref.Repository), ImageIds: []ecrtypes.ImageIdentifier{id},
-	})
+	out, err := api.DescribeImages(ctx, ref.DescribeImagesInput())
 	var noRepo *ecrtypes.RepositoryNotFoundException
 	var noImage *ecrtypes.ImageNotFoundException
 	if err != nil {
