@@ -580,12 +580,7 @@ func percentiles(xs []float64) *spec.Percentile {
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	at := func(q float64) float64 {
-		// Nearest rank: the smallest value with at least q of the sample
-		// at or below it.
-		i := int(math.Ceil(q*float64(len(s)))) - 1
-		return s[max(0, min(i, len(s)-1))]
-	}
+	at := func(q float64) float64 { return spec.NearestRank(s, q) }
 	sum := 0.0
 	for _, x := range s {
 		sum += x

@@ -151,11 +151,12 @@ func SpreadOf(xs []float64) *Spread {
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	at := func(q float64) float64 {
-		// Nearest rank: the smallest value with at least q of the sample
-		// at or below it.
-		i := int(math.Ceil(q*float64(len(s)))) - 1
-		return s[max(0, min(i, len(s)-1))]
-	}
-	return &Spread{N: len(s), P50: at(0.5), P95: at(0.95), Max: s[len(s)-1]}
+	return &Spread{N: len(s), P50: NearestRank(s, 0.5), P95: NearestRank(s, 0.95), Max: s[len(s)-1]}
+}
+
+// NearestRank is the q quantile of a sorted, non-empty sample: the
+// smallest value with at least q of the sample at or below it.
+func NearestRank(sorted []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
 }
