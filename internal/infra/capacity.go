@@ -143,14 +143,7 @@ func (c CapacityConfig) Validate() error {
 	case c.CPUArchitecture == "X86_64" && isGraviton(c.InstanceType):
 		bad("--instance-types %s is a Graviton (ARM64) type; pass --cpu-architecture ARM64 so that the arm64 AMI is used", c.InstanceType)
 	}
-	if len(c.SubnetIDs) == 0 {
-		bad("--subnets is required: the subnets the instances launch in, comma-separated (e.g. subnet-0a1b2c3d,subnet-4e5f6a7b)")
-	}
-	for _, s := range c.SubnetIDs {
-		if !subnetRE().MatchString(s) {
-			bad("--subnets: %q is not a subnet ID; give IDs such as subnet-0a1b2c3d, comma-separated", s)
-		}
-	}
+	errs = append(errs, subnetsProblems(c.SubnetIDs, "the subnets the instances launch in")...)
 	for _, g := range c.SecurityGroupIDs {
 		if !securityGroupRE().MatchString(g) {
 			bad("--security-groups: %q is not a security group ID; give IDs such as sg-0a1b2c3d, comma-separated, or leave it out to have the stack create one", g)

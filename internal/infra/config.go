@@ -139,14 +139,7 @@ func (c ServiceConfig) Validate() error {
 	} else if !vpcRE().MatchString(c.VpcID) {
 		bad("--vpc %q: give a VPC ID such as vpc-0abc12345", c.VpcID)
 	}
-	if len(c.SubnetIDs) == 0 {
-		bad("--subnets is required: the subnets of the worker, comma-separated (e.g. subnet-0a1b2c3d,subnet-4e5f6a7b)")
-	}
-	for _, s := range c.SubnetIDs {
-		if !subnetRE().MatchString(s) {
-			bad("--subnets: %q is not a subnet ID; give IDs such as subnet-0a1b2c3d, comma-separated", s)
-		}
-	}
+	errs = append(errs, subnetsProblems(c.SubnetIDs, "the subnets of the worker")...)
 	if c.Image == "" {
 		bad("--image is empty: give the ecsworker image to run, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/ecsworker:v1.0.0")
 	}
@@ -232,6 +225,21 @@ func (c ServiceConfig) Warnings() []string {
 // Validate checks an events stack's configuration.
 func (c EventsConfig) Validate() error {
 	return errors.Join(validateCommon(c.StackName, c.WorkPool)...)
+}
+
+// subnetsProblems checks a --subnets value; what says whose subnets
+// they are, for the message when there are none.
+func subnetsProblems(ids []string, what string) []error {
+	if len(ids) == 0 {
+		return []error{fmt.Errorf("--subnets is required: %s, comma-separated (e.g. subnet-0a1b2c3d,subnet-4e5f6a7b)", what)}
+	}
+	var errs []error
+	for _, s := range ids {
+		if !subnetRE().MatchString(s) {
+			errs = append(errs, fmt.Errorf("--subnets: %q is not a subnet ID; give IDs such as subnet-0a1b2c3d, comma-separated", s))
+		}
+	}
+	return errs
 }
 
 func validateCommon(stack, pool string) []error {
